@@ -1,0 +1,31 @@
+"""xieshang: ranked, explained advice for borrowers overdue on Chinese consumer credit.
+
+The public API is small: :func:`load_rules` loads, checks and compiles a rule pack, and
+:func:`evaluate` turns a situation into a :class:`Decision`.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from engine.api import Decision, RuleSet, evaluate, load_rules  # noqa: E402
+from engine.errors import (  # noqa: E402
+    EvaluationError,
+    RuleLoadError,
+    SituationError,
+    UsageError,
+    XieshangError,
+)
+
+__all__ = [
+    "Decision",
+    "EvaluationError",
+    "RuleLoadError",
+    "RuleSet",
+    "SituationError",
+    "UsageError",
+    "XieshangError",
+    "__version__",
+    "evaluate",
+    "load_rules",
+]

@@ -1,0 +1,356 @@
+"""Compile a checked ``Pack`` into durable_rules rulesets: ``Pack`` → ``CompiledPack``.
+
+Encoding (DURABLE_RULES.md §9.8, one fact per attribute): every fact is a small engine fact
+``{"id", "a": name, "v": value, "l": loan_id}``; an unknown fact is ``{"id", "a", "u": 1}``. A rule's
+conditions are pushed into disjunctive normal form (``not`` moves to the leaves through each
+operator's complement, so no ``$not`` pattern is ever needed), each conjunction becomes one engine
+rule, and the leaves on one fact become one pattern. Per-loan patterns join on ``l``.
+
+Unknown derived facts are asserted by the driver when a *level* closes (stratified evaluation):
+a derived fact's level is one more than the highest level its deriving rules read, inputs are level
+0, and a rule runs at the level of the facts it reads. Aggregates over loans wait for a gate fact
+``{"a": "@closed", "v": level}``.
+
+Rules are sharded into several engine rulesets so that no fact can reach durable_rules' fan-out
+limit (64 matching siblings, error 303), the 511-children hang, or the 256-rules-per-node limit.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine import expr
+from engine.checks import facts_read, fact_specs
+from engine.encoding import to_engine_json
+from engine.errors import RuleError
+from engine.facts import FactSpec
+from engine.model import Condition, Derive, Group, Leaf, Pack, Rule
+from engine.operators import OPERATORS
+from engine.rete import check_hash_collisions, property_names
+
+GATE = "@closed"
+SENTINEL = "__sentinel__"
+MAX_BRANCHES = 64  #: conjunctions one rule may expand to
+MAX_PATTERNS = 16  #: durable_rules: patterns per rule (304)
+FANOUT_BUDGET = 40  #: distinct tests under one fact per shard (limit 64, error 303)
+ROOT_BUDGET = 400  #: distinct facts tested per shard (limit 511 children: hang)
+SHARED_BUDGET = 200  #: patterns ending on one identical test chain per shard (limit 256, 108)
+RULES_PER_SHARD = 400  #: engine rules per shard
+
+
+@dataclass(frozen=True)
+class Test:
+    """One leaf after ``not`` was pushed down: ``fact op expected``."""
+
+    fact: str
+    op: str
+    expected: Any
+    leaf: Leaf  #: the leaf it came from (for locations and explanations)
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """The tests of one branch on one fact; no tests means "the fact is present"."""
+
+    fact: str
+    tests: tuple[Test, ...]
+    loan: bool
+
+
+@dataclass(frozen=True)
+class Branch:
+    patterns: tuple[Pattern, ...]
+    gate: int | None  #: wait for the gate fact of this level (aggregates)
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    rule: Rule
+    branches: tuple[Branch, ...]
+    stage: int  #: the level of the facts it reads
+    reads: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One durable_rules ruleset."""
+
+    index: int
+    definition: str  #: the ruleset JSON, as sent to ``create_ruleset``
+    names: Mapping[str, tuple[int, str | None]]  #: engine rule → (rule index, first loan alias)
+    facts: frozenset[str]  #: the facts its rules test: only these are asserted into it
+    late: bool  #: reads derived facts or gates, so it must stay open until the last level
+
+
+@dataclass(frozen=True)
+class CompiledPack:
+    pack: Pack
+    rules: tuple[CompiledRule, ...]
+    shards: tuple[Shard, ...]
+    levels: Mapping[str, int]  #: derived fact → level
+    max_level: int
+    facts: Mapping[str, FactSpec]
+    routes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  #: fact → shard indexes
+
+
+class CompileError(Exception):
+    def __init__(self, errors: list[RuleError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(map(str, errors)))
+
+
+def compile_pack(pack: Pack) -> CompiledPack:
+    """Compile every rule; raises CompileError with every rule that breaks an engine limit."""
+    facts = fact_specs(pack)
+    levels = derived_levels(pack.rules)
+    compiled: list[CompiledRule] = []
+    errors: list[RuleError] = []
+    for rule in pack.rules:
+        try:
+            compiled.append(_compile_rule(rule, levels, facts))
+        except _RuleTooComplex as exc:
+            errors.append(RuleError(rule.location, "rule_too_complex", f"rule '{rule.id}': {exc}"))
+    if errors:
+        raise CompileError(errors)
+    shards = _shard(compiled)
+    routes: dict[str, list[int]] = {}
+    for shard in shards:
+        for fact in shard.facts:
+            routes.setdefault(fact, []).append(shard.index)
+    return CompiledPack(pack, tuple(compiled), tuple(shards), levels,
+                        max(levels.values(), default=0), facts,
+                        {k: tuple(v) for k, v in sorted(routes.items())})
+
+
+def derived_levels(rules: Sequence[Rule]) -> dict[str, int]:
+    """Level of each derived fact: 1 + the highest level its deriving rules read (inputs are 0)."""
+    derivers: dict[str, list[Rule]] = {}
+    for rule in rules:
+        if isinstance(rule.then, Derive):
+            derivers.setdefault(rule.then.fact, []).append(rule)
+    levels: dict[str, int] = {}
+
+    def level(fact: str) -> int:
+        if fact not in derivers:
+            return 0
+        if fact not in levels:
+            levels[fact] = 0  # cycles were refused by the checker; this guards recursion anyway
+            levels[fact] = 1 + max(stage_of(r) for r in derivers[fact])
+        return levels[fact]
+
+    def stage_of(rule: Rule) -> int:
+        return max((level(f) for f in facts_read(rule)), default=0)
+
+    for fact in derivers:
+        level(fact)
+    return levels
+
+
+def _compile_rule(rule: Rule, levels: Mapping[str, int], facts: Mapping[str, FactSpec]
+                  ) -> CompiledRule:
+    reads = facts_read(rule)
+    stage = max((levels.get(f, 0) for f in reads), default=0)
+    triggers, gate = _expression_inputs(rule, levels)
+    conjunctions = dnf(rule.when) if rule.when else [[]]
+    branches = tuple(_branch(rule, tests, triggers, gate, facts) for tests in conjunctions)
+    return CompiledRule(rule, branches, stage, tuple(reads))
+
+
+def _expression_inputs(rule: Rule, levels: Mapping[str, int]) -> tuple[list[str], int | None]:
+    """Facts a derive expression reads directly (they trigger it) and the gate its aggregates need."""
+    if not isinstance(rule.then, Derive):
+        return [], None
+    names = expr.names(rule.then.expr)
+    direct = [n for n, in_aggregate in names if not in_aggregate and not n.startswith("params.")]
+    aggregated = [n for n, in_aggregate in names if in_aggregate and not n.startswith("params.")]
+    gate = max((levels.get(n, 0) for n in aggregated), default=0) if expr.uses_aggregate(
+        rule.then.expr) else None
+    return direct, gate
+
+
+class _RuleTooComplex(Exception):
+    pass
+
+
+def dnf(cond: Condition, negate: bool = False) -> list[list[Test]]:
+    """Disjunctive normal form of a condition, with ``not`` pushed into the operators.
+
+    Correct under three-valued logic: a leaf is true only for a known value that passes, and its
+    complement only for a known value that fails, so ``not`` of an unknown stays not-true.
+    """
+    if isinstance(cond, Leaf):
+        op = OPERATORS[cond.op].complement if negate else cond.op
+        return [[Test(cond.fact, op, cond.expected, cond)]]
+    if cond.kind == "not":
+        return dnf(cond.items[0], not negate)
+    parts = [dnf(item, negate) for item in cond.items]
+    conjunctive = (cond.kind == "all") != negate
+    if not conjunctive:
+        result = [branch for part in parts for branch in part]
+    else:
+        result = [list(itertools.chain.from_iterable(combo)) for combo in _product(parts)]
+    if len(result) > MAX_BRANCHES:
+        raise _RuleTooComplex(f"its conditions expand to more than {MAX_BRANCHES} alternatives;"
+                              " split it into several rules")
+    return result
+
+
+def _product(parts: list[list[list[Test]]]) -> Iterator[tuple[list[Test], ...]]:
+    total = 1
+    for part in parts:
+        total *= len(part)
+        if total > MAX_BRANCHES:
+            raise _RuleTooComplex(f"its conditions expand to more than {MAX_BRANCHES}"
+                                  " alternatives; split it into several rules")
+    return itertools.product(*parts)
+
+
+def _branch(rule: Rule, tests: list[Test], triggers: list[str], gate: int | None,
+            facts: Mapping[str, FactSpec]) -> Branch:
+    by_fact: dict[str, list[Test]] = {}
+    for test in tests:
+        by_fact.setdefault(test.fact, []).append(test)
+    for name in triggers:
+        by_fact.setdefault(name, [])
+    if rule.about == "loan" and not any(facts[f].scope == "loan" for f in by_fact):
+        by_fact = {"loan.id": [], **by_fact}
+    if not by_fact and gate is None:
+        by_fact["as_of"] = []
+    situation = [Pattern(f, tuple(t), False) for f, t in by_fact.items() if facts[f].scope != "loan"]
+    loans = [Pattern(f, tuple(t), True) for f, t in by_fact.items() if facts[f].scope == "loan"]
+    patterns = tuple(situation + loans)
+    if len(patterns) + (gate is not None) > MAX_PATTERNS:
+        raise _RuleTooComplex(f"it tests {len(patterns)} different facts in one alternative;"
+                              f" the engine allows {MAX_PATTERNS - 1}")
+    return Branch(patterns, gate)
+
+
+# --- durable_rules JSON ---------------------------------------------------------------------
+
+
+def test_json(test: Test) -> dict[str, Any] | None:
+    """One test in durable_rules' condition language (None: the fact just has to be present)."""
+    v, op = test.expected, test.op
+    simple = {"==": None, "!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
+    if op in simple:
+        key = simple[op]
+        return {"v": v} if key is None else {key: {"v": v}}
+    if op == "in":
+        return {"$or": [{"v": item} for item in v]} if len(v) > 1 else {"v": v[0]}
+    if op == "not_in":
+        return {"$and": [{"$neq": {"v": item}} for item in v]}
+    if op == "contains":
+        return {"$iany": {"v": {"$i": v}}}
+    if op == "not_contains":
+        return {"$or": [{"n": 0}, {"$iall": {"v": {"$neq": {"$i": v}}}}]}
+    if op == "known":
+        return {"$ex": {"v": 1}}
+    return {"u": 1}  # unknown
+
+
+def pattern_json(pattern: Pattern, join: str | None) -> dict[str, Any]:
+    terms: list[dict[str, Any]] = [{"a": pattern.fact}]
+    terms += [t for t in (test_json(test) for test in pattern.tests) if t is not None]
+    if join is not None:
+        terms.append({"l": {join: "l"}})
+    return terms[0] if len(terms) == 1 else {"$and": terms}
+
+
+def branch_json(branch: Branch) -> dict[str, Any]:
+    items: list[dict[str, Any]] = []
+    first_loan: str | None = None
+    for i, pattern in enumerate(branch.patterns):
+        alias = f"c{i}"
+        items.append({alias: pattern_json(pattern, first_loan if pattern.loan else None)})
+        if pattern.loan and first_loan is None:
+            first_loan = alias
+    if branch.gate is not None:
+        items.append({"g": {"$and": [{"a": GATE}, {"v": branch.gate}]}})
+    return {"all": items}
+
+
+def first_loan_alias(branch: Branch) -> str | None:
+    for i, pattern in enumerate(branch.patterns):
+        if pattern.loan:
+            return f"c{i}"
+    return None
+
+
+# --- sharding -------------------------------------------------------------------------------
+
+
+@dataclass
+class _ShardBuilder:
+    index: int
+    rules: dict[str, Any] = field(default_factory=dict)
+    names: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+    chains: dict[str, dict[str, int]] = field(default_factory=dict)  #: fact → test chain → width
+    shared: Counter[tuple[str, str]] = field(default_factory=Counter)
+    late: bool = False
+
+    def fits(self, load: list[tuple[str, str, int]], branches: int) -> bool:
+        """Whether a rule with this load can join without risking an engine limit."""
+        if not self.rules:
+            return True
+        if len(self.rules) + branches > RULES_PER_SHARD:
+            return False
+        chains = {fact: dict(c) for fact, c in self.chains.items()}
+        shared = Counter(self.shared)
+        self._add(load, chains, shared)
+        return (
+            len(chains) <= ROOT_BUDGET
+            and max(shared.values()) <= SHARED_BUDGET
+            and all(sum(c.values()) <= FANOUT_BUDGET for c in chains.values())
+        )
+
+    def add(self, load: list[tuple[str, str, int]]) -> None:
+        self._add(load, self.chains, self.shared)
+
+    @staticmethod
+    def _add(load: list[tuple[str, str, int]], chains: dict[str, dict[str, int]],
+             shared: Counter[tuple[str, str]]) -> None:
+        for fact, chain, width in load:
+            chains.setdefault(fact, {})[chain] = width
+            shared[(fact, chain)] += 1
+
+
+def _load(compiled: CompiledRule) -> list[tuple[str, str, int]]:
+    """(fact, test chain, width) of every pattern of every branch: what the rule adds to a shard."""
+    load = []
+    for branch in compiled.branches:
+        for pattern in branch.patterns:
+            chain = to_engine_json([test_json(t) for t in pattern.tests])
+            width = max((len(t.expected) for t in pattern.tests if t.op == "in"), default=1)
+            load.append((pattern.fact, chain, width))
+        if branch.gate is not None:
+            load.append((GATE, str(branch.gate), 1))
+    return load
+
+
+def _shard(compiled: Sequence[CompiledRule]) -> list[Shard]:
+    builders = [_ShardBuilder(0)]
+    for index, rule in enumerate(compiled):
+        load = _load(rule)
+        if not builders[-1].fits(load, len(rule.branches)):
+            builders.append(_ShardBuilder(len(builders)))
+        current = builders[-1]
+        for b, branch in enumerate(rule.branches):
+            name = f"r{index}" if len(rule.branches) == 1 else f"r{index}b{b}"
+            current.rules[name] = branch_json(branch)
+            current.names[name] = (index, first_loan_alias(branch))
+        current.add(load)
+        current.late = current.late or rule.stage > 0 or any(
+            b.gate is not None for b in rule.branches)
+    return [_finish(b) for b in builders if b.rules]
+
+
+def _finish(builder: _ShardBuilder) -> Shard:
+    definition = dict(builder.rules)
+    definition[SENTINEL] = {"pri": 65534, "all": [{"m": {"$s": 1}}]}
+    check_hash_collisions(property_names(definition))
+    return Shard(builder.index, to_engine_json(definition), dict(builder.names),
+                 frozenset(builder.chains), builder.late)

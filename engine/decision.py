@@ -1,0 +1,210 @@
+"""Ranking and the decision: firings → one recommendation per action, scored and explained.
+
+Score = the highest priority among the recommending rules + every adjustment; each term is kept
+in ``score_breakdown`` with its rule. Order: score descending, then the action catalogue order
+(SPEC §3, then pack additions), then the primary rule id. Suppressed actions are removed and listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.checks import facts_read
+from engine.compiler import CompiledPack
+from engine.explain import ConditionOutcome, evaluate_condition
+from engine.expr import UNKNOWN
+from engine.memory import Firing, Memory
+from engine.model import URGENCY_ORDER, Adjust, LocalText, Recommend, Rule, Suppress
+from engine.template import format_value, render
+
+
+@dataclass(frozen=True)
+class DerivedUse:
+    fact: str
+    loan_id: str | None
+    value: Any
+    rule_id: str
+
+
+@dataclass(frozen=True)
+class Reason:
+    rule_id: str
+    title: str
+    source: str
+    location: str
+    loan_id: str | None
+    conditions: tuple[ConditionOutcome, ...]
+    derived_from: tuple[DerivedUse, ...]
+
+
+@dataclass(frozen=True)
+class ScoreTerm:
+    term: str  #: "priority" or "adjustment"
+    value: int
+    rule_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    rank: int
+    action: str
+    score: int
+    urgency: str
+    title: str
+    message: str
+    loan_ids: tuple[str, ...]
+    score_breakdown: tuple[ScoreTerm, ...]
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True)
+class Suppression:
+    action: str
+    rule_id: str
+    reason: str
+    location: str
+
+
+@dataclass
+class Renderer:
+    """Fills templates from the working memory, in one locale."""
+
+    compiled: CompiledPack
+    memory: Memory
+    locale: str
+
+    def text(self, template: LocalText, loan: str | None) -> str:
+        return render(template.get(self.locale), lambda name: self.show(name, loan))
+
+    def show(self, name: str, loan: str | None) -> str:
+        if name.startswith("params."):
+            param = self.compiled.pack.parameters[name.removeprefix("params.")]
+            return format_value(param.value, param.unit or "number", self.locale)
+        spec = self.compiled.facts[name]
+        return format_value(self.memory.get(name, loan), spec.unit, self.locale)
+
+
+@dataclass
+class Ranking:
+    recommendations: list[Recommendation] = field(default_factory=list)
+    suppressed: list[Suppression] = field(default_factory=list)
+
+
+def rank(compiled: CompiledPack, firings: list[Firing], memory: Memory, locale: str) -> Ranking:
+    renderer = Renderer(compiled, memory, locale)
+    recommends: dict[str, list[Firing]] = {}
+    adjusts: dict[str, dict[str, Firing]] = {}
+    suppresses: dict[str, dict[str, Firing]] = {}
+    for firing in firings:
+        then = compiled.rules[firing.rule_index].rule.then
+        if isinstance(then, Recommend):
+            recommends.setdefault(then.action, []).append(firing)
+        elif isinstance(then, Adjust):
+            adjusts.setdefault(then.action, {}).setdefault(_rule(compiled, firing).id, firing)
+        elif isinstance(then, Suppress):
+            suppresses.setdefault(then.action, {}).setdefault(_rule(compiled, firing).id, firing)
+    ranking = Ranking()
+    for action, by_rule in sorted(suppresses.items()):
+        for rule_id, firing in sorted(by_rule.items()):
+            rule = _rule(compiled, firing)
+            assert isinstance(rule.then, Suppress)
+            reason = renderer.text(rule.then.reason, firing.loan_id)
+            ranking.suppressed.append(Suppression(action, rule_id, reason, rule.location.short))
+    built = [
+        _recommendation(compiled, renderer, action, group, adjusts.get(action, {}))
+        for action, group in recommends.items()
+        if action not in suppresses
+    ]
+    order = compiled.pack.actions
+    built.sort(key=lambda r: (-r.score, order[r.action].order, r.reasons[0].rule_id))
+    ranking.recommendations = [
+        Recommendation(i, *_fields(r)) for i, r in enumerate(built, start=1)
+    ]
+    return ranking
+
+
+def _fields(r: Recommendation) -> tuple[Any, ...]:
+    return (r.action, r.score, r.urgency, r.title, r.message, r.loan_ids, r.score_breakdown,
+            r.reasons)
+
+
+def _rule(compiled: CompiledPack, firing: Firing) -> Rule:
+    return compiled.rules[firing.rule_index].rule
+
+
+def _priority(compiled: CompiledPack, firing: Firing) -> int:
+    then = _rule(compiled, firing).then
+    assert isinstance(then, Recommend)
+    return then.priority
+
+
+def _recommendation(compiled: CompiledPack, renderer: Renderer, action: str,
+                    group: list[Firing], adjusts: Mapping[str, Firing]) -> Recommendation:
+    group = sorted(group, key=lambda f: (-_priority(compiled, f), f.rule_index, f.loan_index))
+    primary = group[0]
+    rule = _rule(compiled, primary)
+    then = rule.then
+    assert isinstance(then, Recommend)
+    terms = [ScoreTerm("priority", then.priority, rule.id)]
+    for rule_id, firing in sorted(adjusts.items(), key=lambda kv: kv[1].rule_index):
+        adjust = _rule(compiled, firing).then
+        assert isinstance(adjust, Adjust)
+        terms.append(ScoreTerm("adjustment", adjust.by, rule_id,
+                               renderer.text(adjust.reason, firing.loan_id)))
+    same_rule = [f for f in group if f.rule_index == primary.rule_index]
+    messages = list(dict.fromkeys(renderer.text(then.message, f.loan_id) for f in same_rule))
+    urgencies = [_recommend(compiled, f).urgency for f in group]
+    loans = sorted({f.loan_index: f.loan_id for f in group if f.loan_id is not None}.items())
+    return Recommendation(
+        rank=0,
+        action=action,
+        score=sum(t.value for t in terms),
+        urgency=min(urgencies, key=URGENCY_ORDER.index),
+        title=renderer.text(then.title, primary.loan_id),
+        message="\n".join(messages),
+        loan_ids=tuple(lid for _, lid in loans if lid is not None),
+        score_breakdown=tuple(terms),
+        reasons=tuple(reason(compiled, renderer, f) for f in group),
+    )
+
+
+def _recommend(compiled: CompiledPack, firing: Firing) -> Recommend:
+    then = _rule(compiled, firing).then
+    assert isinstance(then, Recommend)
+    return then
+
+
+def reason(compiled: CompiledPack, renderer: Renderer, firing: Firing) -> Reason:
+    """Why one rule fired for one binding: its conditions and the derived facts it used."""
+    rule = _rule(compiled, firing)
+    memory = renderer.memory
+    conditions: list[ConditionOutcome] = []
+    if rule.when is not None:
+        _truth, conditions = evaluate_condition(rule.when, memory, firing.loan_id)
+    return Reason(
+        rule_id=rule.id,
+        title=renderer.text(rule.title, firing.loan_id),
+        source=rule.source,
+        location=rule.location.short,
+        loan_id=firing.loan_id,
+        conditions=tuple(conditions),
+        derived_from=tuple(derived_uses(compiled, memory, rule, firing.loan_id)),
+    )
+
+
+def derived_uses(compiled: CompiledPack, memory: Memory, rule: Rule,
+                 loan: str | None) -> list[DerivedUse]:
+    uses = []
+    for fact in facts_read(rule):
+        if fact not in compiled.levels or (fact.startswith("loan.") and loan is None):
+            continue  # an input fact, or a per-loan fact read inside an aggregate
+        key = (fact, loan if fact.startswith("loan.") else None)
+        value = memory.values.get(key, UNKNOWN)
+        derivations = memory.derivations.get(key, [])
+        by = [r for r, v in derivations if v == value] or [r for r, _ in derivations]
+        uses.append(DerivedUse(fact, key[1], None if value is UNKNOWN else value,
+                               by[0] if by else ""))
+    return uses

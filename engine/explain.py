@@ -1,0 +1,83 @@
+"""Explanations: a rule's conditions marked with the actual values and three-valued results.
+
+Pure functions over the working memory of a finished evaluation (like json-rules-engine's
+RuleResult): nothing here decides what fired; it shows why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine.expr import UNKNOWN
+from engine.memory import Memory
+from engine.model import Condition, Leaf
+from engine.operators import OPERATORS
+from engine.source import Location
+
+Truth = bool | None  #: True, False, or None for unknown
+
+
+@dataclass(frozen=True)
+class ConditionOutcome:
+    """One leaf condition with what was expected, what the fact was, and the result."""
+
+    fact: str
+    op: str
+    expected: Any
+    actual: Any  #: None when the fact is unknown
+    result: Truth
+    location: Location
+    param: str | None = None
+    negated: bool = False  #: the leaf sits under an odd number of ``not``
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "fact": self.fact,
+            "op": self.op,
+            "expected": self.expected,
+            "actual": self.actual,
+            "result": self.result,
+            "location": self.location.short,
+        }
+
+
+def leaf_truth(leaf: Leaf, value: Any) -> Truth:
+    """Kleene truth of one leaf for a fact value (UNKNOWN allowed)."""
+    if leaf.op == "known":
+        return value is not UNKNOWN
+    if leaf.op == "unknown":
+        return value is UNKNOWN
+    if value is UNKNOWN:
+        return None
+    return OPERATORS[leaf.op].test(value, leaf.expected)
+
+
+def evaluate_condition(cond: Condition, memory: Memory, loan: str | None,
+                       negated: bool = False) -> tuple[Truth, list[ConditionOutcome]]:
+    """The condition's three-valued result and every leaf's outcome, in written order."""
+    if isinstance(cond, Leaf):
+        value = memory.get(cond.fact, loan)
+        truth = leaf_truth(cond, value)
+        actual = None if value is UNKNOWN else value
+        return truth, [ConditionOutcome(cond.fact, cond.op, cond.expected, actual, truth,
+                                         cond.location, cond.param, negated)]
+    results: list[Truth] = []
+    outcomes: list[ConditionOutcome] = []
+    for item in cond.items:
+        truth, sub = evaluate_condition(item, memory, loan, negated ^ (cond.kind == "not"))
+        results.append(truth)
+        outcomes += sub
+    return _combine(cond.kind, results), outcomes
+
+
+def _combine(kind: str, results: list[Truth]) -> Truth:
+    if kind == "not":
+        return None if results[0] is None else not results[0]
+    if kind == "all":
+        if False in results:
+            return False
+        return None if None in results else True
+    if True in results:
+        return True
+    return None if None in results else False

@@ -1,0 +1,137 @@
+"""Evaluate a compiled pack with durable_rules: the engine decides what fires and drives chaining.
+
+The driver asserts the input facts, lets the engine run the agenda, and asserts each derived fact
+back as soon as its rule fires, so that further rules trigger on it. Between levels it asserts the
+"unknown" markers of derived facts that no rule derived, and the gate fact that aggregates wait
+for (see ``engine.compiler``). Python records what fired; it never decides it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.compiler import GATE, CompiledPack
+from engine.encoding import to_engine_json
+from engine.expr import UNKNOWN
+from engine.memory import Firing, Key, Memory
+from engine.model import Derive
+from engine.rete import FACT_IDS, Ruleset, Session
+
+DEFAULT_BUDGET_PER_RULE = 64  #: firing budget: this many firings per rule per loan, at least
+
+
+@dataclass
+class RunResult:
+    firings: list[Firing]
+    memory: Memory
+
+
+@dataclass
+class Runtime:
+    """The engine rulesets of one compiled pack, created lazily per process."""
+
+    compiled: CompiledPack
+    rulesets: list[Ruleset] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.rulesets = [Ruleset(shard.definition) for shard in self.compiled.shards]
+
+    def close(self) -> None:
+        for ruleset in self.rulesets:
+            ruleset.close()
+
+
+class _Driver:
+    def __init__(self, runtime: Runtime, memory: Memory, budget: int | None) -> None:
+        self.compiled = runtime.compiled
+        self.memory = memory
+        self.parameters = {n: p.value for n, p in self.compiled.pack.parameters.items()}
+        loans = max(len(memory.loans), 1)
+        limit = budget or DEFAULT_BUDGET_PER_RULE * (len(self.compiled.rules) + 1) * loans
+        self.session = Session(runtime.rulesets, limit)
+        self.fired: dict[tuple[int, str | None], Firing] = {}
+        self.next_id = 0
+
+    def encode(self, fact: str, loan: str | None, value: Any) -> str:
+        body: dict[str, Any] = {"id": FACT_IDS.get(self.next_id), "a": fact}
+        self.next_id += 1
+        if value is UNKNOWN:
+            body["u"] = 1
+        else:
+            body["v"] = value
+            if isinstance(value, list):
+                body["n"] = len(value)
+        if loan is not None:
+            body["l"] = loan
+        return to_engine_json(body)
+
+    def route(self, keys: Iterable[Key]) -> dict[int, list[str]]:
+        batches: dict[int, list[str]] = {}
+        for fact, loan in keys:
+            shards = self.compiled.routes.get(fact, ())
+            if shards:
+                encoded = self.encode(fact, loan, self.memory.values.get((fact, loan), UNKNOWN))
+                for shard in shards:
+                    batches.setdefault(shard, []).append(encoded)
+        return batches
+
+    def gate(self, level: int, batches: dict[int, list[str]]) -> None:
+        encoded = to_engine_json({"id": FACT_IDS.get(self.next_id), "a": GATE, "v": level})
+        self.next_id += 1
+        for shard in self.compiled.routes.get(GATE, ()):
+            batches.setdefault(shard, []).append(encoded)
+
+    def on_action(self, shard: int, name: str, message: str) -> list[tuple[int, str]]:
+        index, alias = self.compiled.shards[shard].names[name]
+        loan = json.loads(message)[name][alias]["l"] if alias else None
+        if (index, loan) in self.fired:
+            return []  # another alternative (DNF branch) of a rule that already fired
+        self.fired[(index, loan)] = Firing(index, self.memory.loan_index(loan), loan)
+        rule = self.compiled.rules[index].rule
+        if not isinstance(rule.then, Derive):
+            return []
+        key, _value, new = self.memory.derive(rule, loan, self.parameters, self.compiled.facts)
+        if not new:
+            return []
+        return [(s, fact) for s, facts in self.route([key]).items() for fact in facts]
+
+    def run_level(self, batches: dict[int, list[str]]) -> None:
+        for shard, facts in sorted(batches.items()):
+            self.session.assert_facts(shard, facts)
+        pending = set(batches)
+        while pending:
+            shard = min(pending)
+            pending.discard(shard)
+            pending |= self.session.drain(shard, self.on_action)
+
+    def run(self) -> RunResult:
+        try:
+            batches = self.route(self.memory.values)
+            self.gate(0, batches)
+            self.run_level(batches)
+            for shard in self.compiled.shards:
+                if not shard.late:
+                    self.session.close_shard(shard.index)
+            for level in range(1, self.compiled.max_level + 1):
+                self.run_level(self._closure(level))
+        finally:
+            self.session.close()
+        return RunResult(sorted(self.fired.values()), self.memory)
+
+    def _closure(self, level: int) -> dict[int, list[str]]:
+        marked: list[Key] = []
+        for fact, fact_level in self.compiled.levels.items():
+            if fact_level == level:
+                marked += self.memory.close(fact, fact.startswith("loan."))
+        batches = self.route(marked)
+        self.gate(level, batches)
+        return batches
+
+
+def run(runtime: Runtime, situation: Mapping[str, Any], *, budget: int | None = None) -> RunResult:
+    """Evaluate a normalised situation with durable_rules."""
+    memory = Memory.from_situation(situation)
+    return _Driver(runtime, memory, budget).run()

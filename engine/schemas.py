@@ -1,0 +1,75 @@
+"""Find and load the JSON Schemas that define xieshang's input and output formats.
+
+The schemas live in the repository's ``schemas/`` directory. An installed wheel carries a copy at
+``engine/_data/schemas/`` (hatch ``force-include``); that copy wins when it exists, so a
+non-editable install never reaches outside the package.
+
+Loaded schemas and validators are cached: treat the returned dicts as read-only.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from engine.errors import UsageError, XieshangError, did_you_mean
+
+#: Every schema the project ships, as ``schemas/<name>.schema.json``.
+SCHEMA_NAMES = ("situation", "advice", "rules", "tests")
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def schema_dir() -> Path:
+    """The directory holding ``<name>.schema.json``: packaged data first, then the repository."""
+    packaged = _PACKAGE_DIR / "_data" / "schemas"
+    if packaged.is_dir():
+        return packaged
+    return _PACKAGE_DIR.parent / "schemas"
+
+
+def schema_path(name: str) -> Path:
+    """Path of the schema file called ``name``; :class:`UsageError` for an unknown name."""
+    if name not in SCHEMA_NAMES:
+        hint = did_you_mean(name, SCHEMA_NAMES)
+        known = ", ".join(SCHEMA_NAMES)
+        message = f"unknown schema '{name}' (expected one of: {known})"
+        raise UsageError(f"{message}; {hint}" if hint else message)
+    return schema_dir() / f"{name}.schema.json"
+
+
+@functools.cache
+def load_schema(name: str) -> dict[str, Any]:
+    """The parsed schema ``name`` (cached; do not mutate it).
+
+    Raises :class:`UsageError` for an unknown name, and :class:`XieshangError` (an internal
+    error, exit code 1) when a known schema is missing or is not a JSON object.
+    """
+    path = schema_path(name)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise XieshangError(f"cannot read schema '{name}' at {path}: {exc.strerror}") from exc
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise XieshangError(f"{path}: line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    if not isinstance(schema, dict):
+        raise XieshangError(f"{path}: a schema must be a JSON object")
+    return schema
+
+
+@functools.cache
+def validator(name: str) -> Draft202012Validator:
+    """A cached Draft 2020-12 validator for schema ``name`` that enforces ``format``."""
+    schema = load_schema(name)
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise XieshangError(f"schema '{name}' is not a valid JSON Schema: {exc.message}") from exc
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)

@@ -1,0 +1,95 @@
+"""Message templates: ``{fact.name}`` placeholders filled only from facts, never from code.
+
+A placeholder is a bare dotted name. Attribute access beyond a fact name, indexing, calls, conversions
+(``!r``) and format specifications (``:>10``) are refused when the pack loads. Values are shown by
+their unit: money as ``¥1,234.00``, percentages as ``18.25%``, dates as ``2026-12-10``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from engine.expr import UNKNOWN
+
+_NAME = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*\Z")
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+
+
+@dataclass(frozen=True)
+class TemplateError(Exception):
+    message: str
+    offset: int  #: 0-based offset into the template text
+
+
+def placeholders(text: str) -> list[str]:
+    """The names used by a template, in order; raises TemplateError on bad syntax.
+
+    >>> placeholders("Pay {loan.overdue_amount} by {loan.next_due_date} ({{not a name}})")
+    ['loan.overdue_amount', 'loan.next_due_date']
+    """
+    names: list[str] = []
+    for match in _TOKEN.finditer(text):
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            continue
+        inner = match.group(1)
+        if inner is None:
+            raise TemplateError(f"lone '{token}': write '{token * 2}' for a literal brace",
+                                match.start())
+        if not _NAME.match(inner):
+            raise TemplateError(f"'{{{inner}}}' is not a fact name (only names like"
+                                " {loan.overdue_amount} are allowed)", match.start())
+        names.append(inner)
+    return names
+
+
+def render(text: str, show: Callable[[str], str]) -> str:
+    """Fill a template that :func:`placeholders` accepted; ``show`` formats one named value."""
+
+    def replace(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token == "{{":
+            return "{"
+        if token == "}}":
+            return "}"
+        return show(match.group(1))
+
+    return _TOKEN.sub(replace, text)
+
+
+def format_value(value: object, unit: str, locale: str) -> str:
+    """Show one value by its unit.
+
+    >>> format_value(1234.5, "money", "en"), format_value(0.1825, "percent", "en")
+    ('¥1,234.50', '18.25%')
+    >>> format_value(["job_loss", "illness_or_injury"], "text", "zh-CN")
+    'job_loss、illness_or_injury'
+    """
+    if value is UNKNOWN or value is None:
+        return "?"
+    if isinstance(value, bool):
+        return _bool(value, locale)
+    if isinstance(value, list | tuple):
+        return ("、" if locale == "zh-CN" else ", ").join(str(v) for v in value)
+    if isinstance(value, int | float):
+        return _number(value, unit)
+    return str(value)
+
+
+def _bool(value: bool, locale: str) -> str:
+    if locale == "zh-CN":
+        return "是" if value else "否"
+    return "yes" if value else "no"
+
+
+def _number(value: float, unit: str) -> str:
+    if unit == "money":
+        sign = "-" if value < 0 else ""
+        return f"{sign}¥{abs(value):,.2f}"
+    if unit == "percent":
+        return f"{value * 100:.2f}".rstrip("0").rstrip(".") + "%"
+    if unit in ("days", "integer") or (isinstance(value, int) or float(value).is_integer()):
+        return f"{round(value):,}" if unit not in ("days", "integer") else str(round(value))
+    return f"{value:,.2f}"

@@ -1,0 +1,223 @@
+"""Generate schemas/rules.schema.json and schemas/tests.schema.json (run: python tools/gen_rule_schemas.py).
+
+The operator list here must equal engine.operators.OPERATORS (a test checks it).
+"""
+
+import json
+from pathlib import Path
+
+OPS = ["==", "!=", "<", "<=", ">", ">=", "in", "not_in", "contains", "not_contains", "known", "unknown"]
+UNITS = ["money", "percent", "days", "integer", "number", "date", "text", "boolean"]
+URGENCY = ["immediate", "this_week", "before_due", "ongoing"]
+IDENT = r"^[a-z][a-z0-9_]*$"
+SOURCE = r"^(guide §\d+(\.\d+)*|brief \d+\.\d+)(; ?(guide §\d+(\.\d+)*|brief \d+\.\d+))*$"
+
+
+def text_pair(desc):
+    return {
+        "type": "object",
+        "description": desc,
+        "additionalProperties": False,
+        "required": ["en", "zh-CN"],
+        "properties": {
+            "en": {"type": "string", "minLength": 1, "maxLength": 2000},
+            "zh-CN": {"type": "string", "minLength": 1, "maxLength": 2000},
+        },
+    }
+
+
+scalar = {"type": ["string", "number", "boolean"]}
+rules_schema = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://xieshang.invalid/schemas/rules.schema.json",
+    "title": "xieshang rule-pack file",
+    "description": "A file of a rule pack: pack.yaml (pack), parameters.yaml (parameters) or a rule file (rules). See docs/rules.md.",
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "pack": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name", "version"],
+            "properties": {
+                "name": {"type": "string", "pattern": IDENT},
+                "version": {"type": "string", "pattern": r"^\d+\.\d+\.\d+([.-][0-9A-Za-z.-]+)?$"},
+                "description": {"type": "string"},
+                "actions": {
+                    "type": "array",
+                    "description": "Action codes this pack adds to the SPEC catalogue, in tie-break order.",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["code", "meaning"],
+                        "properties": {"code": {"type": "string", "pattern": IDENT}, "meaning": {"type": "string"}},
+                    },
+                },
+            },
+        },
+        "parameters": {
+            "type": "object",
+            "propertyNames": {"pattern": IDENT},
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["value", "source"],
+                "properties": {
+                    "value": {"oneOf": [scalar, {"type": "array", "minItems": 1, "items": scalar}]},
+                    "unit": {"enum": UNITS},
+                    "source": {"type": "string", "pattern": SOURCE},
+                    "note": {"type": "string"},
+                },
+            },
+        },
+        "rules": {"type": "array", "items": {"$ref": "#/$defs/rule"}},
+    },
+    "$defs": {
+        "rule": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["id", "title", "source"],
+            "oneOf": [
+                {"required": ["recommend"]},
+                {"required": ["derive"]},
+                {"required": ["adjust"]},
+                {"required": ["suppress"]},
+            ],
+            "x-error": "a rule needs exactly one of 'recommend', 'derive', 'adjust' or 'suppress'",
+            "properties": {
+                "id": {"type": "string", "pattern": IDENT, "maxLength": 100},
+                "title": text_pair("Why the rule exists; shown as the reason."),
+                "source": {"type": "string", "pattern": SOURCE, "description": "guide §x.y or brief n.m; several separated by ';'."},
+                "about": {"enum": ["situation", "loan"], "default": "situation"},
+                "note": {"type": "string", "description": "Free notes for rule authors."},
+                "when": {"$ref": "#/$defs/condition"},
+                "recommend": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["action", "priority", "urgency", "title", "message"],
+                    "properties": {
+                        "action": {"type": "string", "pattern": IDENT},
+                        "priority": {"type": "integer", "minimum": 0, "maximum": 1000},
+                        "urgency": {"enum": URGENCY},
+                        "title": text_pair("Action title template."),
+                        "message": text_pair("Action message template."),
+                    },
+                },
+                "derive": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["fact", "value"],
+                    "properties": {
+                        "fact": {"type": "string", "pattern": r"^(loan\.)?[a-z][a-z0-9_]*$"},
+                        "value": {"type": ["string", "number", "boolean"], "description": "An expression (docs/rules.md)."},
+                        "unit": {"enum": UNITS},
+                        "summary": {"type": "boolean"},
+                    },
+                },
+                "adjust": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["action", "by", "reason"],
+                    "properties": {
+                        "action": {"type": "string", "pattern": IDENT},
+                        "by": {"type": "integer", "minimum": -1000, "maximum": 1000, "not": {"const": 0}},
+                        "reason": text_pair("Why the score changes."),
+                    },
+                },
+                "suppress": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["action", "reason"],
+                    "properties": {
+                        "action": {"type": "string", "pattern": IDENT},
+                        "reason": text_pair("Why the action is removed."),
+                    },
+                },
+            },
+        },
+        "condition": {
+            "description": "A leaf {fact, op, value|param} or a group {all: [...]}, {any: [...]}, {not: ...}.",
+            "type": "object",
+            "if": {"required": ["all"]},
+            "then": {
+                "additionalProperties": False,
+                "properties": {"all": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/condition"}}},
+            },
+            "else": {
+                "if": {"required": ["any"]},
+                "then": {
+                    "additionalProperties": False,
+                    "properties": {"any": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/condition"}}},
+                },
+                "else": {
+                    "if": {"required": ["not"]},
+                    "then": {"additionalProperties": False, "properties": {"not": {"$ref": "#/$defs/condition"}}},
+                    "else": {"$ref": "#/$defs/leaf"},
+                },
+            },
+        },
+        "leaf": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["fact", "op"],
+            "properties": {
+                "fact": {"type": "string", "pattern": r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$"},
+                "op": {"enum": OPS},
+                "value": {"oneOf": [scalar, {"type": "array", "minItems": 1, "maxItems": 50, "items": scalar}]},
+                "param": {"type": "string", "pattern": IDENT},
+            },
+            "not": {"required": ["value", "param"]},
+            "x-error": "a condition takes either 'value' or 'param', not both",
+        },
+    },
+}
+
+tests_schema = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://xieshang.invalid/schemas/tests.schema.json",
+    "title": "xieshang rule test file",
+    "description": "YAML test cases for a rule pack (docs/rules.md, 'Testing rules').",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["cases"],
+    "properties": {
+        "cases": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "expect"],
+                "oneOf": [{"required": ["situation"]}, {"required": ["situation_file"]}],
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "note": {"type": "string"},
+                    "situation": {"type": "object"},
+                    "situation_file": {"type": "string"},
+                    "expect": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "minProperties": 1,
+                        "properties": {
+                            "present": {"type": "array", "items": {"type": "string"}},
+                            "absent": {"type": "array", "items": {"type": "string"}},
+                            "rank": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1}},
+                            "order": {"type": "array", "minItems": 2, "items": {"type": "string"}},
+                            "top": {"type": "array", "minItems": 1, "items": {"type": "string"}, "description": "The first actions, exactly, in this order."},
+                            "fired": {"type": "array", "items": {"type": "string"}},
+                            "not_fired": {"type": "array", "items": {"type": "string"}},
+                            "suppressed": {"type": "array", "items": {"type": "string"}},
+                            "derived": {"type": "object"},
+                            "loan_ids": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+
+root = Path(__file__).resolve().parent.parent / "schemas"
+for name, schema in [("rules", rules_schema), ("tests", tests_schema)]:
+    (root / f"{name}.schema.json").write_text(json.dumps(schema, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
