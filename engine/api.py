@@ -74,6 +74,7 @@ class Decision:
     memory: Memory
     recommendations: tuple[Recommendation, ...]
     suppressed: tuple[Suppression, ...]
+    trace: tuple[dict[str, Any], ...] = ()
 
     def fired_rules(self) -> list[str]:
         rules = self.ruleset.compiled.rules
@@ -103,10 +104,10 @@ class Decision:
         ordered = {lid: loans[lid] for lid in self.memory.loans if lid in loans}
         return {"situation": situation, "loans": ordered}
 
-    def to_advice(self, top: int | None = None) -> dict[str, Any]:
+    def to_advice(self, top: int | None = None, trace: bool = False) -> dict[str, Any]:
         """The advice document of SPEC §4 (valid against schemas/advice.schema.json)."""
         recs = self.recommendations[:top] if top else self.recommendations
-        return {
+        advice = {
             "schema_version": 1,
             "engine": {"name": "xieshang", "version": __version__},
             "ruleset": {"name": self.ruleset.name, "version": self.ruleset.version,
@@ -123,6 +124,9 @@ class Decision:
             ],
             "derived": self.derived(),
         }
+        if trace:
+            advice["trace"] = list(self.trace)
+        return advice
 
 
 def recommendation_dict(r: Recommendation) -> dict[str, Any]:
@@ -179,4 +183,4 @@ def evaluate(
     result = run(ruleset.runtime, normal, budget=budget)
     ranking: Ranking = rank(ruleset.compiled, result.firings, result.memory, chosen)
     return Decision(ruleset, normal, chosen, tuple(result.firings), result.memory,
-                    tuple(ranking.recommendations), tuple(ranking.suppressed))
+                    tuple(ranking.recommendations), tuple(ranking.suppressed), tuple(result.trace))

@@ -27,6 +27,8 @@ DEFAULT_BUDGET_PER_RULE = 64  #: firing budget: this many firings per rule per l
 class RunResult:
     firings: list[Firing]
     memory: Memory
+    #: what happened, in the engine's order: data for ``--trace``, never logging
+    trace: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -54,6 +56,7 @@ class _Driver:
         self.session = Session(runtime.rulesets, limit)
         self.fired: dict[tuple[int, str | None], Firing] = {}
         self.next_id = 0
+        self.trace: list[dict[str, Any]] = []
 
     def encode(self, fact: str, loan: str | None, value: Any) -> str:
         body: dict[str, Any] = {"id": FACT_IDS.get(self.next_id), "a": fact}
@@ -91,14 +94,19 @@ class _Driver:
             return []  # another alternative (DNF branch) of a rule that already fired
         self.fired[(index, loan)] = Firing(index, self.memory.loan_index(loan), loan)
         rule = self.compiled.rules[index].rule
+        event: dict[str, Any] = {"op": "fire", "rule": rule.id, "loan": loan, "shard": shard}
+        self.trace.append(event)
         if not isinstance(rule.then, Derive):
             return []
-        key, _value, new = self.memory.derive(rule, loan, self.parameters, self.compiled.facts)
+        key, value, new = self.memory.derive(rule, loan, self.parameters, self.compiled.facts)
+        event["derived"] = {"fact": key[0], "value": None if value is UNKNOWN else value}
         if not new:
             return []
         return [(s, fact) for s, facts in self.route([key]).items() for fact in facts]
 
-    def run_level(self, batches: dict[int, list[str]]) -> None:
+    def run_level(self, level: int, batches: dict[int, list[str]]) -> None:
+        count = sum(len(facts) for facts in batches.values())
+        self.trace.append({"op": "assert", "level": level, "facts": count, "shards": len(batches)})
         for shard, facts in sorted(batches.items()):
             self.session.assert_facts(shard, facts)
         pending = set(batches)
@@ -111,21 +119,23 @@ class _Driver:
         try:
             batches = self.route(self.memory.values)
             self.gate(0, batches)
-            self.run_level(batches)
+            self.run_level(0, batches)
             for shard in self.compiled.shards:
                 if not shard.late:
                     self.session.close_shard(shard.index)
             for level in range(1, self.compiled.max_level + 1):
-                self.run_level(self._closure(level))
+                self.run_level(level, self._closure(level))
         finally:
             self.session.close()
-        return RunResult(sorted(self.fired.values()), self.memory)
+        return RunResult(sorted(self.fired.values()), self.memory, self.trace)
 
     def _closure(self, level: int) -> dict[int, list[str]]:
         marked: list[Key] = []
         for fact, fact_level in self.compiled.levels.items():
             if fact_level == level:
                 marked += self.memory.close(fact, fact.startswith("loan."))
+        unknown = [f"{fact}[{loan}]" if loan else fact for fact, loan in marked]
+        self.trace.append({"op": "close", "level": level, "unknown": unknown})
         batches = self.route(marked)
         self.gate(level, batches)
         return batches

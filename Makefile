@@ -1,0 +1,47 @@
+# xieshang: `make demo` and `make test` each create .venv, install and run.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+EXAMPLE ?= examples/first-late-payment.json
+
+.PHONY: demo test lint typecheck unit install-check bench clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit("xieshang needs Python 3.11 or 3.12 (durable-rules does not import on 3.13+)") if not ((3, 11) <= sys.version_info[:2] <= (3, 12)) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/xieshang advise $(EXAMPLE)
+
+test: $(VENV)/.installed lint typecheck unit install-check
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check engine cli tests tools
+	$(BIN)/ruff format --check engine cli tests tools
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy engine cli
+
+unit: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+# A non-editable wheel in a fresh venv must work: rules and schemas ship inside it.
+install-check: $(VENV)/.installed
+	rm -rf build/wheel build/venv
+	$(BIN)/python -m build --wheel --outdir build/wheel . >/dev/null
+	$(PYTHON) -m venv build/venv
+	build/venv/bin/python -m pip install -q build/wheel/*.whl
+	cd build && venv/bin/xieshang advise ../$(EXAMPLE) --format json > advice.json
+	cd build && venv/bin/xieshang rules validate
+	$(BIN)/python -c 'import json, jsonschema; jsonschema.validate(json.load(open("build/advice.json")), json.load(open("schemas/advice.schema.json"))); print("install-check: wheel installs, advises and validates")'
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,229 @@
+"""The ``xieshang`` command line: a thin layer over engine's public API.
+
+Each command parses its options, calls the library, renders and exits. Errors carry their own exit
+code (``XieshangError.exit_code``): 2 for bad input or usage, 1 for internal errors. Output is
+written only once it is complete, so a failure never leaves partial output on stdout. Engine
+modules are imported inside the commands to keep ``--help`` and start-up fast.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from engine.api import RuleSet
+
+app = typer.Typer(
+    name="xieshang",
+    help="Ranked, explained advice for borrowers overdue on Jiebei and other Chinese consumer credit.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+rules_app = typer.Typer(help="Validate, test and inspect rule packs.", no_args_is_help=True,
+                        rich_markup_mode=None)
+app.add_typer(rules_app, name="rules")
+
+_state = {"debug": False}
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class Lang(str, Enum):
+    zh = "zh"
+    zh_cn = "zh-CN"
+    en = "en"
+
+
+RulesOption = Annotated[
+    list[Path] | None,
+    typer.Option("--rules", help="Rule pack directory (repeatable); default: the built-in pack."),
+]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"xieshang: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Turn library errors into one clear message and the error's exit code; never a traceback
+    unless --debug."""
+    from engine.errors import RuleLoadError, XieshangError
+
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except RuleLoadError as exc:
+        for error in exc.errors:
+            typer.echo(str(error), err=True)
+        count = len(exc.errors)
+        fail(f"{count} error{'s' if count != 1 else ''} in the rules", exc.exit_code)
+    except XieshangError as exc:
+        fail(f"error: {exc}", exc.exit_code)
+    except Exception as exc:  # an internal error: one line, the traceback only with --debug
+        if _state["debug"]:
+            traceback.print_exc()
+        hint = "" if _state["debug"] else " (run 'xieshang --debug ...' for the traceback)"
+        fail(f"internal error: {type(exc).__name__}: {exc}{hint}", 1)
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    _state["debug"] = debug
+    if version:
+        from engine import __version__
+
+        typer.echo(f"xieshang {__version__}")
+        raise typer.Exit(0)
+
+
+def _load(rules: list[Path] | None) -> RuleSet:
+    from engine.api import load_rules
+
+    return load_rules(rules or None)
+
+
+def _read_situation(path: str) -> dict[str, object]:
+    from engine.situation import load_situation_bytes, load_situation_file
+
+    if path == "-":
+        return load_situation_bytes(typer.get_binary_stream("stdin").read(), "<stdin>")
+    return load_situation_file(path)
+
+
+def _locale(lang: Lang | None) -> str | None:
+    if lang is None:
+        return None
+    return "en" if lang is Lang.en else "zh-CN"
+
+
+@app.command()
+def advise(
+    situation: Annotated[str, typer.Argument(help="Situation JSON file, or - for stdin.")],
+    rules: RulesOption = None,
+    lang: Annotated[Lang | None, typer.Option("--lang", help="Language of the advice.")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
+    top: Annotated[int | None, typer.Option("--top", min=1, help="Show only the first N.")] = None,
+    trace: Annotated[bool, typer.Option("--trace", help="Include the engine trace.")] = False,
+) -> None:
+    """Ranked, explained advice for a situation."""
+    from engine.api import evaluate
+    from engine.render import render_json, render_markdown, render_text
+
+    with reported():
+        data = _read_situation(situation)
+        ruleset = _load(rules)
+        decision = evaluate(ruleset, data, locale=_locale(lang), validated=True)
+        renderers: dict[Format, Callable[[], str]] = {
+            Format.json: lambda: render_json(decision.to_advice(top, trace)),
+            Format.markdown: lambda: render_markdown(decision, top, trace),
+            Format.text: lambda: render_text(decision, top, trace),
+        }
+        output = renderers[fmt]()
+    sys.stdout.write(output)
+
+
+@rules_app.command("validate")
+def rules_validate(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Pack directories or rule files.")] = None,
+) -> None:
+    """Check rule files: every error at once, as file:line:col: code: message."""
+    with reported():
+        ruleset = _load(paths)
+        pack = ruleset.pack
+        shards = len(ruleset.compiled.shards)
+        typer.echo(f"{pack.name} {pack.version}: {len(pack.rules)} rules in {len(pack.files)}"
+                   f" files, {len(pack.parameters)} parameters, {shards} engine ruleset"
+                   f"{'s' if shards != 1 else ''}: ok")
+
+
+@rules_app.command("test")
+def rules_test(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Pack directories.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passing cases too.")] = False,
+) -> None:
+    """Run the YAML test cases of a pack (its tests/ folder)."""
+    from engine.packs import default_pack_dir
+    from engine.testing import load_cases, run_cases, test_files
+
+    with reported():
+        roots = paths or [default_pack_dir()]
+        ruleset = _load(list(roots))
+        files = test_files([Path(r) / "tests" if Path(r).is_dir() else r for r in roots])
+        results = run_cases(ruleset, load_cases(files))
+    lines = []
+    for result in results:
+        if result.passed:
+            if verbose:
+                lines.append(f"ok    {result.case.location.short}: {result.case.name}")
+            continue
+        lines.append(f"FAIL  {result.case.location.short}: {result.case.name}")
+        lines += [f"      {failure}" for failure in result.failures]
+    failed = sum(not r.passed for r in results)
+    lines.append(f"{len(results) - failed} passed, {failed} failed")
+    typer.echo("\n".join(lines))
+    if failed or not results:
+        raise typer.Exit(1)
+
+
+@rules_app.command("list")
+def rules_list(
+    rules: RulesOption = None,
+    facts: Annotated[bool, typer.Option("--facts", help="List the facts rules can use.")] = False,
+) -> None:
+    """List the rules of a pack (or, with --facts, the fact vocabulary)."""
+    from engine.checks import fact_specs
+
+    with reported():
+        ruleset = _load(rules)
+        if facts:
+            rows = [
+                f"{f.name}\t{f.unit}\t{'derived' if f.derived else 'input'}"
+                + (f"\t{'|'.join(f.enum)}" if f.enum else "")
+                for f in fact_specs(ruleset.pack).values()
+            ]
+        else:
+            rows = []
+            for rule in ruleset.pack.rules:
+                target = getattr(rule.then, "action", None) or getattr(rule.then, "fact", "")
+                rows.append(f"{rule.id}\t{rule.kind} {target}\t{rule.about}\t{rule.source}"
+                            f"\t{rule.location.short}")
+    typer.echo("\n".join(rows))
+
+
+@app.command()
+def schema(
+    name: Annotated[str, typer.Argument(help="situation, advice, rules or tests.")],
+) -> None:
+    """Print a JSON Schema."""
+    import json
+
+    from engine.schemas import load_schema
+
+    with reported():
+        text = json.dumps(load_schema(name), ensure_ascii=False, indent=2)
+    typer.echo(text)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()

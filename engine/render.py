@@ -1,0 +1,120 @@
+"""Render a decision for people: plain text (for someone under stress) and Markdown.
+
+Ranked, short, one action per block, the reasons one level down. JSON output is
+``Decision.to_advice()``; it is not built here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from engine.api import Decision
+from engine.decision import Recommendation
+from engine.template import format_value
+
+_URGENCY = {
+    "en": {"immediate": "now", "this_week": "this week", "before_due": "before the due date",
+           "ongoing": "ongoing"},
+    "zh-CN": {"immediate": "立即", "this_week": "本周内", "before_due": "到期前",
+              "ongoing": "长期"},
+}
+_WORDS = {
+    "en": {"heading": "Advice", "as_of": "as of", "rules": "rules", "summary": "Summary",
+           "why": "Why", "loans": "loans", "nothing": "No recommendation applies to this situation.",
+           "suppressed": "Left out", "footer": "General guidance from published rules, not legal"
+           " advice. Check every figure with your lender."},
+    "zh-CN": {"heading": "建议", "as_of": "日期", "rules": "规则包", "summary": "概况",
+              "why": "原因", "loans": "贷款", "nothing": "没有适用于此情况的建议。",
+              "suppressed": "未列出", "footer": "以上是基于公开规则的一般性建议，不是法律意见；"
+              "所有金额请以贷款方显示为准。"},
+}
+
+
+def _words(locale: str) -> dict[str, str]:
+    return _WORDS["en" if locale == "en" else "zh-CN"]
+
+
+def summary_lines(decision: Decision) -> list[str]:
+    """``label value`` for each summary fact, labelled by its deriving rule's title."""
+    lines = []
+    pack = decision.ruleset.pack
+    titles = {r.id: r.title for r in pack.rules}
+    for name, value in decision.summary().items():
+        fact = pack.derived[name]
+        label = titles[fact.rules[0]].get(decision.locale)
+        lines.append(f"{label}: {format_value(value, fact.unit, decision.locale)}")
+    return lines
+
+
+def _tag(rec: Recommendation, locale: str) -> str:
+    parts = [_URGENCY["en" if locale == "en" else "zh-CN"][rec.urgency]]
+    if rec.loan_ids:
+        parts.append(", ".join(rec.loan_ids))
+    return " · ".join(parts)
+
+
+def _reason_lines(rec: Recommendation, locale: str) -> list[str]:
+    seen: dict[str, str] = {}
+    for reason in rec.reasons:
+        seen.setdefault(reason.title, reason.source)
+    return [f"{title} ({source})" for title, source in seen.items()]
+
+
+def render_text(decision: Decision, top: int | None = None, trace: bool = False) -> str:
+    w = _words(decision.locale)
+    recs = decision.recommendations[:top] if top else decision.recommendations
+    pack = decision.ruleset.pack
+    out = [f"{w['heading']} · {w['as_of']} {decision.situation['as_of']} · "
+           f"{w['rules']} {pack.name} {pack.version}"]
+    summary = summary_lines(decision)
+    if summary:
+        out.append(f"{w['summary']}: " + " · ".join(summary))
+    out.append("")
+    if not recs:
+        out.append(w["nothing"])
+    for rec in recs:
+        out.append(f"{rec.rank}. {rec.title}  [{_tag(rec, decision.locale)}]")
+        out += [f"   {line}" for line in rec.message.splitlines()]
+        reasons = _reason_lines(rec, decision.locale)
+        out.append(f"   {w['why']}: {reasons[0]}")
+        out += [f"   {' ' * len(w['why'])}  {r}" for r in reasons[1:]]
+        out.append("")
+    if decision.suppressed:
+        left = "; ".join(f"{s.action} ({s.reason})" for s in decision.suppressed)
+        out += [f"{w['suppressed']}: {left}", ""]
+    if trace:
+        out += ["trace:", *(f"  {json.dumps(e, ensure_ascii=False)}" for e in decision.trace), ""]
+    out.append(w["footer"])
+    return "\n".join(out) + "\n"
+
+
+def render_markdown(decision: Decision, top: int | None = None, trace: bool = False) -> str:
+    w = _words(decision.locale)
+    recs = decision.recommendations[:top] if top else decision.recommendations
+    pack = decision.ruleset.pack
+    out = [f"# {w['heading']} ({decision.situation['as_of']})", "",
+           f"*{w['rules']}: {pack.name} {pack.version}*", ""]
+    summary = summary_lines(decision)
+    if summary:
+        out += [f"**{w['summary']}:** " + " · ".join(summary), ""]
+    if not recs:
+        out += [w["nothing"], ""]
+    for rec in recs:
+        out += [f"## {rec.rank}. {rec.title}", "", f"*{_tag(rec, decision.locale)}*", ""]
+        out += [*rec.message.splitlines(), ""]
+        out += [f"- {w['why']}: {r}" for r in _reason_lines(rec, decision.locale)]
+        out.append("")
+    if decision.suppressed:
+        out += [f"**{w['suppressed']}:**", ""]
+        out += [f"- `{s.action}`: {s.reason}" for s in decision.suppressed]
+        out.append("")
+    if trace:
+        out += ["```json", *(json.dumps(e, ensure_ascii=False) for e in decision.trace), "```", ""]
+    out.append(f"> {w['footer']}")
+    return "\n".join(out) + "\n"
+
+
+def render_json(advice: dict[str, Any]) -> str:
+    """Canonical, stable JSON: same input, same bytes."""
+    return json.dumps(advice, ensure_ascii=False, indent=2, sort_keys=False) + "\n"

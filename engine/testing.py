@@ -1,0 +1,168 @@
+"""YAML test cases for rule packs: ``tests/*.test.yaml`` → run each case → what differed.
+
+Used by ``xieshang rules test`` and by the project's own pytest suite. A case gives a situation
+(inline or ``situation_file``) and what to expect: actions present or absent, within a rank, in an
+order, the exact top actions, rules fired or not, suppressed actions, derived values, loan ids.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.api import Decision, RuleSet, evaluate
+from engine.errors import RuleError, RuleLoadError, XieshangError
+from engine.loader import TEST_SUFFIXES, schema_errors
+from engine.source import Location
+from engine.yamlsource import load_yaml
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    situation: dict[str, Any]
+    expect: dict[str, Any]
+    location: Location
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    failures: list[str] = field(default_factory=list)
+    decision: Decision | None = None
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def test_files(roots: Iterable[str | Path]) -> list[Path]:
+    """Every ``*.test.yaml`` under each root's ``tests/`` folder (or the roots themselves)."""
+    found: list[Path] = []
+    for given in roots:
+        root = Path(given)
+        if root.is_file():
+            found.append(root)
+        elif root.is_dir():
+            found += sorted(p for p in root.rglob("*") if p.name.endswith(TEST_SUFFIXES))
+    return found
+
+
+def load_cases(paths: Iterable[Path]) -> list[Case]:
+    """Read test files; raises RuleLoadError with every problem (positions included)."""
+    cases: list[Case] = []
+    errors: list[RuleError] = []
+    for path in paths:
+        shown = _display(path)
+        data, smap, problems = load_yaml(path.read_bytes(), shown)
+        errors += problems
+        if data is None:
+            continue
+        found, _bad = schema_errors("tests", data, smap)
+        errors += found
+        if found:
+            continue
+        for i, spec in enumerate(data["cases"]):
+            loc = smap.locate(("cases", i))
+            situation = _situation(spec, path, loc, errors)
+            if situation is not None:
+                cases.append(Case(spec["name"], situation, spec["expect"], loc))
+    if errors:
+        raise RuleLoadError(errors)
+    return cases
+
+
+def _display(path: Path) -> str:
+    """Relative to the working directory when under it, so messages stay short."""
+    try:
+        return path.resolve().relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _situation(spec: dict[str, Any], path: Path, loc: Location,
+               errors: list[RuleError]) -> dict[str, Any] | None:
+    if "situation" in spec:
+        return dict(spec["situation"])
+    target = (path.parent / spec["situation_file"]).resolve()
+    try:
+        loaded = json.loads(target.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        errors.append(RuleError(loc, "test_situation_file", f"cannot read {target}: {exc}"))
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
+def run_case(ruleset: RuleSet, case: Case) -> CaseResult:
+    result = CaseResult(case)
+    try:
+        result.decision = evaluate(ruleset, case.situation)
+    except XieshangError as exc:
+        result.failures.append(f"evaluation failed: {exc}")
+        return result
+    result.failures = list(check_expectations(result.decision, case.expect))
+    return result
+
+
+def run_cases(ruleset: RuleSet, cases: Iterable[Case]) -> list[CaseResult]:
+    return [run_case(ruleset, case) for case in cases]
+
+
+def check_expectations(decision: Decision, expect: dict[str, Any]) -> Iterator[str]:
+    """Every way the decision differs from what the case expects, as readable lines."""
+    ranks = {r.action: r.rank for r in decision.recommendations}
+    order = [r.action for r in decision.recommendations]
+    shown = ", ".join(order) or "nothing"
+    for action in expect.get("present", []):
+        if action not in ranks:
+            yield f"expected '{action}' to be recommended; got: {shown}"
+    for action in expect.get("absent", []):
+        if action in ranks:
+            yield f"expected '{action}' to be absent; it is at rank {ranks[action]}"
+    for action, worst in expect.get("rank", {}).items():
+        if ranks.get(action, 10**9) > worst:
+            where = f"rank {ranks[action]}" if action in ranks else "absent"
+            yield f"expected '{action}' at rank {worst} or better; it is {where} (order: {shown})"
+    yield from _check_order(expect.get("order", []), ranks, shown)
+    top = expect.get("top", [])
+    if top and order[: len(top)] != top:
+        yield f"expected the top actions to be {', '.join(top)}; got: {shown}"
+    yield from _check_rules(decision, expect)
+    yield from _check_derived(decision, expect.get("derived", {}))
+    for action, loan_ids in expect.get("loan_ids", {}).items():
+        got = next((list(r.loan_ids) for r in decision.recommendations if r.action == action), None)
+        if got != loan_ids:
+            yield f"expected '{action}' for loans {loan_ids}; got {got}"
+
+
+def _check_order(wanted: list[str], ranks: dict[str, int], shown: str) -> Iterator[str]:
+    missing = [a for a in wanted if a not in ranks]
+    if missing:
+        yield f"order: {', '.join(missing)} not recommended; got: {shown}"
+    elif [ranks[a] for a in wanted] != sorted(ranks[a] for a in wanted):
+        yield f"expected the order {' > '.join(wanted)}; got: {shown}"
+
+
+def _check_rules(decision: Decision, expect: dict[str, Any]) -> Iterator[str]:
+    fired = set(decision.fired_rules())
+    for rule_id in expect.get("fired", []):
+        if rule_id not in fired:
+            yield f"expected rule '{rule_id}' to fire; it did not"
+    for rule_id in expect.get("not_fired", []):
+        if rule_id in fired:
+            yield f"expected rule '{rule_id}' not to fire; it did"
+    if "suppressed" in expect:
+        got = sorted({s.action for s in decision.suppressed})
+        if got != sorted(expect["suppressed"]):
+            yield f"expected suppressed actions {sorted(expect['suppressed'])}; got {got}"
+
+
+def _check_derived(decision: Decision, wanted: dict[str, Any]) -> Iterator[str]:
+    derived = decision.derived()["situation"]
+    for fact, value in wanted.items():
+        got = derived.get(fact, {}).get("value")
+        if got != value:
+            yield f"expected derived '{fact}' = {value!r}; got {got!r}"
