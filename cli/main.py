@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -23,26 +23,27 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="xieshang",
-    help="Ranked, explained advice for borrowers overdue on Jiebei and other Chinese consumer credit.",
+    help="Ranked, explained advice for borrowers overdue on Jiebei and other consumer credit.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-rules_app = typer.Typer(help="Validate, test and inspect rule packs.", no_args_is_help=True,
-                        rich_markup_mode=None)
+rules_app = typer.Typer(
+    help="Validate, test and inspect rule packs.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(rules_app, name="rules")
 
 _state = {"debug": False}
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     text = "text"
     json = "json"
     markdown = "markdown"
 
 
-class Lang(str, Enum):
+class Lang(StrEnum):
     zh = "zh"
     zh_cn = "zh-CN"
     en = "en"
@@ -85,7 +86,9 @@ def reported() -> Iterator[None]:
 
 @app.callback()
 def main(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks of internal errors.")
+    ] = False,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
 ) -> None:
     _state["debug"] = debug
@@ -144,22 +147,28 @@ def advise(
 
 @rules_app.command("validate")
 def rules_validate(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Pack directories or rule files.")] = None,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Pack directories or rule files.")
+    ] = None,
 ) -> None:
     """Check rule files: every error at once, as file:line:col: code: message."""
     with reported():
         ruleset = _load(paths)
         pack = ruleset.pack
         shards = len(ruleset.compiled.shards)
-        typer.echo(f"{pack.name} {pack.version}: {len(pack.rules)} rules in {len(pack.files)}"
-                   f" files, {len(pack.parameters)} parameters, {shards} engine ruleset"
-                   f"{'s' if shards != 1 else ''}: ok")
+        typer.echo(
+            f"{pack.name} {pack.version}: {len(pack.rules)} rules in {len(pack.files)}"
+            f" files, {len(pack.parameters)} parameters, {shards} engine ruleset"
+            f"{'s' if shards != 1 else ''}: ok"
+        )
 
 
 @rules_app.command("test")
 def rules_test(
     paths: Annotated[list[Path] | None, typer.Argument(help="Pack directories.")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passing cases too.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List passing cases too.")
+    ] = False,
 ) -> None:
     """Run the YAML test cases of a pack (its tests/ folder)."""
     from engine.packs import default_pack_dir
@@ -205,8 +214,10 @@ def rules_list(
             rows = []
             for rule in ruleset.pack.rules:
                 target = getattr(rule.then, "action", None) or getattr(rule.then, "fact", "")
-                rows.append(f"{rule.id}\t{rule.kind} {target}\t{rule.about}\t{rule.source}"
-                            f"\t{rule.location.short}")
+                rows.append(
+                    f"{rule.id}\t{rule.kind} {target}\t{rule.about}\t{rule.source}"
+                    f"\t{rule.location.short}"
+                )
     typer.echo("\n".join(rows))
 
 

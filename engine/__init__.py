@@ -8,8 +8,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from engine.api import Decision, RuleSet, evaluate, load_rules  # noqa: E402
-from engine.errors import (  # noqa: E402
+from engine.api import Decision, RuleSet, evaluate, load_rules
+from engine.errors import (
     EvaluationError,
     RuleLoadError,
     SituationError,

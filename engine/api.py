@@ -1,4 +1,4 @@
-"""The public API: ``load_rules`` and ``evaluate``. The CLI, the test runner and users call these."""
+"""The public API: ``load_rules`` and ``evaluate``, used by the CLI, the test runner and users."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def load_rules(paths: Sequence[str | Path] | None = None) -> RuleSet:
 
 @dataclass(frozen=True)
 class Decision:
-    """The outcome of one evaluation: ranked recommendations and everything needed to explain them."""
+    """One evaluation's outcome: ranked recommendations and all that is needed to explain them."""
 
     ruleset: RuleSet
     situation: Mapping[str, Any]  #: normalised (as_of and locale filled in)
@@ -91,8 +91,9 @@ class Decision:
     def derived(self) -> dict[str, Any]:
         situation: dict[str, Any] = {}
         loans: dict[str, dict[str, Any]] = {}
-        for (fact, loan), derivations in sorted(self.memory.derivations.items(),
-                                                key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        for (fact, loan), derivations in sorted(
+            self.memory.derivations.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
+        ):
             value = self.memory.values.get((fact, loan), UNKNOWN)
             shown = None if value is UNKNOWN else value
             rules = [r for r, v in derivations if v == value] or [r for r, _ in derivations]
@@ -110,16 +111,23 @@ class Decision:
         advice = {
             "schema_version": 1,
             "engine": {"name": "xieshang", "version": __version__},
-            "ruleset": {"name": self.ruleset.name, "version": self.ruleset.version,
-                        "digest": self.ruleset.digest},
+            "ruleset": {
+                "name": self.ruleset.name,
+                "version": self.ruleset.version,
+                "digest": self.ruleset.digest,
+            },
             "situation_digest": situation_digest(dict(self.situation)),
             "as_of": self.situation["as_of"],
             "locale": self.locale,
             "summary": self.summary(),
             "recommendations": [recommendation_dict(r) for r in recs],
             "suppressed": [
-                {"action": s.action, "rule_id": s.rule_id, "reason": s.reason,
-                 "location": s.location}
+                {
+                    "action": s.action,
+                    "rule_id": s.rule_id,
+                    "reason": s.reason,
+                    "location": s.location,
+                }
                 for s in self.suppressed
             ],
             "derived": self.derived(),
@@ -139,8 +147,12 @@ def recommendation_dict(r: Recommendation) -> dict[str, Any]:
         "message": r.message,
         "loan_ids": list(r.loan_ids),
         "score_breakdown": [
-            {"term": t.term, "value": t.value, "rule_id": t.rule_id,
-             **({"reason": t.reason} if t.reason else {})}
+            {
+                "term": t.term,
+                "value": t.value,
+                "rule_id": t.rule_id,
+                **({"reason": t.reason} if t.reason else {}),
+            }
             for t in r.score_breakdown
         ],
         "reasons": [
@@ -182,5 +194,13 @@ def evaluate(
     chosen = locale or normal["locale"]
     result = run(ruleset.runtime, normal, budget=budget)
     ranking: Ranking = rank(ruleset.compiled, result.firings, result.memory, chosen)
-    return Decision(ruleset, normal, chosen, tuple(result.firings), result.memory,
-                    tuple(ranking.recommendations), tuple(ranking.suppressed), tuple(result.trace))
+    return Decision(
+        ruleset,
+        normal,
+        chosen,
+        tuple(result.firings),
+        result.memory,
+        tuple(ranking.recommendations),
+        tuple(ranking.suppressed),
+        tuple(result.trace),
+    )

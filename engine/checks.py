@@ -6,17 +6,18 @@ where noted: derived facts must be known before conditions and templates can be 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from engine import expr
 from engine.catalogue import CATALOGUE
 from engine.errors import RuleError, did_you_mean
-from engine.facts import UNIT_TYPES, FactSpec, input_facts, scope_of
+from engine.facts import UNIT_TYPES, FactSpec, FactType, Unit, input_facts, scope_of
 from engine.loader import RawPack
 from engine.model import (
     ActionSpec,
@@ -57,10 +58,23 @@ def check_pack_manifest(ctx: Context) -> list[RuleError]:
     packs = ctx.raw.packs
     if not packs:
         first = ctx.raw.files[0].display if ctx.raw.files else "."
-        return [RuleError(Location(first), "pack_missing", "no file declares 'pack:'",
-                          "add pack.yaml with 'pack: {name: ..., version: ...}'")]
-    return [RuleError(loc, "pack_duplicate", "'pack:' is declared more than once",
-                      f"first declared at {packs[0][1]}") for _, loc in packs[1:]]
+        return [
+            RuleError(
+                Location(first),
+                "pack_missing",
+                "no file declares 'pack:'",
+                "add pack.yaml with 'pack: {name: ..., version: ...}'",
+            )
+        ]
+    return [
+        RuleError(
+            loc,
+            "pack_duplicate",
+            "'pack:' is declared more than once",
+            f"first declared at {packs[0][1]}",
+        )
+        for _, loc in packs[1:]
+    ]
 
 
 def check_actions(ctx: Context) -> list[RuleError]:
@@ -70,17 +84,28 @@ def check_actions(ctx: Context) -> list[RuleError]:
     for manifest, loc in ctx.raw.packs[:1]:
         for extra in manifest.get("actions", []):
             if extra["code"] in ctx.actions:
-                errors.append(RuleError(loc, "pack_action_exists",
-                                        f"action '{extra['code']}' is already in the catalogue"))
+                errors.append(
+                    RuleError(
+                        loc,
+                        "pack_action_exists",
+                        f"action '{extra['code']}' is already in the catalogue",
+                    )
+                )
                 continue
-            ctx.actions[extra["code"]] = ActionSpec(extra["code"], extra["meaning"],
-                                                    len(ctx.actions))
+            ctx.actions[extra["code"]] = ActionSpec(
+                extra["code"], extra["meaning"], len(ctx.actions)
+            )
     for rule in ctx.raw.rules:
         action = getattr(rule.then, "action", None)
         if action is not None and action not in ctx.actions:
-            errors.append(RuleError(rule.location, "rule_unknown_action",
-                                    f"rule '{rule.id}': unknown action '{action}'",
-                                    did_you_mean(action, ctx.actions)))
+            errors.append(
+                RuleError(
+                    rule.location,
+                    "rule_unknown_action",
+                    f"rule '{rule.id}': unknown action '{action}'",
+                    did_you_mean(action, ctx.actions),
+                )
+            )
     return errors
 
 
@@ -89,9 +114,14 @@ def check_unique_ids(ctx: Context) -> list[RuleError]:
     errors: list[RuleError] = []
     for rule in ctx.raw.rules:
         if rule.id in seen:
-            errors.append(RuleError(rule.location, "rule_duplicate_id",
-                                    f"rule id '{rule.id}' is used twice",
-                                    f"first used at {seen[rule.id]}"))
+            errors.append(
+                RuleError(
+                    rule.location,
+                    "rule_duplicate_id",
+                    f"rule id '{rule.id}' is used twice",
+                    f"first used at {seen[rule.id]}",
+                )
+            )
         else:
             seen[rule.id] = rule.location
     return errors
@@ -106,7 +136,7 @@ def check_derived_facts(ctx: Context) -> list[RuleError]:
         if isinstance(rule.then, Derive):
             errors.extend(_check_derive_target(rule, rule.then))
             derivers.setdefault(rule.then.fact, []).append(rule)
-    for name, rules in derivers.items():
+    for name in derivers:
         if name not in ctx.facts:
             ctx.facts[name] = FactSpec(name, "number", "number", scope_of(name), derived=True)
     types = _TypeResolver(ctx, derivers)
@@ -117,17 +147,32 @@ def check_derived_facts(ctx: Context) -> list[RuleError]:
 
 def _check_derive_target(rule: Rule, derive: Derive) -> list[RuleError]:
     if derive.fact in input_facts():
-        return [RuleError(rule.location, "rule_derive_input",
-                          f"rule '{rule.id}' derives '{derive.fact}', which is an input fact",
-                          "give the derived fact its own name")]
+        return [
+            RuleError(
+                rule.location,
+                "rule_derive_input",
+                f"rule '{rule.id}' derives '{derive.fact}', which is an input fact",
+                "give the derived fact its own name",
+            )
+        ]
     if scope_of(derive.fact) == "loan" and rule.about != "loan":
-        return [RuleError(rule.location, "rule_scope",
-                          f"rule '{rule.id}' derives per-loan fact '{derive.fact}'",
-                          "add 'about: loan'")]
+        return [
+            RuleError(
+                rule.location,
+                "rule_scope",
+                f"rule '{rule.id}' derives per-loan fact '{derive.fact}'",
+                "add 'about: loan'",
+            )
+        ]
     if scope_of(derive.fact) == "situation" and rule.about == "loan":
-        return [RuleError(rule.location, "rule_scope",
-                          f"rule '{rule.id}' is about loans but derives situation fact"
-                          f" '{derive.fact}'", f"name it 'loan.{derive.fact}'")]
+        return [
+            RuleError(
+                rule.location,
+                "rule_scope",
+                f"rule '{rule.id}' is about loans but derives situation fact '{derive.fact}'",
+                f"name it 'loan.{derive.fact}'",
+            )
+        ]
     return []
 
 
@@ -181,23 +226,31 @@ class _TypeResolver:
                 continue
             unit = rule.then.unit or _default_unit(found)
             if UNIT_TYPES[unit] != found and not (found == "list" and unit == "text"):
-                errors.append(RuleError(rule.location, "rule_derive_unit",
-                                        f"rule '{rule.id}': unit '{unit}' does not fit a"
-                                        f" {found} value"))
+                errors.append(
+                    RuleError(
+                        rule.location,
+                        "rule_derive_unit",
+                        f"rule '{rule.id}': unit '{unit}' does not fit a {found} value",
+                    )
+                )
                 continue
             if seen and seen != (found, unit):
-                errors.append(RuleError(rule.location, "rule_derive_conflict",
-                                        f"rule '{rule.id}' derives '{name}' as {found} ({unit});"
-                                        f" another rule derives it as {seen[0]} ({seen[1]})"))
+                errors.append(
+                    RuleError(
+                        rule.location,
+                        "rule_derive_conflict",
+                        f"rule '{rule.id}' derives '{name}' as {found} ({unit});"
+                        f" another rule derives it as {seen[0]} ({seen[1]})",
+                    )
+                )
                 continue
             seen = (found, unit)
         if seen:
-            fact_type, unit = seen
+            fact_type, unit = cast(FactType, seen[0]), cast(Unit, seen[1])
             summary = any(isinstance(r.then, Derive) and r.then.summary for r in rules)
-            self.ctx.facts[name] = FactSpec(name, fact_type, unit, scope_of(name),  # type: ignore[arg-type]
-                                            derived=True)
-            self.ctx.derived[name] = DerivedFact(name, fact_type, unit,  # type: ignore[arg-type]
-                                                 tuple(r.id for r in rules), summary)
+            self.ctx.facts[name] = FactSpec(name, fact_type, unit, scope_of(name), derived=True)
+            rule_ids = tuple(r.id for r in rules)
+            self.ctx.derived[name] = DerivedFact(name, fact_type, unit, rule_ids, summary)
         return errors
 
     def _check_expression(self, rule: Rule, derive: Derive) -> str | RuleError:
@@ -205,8 +258,11 @@ class _TypeResolver:
         try:
             node = expr.parse(derive.text)
         except expr.ExprSyntaxError as exc:
-            return RuleError(_shift(loc, exc.column), "rule_expression_syntax",
-                             f"rule '{rule.id}': {exc.message}")
+            return RuleError(
+                _shift(loc, exc.column),
+                "rule_expression_syntax",
+                f"rule '{rule.id}': {exc.message}",
+            )
         try:
             return expr.infer_type(node, self.type_of, in_loan_scope=rule.about == "loan")
         except expr.ExprTypeError as exc:
@@ -214,8 +270,12 @@ class _TypeResolver:
             unknown = re.search(r"unknown fact '([^']+)'", exc.message)
             if unknown:
                 hint = did_you_mean(unknown.group(1), [*self.ctx.facts, *self._param_names()])
-            return RuleError(_shift(loc, exc.column), "rule_expression_type",
-                             f"rule '{rule.id}': {exc.message}", hint)
+            return RuleError(
+                _shift(loc, exc.column),
+                "rule_expression_type",
+                f"rule '{rule.id}': {exc.message}",
+                hint,
+            )
 
     def _param_names(self) -> list[str]:
         return [f"params.{p}" for p in self.ctx.raw.parameters]
@@ -282,18 +342,28 @@ def _check_leaf(leaf: Leaf, rule: Rule, ctx: Context) -> Any:
     spec = ctx.facts.get(leaf.fact)
     where = f"rule '{rule.id}'"
     if spec is None:
-        return RuleError(leaf.location, "rule_unknown_fact", f"{where}: unknown fact '{leaf.fact}'",
-                         did_you_mean(leaf.fact, ctx.facts))
+        return RuleError(
+            leaf.location,
+            "rule_unknown_fact",
+            f"{where}: unknown fact '{leaf.fact}'",
+            did_you_mean(leaf.fact, ctx.facts),
+        )
     if spec.scope == "loan" and rule.about != "loan":
-        return RuleError(leaf.location, "rule_scope",
-                         f"{where}: '{leaf.fact}' is a per-loan fact in a situation rule",
-                         "add 'about: loan', or aggregate it with a derive (sum_loans, ...)")
+        return RuleError(
+            leaf.location,
+            "rule_scope",
+            f"{where}: '{leaf.fact}' is a per-loan fact in a situation rule",
+            "add 'about: loan', or aggregate it with a derive (sum_loans, ...)",
+        )
     op = OPERATORS[leaf.op]
     if spec.type not in op.types:
         fitting = ", ".join(n for n, o in OPERATORS.items() if spec.type in o.types)
-        return RuleError(leaf.location, "rule_operator_type",
-                         f"{where}: '{leaf.op}' does not apply to {spec.type} fact '{leaf.fact}'",
-                         f"operators for {spec.type}: {fitting}")
+        return RuleError(
+            leaf.location,
+            "rule_operator_type",
+            f"{where}: '{leaf.op}' does not apply to {spec.type} fact '{leaf.fact}'",
+            f"operators for {spec.type}: {fitting}",
+        )
     return _expected_value(leaf, spec, op.operand, rule, ctx)
 
 
@@ -302,30 +372,39 @@ def _expected_value(leaf: Leaf, spec: FactSpec, operand: str, rule: Rule, ctx: C
     given = leaf.param is not None or leaf.expected is not None
     if operand == "none":
         if given:
-            return RuleError(leaf.location, "rule_value_unexpected",
-                             f"{where}: '{leaf.op}' takes no value")
+            return RuleError(
+                leaf.location, "rule_value_unexpected", f"{where}: '{leaf.op}' takes no value"
+            )
         return None
     if not given:
-        return RuleError(leaf.location, "rule_value_missing",
-                         f"{where}: '{leaf.op}' needs a 'value' or a 'param'")
+        return RuleError(
+            leaf.location,
+            "rule_value_missing",
+            f"{where}: '{leaf.op}' needs a 'value' or a 'param'",
+        )
     value = leaf.expected
     if leaf.param is not None:
         param = ctx.raw.parameters.get(leaf.param)
         if param is None:
-            return RuleError(leaf.location, "rule_unknown_param",
-                             f"{where}: unknown parameter '{leaf.param}'",
-                             did_you_mean(leaf.param, ctx.raw.parameters))
+            return RuleError(
+                leaf.location,
+                "rule_unknown_param",
+                f"{where}: unknown parameter '{leaf.param}'",
+                did_you_mean(leaf.param, ctx.raw.parameters),
+            )
         value = param.value
     if (operand == "list") != isinstance(value, list):
         wanted = "a list of values" if operand == "list" else "a single value"
-        return RuleError(leaf.location, "rule_value_type",
-                         f"{where}: '{leaf.op}' needs {wanted}, got {value!r}")
+        return RuleError(
+            leaf.location, "rule_value_type", f"{where}: '{leaf.op}' needs {wanted}, got {value!r}"
+        )
     for item in value if isinstance(value, list) else [value]:
         problem = _value_problem(item, spec)
         if problem:
             message, hint = problem
-            return RuleError(leaf.location, "rule_value_type",
-                             f"{where}: {leaf.fact}: {message}", hint)
+            return RuleError(
+                leaf.location, "rule_value_type", f"{where}: {leaf.fact}: {message}", hint
+            )
     return value
 
 
@@ -370,15 +449,25 @@ def _check_template(rule: Rule, label: str, text: LocalText, ctx: Context) -> li
         try:
             names = placeholders(template)
         except TemplateError as exc:
-            errors.append(RuleError(rule.location, "rule_template",
-                                    f"rule '{rule.id}' {label} ({locale}): {exc.message}"))
+            errors.append(
+                RuleError(
+                    rule.location,
+                    "rule_template",
+                    f"rule '{rule.id}' {label} ({locale}): {exc.message}",
+                )
+            )
             continue
         for name in names:
             problem = _placeholder_problem(name, rule, ctx)
             if problem:
-                errors.append(RuleError(rule.location, "rule_placeholder",
-                                        f"rule '{rule.id}' {label} ({locale}): {problem[0]}",
-                                        problem[1]))
+                errors.append(
+                    RuleError(
+                        rule.location,
+                        "rule_placeholder",
+                        f"rule '{rule.id}' {label} ({locale}): {problem[0]}",
+                        problem[1],
+                    )
+                )
     return errors
 
 
@@ -409,9 +498,14 @@ def check_cycles(ctx: Context) -> list[RuleError]:
         state[fact] = 1
         for dep in sorted(graph.get(fact, ())):
             if state.get(dep) == 1:
-                cycle = [*trail[trail.index(dep):], dep] if dep in trail else [fact, dep]
-                errors.append(RuleError(by_fact[fact].location, "rule_cycle",
-                                        "derived facts form a cycle: " + " → ".join(cycle)))
+                cycle = [*trail[trail.index(dep) :], dep] if dep in trail else [fact, dep]
+                errors.append(
+                    RuleError(
+                        by_fact[fact].location,
+                        "rule_cycle",
+                        "derived facts form a cycle: " + " → ".join(cycle),
+                    )
+                )
             elif dep not in state:
                 visit(dep, [*trail, dep])
         state[fact] = 2
@@ -436,10 +530,8 @@ def facts_read(rule: Rule) -> list[str]:
     """Every fact a rule's conditions and derive expression read, in order, without repeats."""
     names = [leaf.fact for leaf in leaves(rule.when)] if rule.when else []
     if isinstance(rule.then, Derive):
-        try:
+        with contextlib.suppress(expr.ExprSyntaxError):
             names += [n for n, _ in expr.names(expr.parse(rule.then.text))]
-        except expr.ExprSyntaxError:
-            pass
     return list(dict.fromkeys(n for n in names if not n.startswith("params.")))
 
 
@@ -466,8 +558,9 @@ STAGES: tuple[tuple[str, Stage], ...] = (
 )
 
 
-def check_pack(raw: RawPack, digest: str, roots: tuple[str, ...]) -> tuple[Pack | None,
-                                                                            list[RuleError]]:
+def check_pack(
+    raw: RawPack, digest: str, roots: tuple[str, ...]
+) -> tuple[Pack | None, list[RuleError]]:
     ctx = Context(raw)
     errors = list(raw.errors)
     for _name, stage in STAGES:

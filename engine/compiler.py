@@ -1,7 +1,8 @@
 """Compile a checked ``Pack`` into durable_rules rulesets: ``Pack`` → ``CompiledPack``.
 
 Encoding (DURABLE_RULES.md §9.8, one fact per attribute): every fact is a small engine fact
-``{"id", "a": name, "v": value, "l": loan_id}``; an unknown fact is ``{"id", "a", "u": 1}``. A rule's
+``{"id", "a": name, "v": value, "l": loan_id}``; an unknown fact is ``{"id", "a", "u": 1}``.
+A rule's
 conditions are pushed into disjunctive normal form (``not`` moves to the leaves through each
 operator's complement, so no ``$not`` pattern is ever needed), each conjunction becomes one engine
 rule, and the leaves on one fact become one pattern. Per-loan patterns join on ``l``.
@@ -24,11 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine import expr
-from engine.checks import facts_read, fact_specs
+from engine.checks import fact_specs, facts_read
 from engine.encoding import to_engine_json
 from engine.errors import RuleError
 from engine.facts import FactSpec
-from engine.model import Condition, Derive, Group, Leaf, Pack, Rule
+from engine.model import Condition, Derive, Leaf, Pack, Rule
 from engine.operators import OPERATORS
 from engine.rete import check_hash_collisions, property_names
 
@@ -121,9 +122,15 @@ def compile_pack(pack: Pack) -> CompiledPack:
     for shard in shards:
         for fact in shard.facts:
             routes.setdefault(fact, []).append(shard.index)
-    return CompiledPack(pack, tuple(compiled), tuple(shards), levels,
-                        max(levels.values(), default=0), facts,
-                        {k: tuple(v) for k, v in sorted(routes.items())})
+    return CompiledPack(
+        pack,
+        tuple(compiled),
+        tuple(shards),
+        levels,
+        max(levels.values(), default=0),
+        facts,
+        {k: tuple(v) for k, v in sorted(routes.items())},
+    )
 
 
 def derived_levels(rules: Sequence[Rule]) -> dict[str, int]:
@@ -150,8 +157,9 @@ def derived_levels(rules: Sequence[Rule]) -> dict[str, int]:
     return levels
 
 
-def _compile_rule(rule: Rule, levels: Mapping[str, int], facts: Mapping[str, FactSpec]
-                  ) -> CompiledRule:
+def _compile_rule(
+    rule: Rule, levels: Mapping[str, int], facts: Mapping[str, FactSpec]
+) -> CompiledRule:
     reads = facts_read(rule)
     stage = max((levels.get(f, 0) for f in reads), default=0)
     triggers, gate = _expression_inputs(rule, levels)
@@ -161,14 +169,17 @@ def _compile_rule(rule: Rule, levels: Mapping[str, int], facts: Mapping[str, Fac
 
 
 def _expression_inputs(rule: Rule, levels: Mapping[str, int]) -> tuple[list[str], int | None]:
-    """Facts a derive expression reads directly (they trigger it) and the gate its aggregates need."""
+    """Facts a derive expression reads directly (they trigger it); the gate its aggregates need."""
     if not isinstance(rule.then, Derive):
         return [], None
     names = expr.names(rule.then.expr)
     direct = [n for n, in_aggregate in names if not in_aggregate and not n.startswith("params.")]
     aggregated = [n for n, in_aggregate in names if in_aggregate and not n.startswith("params.")]
-    gate = max((levels.get(n, 0) for n in aggregated), default=0) if expr.uses_aggregate(
-        rule.then.expr) else None
+    gate = (
+        max((levels.get(n, 0) for n in aggregated), default=0)
+        if expr.uses_aggregate(rule.then.expr)
+        else None
+    )
     return direct, gate
 
 
@@ -194,8 +205,10 @@ def dnf(cond: Condition, negate: bool = False) -> list[list[Test]]:
     else:
         result = [list(itertools.chain.from_iterable(combo)) for combo in _product(parts)]
     if len(result) > MAX_BRANCHES:
-        raise _RuleTooComplex(f"its conditions expand to more than {MAX_BRANCHES} alternatives;"
-                              " split it into several rules")
+        raise _RuleTooComplex(
+            f"its conditions expand to more than {MAX_BRANCHES} alternatives;"
+            " split it into several rules"
+        )
     return result
 
 
@@ -204,13 +217,20 @@ def _product(parts: list[list[list[Test]]]) -> Iterator[tuple[list[Test], ...]]:
     for part in parts:
         total *= len(part)
         if total > MAX_BRANCHES:
-            raise _RuleTooComplex(f"its conditions expand to more than {MAX_BRANCHES}"
-                                  " alternatives; split it into several rules")
+            raise _RuleTooComplex(
+                f"its conditions expand to more than {MAX_BRANCHES}"
+                " alternatives; split it into several rules"
+            )
     return itertools.product(*parts)
 
 
-def _branch(rule: Rule, tests: list[Test], triggers: list[str], gate: int | None,
-            facts: Mapping[str, FactSpec]) -> Branch:
+def _branch(
+    rule: Rule,
+    tests: list[Test],
+    triggers: list[str],
+    gate: int | None,
+    facts: Mapping[str, FactSpec],
+) -> Branch:
     by_fact: dict[str, list[Test]] = {}
     for test in tests:
         by_fact.setdefault(test.fact, []).append(test)
@@ -220,12 +240,16 @@ def _branch(rule: Rule, tests: list[Test], triggers: list[str], gate: int | None
         by_fact = {"loan.id": [], **by_fact}
     if not by_fact and gate is None:
         by_fact["as_of"] = []
-    situation = [Pattern(f, tuple(t), False) for f, t in by_fact.items() if facts[f].scope != "loan"]
+    situation = [
+        Pattern(f, tuple(t), False) for f, t in by_fact.items() if facts[f].scope != "loan"
+    ]
     loans = [Pattern(f, tuple(t), True) for f, t in by_fact.items() if facts[f].scope == "loan"]
     patterns = tuple(situation + loans)
     if len(patterns) + (gate is not None) > MAX_PATTERNS:
-        raise _RuleTooComplex(f"it tests {len(patterns)} different facts in one alternative;"
-                              f" the engine allows {MAX_PATTERNS - 1}")
+        raise _RuleTooComplex(
+            f"it tests {len(patterns)} different facts in one alternative;"
+            f" the engine allows {MAX_PATTERNS - 1}"
+        )
     return Branch(patterns, gate)
 
 
@@ -311,8 +335,11 @@ class _ShardBuilder:
         self._add(load, self.chains, self.shared)
 
     @staticmethod
-    def _add(load: list[tuple[str, str, int]], chains: dict[str, dict[str, int]],
-             shared: Counter[tuple[str, str]]) -> None:
+    def _add(
+        load: list[tuple[str, str, int]],
+        chains: dict[str, dict[str, int]],
+        shared: Counter[tuple[str, str]],
+    ) -> None:
         for fact, chain, width in load:
             chains.setdefault(fact, {})[chain] = width
             shared[(fact, chain)] += 1
@@ -343,8 +370,9 @@ def _shard(compiled: Sequence[CompiledRule]) -> list[Shard]:
             current.rules[name] = branch_json(branch)
             current.names[name] = (index, first_loan_alias(branch))
         current.add(load)
-        current.late = current.late or rule.stage > 0 or any(
-            b.gate is not None for b in rule.branches)
+        current.late = (
+            current.late or rule.stage > 0 or any(b.gate is not None for b in rule.branches)
+        )
     return [_finish(b) for b in builders if b.rules]
 
 
@@ -352,5 +380,10 @@ def _finish(builder: _ShardBuilder) -> Shard:
     definition = dict(builder.rules)
     definition[SENTINEL] = {"pri": 65534, "all": [{"m": {"$s": 1}}]}
     check_hash_collisions(property_names(definition))
-    return Shard(builder.index, to_engine_json(definition), dict(builder.names),
-                 frozenset(builder.chains), builder.late)
+    return Shard(
+        builder.index,
+        to_engine_json(definition),
+        dict(builder.names),
+        frozenset(builder.chains),
+        builder.late,
+    )

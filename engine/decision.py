@@ -120,15 +120,21 @@ def rank(compiled: CompiledPack, firings: list[Firing], memory: Memory, locale: 
     ]
     order = compiled.pack.actions
     built.sort(key=lambda r: (-r.score, order[r.action].order, r.reasons[0].rule_id))
-    ranking.recommendations = [
-        Recommendation(i, *_fields(r)) for i, r in enumerate(built, start=1)
-    ]
+    ranking.recommendations = [Recommendation(i, *_fields(r)) for i, r in enumerate(built, start=1)]
     return ranking
 
 
 def _fields(r: Recommendation) -> tuple[Any, ...]:
-    return (r.action, r.score, r.urgency, r.title, r.message, r.loan_ids, r.score_breakdown,
-            r.reasons)
+    return (
+        r.action,
+        r.score,
+        r.urgency,
+        r.title,
+        r.message,
+        r.loan_ids,
+        r.score_breakdown,
+        r.reasons,
+    )
 
 
 def _rule(compiled: CompiledPack, firing: Firing) -> Rule:
@@ -141,8 +147,13 @@ def _priority(compiled: CompiledPack, firing: Firing) -> int:
     return then.priority
 
 
-def _recommendation(compiled: CompiledPack, renderer: Renderer, action: str,
-                    group: list[Firing], adjusts: Mapping[str, Firing]) -> Recommendation:
+def _recommendation(
+    compiled: CompiledPack,
+    renderer: Renderer,
+    action: str,
+    group: list[Firing],
+    adjusts: Mapping[str, Firing],
+) -> Recommendation:
     group = sorted(group, key=lambda f: (-_priority(compiled, f), f.rule_index, f.loan_index))
     primary = group[0]
     rule = _rule(compiled, primary)
@@ -152,8 +163,11 @@ def _recommendation(compiled: CompiledPack, renderer: Renderer, action: str,
     for rule_id, firing in sorted(adjusts.items(), key=lambda kv: kv[1].rule_index):
         adjust = _rule(compiled, firing).then
         assert isinstance(adjust, Adjust)
-        terms.append(ScoreTerm("adjustment", adjust.by, rule_id,
-                               renderer.text(adjust.reason, firing.loan_id)))
+        terms.append(
+            ScoreTerm(
+                "adjustment", adjust.by, rule_id, renderer.text(adjust.reason, firing.loan_id)
+            )
+        )
     same_rule = [f for f in group if f.rule_index == primary.rule_index]
     messages = list(dict.fromkeys(renderer.text(then.message, f.loan_id) for f in same_rule))
     urgencies = [_recommend(compiled, f).urgency for f in group]
@@ -195,8 +209,9 @@ def reason(compiled: CompiledPack, renderer: Renderer, firing: Firing) -> Reason
     )
 
 
-def derived_uses(compiled: CompiledPack, memory: Memory, rule: Rule,
-                 loan: str | None) -> list[DerivedUse]:
+def derived_uses(
+    compiled: CompiledPack, memory: Memory, rule: Rule, loan: str | None
+) -> list[DerivedUse]:
     uses = []
     for fact in facts_read(rule):
         if fact not in compiled.levels or (fact.startswith("loan.") and loan is None):
@@ -205,6 +220,7 @@ def derived_uses(compiled: CompiledPack, memory: Memory, rule: Rule,
         value = memory.values.get(key, UNKNOWN)
         derivations = memory.derivations.get(key, [])
         by = [r for r, v in derivations if v == value] or [r for r, _ in derivations]
-        uses.append(DerivedUse(fact, key[1], None if value is UNKNOWN else value,
-                               by[0] if by else ""))
+        uses.append(
+            DerivedUse(fact, key[1], None if value is UNKNOWN else value, by[0] if by else "")
+        )
     return uses

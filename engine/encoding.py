@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -52,9 +52,11 @@ def to_engine_json(value: object) -> str:
     if isinstance(value, int | float):
         return number_text(value)
     if isinstance(value, dict):
-        return "{" + ",".join(
-            f"{encode_basestring(str(k))}:{to_engine_json(v)}" for k, v in value.items()
-        ) + "}"
+        return (
+            "{"
+            + ",".join(f"{encode_basestring(str(k))}:{to_engine_json(v)}" for k, v in value.items())
+            + "}"
+        )
     if isinstance(value, list | tuple):
         return "[" + ",".join(to_engine_json(v) for v in value) + "]"
     raise EncodingError(f"cannot encode {type(value).__name__} for the engine")

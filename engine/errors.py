@@ -73,7 +73,7 @@ class UsageError(XieshangError):
 
 
 class EvaluationError(XieshangError):
-    """Evaluation stopped because of what the rules do at run time (e.g. conflicting derivations)."""
+    """Evaluation stopped because of what the rules do at run time (conflicting derivations)."""
 
     exit_code = 2
 

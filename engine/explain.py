@@ -53,15 +53,19 @@ def leaf_truth(leaf: Leaf, value: Any) -> Truth:
     return OPERATORS[leaf.op].test(value, leaf.expected)
 
 
-def evaluate_condition(cond: Condition, memory: Memory, loan: str | None,
-                       negated: bool = False) -> tuple[Truth, list[ConditionOutcome]]:
+def evaluate_condition(
+    cond: Condition, memory: Memory, loan: str | None, negated: bool = False
+) -> tuple[Truth, list[ConditionOutcome]]:
     """The condition's three-valued result and every leaf's outcome, in written order."""
     if isinstance(cond, Leaf):
         value = memory.get(cond.fact, loan)
         truth = leaf_truth(cond, value)
         actual = None if value is UNKNOWN else value
-        return truth, [ConditionOutcome(cond.fact, cond.op, cond.expected, actual, truth,
-                                         cond.location, cond.param, negated)]
+        return truth, [
+            ConditionOutcome(
+                cond.fact, cond.op, cond.expected, actual, truth, cond.location, cond.param, negated
+            )
+        ]
     results: list[Truth] = []
     outcomes: list[ConditionOutcome] = []
     for item in cond.items:

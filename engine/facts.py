@@ -1,7 +1,8 @@
 """The fact vocabulary: every input fact a rule may test, read from the situation schema.
 
 Facts are named by their path in the situation (``borrower.monthly_income``); loan fields are
-``loan.<field>`` (``loan.status.legal``). The schema's ``x-unit`` annotation gives each fact its unit,
+``loan.<field>`` (``loan.status.legal``). The schema's ``x-unit`` annotation gives each fact its
+unit,
 which decides its type, how a template shows it and which operators apply.
 """
 
@@ -56,11 +57,18 @@ def _spec(name: str, sub: Mapping[str, Any], scope: Scope) -> FactSpec:
     unit: Unit = sub["x-unit"]
     if sub.get("type") == "array":
         items = sub["items"]
-        return FactSpec(name, "list", unit, scope, tuple(items.get("enum", ())) or None,
-                        description=sub.get("description", ""))
+        return FactSpec(
+            name,
+            "list",
+            unit,
+            scope,
+            tuple(items.get("enum", ())) or None,
+            description=sub.get("description", ""),
+        )
     enum = tuple(sub["enum"]) if "enum" in sub else None
-    return FactSpec(name, UNIT_TYPES[unit], unit, scope, enum,
-                    description=sub.get("description", ""))
+    return FactSpec(
+        name, UNIT_TYPES[unit], unit, scope, enum, description=sub.get("description", "")
+    )
 
 
 @cache

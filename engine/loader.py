@@ -1,7 +1,8 @@
 """Load a rule pack: files → YAML with positions → schema check → typed ``Pack``.
 
 Every problem found is collected as a ``RuleError`` with its file:line:col; the semantic checks in
-``engine.checks`` run after this stage, and ``load_pack`` raises one ``RuleLoadError`` holding them all.
+``engine.checks`` run after this stage, and ``load_pack`` raises one ``RuleLoadError``
+holding them all.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class RawPack:
 
 
 def display_root(root: Path, given: str) -> str:
-    """How a root is shown: as the user gave it, normalised; the built-in pack as ``rules/<name>``."""
+    """How a root is shown: as given, normalised; the built-in pack as ``rules/<name>``."""
     from engine.packs import builtin_rules_dir
 
     try:
@@ -117,8 +118,14 @@ def read_pack(roots: Iterable[str | Path]) -> RawPack:
         raw.errors.extend(errors)
         if data is None:
             if not errors:
-                raw.errors.append(RuleError(Location(item.display, 1, 1), "yaml_empty",
-                                            "the file is empty", "a rule file holds 'rules:'"))
+                raw.errors.append(
+                    RuleError(
+                        Location(item.display, 1, 1),
+                        "yaml_empty",
+                        "the file is empty",
+                        "a rule file holds 'rules:'",
+                    )
+                )
             continue
         _read_document(raw, data, smap)
     return raw
@@ -155,11 +162,18 @@ def _add_parameter(raw: RawPack, name: str, spec: dict[str, Any], smap: SourceMa
     loc = smap.locate(("parameters", name))
     if name in raw.parameters:
         first = raw.parameters[name].location
-        raw.errors.append(RuleError(loc, "param_duplicate", f"parameter '{name}' is defined twice",
-                                    f"first defined at {first}"))
+        raw.errors.append(
+            RuleError(
+                loc,
+                "param_duplicate",
+                f"parameter '{name}' is defined twice",
+                f"first defined at {first}",
+            )
+        )
         return
-    raw.parameters[name] = Parameter(name, spec["value"], spec.get("unit"), spec["source"],
-                                     spec.get("note", ""), loc)
+    raw.parameters[name] = Parameter(
+        name, spec["value"], spec.get("unit"), spec["source"], spec.get("note", ""), loc
+    )
 
 
 def _schema_error(error: ValidationError, path: DocPath, smap: SourceMap) -> RuleError:
@@ -229,8 +243,9 @@ def _consequence(
 ) -> Recommend | Derive | Adjust | Suppress:
     if "recommend" in spec:
         r = spec["recommend"]
-        return Recommend(r["action"], r["priority"], r["urgency"], _text(r["title"]),
-                         _text(r["message"]))
+        return Recommend(
+            r["action"], r["priority"], r["urgency"], _text(r["title"]), _text(r["message"])
+        )
     if "adjust" in spec:
         a = spec["adjust"]
         return Adjust(a["action"], a["by"], _text(a["reason"]))

@@ -54,8 +54,13 @@ class Memory:
     def loan_index(self, loan: str | None) -> int:
         return -1 if loan is None else self.loans.index(loan)
 
-    def derive(self, rule: Rule, loan: str | None, parameters: Mapping[str, Any],
-               facts: Mapping[str, FactSpec]) -> tuple[Key, Any, bool]:
+    def derive(
+        self,
+        rule: Rule,
+        loan: str | None,
+        parameters: Mapping[str, Any],
+        facts: Mapping[str, FactSpec],
+    ) -> tuple[Key, Any, bool]:
         """Compute a derive rule for one binding; returns (key, value, newly known)."""
         assert isinstance(rule.then, Derive)
         derive = rule.then
@@ -107,7 +112,7 @@ def normalise(value: Any, unit: str) -> Any:
     if value is UNKNOWN or isinstance(value, bool) or not isinstance(value, int | float):
         return value
     if unit in ("days", "integer"):
-        return int(round(value))
+        return round(value)
     rounded = round(value, 2 if unit == "money" else 6)
     return int(rounded) if float(rounded).is_integer() else rounded
 

@@ -1,7 +1,8 @@
-"""The condition operators: one table, used by the checker, the compiler and the reference evaluator.
+"""The condition operators: one table for the checker, the compiler and the reference evaluator.
 
 Each operator says which fact types it accepts, what its right-hand side is, its complement (used to
-push ``not`` down to the leaves) and how it is decided in Python on a *known* value. Comparisons with
+push ``not`` down to the leaves) and how it is decided in Python on a *known* value.
+Comparisons with
 an unknown fact are never decided here: the caller handles unknown (three-valued logic).
 """
 
@@ -30,8 +31,13 @@ _SCALARS: frozenset[FactType] = frozenset({"number", "text", "date", "boolean"})
 _ALL: frozenset[FactType] = frozenset({"number", "text", "date", "boolean", "list"})
 
 
-def _op(name: str, types: frozenset[FactType], operand: Operand, complement: str,
-        test: Callable[[Any, Any], bool]) -> tuple[str, Operator]:
+def _op(
+    name: str,
+    types: frozenset[FactType],
+    operand: Operand,
+    complement: str,
+    test: Callable[[Any, Any], bool],
+) -> tuple[str, Operator]:
     return name, Operator(name, types, operand, complement, test)
 
 

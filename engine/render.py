@@ -14,20 +14,43 @@ from engine.decision import Recommendation
 from engine.template import format_value
 
 _URGENCY = {
-    "en": {"immediate": "now", "this_week": "this week", "before_due": "before the due date",
-           "ongoing": "ongoing"},
-    "zh-CN": {"immediate": "立即", "this_week": "本周内", "before_due": "到期前",
-              "ongoing": "长期"},
+    "en": {
+        "immediate": "now",
+        "this_week": "this week",
+        "before_due": "before the due date",
+        "ongoing": "ongoing",
+    },
+    "zh-CN": {
+        "immediate": "立即",
+        "this_week": "本周内",
+        "before_due": "到期前",
+        "ongoing": "长期",
+    },
 }
 _WORDS = {
-    "en": {"heading": "Advice", "as_of": "as of", "rules": "rules", "summary": "Summary",
-           "why": "Why", "loans": "loans", "nothing": "No recommendation applies to this situation.",
-           "suppressed": "Left out", "footer": "General guidance from published rules, not legal"
-           " advice. Check every figure with your lender."},
-    "zh-CN": {"heading": "建议", "as_of": "日期", "rules": "规则包", "summary": "概况",
-              "why": "原因", "loans": "贷款", "nothing": "没有适用于此情况的建议。",
-              "suppressed": "未列出", "footer": "以上是基于公开规则的一般性建议，不是法律意见；"
-              "所有金额请以贷款方显示为准。"},
+    "en": {
+        "heading": "Advice",
+        "as_of": "as of",
+        "rules": "rules",
+        "summary": "Summary",
+        "why": "Why",
+        "loans": "loans",
+        "nothing": "No recommendation applies to this situation.",
+        "suppressed": "Left out",
+        "footer": "General guidance from published rules, not legal"
+        " advice. Check every figure with your lender.",
+    },
+    "zh-CN": {
+        "heading": "建议",
+        "as_of": "日期",
+        "rules": "规则包",
+        "summary": "概况",
+        "why": "原因",
+        "loans": "贷款",
+        "nothing": "没有适用于此情况的建议。",
+        "suppressed": "未列出",
+        "footer": "以上是基于公开规则的一般性建议，不是法律意见；所有金额请以贷款方显示为准。",
+    },
 }
 
 
@@ -65,8 +88,10 @@ def render_text(decision: Decision, top: int | None = None, trace: bool = False)
     w = _words(decision.locale)
     recs = decision.recommendations[:top] if top else decision.recommendations
     pack = decision.ruleset.pack
-    out = [f"{w['heading']} · {w['as_of']} {decision.situation['as_of']} · "
-           f"{w['rules']} {pack.name} {pack.version}"]
+    out = [
+        f"{w['heading']} · {w['as_of']} {decision.situation['as_of']} · "
+        f"{w['rules']} {pack.name} {pack.version}"
+    ]
     summary = summary_lines(decision)
     if summary:
         out.append(f"{w['summary']}: " + " · ".join(summary))
@@ -93,8 +118,12 @@ def render_markdown(decision: Decision, top: int | None = None, trace: bool = Fa
     w = _words(decision.locale)
     recs = decision.recommendations[:top] if top else decision.recommendations
     pack = decision.ruleset.pack
-    out = [f"# {w['heading']} ({decision.situation['as_of']})", "",
-           f"*{w['rules']}: {pack.name} {pack.version}*", ""]
+    out = [
+        f"# {w['heading']} ({decision.situation['as_of']})",
+        "",
+        f"*{w['rules']}: {pack.name} {pack.version}*",
+        "",
+    ]
     summary = summary_lines(decision)
     if summary:
         out += [f"**{w['summary']}:** " + " · ".join(summary), ""]

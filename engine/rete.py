@@ -1,6 +1,7 @@
 """The durable_rules adapter: the only module that imports ``durable_rules_engine``.
 
-It drives the C module directly (never ``durable.engine.Host``: that crashes on ``delete_state`` when
+It drives the C module directly (never ``durable.engine.Host``: that crashes on ``delete_state``
+when
 nothing fired and starts timer threads), following DURABLE_RULES.md §9:
 
 * one fresh sid per evaluation, every state drained and then deleted in ``finally``; every ruleset
@@ -13,6 +14,7 @@ nothing fired and starts timer threads), following DURABLE_RULES.md §9:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -21,7 +23,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.encoding import to_engine_json
 from engine.errors import EngineError, EngineLimitError, EngineParseError, FiringBudgetExceeded
 
 if sys.version_info >= (3, 13):  # pragma: no cover - checked by the install metadata too
@@ -30,7 +31,7 @@ if sys.version_info >= (3, 13):  # pragma: no cover - checked by the install met
         " (undefined symbol PyEval_CallObject)"
     )
 
-import durable_rules_engine as _engine  # noqa: E402
+import durable_rules_engine as _engine
 
 MAX_LIVE_SIDS = 256  #: far below the engine's 1024, whose overflow corrupts the ruleset
 _ERROR_CODE = re.compile(r"error code: (\d+)")
@@ -85,8 +86,11 @@ def check_hash_collisions(names: Iterable[str]) -> None:
     for name in sorted(set(names)):
         other = seen.setdefault(fnv1a_32(name), name)
         if other != name:
-            raise EngineError(0, f"property names '{other}' and '{name}' collide in the engine's"
-                                 " 32-bit hash; rename one")
+            raise EngineError(
+                0,
+                f"property names '{other}' and '{name}' collide in the engine's"
+                " 32-bit hash; rename one",
+            )
 
 
 def to_error(exc: BaseException) -> EngineError:
@@ -104,7 +108,7 @@ def to_error(exc: BaseException) -> EngineError:
 
 
 class FactIds:
-    """Explicit fact ids ``f0, f1, ...`` whose hashes are distinct (the engine keys facts by hash)."""
+    """Explicit fact ids ``f0, f1, ...`` with distinct hashes (the engine keys facts by hash)."""
 
     def __init__(self) -> None:
         self._ids: list[str] = []
@@ -129,7 +133,7 @@ _sids = itertools.count(1)
 
 @dataclass
 class Ruleset:
-    """One engine ruleset, created lazily in the process that uses it (and re-created after fork)."""
+    """One engine ruleset, created lazily in the process that uses it (again after a fork)."""
 
     definition: str
     _handle: int | None = None
@@ -155,17 +159,13 @@ class Ruleset:
         self._handle = None
         self.handle()
         if old is not None:
-            try:
+            with contextlib.suppress(_engine.error):  # best effort
                 _engine.delete_ruleset(old)
-            except _engine.error:  # pragma: no cover - best effort
-                pass
 
     def close(self) -> None:
         if self._handle is not None and self._pid == os.getpid():
-            try:
+            with contextlib.suppress(_engine.error):  # best effort
                 _engine.delete_ruleset(self._handle)
-            except _engine.error:  # pragma: no cover - best effort
-                pass
         self._handle = None
 
 
@@ -206,7 +206,7 @@ class Session:
             message = result[1] if result else None
             while message:
                 self._count()
-                rule = message[2:message.index('"', 2)]
+                rule = message[2 : message.index('"', 2)]
                 if rule != _SENTINEL:
                     for target, fact in on_action(shard, rule, message):
                         touched.add(target)

@@ -1,6 +1,7 @@
 """Message templates: ``{fact.name}`` placeholders filled only from facts, never from code.
 
-A placeholder is a bare dotted name. Attribute access beyond a fact name, indexing, calls, conversions
+A placeholder is a bare dotted name. Attribute access beyond a fact name, indexing, calls,
+conversions
 (``!r``) and format specifications (``:>10``) are refused when the pack loads. Values are shown by
 their unit: money as ``¥1,234.00``, percentages as ``18.25%``, dates as ``2026-12-10``.
 """
@@ -36,11 +37,15 @@ def placeholders(text: str) -> list[str]:
             continue
         inner = match.group(1)
         if inner is None:
-            raise TemplateError(f"lone '{token}': write '{token * 2}' for a literal brace",
-                                match.start())
+            raise TemplateError(
+                f"lone '{token}': write '{token * 2}' for a literal brace", match.start()
+            )
         if not _NAME.match(inner):
-            raise TemplateError(f"'{{{inner}}}' is not a fact name (only names like"
-                                " {loan.overdue_amount} are allowed)", match.start())
+            raise TemplateError(
+                f"'{{{inner}}}' is not a fact name (only names like"
+                " {loan.overdue_amount} are allowed)",
+                match.start(),
+            )
         names.append(inner)
     return names
 

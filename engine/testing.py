@@ -83,8 +83,9 @@ def _display(path: Path) -> str:
         return path.as_posix()
 
 
-def _situation(spec: dict[str, Any], path: Path, loc: Location,
-               errors: list[RuleError]) -> dict[str, Any] | None:
+def _situation(
+    spec: dict[str, Any], path: Path, loc: Location, errors: list[RuleError]
+) -> dict[str, Any] | None:
     if "situation" in spec:
         return dict(spec["situation"])
     target = (path.parent / spec["situation_file"]).resolve()

@@ -82,16 +82,24 @@ class _Builder:
                 continue
             if key in result:
                 first = self.source.positions.get((*path, key))
-                self._error(key_node, "yaml_duplicate_key", f"duplicate key '{key}'",
-                            f"first defined at {first}" if first else "")
+                self._error(
+                    key_node,
+                    "yaml_duplicate_key",
+                    f"duplicate key '{key}'",
+                    f"first defined at {first}" if first else "",
+                )
                 continue
             self.source.positions[(*path, key)] = _location(self.source.file, key_node)
             result[key] = self.build(value_node, (*path, key))
         return result
 
     def _bad_tag(self, node: yaml.Node) -> None:
-        self._error(node, "yaml_tag", f"tag '{node.tag}' is not allowed",
-                    "rule files are plain data: only text, numbers, booleans, lists and mappings")
+        self._error(
+            node,
+            "yaml_tag",
+            f"tag '{node.tag}' is not allowed",
+            "rule files are plain data: only text, numbers, booleans, lists and mappings",
+        )
 
     def _error(self, node: yaml.Node, code: str, message: str, hint: str = "") -> None:
         self.errors.append(RuleError(_location(self.source.file, node), code, message, hint))

@@ -6,7 +6,20 @@ The operator list here must equal engine.operators.OPERATORS (a test checks it).
 import json
 from pathlib import Path
 
-OPS = ["==", "!=", "<", "<=", ">", ">=", "in", "not_in", "contains", "not_contains", "known", "unknown"]
+OPS = [
+    "==",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "in",
+    "not_in",
+    "contains",
+    "not_contains",
+    "known",
+    "unknown",
+]
 UNITS = ["money", "percent", "days", "integer", "number", "date", "text", "boolean"]
 URGENCY = ["immediate", "this_week", "before_due", "ongoing"]
 IDENT = r"^[a-z][a-z0-9_]*$"
@@ -51,7 +64,10 @@ rules_schema = {
                         "type": "object",
                         "additionalProperties": False,
                         "required": ["code", "meaning"],
-                        "properties": {"code": {"type": "string", "pattern": IDENT}, "meaning": {"type": "string"}},
+                        "properties": {
+                            "code": {"type": "string", "pattern": IDENT},
+                            "meaning": {"type": "string"},
+                        },
                     },
                 },
             },
@@ -88,7 +104,11 @@ rules_schema = {
             "properties": {
                 "id": {"type": "string", "pattern": IDENT, "maxLength": 100},
                 "title": text_pair("Why the rule exists; shown as the reason."),
-                "source": {"type": "string", "pattern": SOURCE, "description": "guide §x.y or brief n.m; several separated by ';'."},
+                "source": {
+                    "type": "string",
+                    "pattern": SOURCE,
+                    "description": "guide §x.y or brief n.m; several separated by ';'.",
+                },
                 "about": {"enum": ["situation", "loan"], "default": "situation"},
                 "note": {"type": "string", "description": "Free notes for rule authors."},
                 "when": {"$ref": "#/$defs/condition"},
@@ -110,7 +130,10 @@ rules_schema = {
                     "required": ["fact", "value"],
                     "properties": {
                         "fact": {"type": "string", "pattern": r"^(loan\.)?[a-z][a-z0-9_]*$"},
-                        "value": {"type": ["string", "number", "boolean"], "description": "An expression (docs/rules.md)."},
+                        "value": {
+                            "type": ["string", "number", "boolean"],
+                            "description": "An expression (docs/rules.md).",
+                        },
                         "unit": {"enum": UNITS},
                         "summary": {"type": "boolean"},
                     },
@@ -121,7 +144,12 @@ rules_schema = {
                     "required": ["action", "by", "reason"],
                     "properties": {
                         "action": {"type": "string", "pattern": IDENT},
-                        "by": {"type": "integer", "minimum": -1000, "maximum": 1000, "not": {"const": 0}},
+                        "by": {
+                            "type": "integer",
+                            "minimum": -1000,
+                            "maximum": 1000,
+                            "not": {"const": 0},
+                        },
                         "reason": text_pair("Why the score changes."),
                     },
                 },
@@ -142,17 +170,28 @@ rules_schema = {
             "if": {"required": ["all"]},
             "then": {
                 "additionalProperties": False,
-                "properties": {"all": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/condition"}}},
+                "properties": {
+                    "all": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/condition"}}
+                },
             },
             "else": {
                 "if": {"required": ["any"]},
                 "then": {
                     "additionalProperties": False,
-                    "properties": {"any": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/condition"}}},
+                    "properties": {
+                        "any": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {"$ref": "#/$defs/condition"},
+                        }
+                    },
                 },
                 "else": {
                     "if": {"required": ["not"]},
-                    "then": {"additionalProperties": False, "properties": {"not": {"$ref": "#/$defs/condition"}}},
+                    "then": {
+                        "additionalProperties": False,
+                        "properties": {"not": {"$ref": "#/$defs/condition"}},
+                    },
                     "else": {"$ref": "#/$defs/leaf"},
                 },
             },
@@ -164,7 +203,12 @@ rules_schema = {
             "properties": {
                 "fact": {"type": "string", "pattern": r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$"},
                 "op": {"enum": OPS},
-                "value": {"oneOf": [scalar, {"type": "array", "minItems": 1, "maxItems": 50, "items": scalar}]},
+                "value": {
+                    "oneOf": [
+                        scalar,
+                        {"type": "array", "minItems": 1, "maxItems": 50, "items": scalar},
+                    ]
+                },
                 "param": {"type": "string", "pattern": IDENT},
             },
             "not": {"required": ["value", "param"]},
@@ -202,14 +246,28 @@ tests_schema = {
                         "properties": {
                             "present": {"type": "array", "items": {"type": "string"}},
                             "absent": {"type": "array", "items": {"type": "string"}},
-                            "rank": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1}},
+                            "rank": {
+                                "type": "object",
+                                "additionalProperties": {"type": "integer", "minimum": 1},
+                            },
                             "order": {"type": "array", "minItems": 2, "items": {"type": "string"}},
-                            "top": {"type": "array", "minItems": 1, "items": {"type": "string"}, "description": "The first actions, exactly, in this order."},
+                            "top": {
+                                "type": "array",
+                                "minItems": 1,
+                                "items": {"type": "string"},
+                                "description": "The first actions, exactly, in this order.",
+                            },
                             "fired": {"type": "array", "items": {"type": "string"}},
                             "not_fired": {"type": "array", "items": {"type": "string"}},
                             "suppressed": {"type": "array", "items": {"type": "string"}},
                             "derived": {"type": "object"},
-                            "loan_ids": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+                            "loan_ids": {
+                                "type": "object",
+                                "additionalProperties": {
+                                    "type": "array",
+                                    "items": {"type": "string"},
+                                },
+                            },
                         },
                     },
                 },
@@ -220,4 +278,6 @@ tests_schema = {
 
 root = Path(__file__).resolve().parent.parent / "schemas"
 for name, schema in [("rules", rules_schema), ("tests", tests_schema)]:
-    (root / f"{name}.schema.json").write_text(json.dumps(schema, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    (root / f"{name}.schema.json").write_text(
+        json.dumps(schema, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
