@@ -238,3 +238,8 @@ def schema(
 def run() -> None:
     """Console-script entry point."""
     app()
+
+
+# Commands defined in their own modules register themselves on ``app`` when imported.
+import cli.audit  # noqa: E402, F401
+import cli.batch  # noqa: E402, F401

@@ -51,6 +51,9 @@ def test_files(roots: Iterable[str | Path]) -> list[Path]:
     return found
 
 
+test_files.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
 def load_cases(paths: Iterable[Path]) -> list[Case]:
     """Read test files; raises RuleLoadError with every problem (positions included)."""
     cases: list[Case] = []

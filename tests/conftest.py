@@ -1,0 +1,53 @@
+"""Shared fixtures: the default rule pack, a factory for small packs, and a CLI runner."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import engine
+
+PACK_YAML = "pack:\n  name: testpack\n  version: 1.0.0\n"
+
+PackFactory = Callable[..., Path]
+
+
+@pytest.fixture(scope="session")
+def default_rules() -> engine.RuleSet:
+    return engine.load_rules()
+
+
+@pytest.fixture
+def make_pack(tmp_path: Path) -> PackFactory:
+    """Write a pack: ``make_pack(rules_yaml, parameters=None, name="pack")`` → its directory."""
+
+    def factory(rules: str, parameters: str | None = None, name: str = "pack") -> Path:
+        root = tmp_path / name
+        root.mkdir()
+        (root / "pack.yaml").write_text(PACK_YAML, encoding="utf-8")
+        (root / "rules.yaml").write_text(textwrap.dedent(rules), encoding="utf-8")
+        if parameters is not None:
+            (root / "parameters.yaml").write_text(textwrap.dedent(parameters), encoding="utf-8")
+        return root
+
+    return factory
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def situation(**overrides: object) -> dict[str, object]:
+    """A small valid situation; keyword arguments replace top-level fields."""
+    base: dict[str, object] = {
+        "schema_version": 1,
+        "as_of": "2026-11-28",
+        "loans": [{"id": "jiebei", "product": "jiebei"}],
+    }
+    base.update(overrides)
+    return base

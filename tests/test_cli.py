@@ -1,0 +1,291 @@
+"""The command line as a user sees it: output, formats, exit codes, and no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from engine.schemas import load_schema
+from tests.conftest import PackFactory
+
+PACK = """
+rules:
+  - id: derive_disposable_income
+    title: {en: Income after essentials, zh-CN: 可支配收入}
+    source: guide §5.1
+    derive:
+      fact: disposable_income
+      value: borrower.monthly_income - borrower.monthly_essential_expenses
+      unit: money
+      summary: true
+  - id: overdue_contact
+    title: {en: The loan is overdue, zh-CN: 贷款已逾期}
+    source: guide §2.2
+    about: loan
+    when: {fact: loan.days_overdue, op: ">", value: 0}
+    recommend:
+      action: contact_lender
+      priority: 70
+      urgency: immediate
+      title: {en: Contact the lender, zh-CN: 联系贷款方}
+      message: {en: "{loan.id} owes {loan.overdue_amount}.", zh-CN: "{loan.id} 欠 {loan.overdue_amount}。"}
+  - id: budget
+    title: {en: Know your surplus, zh-CN: 了解结余}
+    source: guide §2.1
+    when: {fact: disposable_income, op: known}
+    recommend:
+      action: build_budget
+      priority: 50
+      urgency: this_week
+      title: {en: Write a budget, zh-CN: 做预算}
+      message: {en: "Surplus {disposable_income}.", zh-CN: "结余 {disposable_income}。"}
+"""
+
+SITUATION = {
+    "schema_version": 1,
+    "as_of": "2026-11-28",
+    "borrower": {"monthly_income": 6000, "monthly_essential_expenses": 3800},
+    "loans": [{"id": "jiebei", "product": "jiebei", "days_overdue": 18, "overdue_amount": 2100}],
+}
+
+
+@pytest.fixture
+def pack(make_pack: PackFactory) -> Path:
+    return make_pack(PACK)
+
+
+@pytest.fixture
+def situation_file(tmp_path: Path) -> Path:
+    path = tmp_path / "situation.json"
+    path.write_text(json.dumps(SITUATION), encoding="utf-8")
+    return path
+
+
+def invoke(runner: CliRunner, *args: str, stdin: bytes | None = None):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, list(args), input=stdin)
+
+
+def test_advise_text_is_ranked_with_reasons(
+    runner: CliRunner, pack: Path, situation_file: Path
+) -> None:
+    result = invoke(runner, "advise", str(situation_file), "--rules", str(pack), "--lang", "en")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Advice · as of 2026-11-28 · rules testpack 1.0.0"
+    assert lines[1] == "Summary: Income after essentials: ¥2,200.00"
+    assert lines[3:6] == [
+        "1. Contact the lender  [now · jiebei]",
+        "   jiebei owes ¥2,100.00.",
+        "   Why: The loan is overdue (guide §2.2)",
+    ]
+    assert "2. Write a budget  [this week]" in lines
+
+
+def test_advise_chinese_is_the_default(runner: CliRunner, pack: Path, situation_file: Path) -> None:
+    result = invoke(runner, "advise", str(situation_file), "--rules", str(pack))
+    assert result.exit_code == 0
+    assert "1. 联系贷款方  [立即 · jiebei]" in result.stdout
+    assert "jiebei 欠 ¥2,100.00。" in result.stdout
+
+
+def test_advise_json_validates_and_is_byte_identical(
+    runner: CliRunner, pack: Path, situation_file: Path
+) -> None:
+    args = ("advise", str(situation_file), "--rules", str(pack), "--format", "json")
+    first, second = invoke(runner, *args), invoke(runner, *args)
+    assert first.exit_code == 0
+    assert first.stdout == second.stdout
+    advice = json.loads(first.stdout)
+    jsonschema.validate(advice, load_schema("advice"))
+    assert [r["action"] for r in advice["recommendations"]] == ["contact_lender", "build_budget"]
+    assert advice["summary"] == {"disposable_income": 2200}
+    reason = advice["recommendations"][0]["reasons"][0]
+    assert reason["conditions"] == [
+        {
+            "fact": "loan.days_overdue",
+            "op": ">",
+            "expected": 0,
+            "actual": 18,
+            "result": True,
+            "location": f"{pack.as_posix()}/rules.yaml:15",
+        }
+    ]
+
+
+def test_advise_top_trace_and_markdown(runner: CliRunner, pack: Path, situation_file: Path) -> None:
+    result = invoke(
+        runner,
+        "advise",
+        str(situation_file),
+        "--rules",
+        str(pack),
+        "--format",
+        "json",
+        "--top",
+        "1",
+        "--trace",
+    )
+    advice = json.loads(result.stdout)
+    assert [r["rank"] for r in advice["recommendations"]] == [1]
+    assert {e["op"] for e in advice["trace"]} >= {"assert", "fire", "close"}
+    markdown = invoke(
+        runner,
+        "advise",
+        str(situation_file),
+        "--rules",
+        str(pack),
+        "--format",
+        "markdown",
+        "--lang",
+        "en",
+    )
+    assert "## 1. Contact the lender" in markdown.stdout
+
+
+def test_advise_reads_stdin(runner: CliRunner, pack: Path) -> None:
+    result = invoke(
+        runner,
+        "advise",
+        "-",
+        "--rules",
+        str(pack),
+        "--format",
+        "json",
+        stdin=json.dumps(SITUATION).encode(),
+    )
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["as_of"] == "2026-11-28"
+
+
+@pytest.mark.parametrize(
+    ("stdin", "message"),
+    [
+        (b"{", "invalid JSON"),
+        (
+            b'{"schema_version": 1, "loans": [{"id": "a", "product": "jiebei", "x": 1}]}',
+            "$.loans[0]",
+        ),
+        (b'{"schema_version": 1, "loans": []}', "$.loans"),
+    ],
+)
+def test_bad_situations_exit_2_with_the_path_and_no_stdout(
+    runner: CliRunner, pack: Path, stdin: bytes, message: str
+) -> None:
+    result = invoke(runner, "advise", "-", "--rules", str(pack), stdin=stdin)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_missing_situation_file_exits_2(runner: CliRunner, pack: Path) -> None:
+    result = invoke(runner, "advise", "no/such.json", "--rules", str(pack))
+    assert result.exit_code == 2
+    assert "no such file: no/such.json" in result.stderr
+
+
+def test_broken_rules_exit_2_with_every_error(
+    runner: CliRunner, make_pack: PackFactory, situation_file: Path
+) -> None:
+    broken = make_pack(
+        """
+    rules:
+      - id: a
+        title: {en: t, zh-CN: t}
+        source: guide §2.1
+        when: {fact: loan.days_overdu, op: ">", value: 0}
+        recommend: {action: contact_lendr, priority: 1, urgency: ongoing,
+                    title: {en: t, zh-CN: t}, message: {en: t, zh-CN: t}}
+    """,
+        name="broken",
+    )
+    result = invoke(runner, "advise", str(situation_file), "--rules", str(broken))
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if ": rule_" in line]
+    assert [e.split(": ")[1] for e in errors] == ["rule_unknown_action", "rule_unknown_fact"]
+    assert "did you mean 'contact_lender'?" in errors[0]
+    assert "2 errors in the rules" in result.stderr
+
+
+def test_rules_validate_and_list(runner: CliRunner, pack: Path) -> None:
+    result = invoke(runner, "rules", "validate", str(pack))
+    assert result.exit_code == 0
+    assert result.stdout.startswith("testpack 1.0.0: 3 rules in 2 files")
+    listing = invoke(runner, "rules", "list", "--rules", str(pack))
+    assert listing.stdout.splitlines()[1].split("\t")[:3] == [
+        "overdue_contact",
+        "recommend contact_lender",
+        "loan",
+    ]
+    facts = invoke(runner, "rules", "list", "--rules", str(pack), "--facts")
+    assert "borrower.monthly_income\tmoney\tinput" in facts.stdout
+    assert "disposable_income\tmoney\tderived" in facts.stdout
+
+
+def test_rules_test_passes_and_fails(runner: CliRunner, pack: Path) -> None:
+    tests = pack / "tests"
+    tests.mkdir()
+    case = {
+        "name": "overdue",
+        "situation": SITUATION,
+        "expect": {"top": ["contact_lender"], "absent": ["pay_now"]},
+    }
+    (tests / "a.test.yaml").write_text(json.dumps({"cases": [case]}), encoding="utf-8")
+    assert invoke(runner, "rules", "test", str(pack)).stdout.endswith("1 passed, 0 failed\n")
+    case["expect"] = {"top": ["build_budget"]}
+    (tests / "a.test.yaml").write_text(json.dumps({"cases": [case]}), encoding="utf-8")
+    result = invoke(runner, "rules", "test", str(pack))
+    assert result.exit_code == 1
+    assert "expected the top actions to be build_budget; got: contact_lender, build_budget" in (
+        result.stdout
+    )
+
+
+@pytest.mark.parametrize("name", ["situation", "advice", "rules", "tests"])
+def test_schema_prints_each_schema(runner: CliRunner, name: str) -> None:
+    result = invoke(runner, "schema", name)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == load_schema(name)
+
+
+def test_unknown_schema_is_a_usage_error(runner: CliRunner) -> None:
+    result = invoke(runner, "schema", "situaton")
+    assert result.exit_code == 2
+    assert "did you mean 'situation'?" in result.stderr
+
+
+# --- the installed command, in a real process ------------------------------------------------
+
+XIESHANG = shutil.which("xieshang", path=os.path.dirname(sys.executable))
+
+
+@pytest.mark.skipif(XIESHANG is None, reason="the console script is installed by `make test`")
+def test_installed_command_advises_and_is_deterministic(pack: Path, situation_file: Path) -> None:
+    args = [str(XIESHANG), "advise", str(situation_file), "--rules", str(pack), "--format", "json"]
+    first = subprocess.run(args, capture_output=True, timeout=120, check=True)
+    second = subprocess.run(args, capture_output=True, timeout=120, check=True)
+    assert first.stdout == second.stdout
+    assert json.loads(first.stdout)["recommendations"][0]["action"] == "contact_lender"
+
+
+@pytest.mark.skipif(XIESHANG is None, reason="the console script is installed by `make test`")
+def test_installed_command_reports_bad_input_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema_version": 1, "loans": [{"id": "a"}]}', encoding="utf-8")
+    done = subprocess.run(
+        [str(XIESHANG), "advise", str(bad)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "$.loans[0].product" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,320 @@
+"""Engine semantics on small packs: unknowns, negation, scope, chaining, aggregates, ranking."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+import engine
+from engine.errors import EvaluationError, FiringBudgetExceeded
+from engine.reference import reference_run
+from engine.run import run
+from engine.situation import normalise
+from tests.conftest import PackFactory, situation
+
+TITLE = "title: {en: t, zh-CN: t}"
+
+
+def recommend(
+    action: str, priority: int = 50, urgency: str = "this_week", message: str = "m"
+) -> str:
+    return (
+        f"recommend: {{action: {action}, priority: {priority}, urgency: {urgency},"
+        f" title: {{en: {action}, zh-CN: {action}}},"
+        f" message: {{en: '{message}', zh-CN: '{message}'}}}}"
+    )
+
+
+def actions(decision: engine.Decision) -> list[str]:
+    return [r.action for r in decision.recommendations]
+
+
+def agree(ruleset: engine.RuleSet, sit: dict[str, Any]) -> None:
+    normal = normalise(sit, dt.date(2026, 11, 28))
+    engine_run = run(ruleset.runtime, normal)
+    reference = reference_run(ruleset.compiled, normal)
+    assert engine_run.firings == reference.firings
+    assert engine_run.memory.values == reference.memory.values
+
+
+NOT_RULES = f"""
+rules:
+  - id: not_distressed
+    {TITLE}
+    source: guide §2.1
+    when: {{not: {{fact: borrower.distress, op: "==", value: true}}}}
+    {recommend("build_budget")}
+  - id: distress_unknown
+    {TITLE}
+    source: guide §2.1
+    when: {{fact: borrower.distress, op: unknown}}
+    {recommend("seek_free_advice")}
+"""
+
+
+@pytest.mark.parametrize(
+    ("borrower", "expected"),
+    [
+        ({}, ["seek_free_advice"]),  # unknown: `not ==` is not true, `unknown` is
+        ({"distress": False}, ["build_budget"]),
+        ({"distress": True}, []),
+    ],
+)
+def test_not_of_unknown_is_not_true(
+    make_pack: PackFactory, borrower: dict[str, Any], expected: list[str]
+) -> None:
+    rules = engine.load_rules([make_pack(NOT_RULES)])
+    sit = situation(borrower=borrower)
+    assert actions(engine.evaluate(rules, sit)) == expected
+    agree(rules, sit)
+
+
+CHAIN_RULES = f"""
+rules:
+  - id: stage_early
+    {TITLE}
+    source: guide §1.2
+    about: loan
+    when: {{all: [{{fact: loan.days_overdue, op: ">", value: 0}},
+                  {{fact: loan.days_overdue, op: "<=", value: 30}}]}}
+    derive: {{fact: loan.stage, value: "'early'"}}
+  - id: stage_late
+    {TITLE}
+    source: guide §1.2
+    about: loan
+    when: {{fact: loan.days_overdue, op: ">", value: 30}}
+    derive: {{fact: loan.stage, value: "'late'"}}
+  - id: count_late
+    {TITLE}
+    source: guide §1.2
+    derive: {{fact: late_loans, value: "count_loans(coalesce(loan.stage, 'none') == 'late')",
+              unit: integer, summary: true}}
+  - id: early_contact
+    {TITLE}
+    source: guide §2.2
+    about: loan
+    when: {{fact: loan.stage, op: "==", value: early}}
+    {recommend("contact_lender", 70, "immediate", "{loan.id} is {loan.days_overdue} days late")}
+  - id: stage_unknown
+    {TITLE}
+    source: guide §2.1
+    about: loan
+    when: {{fact: loan.stage, op: unknown}}
+    {recommend("confirm_overdue_details", 40)}
+  - id: several_late
+    {TITLE}
+    source: guide §2.1
+    when: {{fact: late_loans, op: ">=", value: 1}}
+    {recommend("prioritize_debts", 60)}
+"""
+
+
+def test_chaining_stratified_unknown_and_aggregate(make_pack: PackFactory) -> None:
+    rules = engine.load_rules([make_pack(CHAIN_RULES)])
+    sit = situation(
+        loans=[
+            {"id": "a", "product": "jiebei", "days_overdue": 5},
+            {"id": "b", "product": "huabei", "days_overdue": 45},
+            {"id": "c", "product": "huabei"},
+        ]
+    )
+    decision = engine.evaluate(rules, sit)
+    by_action = {r.action: r for r in decision.recommendations}
+    assert list(by_action) == ["contact_lender", "prioritize_debts", "confirm_overdue_details"]
+    assert by_action["contact_lender"].loan_ids == ("a",)
+    assert by_action["contact_lender"].message == "a is 5 days late"
+    assert by_action["confirm_overdue_details"].loan_ids == ("c",)  # stage unknown for c only
+    assert decision.summary() == {"late_loans": 1}
+    reason = by_action["contact_lender"].reasons[0]
+    assert [(d.fact, d.value, d.rule_id) for d in reason.derived_from] == [
+        ("loan.stage", "early", "stage_early")
+    ]
+    assert decision.derived()["loans"]["b"]["loan.stage"] == {
+        "value": "late",
+        "rules": ["stage_late"],
+    }
+    agree(rules, sit)
+
+
+def test_conflicting_derivations_stop_with_both_rules(make_pack: PackFactory) -> None:
+    rules = engine.load_rules(
+        [
+            make_pack(f"""
+    rules:
+      - id: one
+        {TITLE}
+        source: guide §1.2
+        derive: {{fact: x, value: "1"}}
+      - id: two
+        {TITLE}
+        source: guide §1.2
+        derive: {{fact: x, value: "2"}}
+    """)
+        ]
+    )
+    with pytest.raises(EvaluationError, match="'one' and 'two' derive different values for 'x'"):
+        engine.evaluate(rules, situation())
+
+
+def test_firing_budget_stops_evaluation(make_pack: PackFactory) -> None:
+    rules = engine.load_rules([make_pack(CHAIN_RULES)])
+    sit = situation(
+        loans=[{"id": f"l{i}", "product": "jiebei", "days_overdue": i} for i in range(1, 6)]
+    )
+    with pytest.raises(FiringBudgetExceeded, match="more than 3 rule firings"):
+        engine.evaluate(rules, sit, budget=3)
+    # the engine is still usable afterwards: the failed state was abandoned, not deleted
+    assert "contact_lender" in actions(engine.evaluate(rules, sit))
+
+
+RANK_RULES = f"""
+rules:
+  - id: low
+    {TITLE}
+    source: guide §2.1
+    {recommend("read_agreement", 50)}
+  - id: tie_later_in_catalogue
+    {TITLE}
+    source: guide §2.1
+    {recommend("build_budget", 50)}
+  - id: high
+    {TITLE}
+    source: guide §2.1
+    {recommend("contact_lender", 40)}
+  - id: also_high
+    {TITLE}
+    source: guide §2.2
+    {recommend("contact_lender", 45)}
+  - id: boost
+    {TITLE}
+    source: guide §4.1
+    adjust: {{action: contact_lender, by: 20, reason: {{en: "sooner is better", zh-CN: "越早越好"}}}}
+  - id: drop
+    {TITLE}
+    source: guide §4.1
+    suppress: {{action: read_agreement, reason: {{en: "not now", zh-CN: "暂缓"}}}}
+"""
+
+
+def test_ranking_scores_ties_adjustments_and_suppression(make_pack: PackFactory) -> None:
+    rules = engine.load_rules([make_pack(RANK_RULES)])
+    decision = engine.evaluate(rules, situation(locale="en"))
+    recs = decision.recommendations
+    assert [(r.rank, r.action, r.score) for r in recs] == [
+        (1, "contact_lender", 65),
+        (2, "build_budget", 50),
+    ]
+    terms = [(t.term, t.value, t.rule_id, t.reason) for t in recs[0].score_breakdown]
+    assert terms == [
+        ("priority", 45, "also_high", ""),
+        ("adjustment", 20, "boost", "sooner is better"),
+    ]
+    assert [r.rule_id for r in recs[0].reasons] == ["also_high", "high"]
+    assert [(s.action, s.rule_id, s.reason) for s in decision.suppressed] == [
+        ("read_agreement", "drop", "not now")
+    ]
+
+
+def test_tie_breaks_by_catalogue_order(make_pack: PackFactory) -> None:
+    rules = engine.load_rules(
+        [
+            make_pack(f"""
+    rules:
+      - id: z_budget
+        {TITLE}
+        source: guide §2.1
+        {recommend("build_budget", 50)}
+      - id: a_read
+        {TITLE}
+        source: guide §2.1
+        {recommend("read_agreement", 50)}
+    """)
+        ]
+    )
+    # read_agreement comes before build_budget in SPEC §3, whatever the rule ids or file order
+    assert actions(engine.evaluate(rules, situation())) == ["read_agreement", "build_budget"]
+
+
+def test_in_contains_and_parameters(make_pack: PackFactory) -> None:
+    rules = engine.load_rules(
+        [
+            make_pack(
+                f"""
+        rules:
+          - id: legal
+            {TITLE}
+            source: brief 5.3
+            about: loan
+            when: {{all: [
+              {{fact: loan.status.legal, op: in, value: [lawsuit_notice, payment_order]}},
+              {{fact: loan.overdue_amount, op: ">=", param: big}}]}}
+            {recommend("respond_to_court", 90, "immediate")}
+          - id: job
+            {TITLE}
+            source: brief 3.4
+            when: {{all: [{{fact: borrower.hardship, op: contains, value: job_loss}},
+                          {{fact: borrower.hardship_evidence, op: not_contains,
+                            value: unemployment_proof}}]}}
+            {recommend("prepare_for_call", 30)}
+        """,
+                parameters="""
+        parameters:
+          big: {value: 1000, source: brief 5.3}
+        """,
+            )
+        ]
+    )
+    sit = situation(
+        borrower={"hardship": ["job_loss"], "hardship_evidence": []},
+        loans=[
+            {
+                "id": "a",
+                "product": "jiebei",
+                "overdue_amount": 1500,
+                "status": {"legal": "payment_order"},
+            },
+            {
+                "id": "b",
+                "product": "jiebei",
+                "overdue_amount": 500,
+                "status": {"legal": "lawsuit_notice"},
+            },
+            {"id": "c", "product": "jiebei", "overdue_amount": 5000, "status": {"legal": "none"}},
+        ],
+    )
+    decision = engine.evaluate(rules, sit)
+    assert [(r.action, r.loan_ids) for r in decision.recommendations] == [
+        ("respond_to_court", ("a",)),
+        ("prepare_for_call", ()),
+    ]
+    condition = decision.recommendations[0].reasons[0].conditions[1]
+    assert (condition.fact, condition.op, condition.expected, condition.actual) == (
+        "loan.overdue_amount",
+        ">=",
+        1000,
+        1500,
+    )
+    agree(rules, sit)
+
+
+def test_reasons_carry_locations_and_actual_values(make_pack: PackFactory) -> None:
+    rules = engine.load_rules([make_pack(CHAIN_RULES)])
+    decision = engine.evaluate(
+        rules, situation(loans=[{"id": "a", "product": "jiebei", "days_overdue": 3}])
+    )
+    reason = decision.recommendations[0].reasons[0]
+    assert reason.location.endswith("rules.yaml:21")
+    assert [(c.fact, c.op, c.expected, c.actual, c.result) for c in reason.conditions] == [
+        ("loan.stage", "==", "early", "early", True)
+    ]
+    assert reason.conditions[0].location.short.endswith("rules.yaml:25")
+
+
+def test_many_evaluations_do_not_exhaust_engine_states(make_pack: PackFactory) -> None:
+    """1,100 evaluations > the engine's 1,024 live states: every state must be deleted."""
+    rules = engine.load_rules([make_pack(NOT_RULES)])
+    sit = situation(borrower={"distress": True})  # nothing fires but the sentinel
+    for _ in range(1100):
+        assert engine.evaluate(rules, sit, validated=True).recommendations == ()

@@ -1,0 +1,167 @@
+"""The durable_rules adapter: encoding, hashes, error mapping, sharding, state hygiene."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import engine
+from engine.compiler import FANOUT_BUDGET
+from engine.encoding import EncodingError, number_text, to_engine_json
+from engine.errors import EngineError, EngineLimitError
+from engine.rete import (
+    FACT_IDS,
+    Ruleset,
+    Session,
+    check_hash_collisions,
+    fnv1a_32,
+    property_names,
+    to_error,
+)
+from tests.conftest import PackFactory, situation
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (1e-05, "0.00001"),
+        (1.5e300, "15" + "0" * 299 + ".0"),
+        (2.0, "2.0"),
+        (-7, "-7"),
+        (0.1 + 0.2, "0.30000000000000004"),
+        (2**63 - 1, str(2**63 - 1)),
+    ],
+)
+def test_numbers_are_written_in_fixed_notation(value: float, text: str) -> None:
+    assert number_text(value) == text
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), 2**63, True])
+def test_unrepresentable_numbers_are_refused(value: float) -> None:
+    with pytest.raises(EncodingError):
+        number_text(value)
+
+
+def test_engine_json_has_no_raw_whitespace_and_keeps_unicode() -> None:
+    assert to_engine_json({"s": "中\r\n", "l": [1, None, False]}) == (
+        '{"s":"中\\r\\n","l":[1,null,false]}'
+    )
+
+
+def test_known_fnv_collision_is_detected() -> None:
+    assert fnv1a_32("p2039599") == fnv1a_32("p2222382")
+    with pytest.raises(EngineError, match="collide"):
+        check_hash_collisions(["a", "p2039599", "p2222382"])
+    check_hash_collisions(["id", "a", "v", "u", "l", "n", "sid", "$s"])
+
+
+def test_property_names_of_a_compiled_pack_are_the_fixed_encoding(
+    default_rules: engine.RuleSet,
+) -> None:
+    names: set[str] = set()
+    for shard in default_rules.compiled.shards:
+        names |= property_names(json.loads(shard.definition))
+    assert names <= {"a", "v", "u", "l", "n", "$s"}
+
+
+def test_fact_ids_have_distinct_hashes() -> None:
+    ids = [FACT_IDS.get(i) for i in range(20000)]
+    assert len({fnv1a_32(i) for i in ids}) == len(ids)
+
+
+def test_every_shard_has_the_sentinel(default_rules: engine.RuleSet) -> None:
+    for shard in default_rules.compiled.shards:
+        definition = json.loads(shard.definition)
+        assert definition["__sentinel__"] == {"pri": 65534, "all": [{"m": {"$s": 1}}]}
+
+
+def test_engine_errors_become_typed() -> None:
+    error = to_error(Exception("Could not assert event, error code: 303"))
+    assert isinstance(error, EngineLimitError) and error.code == 303
+    assert to_error(MemoryError()).code == 101
+
+
+def test_fan_out_error_is_mapped_and_the_ruleset_recovers() -> None:
+    """65 rules matching one fact in one ruleset: error 303 → EngineLimitError, then recovery."""
+    rules = {
+        f"r{i}": {"all": [{"m": {"$and": [{"a": "x"}, {"$gt": {"v": i}}]}}]} for i in range(65)
+    }
+    rules["__sentinel__"] = {"pri": 65534, "all": [{"m": {"$s": 1}}]}
+    ruleset = Ruleset(to_engine_json(rules))
+    session = Session([ruleset], budget=1000)
+    with pytest.raises(EngineLimitError) as caught:
+        session.assert_facts(0, [to_engine_json({"id": "f0", "a": "x", "v": 100})])
+    session.close()  # abandons the broken state and replaces the ruleset
+    assert caught.value.code == 303
+    fine = Session([ruleset], budget=1000)
+    fine.assert_facts(0, [to_engine_json({"id": "f0", "a": "x", "v": 3})])
+    fired: list[str] = []
+    fine.drain(0, lambda shard, name, message: fired.append(name) or [])
+    fine.close()
+    assert sorted(fired) == ["r0", "r1", "r2"]
+
+
+def test_sharding_keeps_each_fact_under_the_fan_out_limit(make_pack: PackFactory) -> None:
+    """200 rules all matching one fact would be error 303 in one ruleset; sharded, all fire."""
+    rules = (
+        "rules:\n"
+        + "".join(
+            textwrap.dedent(f"""\
+          - id: r{i}
+            title: {{en: t, zh-CN: t}}
+            source: guide §2.1
+            when: {{fact: borrower.monthly_income, op: ">", value: {i}}}
+            adjust: {{action: build_budget, by: 1, reason: {{en: r, zh-CN: r}}}}
+        """)
+            for i in range(200)
+        )
+        + textwrap.dedent("""\
+          - id: base
+            title: {en: t, zh-CN: t}
+            source: guide §2.1
+            recommend: {action: build_budget, priority: 0, urgency: ongoing,
+                        title: {en: b, zh-CN: b}, message: {en: b, zh-CN: b}}
+    """)
+    )
+    ruleset = engine.load_rules([make_pack(rules)])
+    assert len(ruleset.compiled.shards) >= 200 // FANOUT_BUDGET
+    decision = engine.evaluate(ruleset, situation(borrower={"monthly_income": 10000}))
+    assert decision.recommendations[0].score == 200
+
+
+DIRTY_HEAP = """
+import gc, json, sys
+sys.path.insert(0, {root!r})
+junk = [bytearray(i % 977 + 1) for i in range(20000)]
+del junk[::2]
+import engine
+from tests.conftest import situation
+rules = engine.load_rules([{pack!r}])
+sit = situation(borrower={{"distress": True}})
+for _ in range(3000):
+    assert engine.evaluate(rules, sit, validated=True).recommendations == ()
+print("ok")
+"""
+
+
+def test_no_match_evaluations_on_a_dirty_heap_do_not_crash(make_pack: PackFactory) -> None:
+    """DURABLE_RULES §0.1: delete_state after no action crashes; the sentinel prevents it."""
+    pack = make_pack("""
+    rules:
+      - id: calm
+        title: {en: t, zh-CN: t}
+        source: guide §3.2
+        when: {fact: borrower.distress, op: "==", value: false}
+        recommend: {action: stay_calm, priority: 1, urgency: ongoing,
+                    title: {en: c, zh-CN: c}, message: {en: c, zh-CN: c}}
+    """)
+    root = str(Path(__file__).resolve().parent.parent)
+    code = DIRTY_HEAP.format(root=root, pack=str(pack))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"
