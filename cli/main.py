@@ -241,5 +241,5 @@ def run() -> None:
 
 
 # Commands defined in their own modules register themselves on ``app`` when imported.
-import cli.audit  # noqa: E402, F401
-import cli.batch  # noqa: E402, F401
+import cli.audit  # noqa: E402
+import cli.batch  # noqa: E402
