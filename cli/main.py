@@ -8,6 +8,7 @@ modules are imported inside the commands to keep ``--help`` and start-up fast.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -241,5 +242,5 @@ def run() -> None:
 
 
 # Commands defined in their own modules register themselves on ``app`` when imported.
-import cli.audit  # noqa: E402
-import cli.batch  # noqa: E402
+for _module in ("cli.audit", "cli.batch"):
+    importlib.import_module(_module)
