@@ -94,7 +94,8 @@ def render_text(decision: Decision, top: int | None = None, trace: bool = False)
     ]
     summary = summary_lines(decision)
     if summary:
-        out.append(f"{w['summary']}: " + " · ".join(summary))
+        out.append(f"{w['summary']}:")
+        out += [f"  - {line}" for line in summary]
     out.append("")
     if not recs:
         out.append(w["nothing"])

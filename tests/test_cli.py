@@ -81,8 +81,8 @@ def test_advise_text_is_ranked_with_reasons(
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "Advice · as of 2026-11-28 · rules testpack 1.0.0"
-    assert lines[1] == "Summary: Income after essentials: ¥2,200.00"
-    assert lines[3:6] == [
+    assert lines[1:3] == ["Summary:", "  - Income after essentials: ¥2,200.00"]
+    assert lines[4:7] == [
         "1. Contact the lender  [now · jiebei]",
         "   jiebei owes ¥2,100.00.",
         "   Why: The loan is overdue (guide §2.2)",
