@@ -49,6 +49,8 @@ class Context:
     facts: dict[str, FactSpec] = field(default_factory=dict)  #: inputs and derived
     derived: dict[str, DerivedFact] = field(default_factory=dict)
     rules: list[Rule] = field(default_factory=list)  #: with parameters substituted
+    #: derived facts whose type could not be worked out (their own rules have errors)
+    unresolved: set[str] = field(default_factory=set)
 
 
 Stage = Callable[[Context], list[RuleError]]
@@ -57,10 +59,12 @@ Stage = Callable[[Context], list[RuleError]]
 def check_pack_manifest(ctx: Context) -> list[RuleError]:
     packs = ctx.raw.packs
     if not packs:
-        first = ctx.raw.files[0].display if ctx.raw.files else "."
+        if ctx.raw.unreadable:
+            return []  # the file meant to declare it may be one that could not be read
+        root = ctx.raw.roots[0] if ctx.raw.roots else "."
         return [
             RuleError(
-                Location(first),
+                Location(root),
                 "pack_missing",
                 "no file declares 'pack:'",
                 "add pack.yaml with 'pack: {name: ..., version: ...}'",
@@ -134,7 +138,8 @@ def check_derived_facts(ctx: Context) -> list[RuleError]:
     derivers: dict[str, list[Rule]] = {}
     for rule in ctx.raw.rules:
         if isinstance(rule.then, Derive):
-            errors.extend(_check_derive_target(rule, rule.then))
+            where = ctx.raw.locate(rule, "derive", "fact")
+            errors.extend(_check_derive_target(rule, rule.then, where))
             derivers.setdefault(rule.then.fact, []).append(rule)
     for name in derivers:
         if name not in ctx.facts:
@@ -145,11 +150,11 @@ def check_derived_facts(ctx: Context) -> list[RuleError]:
     return errors
 
 
-def _check_derive_target(rule: Rule, derive: Derive) -> list[RuleError]:
+def _check_derive_target(rule: Rule, derive: Derive, where: Location) -> list[RuleError]:
     if derive.fact in input_facts():
         return [
             RuleError(
-                rule.location,
+                where,
                 "rule_derive_input",
                 f"rule '{rule.id}' derives '{derive.fact}', which is an input fact",
                 "give the derived fact its own name",
@@ -158,7 +163,7 @@ def _check_derive_target(rule: Rule, derive: Derive) -> list[RuleError]:
     if scope_of(derive.fact) == "loan" and rule.about != "loan":
         return [
             RuleError(
-                rule.location,
+                where,
                 "rule_scope",
                 f"rule '{rule.id}' derives per-loan fact '{derive.fact}'",
                 "add 'about: loan'",
@@ -167,7 +172,7 @@ def _check_derive_target(rule: Rule, derive: Derive) -> list[RuleError]:
     if scope_of(derive.fact) == "situation" and rule.about == "loan":
         return [
             RuleError(
-                rule.location,
+                where,
                 "rule_scope",
                 f"rule '{rule.id}' is about loans but derives situation fact '{derive.fact}'",
                 f"name it 'loan.{derive.fact}'",
@@ -211,40 +216,47 @@ class _TypeResolver:
         assert isinstance(rule.then, Derive)
         try:
             node = expr.parse(rule.then.text)
-            return expr.infer_type(node, self.type_of, in_loan_scope=rule.about == "loan")
+            return expr.infer_type(node, self.type_of, in_loan_scope=_loan_scope(rule))
         except (expr.ExprSyntaxError, expr.ExprTypeError):
             return None
 
     def register(self, name: str, rules: list[Rule]) -> list[RuleError]:
         errors: list[RuleError] = []
         seen: tuple[str, str] | None = None
+        first: Rule | None = None
         for rule in rules:
             assert isinstance(rule.then, Derive)
             found = self._check_expression(rule, rule.then)
             if isinstance(found, RuleError):
                 errors.append(found)
                 continue
+            if found is None:
+                continue  # it reads a derived fact that is in a cycle or has errors of its own
             unit = rule.then.unit or _default_unit(found)
             if UNIT_TYPES[unit] != found and not (found == "list" and unit == "text"):
                 errors.append(
                     RuleError(
-                        rule.location,
+                        self.ctx.raw.locate(rule, "derive", "unit"),
                         "rule_derive_unit",
                         f"rule '{rule.id}': unit '{unit}' does not fit a {found} value",
+                        f"units for a {found}: {', '.join(_units_for(found))}",
                     )
                 )
                 continue
-            if seen and seen != (found, unit):
+            if first and seen and seen != (found, unit):
                 errors.append(
                     RuleError(
                         rule.location,
                         "rule_derive_conflict",
                         f"rule '{rule.id}' derives '{name}' as {found} ({unit});"
-                        f" another rule derives it as {seen[0]} ({seen[1]})",
+                        f" rule '{first.id}' derives it as {seen[0]} ({seen[1]})",
+                        f"'{first.id}' is at {first.location}",
                     )
                 )
                 continue
-            seen = (found, unit)
+            seen, first = (found, unit), first or rule
+        if not seen:
+            self.ctx.unresolved.add(name)
         if seen:
             fact_type, unit = cast(FactType, seen[0]), cast(Unit, seen[1])
             summary = any(isinstance(r.then, Derive) and r.then.summary for r in rules)
@@ -253,7 +265,8 @@ class _TypeResolver:
             self.ctx.derived[name] = DerivedFact(name, fact_type, unit, rule_ids, summary)
         return errors
 
-    def _check_expression(self, rule: Rule, derive: Derive) -> str | RuleError:
+    def _check_expression(self, rule: Rule, derive: Derive) -> str | RuleError | None:
+        """The expression's type, its error, or None when that rests on an unresolved fact."""
         loc = _derive_location(rule)
         try:
             node = expr.parse(derive.text)
@@ -261,24 +274,43 @@ class _TypeResolver:
             return RuleError(
                 _shift(loc, exc.column),
                 "rule_expression_syntax",
-                f"rule '{rule.id}': {exc.message}",
+                f"rule '{rule.id}': {_in_expression(exc.message)}",
             )
         try:
-            return expr.infer_type(node, self.type_of, in_loan_scope=rule.about == "loan")
+            return expr.infer_type(node, self.type_of, in_loan_scope=_loan_scope(rule))
         except expr.ExprTypeError as exc:
             hint = ""
             unknown = re.search(r"unknown fact '([^']+)'", exc.message)
+            if unknown and unknown.group(1) in self.derivers:
+                return None  # derived, but untyped: its cycle or its own error is reported
             if unknown:
                 hint = did_you_mean(unknown.group(1), [*self.ctx.facts, *self._param_names()])
             return RuleError(
                 _shift(loc, exc.column),
                 "rule_expression_type",
-                f"rule '{rule.id}': {exc.message}",
+                f"rule '{rule.id}': {_in_expression(exc.message)}",
                 hint,
             )
 
     def _param_names(self) -> list[str]:
         return [f"params.{p}" for p in self.ctx.raw.parameters]
+
+
+def _loan_scope(rule: Rule) -> bool:
+    """Whether a rule is checked per loan: ``about: loan``, or deriving a ``loan.`` fact (when
+    ``about`` is missing, that is reported once, not again for every loan fact it reads)."""
+    return rule.about == "loan" or (
+        isinstance(rule.then, Derive) and scope_of(rule.then.fact) == "loan"
+    )
+
+
+def _in_expression(message: str) -> str:
+    """Columns in expression messages count from the expression's start: say so."""
+    return re.sub(r"\bat column (\d+)", r"at column \1 of the expression", message)
+
+
+def _units_for(fact_type: str) -> list[str]:
+    return [u for u, t in UNIT_TYPES.items() if t == fact_type] or ["text"]
 
 
 def _derive_location(rule: Rule) -> Location:
@@ -355,6 +387,8 @@ def _check_leaf(leaf: Leaf, rule: Rule, ctx: Context) -> Any:
             f"{where}: '{leaf.fact}' is a per-loan fact in a situation rule",
             "add 'about: loan', or aggregate it with a derive (sum_loans, ...)",
         )
+    if leaf.fact in ctx.unresolved:
+        return leaf.expected  # its type is unknown: its deriving rules' errors are reported
     op = OPERATORS[leaf.op]
     if spec.type not in op.types:
         fitting = ", ".join(n for n, o in OPERATORS.items() if spec.type in o.types)
@@ -417,6 +451,9 @@ def _value_problem(value: Any, spec: FactSpec) -> tuple[str, str] | None:
     if kind == "date" and not _is_date(value):
         return f"expected a date 'YYYY-MM-DD', got {value!r}", ""
     if kind in ("text", "list"):
+        if isinstance(value, bool):
+            return (f"expected text, got {value!r}",
+                    "YAML reads yes/no/on/off/true/false as booleans: quote the value, e.g. 'yes'")
         if not isinstance(value, str):
             return f"expected text, got {value!r}", ""
         if spec.enum and value not in spec.enum:
@@ -428,31 +465,36 @@ def _value_problem(value: Any, spec: FactSpec) -> tuple[str, str] | None:
 def check_templates(ctx: Context) -> list[RuleError]:
     errors: list[RuleError] = []
     for rule in ctx.raw.rules:
-        for label, text in _texts(rule):
-            errors.extend(_check_template(rule, label, text, ctx))
+        for path, text in _texts(rule):
+            errors.extend(_check_template(rule, path, text, ctx))
     return errors
 
 
-def _texts(rule: Rule) -> Iterator[tuple[str, LocalText]]:
-    yield "title", rule.title
+def _texts(rule: Rule) -> Iterator[tuple[tuple[str, ...], LocalText]]:
+    """Each text of a rule, with its path in the rule (``("recommend", "message")``)."""
+    yield ("title",), rule.title
     then = rule.then
     if isinstance(then, Recommend):
-        yield "recommend.title", then.title
-        yield "recommend.message", then.message
+        yield ("recommend", "title"), then.title
+        yield ("recommend", "message"), then.message
     elif isinstance(then, Adjust | Suppress):
-        yield "reason", then.reason
+        yield (rule.kind, "reason"), then.reason
 
 
-def _check_template(rule: Rule, label: str, text: LocalText, ctx: Context) -> list[RuleError]:
+def _check_template(
+    rule: Rule, path: tuple[str, ...], text: LocalText, ctx: Context
+) -> list[RuleError]:
     errors: list[RuleError] = []
+    label = ".".join(path)
     for locale, template in (("en", text.en), ("zh-CN", text.zh)):
+        where = ctx.raw.locate(rule, *path, locale)
         try:
             names = placeholders(template)
         except TemplateError as exc:
             errors.append(
                 RuleError(
-                    rule.location,
-                    "rule_template",
+                    where,
+                    exc.code,
                     f"rule '{rule.id}' {label} ({locale}): {exc.message}",
                 )
             )
@@ -462,7 +504,7 @@ def _check_template(rule: Rule, label: str, text: LocalText, ctx: Context) -> li
             if problem:
                 errors.append(
                     RuleError(
-                        rule.location,
+                        where,
                         "rule_placeholder",
                         f"rule '{rule.id}' {label} ({locale}): {problem[0]}",
                         problem[1],

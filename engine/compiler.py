@@ -277,10 +277,15 @@ def test_json(test: Test) -> dict[str, Any] | None:
 
 
 def pattern_json(pattern: Pattern, join: str | None) -> dict[str, Any]:
+    """One pattern: the attribute, then the join on the loan id, then the tests.
+
+    The join must come before the tests: durable_rules 2.0.28 loses a join that follows an
+    ``$or`` in the same ``$and`` (the pattern then matches any loan's fact).
+    """
     terms: list[dict[str, Any]] = [{"a": pattern.fact}]
-    terms += [t for t in (test_json(test) for test in pattern.tests) if t is not None]
     if join is not None:
         terms.append({"l": {join: "l"}})
+    terms += [t for t in (test_json(test) for test in pattern.tests) if t is not None]
     return terms[0] if len(terms) == 1 else {"$and": terms}
 
 

@@ -318,3 +318,47 @@ def test_many_evaluations_do_not_exhaust_engine_states(make_pack: PackFactory) -
     sit = situation(borrower={"distress": True})  # nothing fires but the sentinel
     for _ in range(1100):
         assert engine.evaluate(rules, sit, validated=True).recommendations == ()
+
+
+LOAN_SET_RULES = f"""
+rules:
+  - id: overdue
+    {TITLE}
+    source: guide §1.2
+    about: loan
+    when: {{fact: loan.days_overdue, op: ">", value: 0}}
+    derive: {{fact: loan.is_overdue, value: "true"}}
+  - id: reported_or_unsure
+    {TITLE}
+    source: brief 2.15
+    about: loan
+    when: {{all: [{{fact: loan.is_overdue, op: "==", value: true}},
+                  {{fact: loan.status.reported_to_credit_bureau, op: in, value: ['yes', unknown]}},
+                  {{fact: loan.status.legal, op: not_in, value: [judgment, enforcement]}}]}}
+    {recommend("credit_report_check", 40)}
+"""
+
+
+@pytest.mark.parametrize(
+    ("reported", "expected"),
+    [
+        ({"a": "unknown", "b": None}, ("a",)),
+        ({"a": None, "b": "yes"}, ("b",)),
+        ({"a": "no", "b": "unknown"}, ("b",)),
+        ({"a": "yes", "b": "no"}, ("a",)),
+    ],
+)
+def test_in_on_one_loan_does_not_leak_to_another(make_pack: PackFactory,
+                                                 reported: dict[str, str | None],
+                                                 expected: tuple[str, ...]) -> None:
+    """Regression: durable_rules drops a join that follows an `$or`; the compiler puts it first."""
+    rules = engine.load_rules([make_pack(LOAN_SET_RULES)])
+    loans = []
+    for loan_id, value in reported.items():
+        status = {"legal": "none"} if value is None else {
+            "legal": "none", "reported_to_credit_bureau": value}
+        loans.append({"id": loan_id, "product": "jiebei", "days_overdue": 3, "status": status})
+    sit = situation(loans=loans)
+    decision = engine.evaluate(rules, sit)
+    assert [r.loan_ids for r in decision.recommendations] == [expected]
+    agree(rules, sit)
