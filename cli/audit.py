@@ -1,3 +1,259 @@
-"""Audit and authoring commands: explain, replay, rules coverage/lint/diff/show (issue 4)."""
+"""Audit and authoring commands: explain, replay, rules coverage/lint/diff/show (issue 4).
+
+Imported at the bottom of ``cli.main``; the commands register themselves on its Typer apps.
+"""
 
 from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from cli.main import (
+    Lang,
+    RulesOption,
+    _load,
+    _locale,
+    _read_situation,
+    app,
+    fail,
+    reported,
+    rules_app,
+)
+
+if TYPE_CHECKING:
+    from engine.api import Decision, RuleSet
+    from engine.testing import CaseResult
+
+
+class OutFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+FormatOption = Annotated[OutFormat, typer.Option("--format", help="Output format.")]
+
+
+def _json(data: Any) -> str:
+    from engine.render import render_json
+
+    return render_json(data)
+
+
+# --- hooks used by cli.main -------------------------------------------------------------------
+
+
+def near_miss_text(decision: Decision) -> str:
+    """The near-miss section for ``advise --near-misses`` in text and Markdown."""
+    from engine.whynot import near_misses, render_near_misses_text
+
+    text = render_near_misses_text(near_misses(decision), decision.locale)
+    return f"\n{text}" if text else ""
+
+
+def write_record(path: Path, decision: Decision, top: int | None, near_misses: bool) -> None:
+    """Append the decision record of one ``advise`` call to the audit log."""
+    from engine.records import append_record, make_record
+
+    advice = decision.to_advice(top, near_misses=near_misses)
+    append_record(path, make_record(decision, advice, top=top, near_misses=near_misses))
+
+
+def coverage_lines(
+    ruleset: RuleSet,
+    results: list[CaseResult],
+    min_rules: float | None,
+    min_conditions: float | None,
+) -> tuple[list[str], bool]:
+    """The coverage report of ``rules test --coverage``, and whether it is below a minimum."""
+    from engine.coverage import measure, report_lines
+
+    return report_lines(measure(ruleset, results), min_rules, min_conditions)
+
+
+# --- explain ----------------------------------------------------------------------------------
+
+
+@app.command()
+def explain(
+    situation: Annotated[str, typer.Argument(help="Situation JSON file, or - for stdin.")],
+    target: Annotated[
+        str | None, typer.Argument(help="An action code or a rule id to explain.")
+    ] = None,
+    compare: Annotated[
+        tuple[str, str] | None,
+        typer.Option("--compare", help="Two action codes: why the first ranks where it does."),
+    ] = None,
+    rules: RulesOption = None,
+    lang: Annotated[Lang | None, typer.Option("--lang", help="Language of rule titles.")] = None,
+    fmt: FormatOption = OutFormat.text,
+) -> None:
+    """Why an action or rule fired, or why not (failing conditions and what would flip them)."""
+    from engine.api import evaluate
+    from engine.errors import UsageError
+    from engine.whynot import compare as compare_actions
+    from engine.whynot import explain as explain_target
+    from engine.whynot import render_explain_text
+
+    with reported():
+        if (target is None) == (compare is None):
+            raise UsageError("give an ACTION or RULE_ID to explain, or --compare A B (not both)")
+        data = _read_situation(situation)
+        ruleset = _load(rules)
+        decision = evaluate(ruleset, data, locale=_locale(lang), validated=True)
+        if compare is not None:
+            doc = compare_actions(decision, compare[0], compare[1])
+        else:
+            assert target is not None
+            doc = explain_target(decision, target)
+        output = _json(doc) if fmt is OutFormat.json else render_explain_text(doc)
+    sys.stdout.write(output)
+
+
+# --- replay -----------------------------------------------------------------------------------
+
+
+@app.command()
+def replay(
+    log: Annotated[Path, typer.Argument(help="Audit log written by 'advise --audit-log'.")],
+    rules: RulesOption = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Also fail when advice made with other rules changed.")
+    ] = False,
+    fmt: FormatOption = OutFormat.text,
+) -> None:
+    """Re-evaluate every decision record with the current rules.
+
+    Same ruleset digest: the advice must be byte-identical (exit 1 otherwise). Other digest: the
+    changed recommendations and the changed rules are reported (exit 0, or 1 with --strict).
+    """
+    from engine.records import read_records, render_replay_text, replay_failed
+    from engine.records import replay as replay_records
+
+    with reported():
+        records = read_records(log)
+        ruleset = _load(rules)
+        results = replay_records(ruleset, records)
+        if fmt is OutFormat.json:
+            output = _json(
+                {
+                    "ruleset": {
+                        "name": ruleset.name,
+                        "version": ruleset.version,
+                        "digest": ruleset.digest,
+                    },
+                    "records": [r.as_dict() for r in results],
+                }
+            )
+        else:
+            output = render_replay_text(results, ruleset)
+    sys.stdout.write(output)
+    if not records:
+        fail(f"{log}: no decision records", 2)
+    if replay_failed(results, strict):
+        raise typer.Exit(1)
+
+
+# --- rules lint / diff / show -----------------------------------------------------------------
+
+
+@rules_app.command("lint")
+def rules_lint(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Pack directories or rule files.")
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
+    fmt: FormatOption = OutFormat.text,
+) -> None:
+    """Find rules that cannot fire, duplicates, shadowing, unused parameters and actions, ...
+
+    Exit 2 when there are errors; with --strict, 1 when there are only warnings; else 0.
+    """
+    from engine.lint import exit_code, lint
+
+    with reported():
+        ruleset = _load(paths)
+        findings = lint(ruleset)
+    errors = sum(1 for f in findings if f.severity == "error")
+    warnings = len(findings) - errors
+    if fmt is OutFormat.json:
+        typer.echo(_json({"findings": [f.as_dict() for f in findings]}), nl=False)
+    else:
+        lines = [str(f) for f in findings]
+        lines.append(f"{ruleset.name}: {errors} errors, {warnings} warnings")
+        typer.echo("\n".join(lines))
+    code = exit_code(findings, strict)
+    if code:
+        raise typer.Exit(code)
+
+
+def _read_corpus(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Situations from a JSON-lines file: one situation (or decision record) per line."""
+    import json
+
+    from engine.errors import UsageError
+    from engine.situation import validate_situation
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read corpus {path}: {exc}") from None
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        label = f"{path}:{number}"
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{label}: not JSON: {exc.msg}") from None
+        if isinstance(doc, dict) and "record_version" in doc and "situation" in doc:
+            doc = doc["situation"]
+        found.append((label, validate_situation(doc, label)))
+    if not found:
+        raise UsageError(f"{path}: the corpus holds no situation")
+    return found
+
+
+@rules_app.command("diff")
+def rules_diff(
+    old: Annotated[Path, typer.Argument(help="The old pack directory.")],
+    new: Annotated[Path, typer.Argument(help="The new pack directory.")],
+    corpus: Annotated[
+        Path, typer.Option("--corpus", help="Situations, one JSON per line (JSONL).")
+    ],
+    fmt: FormatOption = OutFormat.text,
+) -> None:
+    """Which situations' advice changes between two packs, and which rule changes cause it."""
+    from engine.diffing import diff_corpus, render_diff_text
+
+    with reported():
+        situations = _read_corpus(corpus)
+        report = diff_corpus(_load([old]), _load([new]), situations)
+        output = _json(report) if fmt is OutFormat.json else render_diff_text(report)
+    sys.stdout.write(output)
+
+
+@rules_app.command("show")
+def rules_show(
+    rule_id: Annotated[str, typer.Argument(help="The rule id.")],
+    rules: RulesOption = None,
+    fmt: FormatOption = OutFormat.text,
+) -> None:
+    """One rule: file:line, source, conditions, parameters, and the test cases that cover it."""
+    from engine.packs import default_pack_dir
+    from engine.ruleview import find_rule, render_show_text, show_rule
+    from engine.testing import load_cases, run_cases, test_files
+
+    with reported():
+        ruleset = _load(rules)
+        find_rule(ruleset, rule_id)
+        roots = rules or [default_pack_dir()]
+        files = test_files([Path(r) / "tests" if Path(r).is_dir() else r for r in roots])
+        results = run_cases(ruleset, load_cases(files))
+        view = show_rule(ruleset, rule_id, results)
+        output = _json(view) if fmt is OutFormat.json else render_show_text(view)
+    sys.stdout.write(output)

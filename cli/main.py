@@ -128,6 +128,13 @@ def advise(
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
     top: Annotated[int | None, typer.Option("--top", min=1, help="Show only the first N.")] = None,
     trace: Annotated[bool, typer.Option("--trace", help="Include the engine trace.")] = False,
+    near_misses: Annotated[
+        bool, typer.Option("--near-misses", help="Also list actions one condition short.")
+    ] = False,
+    audit_log: Annotated[
+        Path | None,
+        typer.Option("--audit-log", help="Append a decision record (one JSON line) to FILE."),
+    ] = None,
 ) -> None:
     """Ranked, explained advice for a situation."""
     from engine.api import evaluate
@@ -138,11 +145,19 @@ def advise(
         ruleset = _load(rules)
         decision = evaluate(ruleset, data, locale=_locale(lang), validated=True)
         renderers: dict[Format, Callable[[], str]] = {
-            Format.json: lambda: render_json(decision.to_advice(top, trace)),
+            Format.json: lambda: render_json(decision.to_advice(top, trace, near_misses)),
             Format.markdown: lambda: render_markdown(decision, top, trace),
             Format.text: lambda: render_text(decision, top, trace),
         }
         output = renderers[fmt]()
+        if near_misses and fmt is not Format.json:
+            from cli.audit import near_miss_text
+
+            output += near_miss_text(decision)
+        if audit_log is not None:
+            from cli.audit import write_record
+
+            write_record(audit_log, decision, top, near_misses)
     sys.stdout.write(output)
 
 
@@ -170,6 +185,19 @@ def rules_test(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="List passing cases too.")
     ] = False,
+    coverage: Annotated[
+        bool, typer.Option("--coverage", help="Report rule and condition coverage.")
+    ] = False,
+    min_coverage: Annotated[
+        float | None,
+        typer.Option("--min-coverage", min=0, max=100, help="Fail below this rule coverage (%)."),
+    ] = None,
+    min_condition_coverage: Annotated[
+        float | None,
+        typer.Option(
+            "--min-condition-coverage", min=0, max=100, help="Fail below this condition coverage."
+        ),
+    ] = None,
 ) -> None:
     """Run the YAML test cases of a pack (its tests/ folder)."""
     from engine.packs import default_pack_dir
@@ -190,8 +218,14 @@ def rules_test(
         lines += [f"      {failure}" for failure in result.failures]
     failed = sum(not r.passed for r in results)
     lines.append(f"{len(results) - failed} passed, {failed} failed")
+    below = False
+    if coverage or min_coverage is not None or min_condition_coverage is not None:
+        from cli.audit import coverage_lines
+
+        extra, below = coverage_lines(ruleset, results, min_coverage, min_condition_coverage)
+        lines += extra
     typer.echo("\n".join(lines))
-    if failed or not results:
+    if failed or not results or below:
         raise typer.Exit(1)
 
 

@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine import __version__
+from engine import __version__, packcache
 from engine.checks import check_pack
 from engine.compiler import CompiledPack, CompileError, compile_pack
 from engine.decision import Ranking, Recommendation, Suppression, rank
 from engine.errors import RuleLoadError
 from engine.expr import UNKNOWN
-from engine.loader import pack_digest, read_pack
+from engine.loader import collect_files, pack_digest, read_pack
 from engine.memory import Firing, Memory
 from engine.model import Pack
 from engine.packs import default_pack_dir
@@ -52,6 +52,12 @@ def load_rules(paths: Sequence[str | Path] | None = None) -> RuleSet:
     Raises RuleLoadError carrying every problem found, each with its file:line:col.
     """
     roots = tuple(str(p) for p in paths) if paths else (str(default_pack_dir()),)
+    files, missing = collect_files(roots)
+    digest = pack_digest(files)
+    key = None if missing else packcache.pack_key(roots, files, digest)
+    cached = packcache.get(key) if key else None
+    if cached is not None:
+        return RuleSet(*cached)
     raw = read_pack(roots)
     pack, errors = check_pack(raw, pack_digest(raw.files), roots)
     if pack is None:
@@ -60,6 +66,8 @@ def load_rules(paths: Sequence[str | Path] | None = None) -> RuleSet:
         compiled = compile_pack(pack)
     except CompileError as exc:
         raise RuleLoadError(exc.errors) from exc
+    if key and pack.digest == digest:  # the files did not change while they were read
+        packcache.put(key, pack, compiled)
     return RuleSet(pack, compiled)
 
 
@@ -105,8 +113,13 @@ class Decision:
         ordered = {lid: loans[lid] for lid in self.memory.loans if lid in loans}
         return {"situation": situation, "loans": ordered}
 
-    def to_advice(self, top: int | None = None, trace: bool = False) -> dict[str, Any]:
-        """The advice document of SPEC §4 (valid against schemas/advice.schema.json)."""
+    def to_advice(
+        self, top: int | None = None, trace: bool = False, near_misses: bool = False
+    ) -> dict[str, Any]:
+        """The advice document of SPEC §4 (valid against schemas/advice.schema.json).
+
+        ``near_misses`` adds the actions one condition short (``engine.whynot.near_misses``).
+        """
         recs = self.recommendations[:top] if top else self.recommendations
         advice = {
             "schema_version": 1,
@@ -132,6 +145,10 @@ class Decision:
             ],
             "derived": self.derived(),
         }
+        if near_misses:
+            from engine.whynot import near_misses as find_near_misses
+
+            advice["near_misses"] = find_near_misses(self)
         if trace:
             advice["trace"] = list(self.trace)
         return advice

@@ -168,8 +168,12 @@ def _recommendation(
                 "adjustment", adjust.by, rule_id, renderer.text(adjust.reason, firing.loan_id)
             )
         )
-    same_rule = [f for f in group if f.rule_index == primary.rule_index]
-    messages = list(dict.fromkeys(renderer.text(then.message, f.loan_id) for f in same_rule))
+    messages = list(
+        dict.fromkeys(
+            renderer.text(_recommend(compiled, f).message, f.loan_id)
+            for f in _message_firings(group)
+        )
+    )
     urgencies = [_recommend(compiled, f).urgency for f in group]
     loans = sorted({f.loan_index: f.loan_id for f in group if f.loan_id is not None}.items())
     return Recommendation(
@@ -183,6 +187,18 @@ def _recommendation(
         score_breakdown=tuple(terms),
         reasons=tuple(reason(compiled, renderer, f) for f in group),
     )
+
+
+def _message_firings(group: list[Firing]) -> list[Firing]:
+    """Whose message to show: the primary reason's when it is about the whole situation, else
+    the best reason of each loan, in loan order (``group`` is sorted best first)."""
+    if group[0].loan_id is None:
+        return group[:1]
+    best: dict[int, Firing] = {}
+    for firing in group:
+        if firing.loan_id is not None:
+            best.setdefault(firing.loan_index, firing)
+    return [best[i] for i in sorted(best)]
 
 
 def _recommend(compiled: CompiledPack, firing: Firing) -> Recommend:

@@ -64,6 +64,8 @@ def summary_lines(decision: Decision) -> list[str]:
     pack = decision.ruleset.pack
     titles = {r.id: r.title for r in pack.rules}
     for name, value in decision.summary().items():
+        if value is None:
+            continue  # unknown: nothing useful to show a person
         fact = pack.derived[name]
         label = titles[fact.rules[0]].get(decision.locale)
         lines.append(f"{label}: {format_value(value, fact.unit, decision.locale)}")

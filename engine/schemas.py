@@ -20,7 +20,7 @@ from jsonschema.exceptions import SchemaError
 from engine.errors import UsageError, XieshangError, did_you_mean
 
 #: Every schema the project ships, as ``schemas/<name>.schema.json``.
-SCHEMA_NAMES = ("situation", "advice", "rules", "tests")
+SCHEMA_NAMES = ("situation", "advice", "rules", "tests", "explain")
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 

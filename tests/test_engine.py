@@ -348,17 +348,52 @@ rules:
         ({"a": "yes", "b": "no"}, ("a",)),
     ],
 )
-def test_in_on_one_loan_does_not_leak_to_another(make_pack: PackFactory,
-                                                 reported: dict[str, str | None],
-                                                 expected: tuple[str, ...]) -> None:
+def test_in_on_one_loan_does_not_leak_to_another(
+    make_pack: PackFactory, reported: dict[str, str | None], expected: tuple[str, ...]
+) -> None:
     """Regression: durable_rules drops a join that follows an `$or`; the compiler puts it first."""
     rules = engine.load_rules([make_pack(LOAN_SET_RULES)])
     loans = []
     for loan_id, value in reported.items():
-        status = {"legal": "none"} if value is None else {
-            "legal": "none", "reported_to_credit_bureau": value}
+        status = (
+            {"legal": "none"}
+            if value is None
+            else {"legal": "none", "reported_to_credit_bureau": value}
+        )
         loans.append({"id": loan_id, "product": "jiebei", "days_overdue": 3, "status": status})
     sit = situation(loans=loans)
     decision = engine.evaluate(rules, sit)
     assert [r.loan_ids for r in decision.recommendations] == [expected]
     agree(rules, sit)
+
+
+def test_each_loan_gets_the_message_of_its_best_rule(make_pack: PackFactory) -> None:
+    rules = engine.load_rules(
+        [
+            make_pack(f"""
+    rules:
+      - id: big
+        {TITLE}
+        source: guide §4.1
+        about: loan
+        when: {{fact: loan.overdue_amount, op: ">=", value: 1000}}
+        {recommend("request_penalty_waiver", 60, "this_week", "{loan.id}: big")}
+      - id: any_amount
+        {TITLE}
+        source: guide §4.1
+        about: loan
+        when: {{fact: loan.overdue_amount, op: ">", value: 0}}
+        {recommend("request_penalty_waiver", 40, "ongoing", "{loan.id}: small")}
+    """)
+        ]
+    )
+    sit = situation(
+        loans=[
+            {"id": "a", "product": "jiebei", "overdue_amount": 50},
+            {"id": "b", "product": "huabei", "overdue_amount": 5000},
+        ]
+    )
+    (rec,) = engine.evaluate(rules, sit).recommendations
+    assert rec.loan_ids == ("a", "b")
+    assert rec.message == "a: small\nb: big"
+    assert (rec.score, rec.urgency) == (60, "this_week")
