@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 EXAMPLE ?= examples/first-late-payment.json
 
-.PHONY: demo test lint typecheck unit install-check bench clean
+.PHONY: demo test lint typecheck unit install-check bench examples clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("xieshang needs Python 3.11 or 3.12 (durable-rules does not import on 3.13+)") if not ((3, 11) <= sys.version_info[:2] <= (3, 12)) else None'
@@ -39,6 +39,10 @@ install-check: $(VENV)/.installed
 	cd build && venv/bin/xieshang advise ../$(EXAMPLE) --format json > advice.json
 	cd build && venv/bin/xieshang rules validate
 	$(BIN)/python -c 'import json, jsonschema; jsonschema.validate(json.load(open("build/advice.json")), json.load(open("schemas/advice.schema.json"))); print("install-check: wheel installs, advises and validates")'
+
+# Regenerate examples/*.expected.txt after a deliberate rule change; review the diff.
+examples: $(VENV)/.installed
+	$(BIN)/python tools/update_examples.py
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/run.py

@@ -90,7 +90,7 @@ class Decision:
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name, fact in sorted(self.ruleset.pack.derived.items()):
+        for name, fact in self.ruleset.pack.derived.items():  # in the pack's rule order
             if fact.summary and not name.startswith("loan."):
                 value = self.memory.get(name, None)
                 out[name] = None if value is UNKNOWN else value

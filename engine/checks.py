@@ -452,8 +452,10 @@ def _value_problem(value: Any, spec: FactSpec) -> tuple[str, str] | None:
         return f"expected a date 'YYYY-MM-DD', got {value!r}", ""
     if kind in ("text", "list"):
         if isinstance(value, bool):
-            return (f"expected text, got {value!r}",
-                    "YAML reads yes/no/on/off/true/false as booleans: quote the value, e.g. 'yes'")
+            return (
+                f"expected text, got {value!r}",
+                "YAML reads yes/no/on/off/true/false as booleans: quote the value, e.g. 'yes'",
+            )
         if not isinstance(value, str):
             return f"expected text, got {value!r}", ""
         if spec.enum and value not in spec.enum:

@@ -58,6 +58,19 @@ class RawPack:
     parameters: dict[str, Parameter] = field(default_factory=dict)
     rules: list[Rule] = field(default_factory=list)
     errors: list[RuleError] = field(default_factory=list)
+    roots: list[str] = field(default_factory=list)  #: the roots as shown in messages
+    #: files whose document, or whose ``pack:``, could not be read (errors are reported)
+    unreadable: list[str] = field(default_factory=list)
+    #: each rule's file and path in it (by ``Rule.index``), to point at any part of a rule
+    sources: dict[int, tuple[SourceMap, DocPath]] = field(default_factory=dict)
+
+    def locate(self, rule: Rule, *keys: str | int) -> Location:
+        """Where a part of a rule is written, e.g. ``locate(rule, "recommend", "action")``."""
+        source = self.sources.get(rule.index)
+        if source is None:
+            return rule.location
+        smap, path = source
+        return smap.locate((*path, *keys))
 
 
 def display_root(root: Path, given: str) -> str:
@@ -73,13 +86,20 @@ def display_root(root: Path, given: str) -> str:
     return Path(os.path.normpath(given)).as_posix()
 
 
-def collect_files(roots: Iterable[str | Path]) -> tuple[list[PackFile], list[RuleError]]:
-    """The rule files under each root (a directory or one file), sorted; tests are left out."""
+def collect_files(
+    roots: Iterable[str | Path], shown_roots: list[str] | None = None
+) -> tuple[list[PackFile], list[RuleError]]:
+    """The rule files under each root (a directory or one file), sorted; tests are left out.
+
+    ``shown_roots``, when given, receives each root as it is shown in messages.
+    """
     files: list[PackFile] = []
     errors: list[RuleError] = []
     for given in roots:
         root = Path(given)
         shown = display_root(root, str(given))
+        if shown_roots is not None:
+            shown_roots.append(shown)
         if root.is_file():
             files.append(PackFile(root, shown, root.name, root.read_bytes()))
         elif root.is_dir():
@@ -112,11 +132,13 @@ def pack_digest(files: Iterable[PackFile]) -> str:
 def read_pack(roots: Iterable[str | Path]) -> RawPack:
     """Read and schema-check every file; build typed rules from the parts that passed."""
     raw = RawPack()
-    raw.files, raw.errors = collect_files(roots)
+    raw.files, raw.errors = collect_files(roots, raw.roots)
+    raw.unreadable += [e.location.file for e in raw.errors]  # roots that are not there
     for item in raw.files:
         data, smap, errors = load_yaml(item.data, item.display)
         raw.errors.extend(errors)
         if data is None:
+            raw.unreadable.append(item.display)
             if not errors:
                 raw.errors.append(
                     RuleError(
@@ -133,29 +155,63 @@ def read_pack(roots: Iterable[str | Path]) -> RawPack:
 
 def schema_errors(kind: str, data: Any, smap: SourceMap) -> tuple[list[RuleError], set[DocPath]]:
     """Schema errors mapped to lines, and the paths of the invalid items (to skip later)."""
-    errors: list[RuleError] = []
-    bad: set[DocPath] = set()
-    for error in validator(kind).iter_errors(data):
-        path = tuple(error.absolute_path)
-        bad.add(path[:2])
-        errors.append(_schema_error(error, path, smap))
-    return errors, bad
+    problems = schema_problems(kind, data, smap)
+    return [p.error for p in problems], {p.failed[:2] for p in problems}
 
 
 def _read_document(raw: RawPack, data: Any, smap: SourceMap) -> None:
-    errors, bad = schema_errors("rules", data, smap)
-    raw.errors.extend(errors)
-    if not isinstance(data, dict) or () in bad:
+    problems = schema_problems("rules", data, smap)
+    raw.errors.extend(p.error for p in problems)
+    if not isinstance(data, dict) or any(not p.failed for p in problems):
+        raw.unreadable.append(smap.file)
         return
-    if "pack" in data and ("pack",) not in bad:
+    failures = [(p.failed, p.keyword) for p in problems]
+    failures += [(path, "yaml") for path in smap.refused]
+    if "pack" in data and _failed(failures, ("pack",)):
+        raw.unreadable.append(smap.file)
+    elif "pack" in data:
         raw.packs.append((data["pack"], smap.locate(("pack",))))
-    for name, spec in data.get("parameters", {}).items():
-        if ("parameters", name) in bad or ("parameters",) in bad:
-            continue
-        _add_parameter(raw, name, spec, smap)
-    for i, spec in enumerate(data.get("rules", [])):
-        if ("rules", i) not in bad and ("rules",) not in bad:
+    parameters, rules = data.get("parameters"), data.get("rules")
+    for name, spec in parameters.items() if isinstance(parameters, dict) else ():
+        if not _failed(failures, ("parameters", name), _PARAMETER_DETAILS):
+            _add_parameter(raw, name, spec, smap)
+    for i, spec in enumerate(rules if isinstance(rules, list) else ()):
+        if not _failed(failures, ("rules", i), _RULE_DETAILS):
+            raw.sources[len(raw.rules)] = (smap, ("rules", i))
             raw.rules.append(_rule(spec, ("rules", i), smap, len(raw.rules)))
+
+
+_TEXTS = ("title", "message", "reason")
+#: Keywords that only judge a value's form: the item is still read when they fail, so that its
+#: other problems are found too and nothing that depends on it is reported as unknown.
+_FORM_KEYWORDS = frozenset(
+    {"pattern", "minLength", "maxLength", "minimum", "maximum", "not", "enum"}
+)
+#: Inside a parameter or a rule, the values whose form may be wrong without hiding the item.
+_PARAMETER_DETAILS: frozenset[DocPath] = frozenset({("source",), ("note",)})
+_RULE_DETAILS: frozenset[DocPath] = frozenset(
+    {("id",), ("source",), ("title",), ("note",), ("adjust", "by")}
+    | {("recommend", "priority"), ("recommend", "urgency")}
+    | {(kind, text) for kind in ("recommend", "adjust", "suppress") for text in _TEXTS}
+)
+
+
+def _failed(
+    failures: list[tuple[DocPath, str]], item: DocPath, details: frozenset[DocPath] = frozenset()
+) -> bool:
+    """Whether a failure (a value's path, the schema keyword it failed) makes ``item`` unreadable.
+
+    A failure about the form of one of its ``details`` (a source, a text, a priority) leaves it
+    readable; any other failure about it, inside it or about what holds it does not.
+    """
+    for failed, keyword in failures:
+        if failed[: len(item)] != item and failed != item[: len(failed)]:
+            continue
+        inner = failed[len(item) :]
+        if keyword in _FORM_KEYWORDS and any(inner[: len(d)] == d for d in details):
+            continue
+        return True
+    return False
 
 
 def _add_parameter(raw: RawPack, name: str, spec: dict[str, Any], smap: SourceMap) -> None:
@@ -176,28 +232,127 @@ def _add_parameter(raw: RawPack, name: str, spec: dict[str, Any], smap: SourceMa
     )
 
 
-def _schema_error(error: ValidationError, path: DocPath, smap: SourceMap) -> RuleError:
+@dataclass(frozen=True)
+class SchemaProblem:
+    """One schema error: the error shown, and which value failed which keyword."""
+
+    error: RuleError
+    failed: DocPath  #: the path of the value that failed, as jsonschema reported it
+    path: DocPath  #: the path the error is shown at (after following oneOf branches)
+    keyword: str  #: the JSON Schema keyword that failed (``required``, ``pattern``, ...)
+    key: str = ""  #: a missing property (required) or the key an unknown one may mean
+
+
+def schema_problems(kind: str, data: Any, smap: SourceMap) -> list[SchemaProblem]:
+    """Every schema error, without the noise that follows from another one.
+
+    A value of the wrong type gets only that error; a misspelt key (``reasn``) is not also
+    reported as the missing key it was meant to be (``reason``).
+    """
+    found: list[SchemaProblem] = []
+    for error in validator(kind).iter_errors(data):
+        found.extend(_schema_problems(error, tuple(error.absolute_path), smap))
+    typed = {p.path for p in found if p.keyword == "type"}
+    misspelt = {(p.path[:-1], p.key) for p in found if p.keyword == "additionalProperties"}
+    return [
+        p
+        for p in found
+        if not (p.path in typed and p.keyword != "type")
+        and not (p.keyword == "required" and (p.path, p.key) in misspelt)
+        and not any(p.path[: len(r)] == r for r in smap.refused)  # reported when it was read
+    ]
+
+
+def _schema_problems(
+    error: ValidationError, failed: DocPath, smap: SourceMap
+) -> list[SchemaProblem]:
     error = _deepest(error)
-    path = tuple(error.absolute_path)
-    custom = error.schema.get("x-error") if isinstance(error.schema, dict) else None
-    message, hint = custom or error.message, ""
-    if error.validator == "additionalProperties":
-        extra = _extra_keys(error)
-        if extra:
-            allowed = list(error.schema.get("properties", {}))
-            path = (*path, extra[0])
-            message = f"unknown key '{extra[0]}'"
-            hint = did_you_mean(extra[0], allowed) or f"allowed keys: {', '.join(allowed)}"
-    elif error.validator == "enum" and isinstance(error.instance, str):
-        hint = did_you_mean(error.instance, [str(v) for v in error.validator_value])
+    path: DocPath = tuple(error.absolute_path)
+    keyword = str(error.validator)
+    message, hint = _custom(error, "x-error") or error.message, _custom(error, "x-hint")
+    if keyword == "propertyNames":
+        path = (*path, error.instance)
+    if keyword == "additionalProperties":
+        allowed = list(error.schema.get("properties", {}))
+        return [
+            _problem(
+                smap,
+                failed,
+                (*path, extra),
+                keyword,
+                f"unknown key '{extra}'",
+                did_you_mean(extra, allowed) or f"allowed keys: {', '.join(allowed)}",
+                _close(extra, allowed),
+            )
+            for extra in _extra_keys(error)
+        ]
+    key = ""
+    if keyword == "required" and isinstance(error.instance, dict):
+        key = next((k for k in error.validator_value if k not in error.instance), "")
+    elif keyword == "enum" and isinstance(error.instance, str):
+        allowed = [str(v) for v in error.validator_value]
+        message = f"'{error.instance}' is not an allowed value"
+        hint = did_you_mean(error.instance, allowed) or f"allowed values: {', '.join(allowed)}"
+    elif keyword == "oneOf" and isinstance(error.instance, dict):
+        path, message = _one_of(error, path, message)
+    elif keyword in _SIZES and isinstance(error.instance, list | str) and error.instance:
+        what = "items" if isinstance(error.instance, list) else "characters"
+        bound = "at most" if keyword.startswith("max") else "at least"
+        message = f"{len(error.instance)} {what}; {bound} {error.validator_value} allowed"
+    return [_problem(smap, failed, path, keyword, message, hint, key)]
+
+
+#: Size keywords: their messages count, rather than repeat a long value.
+_SIZES = ("maxItems", "minItems", "maxLength", "minLength")
+
+
+def _problem(
+    smap: SourceMap,
+    failed: DocPath,
+    path: DocPath,
+    keyword: str,
+    message: str,
+    hint: str,
+    key: str = "",
+) -> SchemaProblem:
     where = "/".join(str(p) for p in path)
     text = f"{where}: {message}" if where else message
-    return RuleError(smap.locate(path), "rule_schema_error", text, hint)
+    error = RuleError(smap.locate(path), "rule_schema_error", text, hint)
+    return SchemaProblem(error, failed, path, keyword, key)
+
+
+def _custom(error: ValidationError, name: str) -> str:
+    """The schema's own message (``x-error``) or hint (``x-hint``) for the keyword that failed."""
+    texts = error.schema.get(name, {}) if isinstance(error.schema, dict) else {}
+    text = texts.get(error.validator, "") if isinstance(texts, dict) else ""
+    value = error.instance
+    shown = f"'{value}'" if isinstance(value, str) else str(value)
+    return str(text).replace("{value}", shown)
+
+
+def _one_of(error: ValidationError, path: DocPath, message: str) -> tuple[DocPath, str]:
+    """For "exactly one of these keys": say which were found, and point at the second one."""
+    choices = [
+        b["required"][0]
+        for b in error.validator_value
+        if isinstance(b, dict) and list(b) == ["required"] and len(b["required"]) == 1
+    ]
+    if len(choices) != len(error.validator_value):
+        return path, message
+    present = [k for k in choices if k in error.instance]
+    if not present:
+        return path, f"{message}; it has none"
+    return (*path, present[1]), f"{message}; it has {' and '.join(repr(k) for k in present)}"
+
+
+def _close(word: str, candidates: list[str]) -> str:
+    hint = did_you_mean(word, candidates)
+    return hint.split("'")[1] if hint else ""
 
 
 def _deepest(error: ValidationError) -> ValidationError:
     """Follow oneOf/anyOf errors into the branch that got furthest, unless ours has a message."""
-    while error.context and not (isinstance(error.schema, dict) and "x-error" in error.schema):
+    while error.context and not _custom(error, "x-error"):
         error = max(error.context, key=lambda e: (len(e.absolute_path), -len(e.schema_path)))
     return error
 
@@ -259,7 +414,7 @@ def _consequence(
         node: expr.Node = expr.parse(source)
     except expr.ExprSyntaxError:
         node = expr.parse("0")  # placeholder: engine.checks reports the syntax error
-    location = smap.locate((*path, "derive", "value"))
+    location = smap.locate_value((*path, "derive", "value"))
     return Derive(d["fact"], node, source, d.get("unit"), bool(d.get("summary", False)), location)
 
 

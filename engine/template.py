@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from engine.expr import UNKNOWN
 
-_NAME = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*\Z")
+_NAME = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*\Z")  #: no dunders, calls or specs
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 
 
@@ -22,6 +22,8 @@ _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 class TemplateError(Exception):
     message: str
     offset: int  #: 0-based offset into the template text
+    #: ``rule_template`` for brace syntax, ``rule_placeholder`` for what a placeholder holds
+    code: str = "rule_template"
 
 
 def placeholders(text: str) -> list[str]:
@@ -45,6 +47,7 @@ def placeholders(text: str) -> list[str]:
                 f"'{{{inner}}}' is not a fact name (only names like"
                 " {loan.overdue_amount} are allowed)",
                 match.start(),
+                "rule_placeholder",
             )
         names.append(inner)
     return names

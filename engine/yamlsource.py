@@ -4,10 +4,12 @@ Stage: bytes → (plain data, ``SourceMap``). PyYAML's composer gives nodes with
 data ourselves from those nodes so that (a) every mapping value and sequence item has a line and
 column, (b) duplicate keys are refused instead of silently overwritten, (c) only the core YAML tags
 are accepted (no ``!!python/object``), and (d) aliases cannot expand into a "billion laughs" bomb.
+Nothing in a file is ever turned into anything but text, numbers, booleans, lists and mappings.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,7 @@ Path = tuple[str | int, ...]
 MAX_FILE_BYTES = 2_000_000
 MAX_NODES = 200_000  #: values built from one file, aliases counted each time they are expanded
 MAX_DEPTH = 64  #: nesting of mappings and sequences (a recursive alias is infinitely deep)
+INT64_MAX = 2**63 - 1  #: the engine's integers are 64-bit
 
 _SCALAR_TAGS = {
     "tag:yaml.org,2002:str",
@@ -30,6 +33,8 @@ _SCALAR_TAGS = {
     "tag:yaml.org,2002:bool",
     "tag:yaml.org,2002:null",
 }
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"  #: an unquoted date: kept as its ISO text
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 
@@ -40,12 +45,20 @@ class SourceMap:
 
     file: str
     positions: dict[Path, Location] = field(default_factory=dict)
+    #: where each mapping value itself starts (``positions`` holds its key's position)
+    values: dict[Path, Location] = field(default_factory=dict)
+    #: values refused (a tag, a number out of range): reported once, never read as rules
+    refused: set[Path] = field(default_factory=set)
 
     def locate(self, path: Path) -> Location:
         """The location of ``path``, or of its nearest ancestor that has one."""
         while path not in self.positions and path:
             path = path[:-1]
         return self.positions.get(path, Location(self.file, 1, 1))
+
+    def locate_value(self, path: Path) -> Location:
+        """Where the value at ``path`` starts (its text, not its key), else :meth:`locate`."""
+        return self.values.get(path) or self.locate(path)
 
 
 class _Builder:
@@ -54,28 +67,78 @@ class _Builder:
         self.count = 0
         self.errors: list[RuleError] = []
         self._scalar = yaml.constructor.SafeConstructor()
+        self._built: set[int] = set()  #: nodes built once: meeting one again is an alias
+        self._alias_site: Location | None = None  #: where the alias being expanded is used
 
     def build(self, node: yaml.Node, path: Path) -> Any:
+        if id(node) in self._built and self._alias_site is None:
+            self._alias_site = self.source.locate(path)
+            try:
+                return self._build(node, path)
+            finally:
+                self._alias_site = None
+        return self._build(node, path)
+
+    def _build(self, node: yaml.Node, path: Path) -> Any:
         self.count += 1
-        if self.count > MAX_NODES or len(path) > MAX_DEPTH:
-            raise _TooBig(node)
+        if self.count > MAX_NODES:
+            raise _TooBig(
+                self._alias_site or _location(self.source.file, node),
+                f"the document expands to more than {MAX_NODES:,} values"
+                + (" (an alias bomb?)" if self._alias_site else ""),
+            )
+        if len(path) > MAX_DEPTH:
+            raise _TooBig(
+                self._alias_site or _location(self.source.file, node),
+                f"values nest deeper than {MAX_DEPTH} levels"
+                + (" (a recursive alias?)" if self._alias_site else ""),
+            )
+        self._built.add(id(node))
         self.source.positions.setdefault(path, _location(self.source.file, node))
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _SEQ_TAG:
-                self._bad_tag(node)
+                self._bad_tag(node, path)
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self._scalar_value(node, path)
+
+    def _scalar_value(self, node: yaml.Node, path: Path) -> Any:
+        if node.tag == _TIMESTAMP_TAG:
+            return str(node.value)  # an unquoted date such as 2026-11-28: dates are ISO text
         if node.tag not in _SCALAR_TAGS:
-            self._bad_tag(node)
-            return None
-        return self._scalar.construct_object(node)
+            self._bad_tag(node, path)
+            return str(node.value)  # kept as plain text, never constructed
+        try:
+            value = self._scalar.construct_object(node)
+            fits = _in_range(value)
+        except ValueError:  # e.g. an integer of thousands of digits
+            fits = False
+        if not fits:
+            self.source.refused.add(path)
+            self._error(
+                node,
+                "yaml_number",
+                f"number '{_short(node.value)}' is out of range",
+                f"numbers must be finite, and whole numbers within ±{INT64_MAX:,}",
+            )
+            return str(node.value)
+        return value
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
         if node.tag != _MAP_TAG:
-            self._bad_tag(node)
+            self._bad_tag(node, path)
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                self.source.refused.add(path)
+                self._error(
+                    key_node,
+                    "yaml_merge_key",
+                    "merge keys ('<<') are not supported",
+                    "write the keys out in full",
+                )
+                continue
             key = self.build(key_node, (*path, "<key>"))
             if not isinstance(key, str):
                 self._error(key_node, "yaml_key_type", f"keys must be text, got {key!r}")
@@ -90,14 +153,16 @@ class _Builder:
                 )
                 continue
             self.source.positions[(*path, key)] = _location(self.source.file, key_node)
+            self.source.values[(*path, key)] = _value_location(self.source.file, value_node)
             result[key] = self.build(value_node, (*path, key))
         return result
 
-    def _bad_tag(self, node: yaml.Node) -> None:
+    def _bad_tag(self, node: yaml.Node, path: Path) -> None:
+        self.source.refused.add(path)
         self._error(
             node,
             "yaml_tag",
-            f"tag '{node.tag}' is not allowed",
+            f"tag '{_shown_tag(node.tag)}' is not allowed",
             "rule files are plain data: only text, numbers, booleans, lists and mappings",
         )
 
@@ -105,14 +170,40 @@ class _Builder:
         self.errors.append(RuleError(_location(self.source.file, node), code, message, hint))
 
 
+def _in_range(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return -INT64_MAX - 1 <= value <= INT64_MAX
+    return True
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 20 else f"{text[:17]}..."
+
+
+def _shown_tag(tag: str) -> str:
+    """A tag as written: ``!!python/object`` rather than ``tag:yaml.org,2002:python/object``."""
+    prefix = "tag:yaml.org,2002:"
+    return f"!!{tag.removeprefix(prefix)}" if tag.startswith(prefix) else tag
+
+
 class _TooBig(Exception):
-    def __init__(self, node: yaml.Node) -> None:
-        self.node = node
+    def __init__(self, location: Location, message: str) -> None:
+        self.location = location
+        self.message = message
 
 
 def _location(file: str, node: yaml.Node) -> Location:
     mark = node.start_mark
     return Location(file, mark.line + 1, mark.column + 1)
+
+
+def _value_location(file: str, node: yaml.Node) -> Location:
+    """Where a scalar's text starts: after the opening quote of a quoted one."""
+    loc = _location(file, node)
+    quoted = isinstance(node, yaml.ScalarNode) and node.style in ("'", '"')
+    return Location(file, loc.line, loc.column + 1) if quoted else loc
 
 
 def load_yaml(text: bytes, file: str) -> tuple[Any, SourceMap, list[RuleError]]:
@@ -137,25 +228,72 @@ def load_yaml(text: bytes, file: str) -> tuple[Any, SourceMap, list[RuleError]]:
         node = yaml.compose(decoded, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         return None, source, [_syntax_error(file, exc)]
+    except yaml.reader.ReaderError as exc:
+        return None, source, [_reader_error(file, decoded, exc)]
     except yaml.YAMLError as exc:  # pragma: no cover - PyYAML marks nearly everything
         return None, source, [RuleError(Location(file, 1, 1), "yaml_syntax", str(exc))]
+    except RecursionError:  # PyYAML's composer recurses once per level of nesting
+        return None, source, [_too_deep(file, decoded)]
     if node is None:
         return None, source, []
     builder = _Builder(source)
     try:
         data = builder.build(node, ())
     except _TooBig as big:
-        msg = (
-            f"the document expands to more than {MAX_NODES:,} values or nests deeper than"
-            f" {MAX_DEPTH} levels (an alias bomb or a recursive alias?)"
-        )
-        return None, source, [RuleError(_location(file, big.node), "yaml_too_large", msg)]
+        return None, source, [RuleError(big.location, "yaml_too_large", big.message)]
     return data, source, builder.errors
+
+
+def _too_deep(file: str, text: str) -> RuleError:
+    """Find, without recursion, where the nesting goes past MAX_DEPTH."""
+    depth = 0
+    loc = Location(file, 1, 1)
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                if mark is not None:
+                    loc = Location(file, mark.line + 1, mark.column + 1)
+                break
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return RuleError(loc, "yaml_too_large", f"values nest deeper than {MAX_DEPTH} levels")
+
+
+def _reader_error(file: str, text: str, exc: yaml.reader.ReaderError) -> RuleError:
+    before = text[: exc.position]
+    line, column = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+    char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    return RuleError(
+        Location(file, line, column),
+        "yaml_syntax",
+        f"character #x{char:04x} is not allowed in YAML ({exc.reason})",
+    )
+
+
+#: Hints for PyYAML's commonest problems, by a fragment of its message.
+_SYNTAX_HINTS = (
+    ("expected <block end>", "check the indentation: keys of one mapping must line up"),
+    ("mapping values are not allowed", "check the indentation, or quote a value holding ': '"),
+    ("expected ',' or '}'", "a '{' is not closed, or a value in it holds ': ' unquoted"),
+    ("expected ',' or ']'", "a '[' is not closed"),
+    ("found character '\\t'", "indent with spaces, not tabs"),
+    ("could not find expected ':'", "a key is missing its ':', or a quote is not closed"),
+    ("found unexpected end of stream", "a quote or a bracket is not closed"),
+)
 
 
 def _syntax_error(file: str, exc: yaml.MarkedYAMLError) -> RuleError:
     mark = exc.problem_mark or exc.context_mark
     loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
     problem = exc.problem or "invalid YAML"
-    context = f" ({exc.context})" if exc.context else ""
-    return RuleError(loc, "yaml_syntax", f"{problem}{context}")
+    context = ""
+    if exc.context:
+        start, where = exc.context_mark, ""
+        moved = start and mark and (start.line, start.column) != (mark.line, mark.column)
+        if start and moved and exc.context.startswith("while "):
+            where = f" that starts at line {start.line + 1}, column {start.column + 1}"
+        context = f" ({exc.context}{where})"
+    hint = next((h for fragment, h in _SYNTAX_HINTS if fragment in problem), "")
+    return RuleError(loc, "yaml_syntax", f"{problem}{context}", hint)

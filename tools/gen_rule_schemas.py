@@ -1,6 +1,10 @@
 """Generate schemas/rules.schema.json and schemas/tests.schema.json (run: python tools/gen_rule_schemas.py).
 
 The operator list here must equal engine.operators.OPERATORS (a test checks it).
+
+``x-error`` and ``x-hint`` map a JSON Schema keyword (``oneOf``, ``pattern``, ...) to the message
+and hint that engine.loader shows when a value fails that keyword; ``{value}`` in them is replaced
+by the value that failed.
 """
 
 import json
@@ -26,12 +30,37 @@ IDENT = r"^[a-z][a-z0-9_]*$"
 SOURCE = r"^(guide §\d+(\.\d+)*|brief \d+\.\d+)(; ?(guide §\d+(\.\d+)*|brief \d+\.\d+))*$"
 
 
+def ident(**extra):
+    """A lower_snake_case name (ids, action codes, parameter names, pack names)."""
+    return {
+        "type": "string",
+        "pattern": IDENT,
+        **extra,
+        "x-error": {"pattern": "{value} is not lower_snake_case"},
+        "x-hint": {"pattern": "use a-z, 0-9 and _, starting with a letter"},
+    }
+
+
+def source(**extra):
+    """A citation: guide §x.y or brief n.m, several separated by ';'."""
+    return {
+        "type": "string",
+        "pattern": SOURCE,
+        **extra,
+        "x-error": {"pattern": "{value} is not a source citation"},
+        "x-hint": {
+            "pattern": "write 'guide §x.y' or 'brief n.m'; several as 'guide §2.2; brief 1.5'"
+        },
+    }
+
+
 def text_pair(desc):
     return {
         "type": "object",
         "description": desc,
         "additionalProperties": False,
         "required": ["en", "zh-CN"],
+        "x-hint": {"required": "every text is written in both 'en' and 'zh-CN'"},
         "properties": {
             "en": {"type": "string", "minLength": 1, "maxLength": 2000},
             "zh-CN": {"type": "string", "minLength": 1, "maxLength": 2000},
@@ -48,13 +77,17 @@ rules_schema = {
     "type": "object",
     "additionalProperties": False,
     "minProperties": 1,
+    "x-error": {
+        "type": "a rule-pack file is a mapping with 'pack:', 'parameters:' or 'rules:'",
+        "minProperties": "a rule-pack file is a mapping with 'pack:', 'parameters:' or 'rules:'",
+    },
     "properties": {
         "pack": {
             "type": "object",
             "additionalProperties": False,
             "required": ["name", "version"],
             "properties": {
-                "name": {"type": "string", "pattern": IDENT},
+                "name": ident(),
                 "version": {"type": "string", "pattern": r"^\d+\.\d+\.\d+([.-][0-9A-Za-z.-]+)?$"},
                 "description": {"type": "string"},
                 "actions": {
@@ -65,7 +98,7 @@ rules_schema = {
                         "additionalProperties": False,
                         "required": ["code", "meaning"],
                         "properties": {
-                            "code": {"type": "string", "pattern": IDENT},
+                            "code": ident(),
                             "meaning": {"type": "string"},
                         },
                     },
@@ -74,7 +107,7 @@ rules_schema = {
         },
         "parameters": {
             "type": "object",
-            "propertyNames": {"pattern": IDENT},
+            "propertyNames": ident(),
             "additionalProperties": {
                 "type": "object",
                 "additionalProperties": False,
@@ -82,7 +115,7 @@ rules_schema = {
                 "properties": {
                     "value": {"oneOf": [scalar, {"type": "array", "minItems": 1, "items": scalar}]},
                     "unit": {"enum": UNITS},
-                    "source": {"type": "string", "pattern": SOURCE},
+                    "source": source(),
                     "note": {"type": "string"},
                 },
             },
@@ -100,15 +133,13 @@ rules_schema = {
                 {"required": ["adjust"]},
                 {"required": ["suppress"]},
             ],
-            "x-error": "a rule needs exactly one of 'recommend', 'derive', 'adjust' or 'suppress'",
+            "x-error": {
+                "oneOf": "a rule needs exactly one of 'recommend', 'derive', 'adjust' or 'suppress'"
+            },
             "properties": {
-                "id": {"type": "string", "pattern": IDENT, "maxLength": 100},
+                "id": ident(maxLength=100),
                 "title": text_pair("Why the rule exists; shown as the reason."),
-                "source": {
-                    "type": "string",
-                    "pattern": SOURCE,
-                    "description": "guide §x.y or brief n.m; several separated by ';'.",
-                },
+                "source": source(description="guide §x.y or brief n.m; several separated by ';'."),
                 "about": {"enum": ["situation", "loan"], "default": "situation"},
                 "note": {"type": "string", "description": "Free notes for rule authors."},
                 "when": {"$ref": "#/$defs/condition"},
@@ -117,7 +148,7 @@ rules_schema = {
                     "additionalProperties": False,
                     "required": ["action", "priority", "urgency", "title", "message"],
                     "properties": {
-                        "action": {"type": "string", "pattern": IDENT},
+                        "action": ident(),
                         "priority": {"type": "integer", "minimum": 0, "maximum": 1000},
                         "urgency": {"enum": URGENCY},
                         "title": text_pair("Action title template."),
@@ -143,12 +174,13 @@ rules_schema = {
                     "additionalProperties": False,
                     "required": ["action", "by", "reason"],
                     "properties": {
-                        "action": {"type": "string", "pattern": IDENT},
+                        "action": ident(),
                         "by": {
                             "type": "integer",
                             "minimum": -1000,
                             "maximum": 1000,
                             "not": {"const": 0},
+                            "x-error": {"not": "an adjustment of 0 changes nothing"},
                         },
                         "reason": text_pair("Why the score changes."),
                     },
@@ -158,7 +190,7 @@ rules_schema = {
                     "additionalProperties": False,
                     "required": ["action", "reason"],
                     "properties": {
-                        "action": {"type": "string", "pattern": IDENT},
+                        "action": ident(),
                         "reason": text_pair("Why the action is removed."),
                     },
                 },
@@ -209,10 +241,10 @@ rules_schema = {
                         {"type": "array", "minItems": 1, "maxItems": 50, "items": scalar},
                     ]
                 },
-                "param": {"type": "string", "pattern": IDENT},
+                "param": ident(),
             },
             "not": {"required": ["value", "param"]},
-            "x-error": "a condition takes either 'value' or 'param', not both",
+            "x-error": {"not": "a condition takes either 'value' or 'param', not both"},
         },
     },
 }
