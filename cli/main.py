@@ -85,19 +85,27 @@ def reported() -> Iterator[None]:
         fail(f"internal error: {type(exc).__name__}: {exc}{hint}", 1)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from engine import __version__
+
+        typer.echo(f"xieshang {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def main(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks of internal errors.")
     ] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+        ),
+    ] = False,
 ) -> None:
     _state["debug"] = debug
-    if version:
-        from engine import __version__
-
-        typer.echo(f"xieshang {__version__}")
-        raise typer.Exit(0)
 
 
 def _load(rules: list[Path] | None) -> RuleSet:

@@ -9,16 +9,16 @@ Warnings (worth a look): ``lint_unreachable_branch`` (one alternative of a rule 
 action fires too with at least its priority and urgency, so it never changes the score),
 ``lint_unused_parameter``, ``lint_action_unused`` (a catalogue action no rule recommends),
 ``lint_target_not_recommended`` (adjust/suppress of an action no rule recommends),
-``lint_derived_unused``, ``lint_placeholder_may_be_unknown`` (a template placeholder whose fact the
-rule's own conditions do not guarantee known: it would show as ``?``) and ``lint_missing_locale``
-(a text empty in one locale, identical in both, or in the wrong script).
+``lint_derived_unused``, ``lint_placeholder_may_be_unknown`` (a template placeholder whose fact is
+not surely known when the rule fires, by the analysis of ``KnownFacts``: it would show as ``?``) and
+``lint_missing_locale`` (a text empty in one locale, identical in both, or in the wrong script).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,6 @@ from engine.facts import FactSpec
 from engine.model import (
     URGENCY_ORDER,
     Adjust,
-    Condition,
     Derive,
     Leaf,
     LocalText,
@@ -205,81 +204,6 @@ def _consequence_key(rule: Rule) -> tuple[Any, ...]:
     return ("derive", then.fact, then.text)
 
 
-def always_known(node: expr.Node, known: set[str]) -> bool:
-    """Whether an expression is known whenever its rule fires (a conservative guess)."""
-    if isinstance(node, expr.Literal_):
-        return True
-    if isinstance(node, expr.Name):
-        return node.name in known or node.name.startswith("params.")
-    if isinstance(node, expr.Unary):
-        return always_known(node.operand, known)
-    if isinstance(node, expr.Binary):
-        if node.op == "/":
-            return False
-        return always_known(node.left, known) and always_known(node.right, known)
-    if node.func == "coalesce":
-        return any(always_known(a, known) for a in node.args)
-    if node.func == "count_loans":
-        return True
-    return all(always_known(a, known) for a in node.args)
-
-
-def _needs_only_known(cond: Condition | None) -> list[str] | None:
-    """The facts a condition made only of ``known`` tests under ``all`` needs (else None)."""
-    if cond is None:
-        return []
-    if isinstance(cond, Leaf):
-        return [cond.fact] if cond.op == "known" else None
-    if cond.kind != "all":
-        return None
-    found: list[str] = []
-    for item in cond.items:
-        sub = _needs_only_known(item)
-        if sub is None:
-            return None
-        found += sub
-    return found
-
-
-def _derive_known(rule: Rule, known: set[str]) -> bool:
-    """Whether a derive rule surely fires, with a known value, once ``known`` facts are known."""
-    assert isinstance(rule.then, Derive)
-    needs = _needs_only_known(rule.when)
-    return needs is not None and set(needs) <= known and always_known(rule.then.expr, known)
-
-
-def _split_known(rules: list[Rule], known: set[str]) -> bool:
-    """Rules deriving one fact under ``X known`` and under ``X unknown``, both with known values."""
-    on_known = on_unknown = False
-    for rule in rules:
-        assert isinstance(rule.then, Derive)
-        cond = rule.when
-        if isinstance(cond, Leaf) and cond.op == "known":
-            on_known |= always_known(rule.then.expr, known | {cond.fact})
-        elif isinstance(cond, Leaf) and cond.op == "unknown":
-            on_unknown |= always_known(rule.then.expr, known)
-    return on_known and on_unknown
-
-
-def known_derived(rules: Iterable[Rule], start: Iterable[str] = ALWAYS_KNOWN) -> set[str]:
-    """Facts surely known: ``start``, and derived facts some rule surely derives from them."""
-    known = set(start)
-    derivers: dict[str, list[Rule]] = {}
-    for rule in rules:
-        if isinstance(rule.then, Derive):
-            derivers.setdefault(rule.then.fact, []).append(rule)
-    changed = True
-    while changed:
-        changed = False
-        for fact, group in derivers.items():
-            if fact in known:
-                continue
-            if any(_derive_known(r, known) for r in group) or _split_known(group, known):
-                known.add(fact)
-                changed = True
-    return known
-
-
 def _template_names(text: LocalText) -> list[str]:
     names: list[str] = []
     for template in (text.en, text.zh):
@@ -331,7 +255,7 @@ def lint(ruleset: RuleSet) -> list[Finding]:
     out += _parameters(ruleset)
     out += _actions(ruleset, rules)
     out += _facts(ruleset, rules, never)
-    out += _placeholders(rules)
+    out += _placeholders(ruleset, rules)
     out += _locales(rules)
     return sorted(set(out))
 
@@ -463,6 +387,9 @@ def _facts(ruleset: RuleSet, rules: list[Rule], never: set[str]) -> list[Finding
     return out
 
 
+# --- placeholders: which facts are surely known when a rule fires -----------------------------
+
+
 def strict_names(node: expr.Node, truthy: bool = False) -> set[str]:
     """Names that must be known for the expression to be known (or, with ``truthy``, true)."""
     if isinstance(node, expr.Name):
@@ -482,45 +409,220 @@ def strict_names(node: expr.Node, truthy: bool = False) -> set[str]:
     return set().union(*(strict_names(a) for a in node.args))
 
 
-class _KnownFacts:
-    """Which facts a rule's conditions guarantee known, following derived facts both ways."""
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
-    def __init__(self, rules: list[Rule]) -> None:
-        self.rules = rules
-        self.always = known_derived(rules)
-        self.derives: dict[str, list[Derive]] = {}
+
+def _synthetic(fact: str, op: str, expected: Any, location: Location) -> Test:
+    return Test(fact, op, expected, Leaf(fact, op, expected, None, location))
+
+
+_DerivingRule = tuple[Rule, Derive, list[list[Test]]]
+
+
+class KnownFacts:
+    """Which facts are surely known when a rule fires: a sound, conservative analysis.
+
+    In one alternative (DNF branch) of a rule's conditions a fact is surely known when
+
+    (a) the branch tests it (any test but ``unknown``);
+    (b) it is a required input: ``as_of``, ``locale``, ``loan.id``, ``loan.product``;
+    (c) it is derived, and some rule deriving it surely fires with a known value: every test of
+        one alternative of that rule's conditions follows from the branch (``x > 5`` gives
+        ``x > 0`` and ``x known``; ``== a`` gives ``in [a, b]``; a rule with no ``when`` always
+        fires), and its expression is surely known given the branch and that alternative (below);
+        or the deriving rules' single tests of one fact cover all of its values (``== v`` and
+        ``!= v``, ``in`` and ``not_in``, ``known`` and ``unknown``), each with a surely known
+        expression;
+    (d) a derived fact the branch makes known needs it: every expression deriving that fact needs
+        it to be known (for a fact tested ``== true``, both sides of an ``and`` too).
+
+    A derived boolean fact whose sure deriving rule's expression is surely *true* (``x > 0 or ...``
+    with ``x > 0`` in the branch) counts as tested ``== true``. The whole is a fixpoint.
+
+    An expression is surely known when every name it reads is (parameters always are), except:
+    ``coalesce`` needs one surely known argument; ``a / b`` also needs ``b`` surely non-zero (a
+    non-zero literal or parameter, or a fact whose tests exclude 0); a per-loan aggregate needs its
+    argument surely known for *every* loan (by (b) and (c) with no tests), since one loan's
+    conditions say nothing about the others. ``if(c, a, b)`` needs all three. (Overflow to
+    infinity is not considered: input amounts are bounded by the situation schema, and dates are
+    checked to be real dates.)
+    """
+
+    def __init__(
+        self, rules: list[Rule], facts: Mapping[str, FactSpec], params: Mapping[str, Any]
+    ) -> None:
+        self.facts = facts
+        self.params = params
+        self.derivers: dict[str, list[_DerivingRule]] = {}
         for rule in rules:
             if isinstance(rule.then, Derive):
-                self.derives.setdefault(rule.then.fact, []).append(rule.then)
-
-    def closure(self, tests: list[Test]) -> set[str]:
-        known = set(self.always)
-        truthy: set[str] = set()
-        for t in tests:
-            if t.op != "unknown":
-                known.add(t.fact)
-            if t.op == "==" and t.expected is True:
-                truthy.add(t.fact)
-        changed = True
-        while changed:
-            before = len(known)
-            for fact in list(known):  # a known derived fact: what its expressions need
-                derives = self.derives.get(fact, [])
-                if derives:
-                    needed = [strict_names(d.expr, fact in truthy) for d in derives]
-                    known |= set.intersection(*needed)
-            known |= known_derived(self.rules, known)  # known inputs: known results
-            changed = len(known) != before
-        return known
+                branches = dnf(rule.when) if rule.when is not None else [[]]
+                self.derivers.setdefault(rule.then.fact, []).append((rule, rule.then, branches))
+        self.always: set[str] = set()
+        self.per_loan = {f for f in ALWAYS_KNOWN if f.startswith("loan.")}
+        while True:  # what holds for every binding, and so for every loan inside aggregates
+            known = self.closure([])
+            per_loan = {f for f in known if f.startswith("loan.")}
+            if per_loan == self.per_loan:
+                break
+            self.per_loan = per_loan
+        self.always = known
 
     def guaranteed(self, rule: Rule, fact: str) -> bool:
-        """Whether every alternative of the rule's conditions makes ``fact`` known."""
+        """Whether every alternative of the rule's conditions makes ``fact`` surely known."""
         branches = dnf(rule.when) if rule.when is not None else [[]]
         return all(fact in self.closure(branch) for branch in branches)
 
+    def closure(self, branch: list[Test]) -> set[str]:
+        """The facts surely known whenever every test of ``branch`` holds."""
+        tests = list(branch)
+        known = set(ALWAYS_KNOWN) | self.always
+        while True:
+            before = (len(known), len(tests))
+            known |= {t.fact for t in tests if t.op != "unknown"}
+            truthy = {t.fact for t in tests if t.op == "==" and t.expected is True}
+            for fact in list(known):  # (d) a known derived fact: what all its expressions need
+                group = self.derivers.get(fact)
+                if group:
+                    needs = [strict_names(d.expr, fact in truthy) for _r, d, _b in group]
+                    known |= set.intersection(*needs)
+            for fact, group in self.derivers.items():  # (c)
+                for rule, derive, alternatives in group:
+                    for alt in alternatives:
+                        if not all(self.follows(t, tests, known) for t in alt):
+                            continue
+                        ctx_known = known | {t.fact for t in alt if t.op != "unknown"}
+                        ctx_tests = tests + alt
+                        if fact not in known and self.expr_known(derive.expr, ctx_known, ctx_tests):
+                            known.add(fact)
+                        if fact not in truthy and self.surely_true(
+                            derive.expr, ctx_known, ctx_tests
+                        ):
+                            tests.append(_synthetic(fact, "==", True, rule.location))
+                            truthy.add(fact)
+                if fact not in known and self._covered(group, tests, known):
+                    known.add(fact)
+            if (len(known), len(tests)) == before:
+                return known
 
-def _placeholders(rules: list[Rule]) -> list[Finding]:
-    known = _KnownFacts(rules)
+    def follows(self, test: Test, tests: list[Test], known: set[str]) -> bool:
+        """Whether ``test`` surely holds when ``tests`` hold and ``known`` facts are known."""
+        if test.op == "known":
+            return test.fact in known
+        same = [t for t in tests if t.fact == test.fact]
+        if test.op == "unknown":
+            return any(t.op == "unknown" for t in same)
+        if test.fact not in known:
+            return False
+        values = [t for t in same if t.op not in ("known", "unknown")]
+        opposite = _synthetic(
+            test.fact, OPERATORS[test.op].complement, test.expected, test.leaf.location
+        )
+        return conflict([*values, opposite], self.facts[test.fact]) is not None
+
+    def _covered(self, group: list[_DerivingRule], tests: list[Test], known: set[str]) -> bool:
+        """Whether single-test deriving rules on one fact together cover all its values."""
+        by_fact: dict[str, list[Test]] = {}
+        for _rule, derive, alternatives in group:
+            for alt in alternatives:
+                if len(alt) != 1:
+                    continue
+                leaf = alt[0]
+                ctx = known | ({leaf.fact} if leaf.op != "unknown" else set())
+                if self.expr_known(derive.expr, ctx, tests + alt):
+                    by_fact.setdefault(leaf.fact, []).append(leaf)
+        for fact, found in by_fact.items():
+            ops = {t.op for t in found}
+            same = [t for t in tests if t.fact == fact]
+            unknown_here = any(t.op == "unknown" for t in same)
+            if not (fact in known or "unknown" in ops):
+                continue  # the fact may be unknown, and no rule covers that case
+            if unknown_here or "known" in ops:
+                return True
+            values = [t for t in same if t.op not in ("known", "unknown")]
+            opposites = [
+                _synthetic(fact, OPERATORS[t.op].complement, t.expected, t.leaf.location)
+                for t in found
+                if t.op not in ("known", "unknown")
+            ]
+            if opposites and conflict([*values, *opposites], self.facts[fact]) is not None:
+                return True
+        return False
+
+    def expr_known(self, node: expr.Node, known: set[str], tests: list[Test]) -> bool:
+        """Whether the expression's value is surely known (see the class docstring)."""
+        if isinstance(node, expr.Literal_):
+            return True
+        if isinstance(node, expr.Name):
+            return node.name.startswith("params.") or node.name in known
+        if isinstance(node, expr.Unary):
+            return self.expr_known(node.operand, known, tests)
+        if isinstance(node, expr.Binary):
+            both = self.expr_known(node.left, known, tests) and self.expr_known(
+                node.right, known, tests
+            )
+            return both and (node.op != "/" or self.nonzero(node.right, known, tests))
+        if node.func == "coalesce":
+            return any(self.expr_known(a, known, tests) for a in node.args)
+        if node.func in expr.AGGREGATES:
+            every_loan = {f for f in known if not f.startswith("loan.")} | self.per_loan
+            situation = [t for t in tests if not t.fact.startswith("loan.")]
+            return all(self.expr_known(a, every_loan, situation) for a in node.args)
+        return all(self.expr_known(a, known, tests) for a in node.args)
+
+    def nonzero(self, node: expr.Node, known: set[str], tests: list[Test]) -> bool:
+        """Whether the expression is surely a number other than 0."""
+        if isinstance(node, expr.Literal_):
+            return _is_number(node.value) and node.value != 0
+        if not isinstance(node, expr.Name):
+            return False
+        if node.name.startswith("params."):
+            value = self.params.get(node.name.removeprefix("params."))
+            return _is_number(value) and value != 0
+        return self.follows(_synthetic(node.name, "!=", 0, _NOWHERE), tests, known)
+
+    def surely_true(self, node: expr.Node, known: set[str], tests: list[Test]) -> bool:
+        """Whether a boolean expression is surely true (a few simple shapes only)."""
+        if isinstance(node, expr.Literal_):
+            return node.value is True
+        if isinstance(node, expr.Name):
+            if node.name.startswith("params."):
+                return self.params.get(node.name.removeprefix("params.")) is True
+            return self.follows(_synthetic(node.name, "==", True, _NOWHERE), tests, known)
+        if isinstance(node, expr.Binary):
+            if node.op == "or":
+                return self.surely_true(node.left, known, tests) or self.surely_true(
+                    node.right, known, tests
+                )
+            if node.op == "and":
+                return self.surely_true(node.left, known, tests) and self.surely_true(
+                    node.right, known, tests
+                )
+            if node.op in OPERATORS and isinstance(node.right, expr.Literal_):
+                fact = _tested_fact(node.left)
+                value = node.right.value
+                return fact is not None and self.follows(
+                    _synthetic(fact, node.op, value, _NOWHERE), tests, known
+                )
+        return False
+
+
+_NOWHERE = Location("<lint>", 1, 1)
+
+
+def _tested_fact(node: expr.Node) -> str | None:
+    """The fact an expression equals whenever that fact is known: ``x`` or ``coalesce(x, ...)``."""
+    if isinstance(node, expr.Call) and node.func == "coalesce":
+        node = node.args[0]
+    if isinstance(node, expr.Name) and not node.name.startswith("params."):
+        return node.name
+    return None
+
+
+def _placeholders(ruleset: RuleSet, rules: list[Rule]) -> list[Finding]:
+    params = {name: p.value for name, p in ruleset.pack.parameters.items()}
+    known = KnownFacts(rules, ruleset.compiled.facts, params)
     out: list[Finding] = []
     for rule in rules:
         names = [n for text in texts(rule) for n in _template_names(text)]

@@ -29,6 +29,7 @@ from typing import Any, NoReturn
 from jsonschema.exceptions import ValidationError, best_match
 
 from engine.errors import SituationError, UsageError, did_you_mean
+from engine.fastschema import checker
 from engine.schemas import validator
 
 MAX_BYTES = 1_000_000  #: largest accepted input, in bytes (after reading, before decoding)
@@ -513,8 +514,10 @@ def validate_situation(doc: object, source: str) -> dict[str, Any]:
     _check_tree(doc, source)
     _check_schema_version(doc, source)
     problems = _duplicate_loan_ids(doc)
-    for err in validator("situation").iter_errors(doc):
-        problems.extend(_schema_problems(err, doc))
+    fast = checker("situation")
+    if fast is None or not fast(doc):  # valid input skips jsonschema (engine.fastschema)
+        for err in validator("situation").iter_errors(doc):
+            problems.extend(_schema_problems(err, doc))
     if problems:
         first = min(problems)
         raise SituationError(source, first.path, first.message)

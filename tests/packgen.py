@@ -329,6 +329,7 @@ SYMBOLS: tuple[tuple[str, bool, Any, tuple[Any, ...]], ...] = (
     ("loan.status.in_collection", True, True, (False,)),
     ("loan.arrangement.status", True, "none", ("requested", "agreed", "broken")),
 )
+RULES_PER_FILE = 1000
 ACTIONS = (
     "contact_lender",
     "build_budget",
@@ -372,18 +373,22 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def generated_rules(n: int, seed: int = 0, match_every: int = 5) -> Iterator[tuple[str, bool]]:
+def generated_rules(
+    n: int, seed: int = 0, match_every: int = 5, numbers: tuple[str, ...] = ()
+) -> Iterator[tuple[str, bool]]:
     """N rules as YAML items, with whether each one matches :func:`matching_situation`.
 
     Rule ``i`` matches exactly when ``i % match_every == 0``. Each rule tests one or two facts
     with a threshold drawn from a wide range (so that thresholds are mostly distinct and the
     compiler has to shard); some rules are per loan, some use ``any``/``not``, and one in eight
-    adjusts instead of recommending.
+    adjusts instead of recommending. ``numbers`` restricts the first leaf of every rule to these
+    numeric facts (many distinct tests on one fact stress the engine's fan-out limits).
     """
     rng = random.Random(seed)
+    pool = tuple(x for x in NUMBERS if x[0] in numbers) or None
     for i in range(n):
         match = i % match_every == 0
-        leaves = [_leaf(rng, match)]
+        leaves = [_leaf(rng, match, pool)]
         if rng.random() < 0.4:
             # a second leaf that holds, so the rule still matches exactly when the first does
             leaves.append(_leaf(rng, True))
@@ -417,10 +422,12 @@ def generated_rules(n: int, seed: int = 0, match_every: int = 5) -> Iterator[tup
         yield head + tail, match
 
 
-def _leaf(rng: random.Random, match: bool) -> tuple[str, bool]:
+def _leaf(
+    rng: random.Random, match: bool, pool: tuple[tuple[str, bool, float], ...] | None = None
+) -> tuple[str, bool]:
     """One condition leaf that holds (or fails) on matching_situation; (yaml, per loan)."""
-    if rng.random() < 0.75:
-        name, per_loan, value = rng.choice(NUMBERS)
+    if pool or rng.random() < 0.75:
+        name, per_loan, value = rng.choice(pool or NUMBERS)
         scale = max(abs(value), 1.0)
         offset = round(rng.uniform(0.001, 1000.0) * scale / 100, 3) + 0.001
         op = rng.choice([">", ">=", "<", "<="])
@@ -437,11 +444,11 @@ def _leaf(rng: random.Random, match: bool) -> tuple[str, bool]:
     elif kind == 1:
         op, rhs = ("!=", other) if match else ("!=", shown)
     else:
-        pool = [v for v in others if isinstance(v, str)]
-        if not pool:
+        strings = [v for v in others if isinstance(v, str)]
+        if not strings:
             op, rhs = ("==", shown) if match else ("!=", shown)
         else:
-            items = [rng.choice(pool)]
+            items = [rng.choice(strings)]
             op = "in" if match else "not_in"
             rhs = "[" + ", ".join([*(_yaml(x) for x in items), shown]) + "]"
     return f"{{fact: {name}, op: '{op}', value: {rhs}}}", per_loan
@@ -453,8 +460,15 @@ def _yaml(value: Any) -> str:
     return str(value)
 
 
-def generate_pack(root: Path, n: int, seed: int = 0, match_every: int = 5) -> list[bool]:
+def generate_pack(
+    root: Path, n: int, seed: int = 0, match_every: int = 5, numbers: tuple[str, ...] = ()
+) -> list[bool]:
     """Write a generated pack of ``n`` rules to ``root``; returns which rules match."""
-    items = list(generated_rules(n, seed, match_every))
-    write_pack(root, "rules:\n" + "".join(item for item, _ in items), name=f"gen{n}")
+    items = list(generated_rules(n, seed, match_every, numbers))
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pack.yaml").write_text(PACK_YAML.format(name=f"gen{n}"), encoding="utf-8")
+    for start in range(0, n, RULES_PER_FILE):  # rule files are limited in size
+        chunk = "".join(item for item, _ in items[start : start + RULES_PER_FILE])
+        path = root / f"rules_{start // RULES_PER_FILE:03d}.yaml"
+        path.write_text("rules:\n" + chunk, encoding="utf-8")
     return [match for _, match in items]

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import textwrap
 from pathlib import Path
 
+import engine
+from engine.compiler import Test as BranchTest
+from engine.compiler import dnf
+from engine.expr import UNKNOWN
+from engine.lint import KnownFacts, lint
+from engine.memory import Memory
+from engine.operators import OPERATORS
+from engine.testing import load_cases, run_cases
+from engine.testing import test_files as find_test_files
 from tests.fixtures.audit.helpers import CRISIS, LINTPACK, PACK, UNKNOWN_INCOME, run
 
 # --- lint ---------------------------------------------------------------------------------------
@@ -67,6 +77,172 @@ def test_default_pack_lints_without_errors() -> None:
     result = run("rules", "lint")
     assert result.exit_code == 0, result.stdout
     assert ": error: " not in result.stdout
+
+
+# A pack for the "surely known" analysis behind lint_placeholder_may_be_unknown.
+KNOWN_RULES = """
+rules:
+  - id: derive_is_late
+    title: {en: Late, zh-CN: 逾期}
+    source: guide §1.2
+    about: loan
+    when: {fact: loan.days_overdue, op: known}
+    derive: {fact: loan.is_late, value: "coalesce(loan.days_overdue, 0) > 0", unit: boolean}
+  - id: derive_route
+    title: {en: Route, zh-CN: 渠道}
+    source: guide §3.1
+    about: loan
+    when:
+      any:
+        - {fact: loan.is_late, op: "==", value: true}
+        - {fact: plans.expects_shortfall, op: "==", value: true}
+    derive: {fact: loan.route, value: "if(loan.product == 'jiebei', 'the app', 'the contract')", unit: text}
+  - id: derive_is_card
+    title: {en: Card, zh-CN: 信用卡}
+    source: brief 3.1
+    about: loan
+    when: {fact: loan.product, op: "==", value: credit_card}
+    derive: {fact: loan.is_card, value: "true", unit: boolean}
+  - id: derive_is_not_card
+    title: {en: Not a card, zh-CN: 不是信用卡}
+    source: brief 3.1
+    about: loan
+    when: {fact: loan.product, op: "!=", value: credit_card}
+    derive: {fact: loan.is_card, value: "false", unit: boolean}
+  - id: derive_kind
+    title: {en: Kind, zh-CN: 种类}
+    source: brief 3.1
+    about: loan
+    derive: {fact: loan.kind, value: "if(loan.is_card, 'card', 'loan')", unit: text}
+  - id: derive_months
+    title: {en: Months, zh-CN: 月数}
+    source: guide §4.2
+    about: loan
+    when: {fact: loan.monthly_payment, op: known}
+    derive: {fact: loan.months, value: "ceil(loan.outstanding_balance / loan.monthly_payment)", unit: integer}
+  - id: derive_total_payments
+    title: {en: Total, zh-CN: 合计}
+    source: brief 7.5
+    derive: {fact: total_payments, value: "sum_loans(loan.monthly_payment)", unit: money}
+  - id: contact_when_late
+    title: {en: Late, zh-CN: 逾期}
+    source: guide §2.2
+    about: loan
+    when:
+      all:
+        - {fact: loan.days_overdue, op: ">", value: 3}
+        - {fact: loan.outstanding_balance, op: known}
+        - {fact: loan.monthly_payment, op: ">=", value: 100}
+    recommend:
+      action: contact_lender
+      priority: 70
+      urgency: immediate
+      title: {en: Contact the lender, zh-CN: 联系贷款方}
+      message:
+        en: "Use {loan.route} about your {loan.kind}: {loan.months} months at {loan.monthly_payment}."
+        zh-CN: "通过{loan.route}联系（{loan.kind}）：{loan.months} 个月，每月 {loan.monthly_payment}。"
+  - id: plan_when_short
+    title: {en: Short, zh-CN: 不够}
+    source: guide §4.1
+    about: loan
+    when:
+      all:
+        - {fact: plans.expects_shortfall, op: "==", value: true}
+        - {fact: loan.monthly_payment, op: known}
+    recommend:
+      action: notify_lender_early
+      priority: 78
+      urgency: before_due
+      title: {en: Tell the lender, zh-CN: 告诉贷款方}
+      message:
+        en: "Use {loan.route}: {loan.months} months."
+        zh-CN: "通过{loan.route}：{loan.months} 个月。"
+  - id: budget_for_all
+    title: {en: Budget, zh-CN: 预算}
+    source: guide §5.1
+    when: {fact: borrower.monthly_income, op: ">", value: 0}
+    recommend:
+      action: build_budget
+      priority: 30
+      urgency: ongoing
+      title: {en: Budget, zh-CN: 预算}
+      message: {en: "Repayments {total_payments}.", zh-CN: "每月还款 {total_payments}。"}
+"""
+
+
+def _placeholder_warnings(tmp_path: Path, rules_yaml: str) -> list[str]:
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    (pack / "pack.yaml").write_text(
+        "pack: {name: known_fixture, version: 1.0.0, description: Surely known facts.}\n"
+    )
+    (pack / "rules.yaml").write_text(textwrap.dedent(rules_yaml))
+    findings = lint(engine.load_rules([pack]))
+    return [f.message for f in findings if f.code == "lint_placeholder_may_be_unknown"]
+
+
+def test_lint_placeholders_known_by_sure_derivations_are_not_warned(tmp_path: Path) -> None:
+    warned = _placeholder_warnings(tmp_path, KNOWN_RULES)
+    # contact_when_late: 'days_overdue > 3' makes is_late surely true, so derive_route surely
+    # fires; is_card is derived by '== credit_card' and '!= credit_card' on the required
+    # loan.product, so derive_kind (no when) is known; '>= 100' makes the divisor non-zero.
+    assert not [w for w in warned if "'contact_when_late'" in w], warned
+    assert sorted(warned) == [
+        # one loan's monthly payment says nothing about the others inside sum_loans
+        "rule 'budget_for_all': '{total_payments}' may be unknown when the rule fires (shown as"
+        " '?'); add a condition such as {fact: total_payments, op: known}",
+        # the shortfall makes the route known, but monthly_payment may be 0 (a zero divisor)
+        # and the balance unknown
+        "rule 'plan_when_short': '{loan.months}' may be unknown when the rule fires (shown as"
+        " '?'); add a condition such as {fact: loan.months, op: known}",
+    ]
+
+
+def test_lint_placeholder_warning_stays_for_a_fact_that_can_be_unknown(tmp_path: Path) -> None:
+    rules = KNOWN_RULES.replace(
+        '        - {fact: loan.days_overdue, op: ">", value: 3}\n', ""
+    )  # without the days test nothing makes loan.is_late true: the route may be unknown
+    warned = _placeholder_warnings(tmp_path, rules)
+    assert any("'contact_when_late': '{loan.route}' may be unknown" in w for w in warned)
+    assert not any("'contact_when_late': '{loan.kind}'" in w for w in warned)
+
+
+def _holds(memory: Memory, test: BranchTest, loan: str | None) -> bool:
+    value = memory.get(test.fact, loan)
+    if test.op in ("known", "unknown"):
+        return (value is UNKNOWN) == (test.op == "unknown")
+    return value is not UNKNOWN and OPERATORS[test.op].test(value, test.expected)
+
+
+def test_surely_known_facts_are_known_in_every_default_pack_case() -> None:
+    """Soundness against the real engine: in every case, for every rule that fired and every
+    alternative of its conditions that held, each fact the analysis calls surely known is known."""
+    ruleset = engine.load_rules()
+    rules = list(ruleset.pack.rules)
+    params = {name: p.value for name, p in ruleset.pack.parameters.items()}
+    known = KnownFacts(rules, ruleset.compiled.facts, params)
+    branches = {
+        r.id: [(b, known.closure(b)) for b in (dnf(r.when) if r.when else [[]])] for r in rules
+    }
+    cases = load_cases(find_test_files([Path(ruleset.pack.files[0]).parent / "tests"]))
+    wrong: set[tuple[str, str]] = set()
+    checked = 0
+    for result in run_cases(ruleset, cases):
+        assert result.decision is not None
+        memory = result.decision.memory
+        for firing in result.decision.firings:
+            rule = ruleset.compiled.rules[firing.rule_index].rule
+            loan = firing.loan_id
+            for branch, facts in branches[rule.id]:
+                if not all(_holds(memory, t, loan) for t in branch):
+                    continue
+                for fact in facts:
+                    if rule.about == "loan" or not fact.startswith("loan."):
+                        checked += 1
+                        if memory.get(fact, loan) is UNKNOWN:
+                            wrong.add((rule.id, fact))
+    assert checked > 10_000
+    assert not wrong, sorted(wrong)
 
 
 # --- coverage -------------------------------------------------------------------------------------

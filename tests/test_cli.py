@@ -289,3 +289,11 @@ def test_installed_command_reports_bad_input_without_traceback(tmp_path: Path) -
     assert done.stdout == ""
     assert "$.loans[0].product" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_version(runner: CliRunner) -> None:
+    from engine import __version__
+
+    result = invoke(runner, "--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"xieshang {__version__}\n"

@@ -4,7 +4,9 @@
 * every guide section §1.3–§5.3 is cited by at least one rule;
 * every rule fires in some YAML case, and does not fire in another;
 * no rule text shows the guide's example number, and 95188 only comes after the in-app route;
-* all YAML cases pass, and at least 20 of them are end-to-end scenarios.
+* all YAML cases pass, and at least 20 of them are end-to-end scenarios;
+* the pack lints clean (no errors, no warnings), every rule fires in some case and at least
+  97% of the conditions are seen both true and false.
 
 Each assertion prints what is missing.
 """
@@ -17,6 +19,8 @@ from pathlib import Path
 
 import engine
 from engine.catalogue import CATALOGUE
+from engine.coverage import measure
+from engine.lint import lint
 from engine.model import Adjust, Recommend, Suppress
 from engine.testing import CaseResult, load_cases, run_cases
 from engine.testing import test_files as find_test_files
@@ -24,6 +28,7 @@ from engine.testing import test_files as find_test_files
 PACK_DIR = Path(__file__).resolve().parent.parent / "rules" / "jiebei"
 GUIDE_SECTIONS = ("1.3", "2.1", "2.2", "3.1", "3.2", "4.1", "4.2", "4.3", "5.1", "5.2", "5.3")
 MIN_SCENARIOS = 20
+MIN_CONDITION_COVERAGE = 97.0
 FAKE_NUMBER = "4001001000"
 
 # Situation-level aggregates over the loan list (counts and sums with defaults). They are defined
@@ -211,3 +216,23 @@ def test_examples_are_used_by_cases() -> None:
         used |= set(re.findall(r"examples/([\w.-]+\.json)", path.read_text(encoding="utf-8")))
     unused = [p.name for p in examples if p.name not in used]
     assert not unused, f"example situations no YAML case uses: {unused}"
+
+
+def test_pack_lints_clean() -> None:
+    findings = lint(ruleset())
+    assert not findings, "lint findings:\n" + "\n".join(str(f) for f in findings)
+
+
+def test_rule_and_condition_coverage() -> None:
+    cov = measure(ruleset(), results())
+    never = [rule_id for rule_id, cases in cov.rules.items() if not cases]
+    assert cov.rule_percent == 100.0, f"rules no YAML case fires: {never}"
+    uncovered = [
+        f"{leaf.location}: {leaf.rule_id}: {leaf.description} (seen {sorted(leaf.seen)})"
+        for leaf in cov.leaves
+        if not leaf.covered
+    ]
+    assert cov.condition_percent >= MIN_CONDITION_COVERAGE, (
+        f"condition coverage {cov.condition_percent:.1f}% < {MIN_CONDITION_COVERAGE}%; not seen"
+        " both true and false:\n" + "\n".join(uncovered)
+    )
