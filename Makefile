@@ -38,7 +38,8 @@ install-check: $(VENV)/.installed
 	build/venv/bin/python -m pip install -q build/wheel/*.whl
 	cd build && venv/bin/xieshang advise ../$(EXAMPLE) --format json > advice.json
 	cd build && venv/bin/xieshang rules validate
-	$(BIN)/python -c 'import json, jsonschema; jsonschema.validate(json.load(open("build/advice.json")), json.load(open("schemas/advice.schema.json"))); print("install-check: wheel installs, advises and validates")'
+	$(BIN)/xieshang advise $(EXAMPLE) --format json | cmp - build/advice.json
+	$(BIN)/python -c 'import json, jsonschema; jsonschema.validate(json.load(open("build/advice.json")), json.load(open("schemas/advice.schema.json"))); print("install-check: the wheel installs, advises, validates, and matches the source tree byte for byte")'
 
 # Regenerate examples/*.expected.txt after a deliberate rule change; review the diff.
 examples: $(VENV)/.installed
