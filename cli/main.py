@@ -130,7 +130,9 @@ def _locale(lang: Lang | None) -> str | None:
 
 @app.command()
 def advise(
-    situation: Annotated[str, typer.Argument(help="Situation JSON file, or - for stdin.")],
+    situation: Annotated[
+        str, typer.Argument(help="Situation JSON file, or - for stdin.", metavar="SITUATION")
+    ],
     rules: RulesOption = None,
     lang: Annotated[Lang | None, typer.Option("--lang", help="Language of the advice.")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,

@@ -82,6 +82,17 @@ def test_generated_pack_of_1000_rules_200_matching(
     check_fires_exactly(ruleset, matches, 2)  # again, on the same rulesets
 
 
+def test_generated_pack_of_10000_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The largest pack the issue names: loads (uncached) and fires exactly its 2,000 matches."""
+    monkeypatch.setenv("XIESHANG_NO_CACHE", "1")
+    matches = generate_pack(tmp_path / "gen10000", 10000, seed=3)
+    ruleset = load_rules([tmp_path / "gen10000"])
+    assert len(ruleset.pack.rules) == 10000 and sum(matches) == 2000
+    assert len(ruleset.compiled.shards) > 10
+    check_limits(ruleset)
+    check_fires_exactly(ruleset, matches, 2)
+
+
 def test_many_distinct_tests_on_one_fact_are_sharded(tmp_path: Path) -> None:
     """600 rules on one fact, all thresholds distinct: one ruleset would hang or hit error 303."""
     matches = generate_pack(tmp_path / "one", 600, seed=2, numbers=("loan.days_overdue",))
