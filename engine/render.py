@@ -37,6 +37,7 @@ _WORDS = {
         "loans": "loans",
         "nothing": "No recommendation applies to this situation.",
         "suppressed": "Left out",
+        "later": "Also worth doing (all {count} in full: --top {count}):",
         "footer": "General guidance from published rules, not legal"
         " advice. Check every figure with your lender.",
     },
@@ -49,9 +50,13 @@ _WORDS = {
         "loans": "贷款",
         "nothing": "没有适用于此情况的建议。",
         "suppressed": "未列出",
+        "later": "之后还可以做（查看全部 {count} 条的详情：--top {count}）：",
         "footer": "以上是基于公开规则的一般性建议，不是法律意见；所有金额请以贷款方显示为准。",
     },
 }
+
+
+DETAILED = 6  #: recommendations shown in full in the text format when --top is not given
 
 
 def _words(locale: str) -> dict[str, str]:
@@ -101,12 +106,18 @@ def render_text(decision: Decision, top: int | None = None, trace: bool = False)
     out.append("")
     if not recs:
         out.append(w["nothing"])
-    for rec in recs:
+    # Someone under stress reads the first few; the rest are listed by title (--top N: all in full).
+    detailed = recs if top else recs[:DETAILED]
+    for rec in detailed:
         out.append(f"{rec.rank}. {rec.title}  [{_tag(rec, decision.locale)}]")
         out += [f"   {line}" for line in rec.message.splitlines()]
         reasons = _reason_lines(rec, decision.locale)
         out.append(f"   {w['why']}: {reasons[0]}")
         out += [f"   {' ' * len(w['why'])}  {r}" for r in reasons[1:]]
+        out.append("")
+    if len(recs) > len(detailed):
+        out.append(w["later"].format(count=len(recs)))
+        out += [f"{r.rank}. {r.title}  [{_tag(r, decision.locale)}]" for r in recs[len(detailed) :]]
         out.append("")
     if decision.suppressed:
         left = "; ".join(f"{s.action} ({s.reason})" for s in decision.suppressed)

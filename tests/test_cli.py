@@ -297,3 +297,42 @@ def test_version(runner: CliRunner) -> None:
     result = invoke(runner, "--version")
     assert result.exit_code == 0
     assert result.stdout == f"xieshang {__version__}\n"
+
+
+def test_long_advice_lists_the_rest_by_title(
+    runner: CliRunner, make_pack: PackFactory, situation_file: Path
+) -> None:
+    rules = "rules:\n" + "".join(
+        f"""
+  - id: r{i}
+    title: {{en: reason {i}, zh-CN: 原因 {i}}}
+    source: guide §2.1
+    recommend: {{action: {action}, priority: {100 - i}, urgency: ongoing,
+                title: {{en: title {i}, zh-CN: 标题 {i}}}, message: {{en: message {i}, zh-CN: 内容 {i}}}}}
+"""
+        for i, action in enumerate(
+            [
+                "contact_lender",
+                "build_budget",
+                "read_agreement",
+                "be_honest",
+                "stay_calm",
+                "set_reminders",
+                "learn_money_management",
+                "credit_record_facts",
+            ]
+        )
+    )
+    pack = make_pack(rules, name="eight")
+    result = invoke(runner, "advise", str(situation_file), "--rules", str(pack), "--lang", "en")
+    text = result.stdout
+    assert "6. title 5  [ongoing]\n   message 5\n" in text
+    assert (
+        "Also worth doing (all 8 in full: --top 8):\n7. title 6  [ongoing]\n8. title 7  [ongoing]\n"
+        in text
+    )
+    assert "message 6" not in text
+    full = invoke(
+        runner, "advise", str(situation_file), "--rules", str(pack), "--lang", "en", "--top", "8"
+    )
+    assert "   message 7\n" in full.stdout and "Also worth doing" not in full.stdout
