@@ -7,8 +7,9 @@ in ``score_breakdown`` with its rule. Order: score descending, then the action c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from engine.checks import facts_read
@@ -95,17 +96,19 @@ class Ranking:
 
 def rank(compiled: CompiledPack, firings: list[Firing], memory: Memory, locale: str) -> Ranking:
     renderer = Renderer(compiled, memory, locale)
+    rules = compiled.rules
     recommends: dict[str, list[Firing]] = {}
     adjusts: dict[str, dict[str, Firing]] = {}
     suppresses: dict[str, dict[str, Firing]] = {}
     for firing in firings:
-        then = compiled.rules[firing.rule_index].rule.then
+        rule = rules[firing.rule_index].rule
+        then = rule.then
         if isinstance(then, Recommend):
             recommends.setdefault(then.action, []).append(firing)
         elif isinstance(then, Adjust):
-            adjusts.setdefault(then.action, {}).setdefault(_rule(compiled, firing).id, firing)
+            adjusts.setdefault(then.action, {}).setdefault(rule.id, firing)
         elif isinstance(then, Suppress):
-            suppresses.setdefault(then.action, {}).setdefault(_rule(compiled, firing).id, firing)
+            suppresses.setdefault(then.action, {}).setdefault(rule.id, firing)
     ranking = Ranking()
     for action, by_rule in sorted(suppresses.items()):
         for rule_id, firing in sorted(by_rule.items()):
@@ -114,78 +117,75 @@ def rank(compiled: CompiledPack, firings: list[Firing], memory: Memory, locale: 
             reason = renderer.text(rule.then.reason, firing.loan_id)
             ranking.suppressed.append(Suppression(action, rule_id, reason, rule.location.short))
     built = [
-        _recommendation(compiled, renderer, action, group, adjusts.get(action, {}))
+        _recommendation_fields(compiled, renderer, action, group, adjusts.get(action, {}))
         for action, group in recommends.items()
         if action not in suppresses
     ]
     order = compiled.pack.actions
-    built.sort(key=lambda r: (-r.score, order[r.action].order, r.reasons[0].rule_id))
-    ranking.recommendations = [Recommendation(i, *_fields(r)) for i, r in enumerate(built, start=1)]
+    # (action, score, ..., reasons): score descending, catalogue order, primary rule id
+    built.sort(key=lambda r: (-r[1], order[r[0]].order, r[7][0].rule_id))
+    ranking.recommendations = [Recommendation(i, *r) for i, r in enumerate(built, start=1)]
     return ranking
-
-
-def _fields(r: Recommendation) -> tuple[Any, ...]:
-    return (
-        r.action,
-        r.score,
-        r.urgency,
-        r.title,
-        r.message,
-        r.loan_ids,
-        r.score_breakdown,
-        r.reasons,
-    )
 
 
 def _rule(compiled: CompiledPack, firing: Firing) -> Rule:
     return compiled.rules[firing.rule_index].rule
 
 
-def _priority(compiled: CompiledPack, firing: Firing) -> int:
-    then = _rule(compiled, firing).then
-    assert isinstance(then, Recommend)
-    return then.priority
+_RecommendationFields = tuple[
+    str, int, str, str, str, tuple[str, ...], tuple[ScoreTerm, ...], tuple[Reason, ...]
+]
 
 
-def _recommendation(
+def _recommendation_fields(
     compiled: CompiledPack,
     renderer: Renderer,
     action: str,
     group: list[Firing],
     adjusts: Mapping[str, Firing],
-) -> Recommendation:
-    group = sorted(group, key=lambda f: (-_priority(compiled, f), f.rule_index, f.loan_index))
-    primary = group[0]
-    rule = _rule(compiled, primary)
-    then = rule.then
-    assert isinstance(then, Recommend)
-    terms = [ScoreTerm("priority", then.priority, rule.id)]
-    for rule_id, firing in sorted(adjusts.items(), key=lambda kv: kv[1].rule_index):
-        adjust = _rule(compiled, firing).then
-        assert isinstance(adjust, Adjust)
-        terms.append(
-            ScoreTerm(
-                "adjustment", adjust.by, rule_id, renderer.text(adjust.reason, firing.loan_id)
-            )
+) -> _RecommendationFields:
+    """A Recommendation's fields after ``rank``: action, score, urgency, title, message,
+    loan ids, score breakdown and reasons."""
+    rules = compiled.rules
+    keyed: list[tuple[tuple[int, int, int], Firing, Recommend]] = []
+    for firing in group:
+        recommend = rules[firing.rule_index].rule.then
+        assert isinstance(recommend, Recommend)
+        keyed.append(
+            ((-recommend.priority, firing.rule_index, firing.loan_index), firing, recommend)
         )
+    keyed.sort(key=itemgetter(0))  # (rule, loan) is unique: no ties
+    group = [f for _, f, _ in keyed]
+    thens = {id(f): then for _, f, then in keyed}
+    primary = group[0]
+    rule = rules[primary.rule_index].rule
+    then = thens[id(primary)]
+    terms = [ScoreTerm("priority", then.priority, rule.id)]
+    if adjusts:
+        for rule_id, firing in sorted(adjusts.items(), key=lambda kv: kv[1].rule_index):
+            adjust = rules[firing.rule_index].rule.then
+            assert isinstance(adjust, Adjust)
+            terms.append(
+                ScoreTerm(
+                    "adjustment", adjust.by, rule_id, renderer.text(adjust.reason, firing.loan_id)
+                )
+            )
     messages = list(
         dict.fromkeys(
-            renderer.text(_recommend(compiled, f).message, f.loan_id)
-            for f in _message_firings(group)
+            renderer.text(thens[id(f)].message, f.loan_id) for f in _message_firings(group)
         )
     )
-    urgencies = [_recommend(compiled, f).urgency for f in group]
+    urgency = min((then.urgency for _, _, then in keyed), key=URGENCY_ORDER.index)
     loans = sorted({f.loan_index: f.loan_id for f in group if f.loan_id is not None}.items())
-    return Recommendation(
-        rank=0,
-        action=action,
-        score=sum(t.value for t in terms),
-        urgency=min(urgencies, key=URGENCY_ORDER.index),
-        title=renderer.text(then.title, primary.loan_id),
-        message="\n".join(messages),
-        loan_ids=tuple(lid for _, lid in loans if lid is not None),
-        score_breakdown=tuple(terms),
-        reasons=tuple(reason(compiled, renderer, f) for f in group),
+    return (
+        action,
+        sum(t.value for t in terms),
+        urgency,
+        renderer.text(then.title, primary.loan_id),
+        "\n".join(messages),
+        tuple(lid for _, lid in loans if lid is not None),
+        tuple(terms),
+        tuple(reason(compiled, renderer, f) for f in group),
     )
 
 
@@ -199,12 +199,6 @@ def _message_firings(group: list[Firing]) -> list[Firing]:
         if firing.loan_id is not None:
             best.setdefault(firing.loan_index, firing)
     return [best[i] for i in sorted(best)]
-
-
-def _recommend(compiled: CompiledPack, firing: Firing) -> Recommend:
-    then = _rule(compiled, firing).then
-    assert isinstance(then, Recommend)
-    return then
 
 
 def reason(compiled: CompiledPack, renderer: Renderer, firing: Firing) -> Reason:
@@ -221,16 +215,30 @@ def reason(compiled: CompiledPack, renderer: Renderer, firing: Firing) -> Reason
         location=rule.location.short,
         loan_id=firing.loan_id,
         conditions=tuple(conditions),
-        derived_from=tuple(derived_uses(compiled, memory, rule, firing.loan_id)),
+        derived_from=tuple(
+            derived_uses(
+                compiled, memory, rule, firing.loan_id, compiled.rules[firing.rule_index].reads
+            )
+        ),
     )
 
 
 def derived_uses(
-    compiled: CompiledPack, memory: Memory, rule: Rule, loan: str | None
+    compiled: CompiledPack,
+    memory: Memory,
+    rule: Rule,
+    loan: str | None,
+    reads: Sequence[str] | None = None,
 ) -> list[DerivedUse]:
+    """The derived facts a rule read, with their values and deriving rules.
+
+    ``reads`` is the rule's ``CompiledRule.reads`` (the same list as ``facts_read(rule)``,
+    computed when the pack was compiled).
+    """
     uses = []
-    for fact in facts_read(rule):
-        if fact not in compiled.levels or (fact.startswith("loan.") and loan is None):
+    levels = compiled.levels
+    for fact in facts_read(rule) if reads is None else reads:
+        if fact not in levels or (loan is None and fact.startswith("loan.")):
             continue  # an input fact, or a per-loan fact read inside an aggregate
         key = (fact, loan if fact.startswith("loan.") else None)
         value = memory.values.get(key, UNKNOWN)

@@ -57,22 +57,26 @@ def evaluate_condition(
     cond: Condition, memory: Memory, loan: str | None, negated: bool = False
 ) -> tuple[Truth, list[ConditionOutcome]]:
     """The condition's three-valued result and every leaf's outcome, in written order."""
+    outcomes: list[ConditionOutcome] = []
+    return _evaluate(cond, memory, loan, negated, outcomes), outcomes
+
+
+def _evaluate(
+    cond: Condition, memory: Memory, loan: str | None, negated: bool, out: list[ConditionOutcome]
+) -> Truth:
     if isinstance(cond, Leaf):
         value = memory.get(cond.fact, loan)
         truth = leaf_truth(cond, value)
         actual = None if value is UNKNOWN else value
-        return truth, [
+        out.append(
             ConditionOutcome(
                 cond.fact, cond.op, cond.expected, actual, truth, cond.location, cond.param, negated
             )
-        ]
-    results: list[Truth] = []
-    outcomes: list[ConditionOutcome] = []
-    for item in cond.items:
-        truth, sub = evaluate_condition(item, memory, loan, negated ^ (cond.kind == "not"))
-        results.append(truth)
-        outcomes += sub
-    return _combine(cond.kind, results), outcomes
+        )
+        return truth
+    inner = negated ^ (cond.kind == "not")
+    results = [_evaluate(item, memory, loan, inner, out) for item in cond.items]
+    return _combine(cond.kind, results)
 
 
 def _combine(kind: str, results: list[Truth]) -> Truth:

@@ -18,6 +18,7 @@ from jsonschema.exceptions import ValidationError
 
 from engine import expr
 from engine.errors import RuleError, did_you_mean
+from engine.fastschema import checker
 from engine.model import (
     Adjust,
     Condition,
@@ -249,6 +250,9 @@ def schema_problems(kind: str, data: Any, smap: SourceMap) -> list[SchemaProblem
     A value of the wrong type gets only that error; a misspelt key (``reasn``) is not also
     reported as the missing key it was meant to be (``reason``).
     """
+    fast = checker(kind)
+    if fast is not None and fast(data):  # valid input skips jsonschema (engine.fastschema)
+        return []
     found: list[SchemaProblem] = []
     for error in validator(kind).iter_errors(data):
         found.extend(_schema_problems(error, tuple(error.absolute_path), smap))

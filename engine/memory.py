@@ -6,9 +6,10 @@ Both the durable_rules driver (``engine.run``) and the pure-Python reference eva
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from engine import expr
 from engine.errors import EvaluationError
@@ -39,11 +40,10 @@ class Memory:
         """Every input fact of the vocabulary, known or UNKNOWN, for the situation and each loan."""
         loans = situation["loans"]
         values: dict[Key, Any] = {}
-        for name, spec in input_facts().items():
-            if spec.scope == "situation":
-                values[(name, None)] = _lookup(situation, name.split("."))
+        for name, situation_scope, path in _input_paths():
+            if situation_scope:
+                values[(name, None)] = _lookup(situation, path)
             else:
-                path = name.split(".")[1:]
                 for loan in loans:
                     values[(name, loan["id"])] = _lookup(loan, path)
         return cls(values, [loan["id"] for loan in loans])
@@ -60,11 +60,16 @@ class Memory:
         loan: str | None,
         parameters: Mapping[str, Any],
         facts: Mapping[str, FactSpec],
+        compiled: expr.Compiled | None = None,
     ) -> tuple[Key, Any, bool]:
-        """Compute a derive rule for one binding; returns (key, value, newly known)."""
+        """Compute a derive rule for one binding; returns (key, value, newly known).
+
+        ``compiled`` is ``expr.compile_expr(rule.then.expr)`` when the caller keeps one (the
+        same value, faster); without it the tree is evaluated.
+        """
         assert isinstance(rule.then, Derive)
         derive = rule.then
-        value = self.compute(derive, loan, parameters)
+        value = self.compute(derive, loan, parameters, compiled)
         value = normalise(value, facts[derive.fact].unit)
         key: Key = (derive.fact, loan)
         self.derivations.setdefault(key, []).append((rule.id, value))
@@ -83,20 +88,24 @@ class Memory:
             )
         return key, value, False
 
-    def compute(self, derive: Derive, loan: str | None, parameters: Mapping[str, Any]) -> Any:
+    def compute(
+        self,
+        derive: Derive,
+        loan: str | None,
+        parameters: Mapping[str, Any],
+        compiled: expr.Compiled | None = None,
+    ) -> Any:
+        values = self.values
+
         def lookup(name: str) -> Any:
             if name.startswith("params."):
                 return parameters[name.removeprefix("params.")]
-            return self.get(name, loan)
+            return values.get((name, loan if name.startswith("loan.") else None), UNKNOWN)
 
-        loan_lookups = [self._loan_lookup(lid, lookup) for lid in self.loans]
-        return expr.evaluate(derive.expr, lookup, loan_lookups)
-
-    def _loan_lookup(self, loan: str, outer: Any) -> Any:
-        def lookup(name: str) -> Any:
-            return self.get(name, loan) if name.startswith("loan.") else outer(name)
-
-        return lookup
+        loans = _LoanLookups(self, lookup)  # built only if an aggregate iterates it
+        if compiled is None:
+            return expr.evaluate(derive.expr, lookup, loans)
+        return compiled(lookup, loans)
 
     def close(self, fact: str, scope_loans: bool) -> list[Key]:
         """Mark a derived fact unknown wherever no rule derived it; returns the keys marked."""
@@ -105,6 +114,44 @@ class Memory:
         for key in marked:
             self.values[key] = UNKNOWN
         return marked
+
+
+class _LoanLookups(Sequence[Callable[[str], Any]]):
+    """Each loan's lookup for aggregates (``loan.*`` in that loan, else ``outer``), made on use."""
+
+    __slots__ = ("_memory", "_outer")
+
+    def __init__(self, memory: Memory, outer: Callable[[str], Any]) -> None:
+        self._memory = memory
+        self._outer = outer
+
+    def __len__(self) -> int:
+        return len(self._memory.loans)
+
+    @overload
+    def __getitem__(self, index: int) -> Callable[[str], Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Callable[[str], Any]]: ...
+
+    def __getitem__(
+        self, index: int | slice
+    ) -> Callable[[str], Any] | Sequence[Callable[[str], Any]]:
+        if isinstance(index, slice):
+            return [self._lookup(loan) for loan in self._memory.loans[index]]
+        return self._lookup(self._memory.loans[index])
+
+    def __iter__(self) -> Iterator[Callable[[str], Any]]:
+        for loan in self._memory.loans:
+            yield self._lookup(loan)
+
+    def _lookup(self, loan: str) -> Callable[[str], Any]:
+        get, outer = self._memory.get, self._outer
+
+        def lookup(name: str) -> Any:
+            return get(name, loan) if name.startswith("loan.") else outer(name)
+
+        return lookup
 
 
 def normalise(value: Any, unit: str) -> Any:
@@ -117,10 +164,21 @@ def normalise(value: Any, unit: str) -> Any:
     return int(rounded) if float(rounded).is_integer() else rounded
 
 
-def _lookup(data: Mapping[str, Any], path: list[str]) -> Any:
+@functools.cache
+def _input_paths() -> tuple[tuple[str, bool, tuple[str, ...]], ...]:
+    """(name, situation scope, path inside the situation or the loan) of every input fact."""
+    paths = []
+    for name, spec in input_facts().items():
+        parts = name.split(".")
+        situation_scope = spec.scope == "situation"
+        paths.append((name, situation_scope, tuple(parts if situation_scope else parts[1:])))
+    return tuple(paths)
+
+
+def _lookup(data: Mapping[str, Any], path: Sequence[str]) -> Any:
     node: Any = data
     for part in path:
-        if not isinstance(node, Mapping) or part not in node:
+        if not (type(node) is dict or isinstance(node, Mapping)) or part not in node:
             return UNKNOWN
         node = node[part]
     return UNKNOWN if node is None else node

@@ -13,11 +13,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 from operator import attrgetter
-from typing import Any
+from typing import Any, Final
 
 from engine.compiler import GATE, CompiledPack
 from engine.encoding import to_engine_json
-from engine.expr import UNKNOWN
+from engine.expr import UNKNOWN, Compiled, compile_expr
 from engine.memory import Firing, Key, Memory
 from engine.model import Derive
 from engine.rete import FACT_IDS, Ruleset, Session
@@ -40,9 +40,29 @@ class Runtime:
 
     compiled: CompiledPack
     rulesets: list[Ruleset] = field(default_factory=list)
+    #: rule index → its derive expression as closures (``expr.compile_expr``), made on first use;
+    #: never part of the pickled CompiledPack
+    derive_fns: dict[int, Compiled] = field(default_factory=dict, repr=False)
+    #: level → the derived facts of that level, in ``compiled.levels`` order (made on first use)
+    closing: dict[int, tuple[str, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.rulesets = [Ruleset(shard.definition) for shard in self.compiled.shards]
+
+    def derive_fn(self, index: int) -> Compiled:
+        fn = self.derive_fns.get(index)
+        if fn is None:
+            then = self.compiled.rules[index].rule.then
+            assert isinstance(then, Derive)
+            fn = self.derive_fns[index] = compile_expr(then.expr)
+        return fn
+
+    def closed_at(self, level: int) -> tuple[str, ...]:
+        facts = self.closing.get(level)
+        if facts is None:
+            levels = self.compiled.levels.items()
+            facts = self.closing[level] = tuple(f for f, at in levels if at == level)
+        return facts
 
     def close(self) -> None:
         for ruleset in self.rulesets:
@@ -52,6 +72,7 @@ class Runtime:
 class _Driver:
     def __init__(self, runtime: Runtime, memory: Memory, budget: int | None) -> None:
         self.compiled = runtime.compiled
+        self.runtime = runtime
         self.memory = memory
         self.parameters = {n: p.value for n, p in self.compiled.pack.parameters.items()}
         loans = max(len(memory.loans), 1)
@@ -59,6 +80,7 @@ class _Driver:
         self.session = Session(runtime.rulesets, limit)
         self.fired: dict[tuple[int, str | None], Firing] = {}
         self.next_id = 0
+        self.loan_members: dict[str, str] = {}  #: loan id → its encoded ``,"l":...`` member
         self.trace: list[dict[str, Any]] = []
 
     def encode(self, fact: str, loan: str | None, value: Any) -> str:
@@ -73,7 +95,10 @@ class _Driver:
             if isinstance(value, list):
                 body += f',"n":{len(value)}'
         if loan is not None:
-            body += f',"l":{encode_basestring(loan)}'
+            member = self.loan_members.get(loan)
+            if member is None:
+                member = self.loan_members[loan] = f',"l":{encode_basestring(loan)}'
+            body += member
         return body + "}"
 
     def route(self, keys: Iterable[Key]) -> dict[int, list[str]]:
@@ -94,20 +119,27 @@ class _Driver:
 
     def on_action(self, shard: int, name: str, message: str) -> list[tuple[int, str]]:
         index, alias = self.compiled.shards[shard].names[name]
-        loan = json.loads(message)[name][alias]["l"] if alias else None
-        if (index, loan) in self.fired:
+        loan = _bound_loan(message, alias) if alias else None
+        fired = self.fired
+        if (index, loan) in fired:
             return []  # another alternative (DNF branch) of a rule that already fired
-        self.fired[(index, loan)] = Firing(index, self.memory.loan_index(loan), loan)
+        fired[(index, loan)] = Firing(index, self.memory.loan_index(loan), loan)
         rule = self.compiled.rules[index].rule
         event: dict[str, Any] = {"op": "fire", "rule": rule.id, "loan": loan, "shard": shard}
         self.trace.append(event)
         if not isinstance(rule.then, Derive):
             return []
-        key, value, new = self.memory.derive(rule, loan, self.parameters, self.compiled.facts)
+        key, value, new = self.memory.derive(
+            rule, loan, self.parameters, self.compiled.facts, self.runtime.derive_fn(index)
+        )
         event["derived"] = {"fact": key[0], "value": None if value is UNKNOWN else value}
         if not new:
             return []
-        return [(s, fact) for s, facts in self.route([key]).items() for fact in facts]
+        shards = self.compiled.routes.get(key[0], ())
+        if not shards:
+            return []
+        encoded = self.encode(key[0], key[1], value)  # == route([key]), for one key
+        return [(s, encoded) for s in shards]
 
     def run_level(self, level: int, batches: dict[int, list[str]]) -> None:
         count = sum(len(facts) for facts in batches.values())
@@ -138,14 +170,33 @@ class _Driver:
 
     def _closure(self, level: int) -> dict[int, list[str]]:
         marked: list[Key] = []
-        for fact, fact_level in self.compiled.levels.items():
-            if fact_level == level:
-                marked += self.memory.close(fact, fact.startswith("loan."))
+        for fact in self.runtime.closed_at(level):
+            marked += self.memory.close(fact, fact.startswith("loan."))
         unknown = [f"{fact}[{loan}]" if loan else fact for fact, loan in marked]
         self.trace.append({"op": "close", "level": level, "unknown": unknown})
         batches = self.route(marked)
         self.gate(level, batches)
         return batches
+
+
+_FACT_DECODER: Final = json.JSONDecoder()
+
+
+def _bound_loan(message: str, alias: str) -> str:
+    """``json.loads(message)[name][alias]["l"]``, decoding only the fact bound to ``alias``.
+
+    The message is ``{"<rule>":{"<alias>":{fact},...}}`` where a fact's keys are its own fields
+    (``sid id a v u n l``) and the aliases are ``c0``, ``c1``, ... . Outside strings, text
+    ``"<alias>":`` can only be that key (inside a string every quote is escaped, and a string
+    followed by ``:`` is a key), and no fact field is named like an alias, so its first
+    occurrence is the alias key itself.
+    """
+    start = message.index(f'"{alias}":') + len(alias) + 3
+    while message[start] in " \t\n\r":  # JSON whitespace, which json.loads skips too
+        start += 1
+    fact, _end = _FACT_DECODER.raw_decode(message, start)
+    loan: str = fact["l"]
+    return loan
 
 
 def run(runtime: Runtime, situation: Mapping[str, Any], *, budget: int | None = None) -> RunResult:

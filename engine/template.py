@@ -8,6 +8,7 @@ their unit: money as ``¥1,234.00``, percentages as ``18.25%``, dates as ``2026-
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,17 +55,47 @@ def placeholders(text: str) -> list[str]:
 
 
 def render(text: str, show: Callable[[str], str]) -> str:
-    """Fill a template that :func:`placeholders` accepted; ``show`` formats one named value."""
+    """Fill a template that :func:`placeholders` accepted; ``show`` formats one named value.
 
-    def replace(match: re.Match[str]) -> str:
+    >>> render("{{{a}}} and {b}", lambda name: name.upper())
+    '{A} and B'
+    """
+    literals, names = _parts(text)
+    if not names:
+        return literals[0]
+    out = [literals[0]]
+    for name, literal in zip(names, literals[1:], strict=True):
+        out.append(show(name))
+        out.append(literal)
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _parts(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A template split once: literal pieces around the placeholders' names.
+
+    ``render`` gives ``literals[0] + show(names[0]) + literals[1] + ...``, exactly what
+    ``_TOKEN.sub`` with the same replacements gives.
+    """
+    literals: list[str] = []
+    names: list[str] = []
+    current: list[str] = []
+    end = 0
+    for match in _TOKEN.finditer(text):
+        current.append(text[end : match.start()])
+        end = match.end()
         token = match.group(0)
         if token == "{{":
-            return "{"
-        if token == "}}":
-            return "}"
-        return show(match.group(1))
-
-    return _TOKEN.sub(replace, text)
+            current.append("{")
+        elif token == "}}":
+            current.append("}")
+        else:
+            literals.append("".join(current))
+            current = []
+            names.append(match.group(1))
+    current.append(text[end:])
+    literals.append("".join(current))
+    return tuple(literals), tuple(names)
 
 
 def format_value(value: object, unit: str, locale: str) -> str:
