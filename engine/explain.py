@@ -76,10 +76,11 @@ def _evaluate(
         return truth
     inner = negated ^ (cond.kind == "not")
     results = [_evaluate(item, memory, loan, inner, out) for item in cond.items]
-    return _combine(cond.kind, results)
+    return combine(cond.kind, results)
 
 
-def _combine(kind: str, results: list[Truth]) -> Truth:
+def combine(kind: str, results: list[Truth]) -> Truth:
+    """Kleene logic for ``all``, ``any`` and ``not`` over three-valued results."""
     if kind == "not":
         return None if results[0] is None else not results[0]
     if kind == "all":

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from engine import __version__
 from engine.checks import facts_read, leaves
 from engine.errors import UsageError, did_you_mean
-from engine.explain import Truth, leaf_truth
+from engine.explain import Truth, combine, leaf_truth
 from engine.expr import UNKNOWN
 from engine.model import Adjust, Condition, Derive, Leaf, Recommend, Rule, Suppress
 from engine.operators import OPERATORS
@@ -83,18 +83,6 @@ def needs_phrase(op: str, expected: Any, param: str | None) -> str:
 # --- condition trees ------------------------------------------------------------------------
 
 
-def _combine(kind: str, results: list[Truth]) -> Truth:
-    if kind == "not":
-        return None if results[0] is None else not results[0]
-    if kind == "all":
-        if False in results:
-            return False
-        return None if None in results else True
-    if True in results:
-        return True
-    return None if None in results else False
-
-
 def truth(
     cond: Condition, values: Mapping[int, Any], forced: Mapping[int, Truth], counter: list[int]
 ) -> Truth:
@@ -105,7 +93,7 @@ def truth(
         if index in forced:
             return forced[index]
         return leaf_truth(cond, values[index])
-    return _combine(kind=cond.kind, results=[truth(c, values, forced, counter) for c in cond.items])
+    return combine(kind=cond.kind, results=[truth(c, values, forced, counter) for c in cond.items])
 
 
 def leaf_values(rule: Rule, decision: Decision, loan: str | None) -> dict[int, Any]:
@@ -279,7 +267,7 @@ def condition_node(
     ]
     return {
         "kind": cond.kind,
-        "result": _combine(cond.kind, [i["result"] for i in items]),
+        "result": combine(cond.kind, [i["result"] for i in items]),
         "location": cond.location.short,
         "items": items,
     }
