@@ -53,13 +53,18 @@ def cache_dir() -> Path | None:
 
 @functools.cache
 def code_digest() -> bytes:
-    """sha256 over the engine's modules and the schemas: what turns rule files into a pack."""
+    """sha256 over the engine's modules and the schemas: what turns rule files into a pack.
+
+    The engine's modules include those of its subpackages (``engine/expr/``, …), named by their
+    path below ``engine/``.
+    """
     from engine.schemas import schema_dir
 
     digest = hashlib.sha256()
-    for directory, pattern in ((_ENGINE_DIR, "*.py"), (schema_dir(), "*.json")):
+    for directory, pattern in ((_ENGINE_DIR, "**/*.py"), (schema_dir(), "*.json")):
         for path in sorted(directory.glob(pattern)):
-            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+            name = path.relative_to(directory).as_posix()
+            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.digest()
 
 
