@@ -170,10 +170,8 @@ def _recommendation_fields(
                     "adjustment", adjust.by, rule_id, renderer.text(adjust.reason, firing.loan_id)
                 )
             )
-    messages = list(
-        dict.fromkeys(
-            renderer.text(thens[id(f)].message, f.loan_id) for f in _message_firings(group)
-        )
+    messages = _messages(
+        renderer, [(thens[id(f)].message, f.loan_id) for f in _message_firings(group)]
     )
     urgency = min((then.urgency for _, _, then in keyed), key=URGENCY_ORDER.index)
     loans = sorted({f.loan_index: f.loan_id for f in group if f.loan_id is not None}.items())
@@ -182,11 +180,34 @@ def _recommendation_fields(
         sum(t.value for t in terms),
         urgency,
         renderer.text(then.title, primary.loan_id),
-        "\n".join(messages),
+        messages,
         tuple(lid for _, lid in loans if lid is not None),
         tuple(terms),
         tuple(reason(compiled, renderer, f) for f in group),
     )
+
+
+_LOAN_ID = "\x00"  #: stands for the loan id while messages are compared
+
+
+def _messages(renderer: Renderer, items: list[tuple[LocalText, str | None]]) -> str:
+    """One line per distinct message; loans whose messages differ only in the loan id share a
+    line that names them all ("jiebei、huabei：…"), so several loans do not repeat a paragraph."""
+    lines: dict[str, list[str]] = {}
+    for template, loan in items:
+        text = _with_loan_marker(renderer, template, loan)
+        ids = lines.setdefault(text, [])
+        if loan is not None and loan not in ids:
+            ids.append(loan)
+    joiner = "、" if renderer.locale == "zh-CN" else ", "
+    return "\n".join(text.replace(_LOAN_ID, joiner.join(ids)) for text, ids in lines.items())
+
+
+def _with_loan_marker(renderer: Renderer, template: LocalText, loan: str | None) -> str:
+    def show(name: str) -> str:
+        return _LOAN_ID if name == "loan.id" else renderer.show(name, loan)
+
+    return render(template.get(renderer.locale), show)
 
 
 def _message_firings(group: list[Firing]) -> list[Firing]:

@@ -397,3 +397,35 @@ def test_each_loan_gets_the_message_of_its_best_rule(make_pack: PackFactory) -> 
     assert rec.loan_ids == ("a", "b")
     assert rec.message == "a: small\nb: big"
     assert (rec.score, rec.urgency) == (60, "this_week")
+
+
+def test_loans_with_the_same_message_share_one_line(make_pack: PackFactory) -> None:
+    rules = engine.load_rules(
+        [
+            make_pack(f"""
+    rules:
+      - id: check
+        {TITLE}
+        source: guide §2.1
+        about: loan
+        when: {{fact: loan.days_overdue, op: ">", value: 0}}
+        {recommend("confirm_overdue_details", 60, "immediate", "{loan.id}: check the amount")}
+      - id: days
+        {TITLE}
+        source: guide §2.2
+        about: loan
+        when: {{fact: loan.days_overdue, op: ">", value: 0}}
+        {recommend("contact_lender", 70, "immediate", "{loan.id}: {loan.days_overdue} days")}
+    """)
+        ]
+    )
+    loans = [
+        {"id": i, "product": "jiebei", "days_overdue": d} for i, d in (("a", 3), ("b", 3), ("c", 9))
+    ]
+    decision = engine.evaluate(rules, situation(loans=loans, locale="en"))
+    assert [r.message for r in decision.recommendations] == [
+        "a, b: 3 days\nc: 9 days",
+        "a, b, c: check the amount",
+    ]
+    chinese = engine.evaluate(rules, situation(loans=loans))
+    assert chinese.recommendations[1].message == "a、b、c: check the amount"
