@@ -11,12 +11,15 @@ from typer.testing import CliRunner
 
 from cli.main import app
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-BLOCKS = re.findall(r"```console\n\$ (xieshang [^\n]*)\n(.*?)```", README, flags=re.S)
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+PACK_README = (ROOT / "rules" / "jiebei" / "README.md").read_text(encoding="utf-8")
+CONSOLE = r"```console\n\$ (xieshang [^\n]*)\n(.*?)```"
+BLOCKS = re.findall(CONSOLE, README, flags=re.S) + re.findall(CONSOLE, PACK_README, flags=re.S)
 
 
 def test_readme_has_worked_examples_in_both_languages() -> None:
-    assert len(BLOCKS) >= 2
+    assert len(BLOCKS) >= 4  # two in README.md, two in rules/jiebei/README.md
     outputs = "".join(output for _, output in BLOCKS)
     assert "今天就联系贷款方客服" in outputs and "Tell the lender before" in outputs
 
@@ -25,7 +28,7 @@ def test_readme_has_worked_examples_in_both_languages() -> None:
 def test_readme_example_output_is_current(
     runner: CliRunner, command: str, output: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    monkeypatch.chdir(ROOT)
     result = runner.invoke(app, shlex.split(command)[1:])
     assert result.exit_code == 0
     assert result.stdout == output
