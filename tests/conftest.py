@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 import engine
+
+# Keep the compiled-pack cache of this test run out of the user's home (subprocesses inherit it).
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="xieshang-tests-cache-")
 
 PACK_YAML = "pack:\n  name: testpack\n  version: 1.0.0\n"
 
