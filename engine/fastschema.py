@@ -19,6 +19,7 @@ surely valid and every other one surely invalid.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import numbers
 import re
@@ -53,11 +54,10 @@ class _Unsupported(Exception):
 @functools.cache
 def checker(name: str) -> Check | None:
     """The fast check for shipped schema ``name``, or None when the schema is beyond it."""
-    from engine.schemas import load_schema, validator
+    from engine.schemas import load_schema
 
-    format_checker = validator(name).format_checker  # also checks the schema itself, once
-    try:
-        return compile_check(load_schema(name), format_checker)
+    try:  # formats are checked by our own code: no jsonschema import on the fast path
+        return compile_check(load_schema(name), _OWN_FORMATS)
     except _Unsupported:
         return None
 
@@ -294,7 +294,28 @@ def _format(name: Any, schema: Mapping[str, Any], ctx: _Context) -> _Built:
     fc = ctx.format_checker
     if fc is None:
         return _always, _never
+    if fc is _OWN_FORMATS:
+        if name != "date":
+            raise _Unsupported
+        return _is_iso_date, None
     return (lambda v: bool(fc.conforms(v, name))), None
+
+
+_OWN_FORMATS = object()  #: check formats here, as jsonschema's FormatChecker would
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+
+
+def _is_iso_date(value: Any) -> bool:
+    """jsonschema's ``date`` format: non-strings pass; strings must be a real ISO date."""
+    if not isinstance(value, str):
+        return True
+    if not _ISO_DATE.match(value):
+        return False
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _items(sub: Any, schema: Mapping[str, Any], ctx: _Context) -> _Built:

@@ -12,9 +12,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from engine import expr
 from engine.errors import RuleError, did_you_mean
@@ -33,8 +31,12 @@ from engine.model import (
 )
 from engine.schemas import validator
 from engine.source import Location
-from engine.yamlsource import Path as DocPath
-from engine.yamlsource import SourceMap, load_yaml
+
+if TYPE_CHECKING:  # yaml and jsonschema load only when rule files are read
+    from jsonschema.exceptions import ValidationError
+
+    from engine.yamlsource import Path as DocPath
+    from engine.yamlsource import SourceMap
 
 RULE_SUFFIXES = (".yaml", ".yml")
 TEST_SUFFIXES = (".test.yaml", ".test.yml")
@@ -132,6 +134,8 @@ def pack_digest(files: Iterable[PackFile]) -> str:
 
 def read_pack(roots: Iterable[str | Path]) -> RawPack:
     """Read and schema-check every file; build typed rules from the parts that passed."""
+    from engine.yamlsource import load_yaml  # PyYAML loads only when rule files are read
+
     raw = RawPack()
     raw.files, raw.errors = collect_files(roots, raw.roots)
     raw.unreadable += [e.location.file for e in raw.errors]  # roots that are not there

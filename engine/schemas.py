@@ -12,12 +12,12 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import UsageError, XieshangError, did_you_mean
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 #: Every schema the project ships, as ``schemas/<name>.schema.json``.
 SCHEMA_NAMES = ("situation", "advice", "rules", "tests", "explain")
@@ -67,6 +67,9 @@ def load_schema(name: str) -> dict[str, Any]:
 @functools.cache
 def validator(name: str) -> Draft202012Validator:
     """A cached Draft 2020-12 validator for schema ``name`` that enforces ``format``."""
+    from jsonschema import Draft202012Validator  # imported here: valid input never needs it
+    from jsonschema.exceptions import SchemaError
+
     schema = load_schema(name)
     try:
         Draft202012Validator.check_schema(schema)

@@ -24,13 +24,14 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
-
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from engine.errors import SituationError, UsageError, did_you_mean
 from engine.fastschema import checker
 from engine.schemas import validator
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 MAX_BYTES = 1_000_000  #: largest accepted input, in bytes (after reading, before decoding)
 MAX_DEPTH = 32  #: deepest accepted nesting of objects and arrays (the top-level object is 1)
@@ -442,6 +443,8 @@ def _same_json(a: object, b: object) -> bool:
 
 def _schema_problems(err: ValidationError, doc: object) -> list[_Problem]:
     """One jsonschema error -> problems with precise paths (one per unknown or missing field)."""
+    from jsonschema.exceptions import best_match  # only for invalid input
+
     err = best_match([err])  # descends into anyOf/oneOf context when the schema has any
     parts: list[PathPart] = list(err.absolute_path)
     keyword = err.validator

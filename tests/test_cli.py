@@ -351,3 +351,32 @@ def test_output_does_not_depend_on_hash_seed_or_cache() -> None:
         done = subprocess.run(args, capture_output=True, timeout=120, check=True, env=env)
         outputs.add(done.stdout)
     assert len(outputs) == 1
+
+
+COLD_PATH = """
+import contextlib, io, sys
+sys.argv = ["xieshang", "advise", {example!r}, "--format", "json"]
+from cli.main import app
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        app()
+    except SystemExit as exit:
+        assert exit.code in (0, None), exit.code
+print(sorted(n for n in ("jsonschema", "yaml") if n in sys.modules))
+"""
+
+
+def test_valid_input_with_a_cached_pack_needs_neither_jsonschema_nor_yaml() -> None:
+    """Start-up: both are imported only for invalid input or when rule files are read."""
+    example = Path(__file__).resolve().parent.parent / "examples" / "first-late-payment.json"
+    code = COLD_PATH.format(example=str(example))
+    for _ in range(2):  # the first process may fill the compiled-pack cache; the second hits it
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
