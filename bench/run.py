@@ -502,6 +502,9 @@ def machine() -> list[str]:
         f"- Python {platform.python_version()} ({sys.executable})",
         f"- load average when the run started: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
         f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}",
+        "- PYTHONDONTWRITEBYTECODE="
+        f"{os.environ.get('PYTHONDONTWRITEBYTECODE', '(unset)')}"
+        " (when set, start-up compiles every module again, so (c) is slower than with .pyc files)",
     ]
 
 
