@@ -15,6 +15,9 @@ kept:
 Every cache failure (unwritable directory, truncated or foreign file, unpickling error) is
 silent: the pack is then loaded from its files as if there were no cache. Packs with errors are
 never cached.
+
+A pickle runs code when it is loaded, so a file is only read when it and its directory belong to
+the current user and nobody else may write them; the directory is created with mode 0700.
 """
 
 from __future__ import annotations
@@ -79,6 +82,15 @@ def pack_key(roots: Sequence[str], files: Sequence[PackFile], digest: str) -> st
     return key.hexdigest()
 
 
+def _private(path: Path) -> bool:
+    """Owned by this user and writable by nobody else (so nobody else can plant a pickle)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return False
+    return info.st_uid == os.getuid() and not info.st_mode & 0o022
+
+
 def get(key: str) -> tuple[Pack, CompiledPack] | None:
     """The cached pack for ``key``: from this process, else from disk, else None."""
     if key in _memory:
@@ -86,8 +98,11 @@ def get(key: str) -> tuple[Pack, CompiledPack] | None:
     directory = cache_dir()
     if directory is None:
         return None
+    path = directory / f"{key}.pickle"
+    if not (_private(directory) and _private(path)):
+        return None
     try:
-        with open(directory / f"{key}.pickle", "rb") as handle:
+        with open(path, "rb") as handle:
             stored = pickle.load(handle)
         from engine.compiler import CompiledPack
         from engine.model import Pack
@@ -114,7 +129,7 @@ def put(key: str, pack: Pack, compiled: CompiledPack) -> None:
         return
     temp = None
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{key}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             pickle.dump((key, pack, compiled), handle, protocol=pickle.HIGHEST_PROTOCOL)

@@ -171,3 +171,31 @@ def test_compiled_packs_are_cached_on_disk(tmp_path: Path, monkeypatch: pytest.M
     generate_pack(tmp_path / "other", 10)
     load_rules([tmp_path / "other"])
     assert len(list((tmp_path / "cache" / "xieshang").glob("*.pickle"))) == 2
+
+
+def test_cache_files_others_can_write_are_never_unpickled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pickle runs code when loaded: a cache directory writable by others is not trusted."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("XIESHANG_NO_CACHE", raising=False)
+    generate_pack(tmp_path / "gen", 20, seed=4)
+    packcache.clear_memory()
+    load_rules([tmp_path / "gen"])
+    directory = tmp_path / "cache" / "xieshang"
+    assert directory.stat().st_mode & 0o777 == 0o700
+    calls: list[object] = []
+    real_load = packcache.pickle.load
+
+    def counting_load(handle: Any) -> Any:
+        calls.append(handle)
+        return real_load(handle)
+
+    monkeypatch.setattr(packcache.pickle, "load", counting_load)
+    packcache.clear_memory()
+    load_rules([tmp_path / "gen"])
+    assert len(calls) == 1  # a private cache is read
+    directory.chmod(0o777)
+    packcache.clear_memory()
+    load_rules([tmp_path / "gen"])
+    assert len(calls) == 1  # not read again: others could have planted the file
