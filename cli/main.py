@@ -177,16 +177,51 @@ def rules_validate(
         list[Path] | None, typer.Argument(help="Pack directories or rule files.")
     ] = None,
 ) -> None:
-    """Check rule files: every error at once, as file:line:col: code: message."""
+    """Check rule files: every error at once, as file:line:col: code: message.
+
+    A single file is checked together with the pack it belongs to (the nearest folder above it
+    with pack.yaml), so that facts and parameters defined in other files resolve; only the
+    errors in the files named are reported.
+    """
+    from engine.errors import RuleLoadError
+
+    roots, files = _validation_targets(paths or [])
     with reported():
-        ruleset = _load(paths)
-        pack = ruleset.pack
-        shards = len(ruleset.compiled.shards)
-        typer.echo(
-            f"{pack.name} {pack.version}: {len(pack.rules)} rules in {len(pack.files)}"
-            f" files, {len(pack.parameters)} parameters, {shards} engine ruleset"
-            f"{'s' if shards != 1 else ''}: ok"
-        )
+        try:
+            ruleset = _load(roots or None)
+        except RuleLoadError as exc:
+            if not files:
+                raise
+            mine = [e for e in exc.errors if e.location.file in files]
+            others = len(exc.errors) - len(mine)
+            if mine:
+                raise RuleLoadError(mine) from exc
+            typer.echo(f"{len(files)} file(s): ok ({others} error(s) elsewhere in the pack)")
+            return
+    pack = ruleset.pack
+    shards = len(ruleset.compiled.shards)
+    typer.echo(
+        f"{pack.name} {pack.version}: {len(pack.rules)} rules in {len(pack.files)}"
+        f" files, {len(pack.parameters)} parameters, {shards} engine ruleset"
+        f"{'s' if shards != 1 else ''}: ok"
+    )
+
+
+def _validation_targets(paths: list[Path]) -> tuple[list[Path], set[str]]:
+    """The roots to load, and the files (as shown in errors) to report; empty: report all."""
+    from engine.loader import display_root, pack_root_of
+
+    roots: list[Path] = []
+    files: set[str] = set()
+    for path in paths:
+        root = pack_root_of(path) if path.is_file() else None
+        if root is not None:
+            relative = path.resolve().relative_to(root).as_posix()
+            files.add(f"{display_root(root, str(root))}/{relative}")
+        target = root if root is not None else path
+        if target not in roots:
+            roots.append(target)
+    return roots, files
 
 
 @rules_app.command("test")

@@ -124,6 +124,14 @@ def _rule_files(root: Path) -> Iterator[Path]:
         yield path
 
 
+def pack_root_of(file: Path) -> Path | None:
+    """The pack a rule file belongs to: the nearest folder above it holding pack.yaml."""
+    for folder in file.resolve().parents:
+        if (folder / "pack.yaml").is_file():
+            return folder
+    return None
+
+
 def pack_digest(files: Iterable[PackFile]) -> str:
     """sha256 over every rule file's path inside its root and its bytes, in path order."""
     digest = hashlib.sha256()

@@ -380,3 +380,28 @@ def test_valid_input_with_a_cached_pack_needs_neither_jsonschema_nor_yaml() -> N
         )
         assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+def test_validate_one_file_checks_it_with_its_pack(runner: CliRunner, pack: Path) -> None:
+    """Facts derived in other files resolve; only the named file's errors are reported."""
+    other = pack / "more.yaml"
+    other.write_text(
+        "rules:\n"
+        "  - id: uses_derived\n"
+        "    title: {en: t, zh-CN: t}\n"
+        "    source: guide §2.1\n"
+        "    when: {fact: disposable_income, op: '>', value: 0}\n"
+        "    suppress: {action: pay_now, reason: {en: r, zh-CN: r}}\n",
+        encoding="utf-8",
+    )
+    result = invoke(runner, "rules", "validate", str(other))
+    assert result.exit_code == 0, result.stderr
+    (pack / "rules.yaml").write_text(PACK.replace("op: known", "op: knwn"), encoding="utf-8")
+    assert invoke(runner, "rules", "validate", str(other)).stdout.startswith(
+        "1 file(s): ok (1 error(s) elsewhere in the pack)"
+    )
+    broken = invoke(runner, "rules", "validate", str(pack / "rules.yaml"))
+    assert broken.exit_code == 2
+    assert [line.split(": ")[1] for line in broken.stderr.splitlines()[:-1]] == [
+        "rule_schema_error"
+    ]
