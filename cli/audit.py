@@ -85,7 +85,9 @@ def explain(
     ] = None,
     compare: Annotated[
         tuple[str, str] | None,
-        typer.Option("--compare", help="Two action codes: why the first ranks where it does."),
+        typer.Option(
+            "--compare", metavar="A B", help="Two action codes: why the first ranks where it does."
+        ),
     ] = None,
     rules: RulesOption = None,
     lang: Annotated[Lang | None, typer.Option("--lang", help="Language of rule titles.")] = None,

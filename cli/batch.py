@@ -96,11 +96,13 @@ def batch(
         typer.Option("-o", "--output", help="Write here (atomically) instead of stdout."),
     ] = None,
     workers: Annotated[
-        int, typer.Option("--workers", min=1, help="Worker processes (default 1).")
+        int, typer.Option("--workers", min=1, metavar="N", help="Worker processes (default 1).")
     ] = 1,
     rules: RulesOption = None,
     lang: Annotated[Lang | None, typer.Option("--lang", help="Language of the advice.")] = None,
-    top: Annotated[int | None, typer.Option("--top", min=1, help="Keep only the first N.")] = None,
+    top: Annotated[
+        int | None, typer.Option("--top", min=1, metavar="N", help="Keep only the first N.")
+    ] = None,
     progress: Annotated[
         bool | None,
         typer.Option(

@@ -52,7 +52,11 @@ class Lang(StrEnum):
 
 RulesOption = Annotated[
     list[Path] | None,
-    typer.Option("--rules", help="Rule pack directory (repeatable); default: the built-in pack."),
+    typer.Option(
+        "--rules",
+        metavar="DIR",
+        help="Rule pack directory (repeatable); default: the built-in pack.",
+    ),
 ]
 
 
@@ -136,14 +140,18 @@ def advise(
     rules: RulesOption = None,
     lang: Annotated[Lang | None, typer.Option("--lang", help="Language of the advice.")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
-    top: Annotated[int | None, typer.Option("--top", min=1, help="Show only the first N.")] = None,
+    top: Annotated[
+        int | None, typer.Option("--top", min=1, metavar="N", help="Show only the first N.")
+    ] = None,
     trace: Annotated[bool, typer.Option("--trace", help="Include the engine trace.")] = False,
     near_misses: Annotated[
         bool, typer.Option("--near-misses", help="Also list actions one condition short.")
     ] = False,
     audit_log: Annotated[
         Path | None,
-        typer.Option("--audit-log", help="Append a decision record (one JSON line) to FILE."),
+        typer.Option(
+            "--audit-log", metavar="FILE", help="Append a decision record (one JSON line) to FILE."
+        ),
     ] = None,
 ) -> None:
     """Ranked, explained advice for a situation."""
@@ -235,7 +243,13 @@ def rules_test(
     ] = False,
     min_coverage: Annotated[
         float | None,
-        typer.Option("--min-coverage", min=0, max=100, help="Fail below this rule coverage (%)."),
+        typer.Option(
+            "--min-coverage",
+            min=0,
+            max=100,
+            metavar="PCT",
+            help="Fail below this rule coverage (%).",
+        ),
     ] = None,
     min_condition_coverage: Annotated[
         float | None,
