@@ -19,6 +19,7 @@ import itertools
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,20 +115,24 @@ class FactIds:
         self._ids: list[str] = []
         self._hashes: set[int] = set()
         self._next = 0
+        self._lock = threading.Lock()
 
     def get(self, n: int) -> str:
-        while len(self._ids) <= n:
-            candidate = f"f{self._next}"
-            self._next += 1
-            h = fnv1a_32(candidate)
-            if h not in self._hashes:
-                self._hashes.add(h)
-                self._ids.append(candidate)
+        if n >= len(self._ids):
+            with self._lock:  # grown rarely, and by one thread at a time
+                while len(self._ids) <= n:
+                    candidate = f"f{self._next}"
+                    self._next += 1
+                    h = fnv1a_32(candidate)
+                    if h not in self._hashes:
+                        self._hashes.add(h)
+                        self._ids.append(candidate)
         return self._ids[n]
 
 
 FACT_IDS = FactIds()
 _ruleset_names = itertools.count()
+_CREATE_LOCK = threading.Lock()
 _sids = itertools.count(1)
 
 
@@ -142,7 +147,9 @@ class Ruleset:
 
     def handle(self) -> int:
         if self._handle is None or self._pid != os.getpid():
-            self._handle = self._create()
+            with _CREATE_LOCK:  # threads may share a pack: create each ruleset once
+                if self._handle is None or self._pid != os.getpid():
+                    self._handle = self._create()
         return self._handle
 
     def _create(self) -> int:

@@ -429,3 +429,17 @@ def test_loans_with_the_same_message_share_one_line(make_pack: PackFactory) -> N
     ]
     chinese = engine.evaluate(rules, situation(loans=loans))
     assert chinese.recommendations[1].message == "a、b、c: check the amount"
+
+
+def test_threads_sharing_a_pack_get_the_same_answers(make_pack: PackFactory) -> None:
+    """Distinct sids per evaluation: threads may share one RuleSet (DURABLE_RULES §6)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rules = engine.load_rules([make_pack(CHAIN_RULES)])
+    sits = [
+        situation(loans=[{"id": "a", "product": "jiebei", "days_overdue": d}]) for d in range(1, 60)
+    ]
+    expected = [engine.evaluate(rules, s).to_advice() for s in sits]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda s: engine.evaluate(rules, s).to_advice(), sits * 4))
+    assert got == expected * 4
