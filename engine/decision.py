@@ -26,7 +26,7 @@ class DerivedUse:
     fact: str
     loan_id: str | None
     value: Any
-    rule_id: str
+    rule_id: str | None  #: None when no rule derived the fact (it is unknown)
 
 
 @dataclass(frozen=True)
@@ -266,6 +266,6 @@ def derived_uses(
         derivations = memory.derivations.get(key, [])
         by = [r for r, v in derivations if v == value] or [r for r, _ in derivations]
         uses.append(
-            DerivedUse(fact, key[1], None if value is UNKNOWN else value, by[0] if by else "")
+            DerivedUse(fact, key[1], None if value is UNKNOWN else value, by[0] if by else None)
         )
     return uses

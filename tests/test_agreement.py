@@ -61,3 +61,19 @@ def test_the_explanation_agrees_with_what_fired(default_rules: engine.RuleSet) -
             if rule.when is not None:
                 truth, _ = evaluate_condition(rule.when, decision.memory, firing.loan_id)
                 assert truth is True, (name, rule.id, firing.loan_id)
+
+
+@pytest.mark.parametrize(("name", "sit"), SITUATIONS, ids=[n for n, _ in SITUATIONS])
+def test_advice_for_every_shipped_situation_is_valid(
+    default_rules: engine.RuleSet, name: str, sit: dict[str, Any]
+) -> None:
+    """The SPEC §4 contract holds for the default pack on every case and example."""
+    import jsonschema
+
+    from engine.schemas import load_schema
+
+    for locale in ("zh-CN", "en"):
+        advice = engine.evaluate(default_rules, sit, locale=locale).to_advice(
+            trace=True, near_misses=True
+        )
+        jsonschema.validate(advice, load_schema("advice"))
