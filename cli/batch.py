@@ -55,6 +55,8 @@ def _output(path: Path | None) -> Iterator[IO[bytes]]:
         yield stream
         stream.flush()
         return
+    if path.is_dir():  # found before any work is done, not at the final rename
+        fail(f"error: cannot write {path}: it is a directory")
     directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")

@@ -9,6 +9,7 @@ modules are imported inside the commands to keep ``--help`` and start-up fast.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -73,7 +74,7 @@ def reported() -> Iterator[None]:
 
     try:
         yield
-    except typer.Exit:
+    except (typer.Exit, BrokenPipeError):
         raise
     except RuleLoadError as exc:
         for error in exc.errors:
@@ -331,7 +332,17 @@ def schema(
 
 def run() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        try:
+            app()
+        finally:
+            sys.stdout.flush()  # a full disk or a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:  # the reader went away (`| head`): nothing more to say
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the exit-time flush quiet
+        sys.exit(1)
+    except OSError as exc:
+        typer.echo(f"xieshang: error: cannot write the output: {exc}", err=True)
+        sys.exit(1)
 
 
 # Commands defined in their own modules register themselves on ``app`` when imported.

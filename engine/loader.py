@@ -106,7 +106,19 @@ def collect_files(
         if root.is_file():
             files.append(PackFile(root, shown, root.name, root.read_bytes()))
         elif root.is_dir():
-            for path in _rule_files(root):
+            try:
+                paths = list(_rule_files(root))
+            except _TooManyFiles:
+                errors.append(
+                    RuleError(
+                        Location(shown),
+                        "pack_too_large",
+                        f"more than {MAX_PACK_FILES} rule files under it",
+                        "point at a pack directory (the one with pack.yaml)",
+                    )
+                )
+                continue
+            for path in paths:
                 rel = path.relative_to(root).as_posix()
                 files.append(PackFile(path, f"{shown}/{rel}", rel, path.read_bytes()))
         else:
@@ -114,14 +126,36 @@ def collect_files(
     return files, errors
 
 
+MAX_PACK_FILES = 2000  #: rule files one pack may hold (a guard against pointing at a home dir)
+
+
 def _rule_files(root: Path) -> Iterator[Path]:
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if not path.is_file() or not path.name.endswith(RULE_SUFFIXES):
-            continue
-        if path.name.endswith(TEST_SUFFIXES) or rel.parts[0] == "tests":
-            continue
-        yield path
+    """The pack's rule files: hidden folders, virtualenvs, ``tests/`` and nested packs (folders
+    with their own pack.yaml) are not part of it."""
+    found: list[Path] = []
+    for folder, subfolders, names in os.walk(root):
+        here = Path(folder)
+        subfolders[:] = sorted(
+            d
+            for d in subfolders
+            if not (
+                d.startswith(".")
+                or d in ("tests", "__pycache__", "node_modules")
+                or (here / d / "pyvenv.cfg").exists()
+                or (here / d / "pack.yaml").exists()
+            )
+        )
+        for name in names:
+            if name.endswith(RULE_SUFFIXES) and not name.endswith(TEST_SUFFIXES):
+                found.append(here / name)
+        if len(found) > MAX_PACK_FILES:
+            raise _TooManyFiles(root)
+    yield from sorted(found)
+
+
+class _TooManyFiles(Exception):
+    def __init__(self, root: Path) -> None:
+        self.root = root
 
 
 def pack_root_of(file: Path) -> Path | None:

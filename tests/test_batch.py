@@ -159,3 +159,14 @@ def test_cli_batch_with_two_workers(runner: CliRunner, pack: Path, tmp_path: Pat
     two = runner.invoke(app, ["batch", str(source), "--rules", str(pack), "--workers", "2"])
     assert one.exit_code == two.exit_code == 0
     assert one.stdout == two.stdout
+
+
+def test_output_that_is_a_directory_is_refused_before_any_work(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        '{"schema_version": 1, "loans": [{"id": "a", "product": "jiebei"}]}\n', encoding="utf-8"
+    )
+    result = CliRunner().invoke(app, ["batch", str(source), "-o", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "it is a directory" in result.stderr
+    assert result.stdout == ""

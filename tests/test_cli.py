@@ -405,3 +405,40 @@ def test_validate_one_file_checks_it_with_its_pack(runner: CliRunner, pack: Path
     assert [line.split(": ")[1] for line in broken.stderr.splitlines()[:-1]] == [
         "rule_schema_error"
     ]
+
+
+def test_a_full_disk_is_one_line_and_exit_1() -> None:
+    """Writing the advice fails (ENOSPC on /dev/full): a message, no traceback."""
+    example = Path(__file__).resolve().parent.parent / "examples" / "pay-now.json"
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run(
+            [str(XIESHANG), "advise", str(example)],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 1
+    assert (
+        done.stderr
+        == "xieshang: error: cannot write the output: [Errno 28] No space left on device\n"
+    )
+
+
+def test_a_pack_leaves_out_hidden_folders_virtualenvs_and_nested_packs(
+    runner: CliRunner, pack: Path
+) -> None:
+    broken = "rules: [{id: Broken}]\n"
+    for folder in (".git", "venv", "other_pack"):
+        (pack / folder).mkdir()
+        (pack / folder / "x.yaml").write_text(broken, encoding="utf-8")
+    (pack / "venv" / "pyvenv.cfg").write_text("home = /usr\n", encoding="utf-8")
+    (pack / "other_pack" / "pack.yaml").write_text(
+        "pack: {name: other, version: 1.0.0}\n", encoding="utf-8"
+    )
+    result = invoke(runner, "rules", "validate", str(pack))
+    assert result.exit_code == 0, result.stderr
+    assert "3 rules in 2 files" in result.stdout
+    (pack / "sub").mkdir()
+    (pack / "sub" / "x.yaml").write_text(broken, encoding="utf-8")  # an ordinary folder counts
+    assert invoke(runner, "rules", "validate", str(pack)).exit_code == 2
