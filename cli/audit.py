@@ -17,6 +17,7 @@ from cli.main import (
     RulesOption,
     _load,
     _locale,
+    _pack_roots,
     _read_situation,
     app,
     fail,
@@ -177,7 +178,7 @@ def rules_lint(
     from engine.lint import exit_code, lint
 
     with reported():
-        ruleset = _load(paths)
+        ruleset = _load(_pack_roots(paths))  # a rule file stands for its pack
         findings = lint(ruleset)
     errors = sum(1 for f in findings if f.severity == "error")
     warnings = len(findings) - errors

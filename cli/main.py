@@ -216,6 +216,18 @@ def rules_validate(
     )
 
 
+def _pack_roots(paths: list[Path] | None) -> list[Path] | None:
+    """The pack directories meant: a rule or test file stands for the pack it belongs to."""
+    from engine.loader import pack_root_of
+
+    roots: list[Path] = []
+    for path in paths or []:
+        root = (pack_root_of(path) if path.is_file() else None) or path
+        if root not in roots:
+            roots.append(root)
+    return roots or None
+
+
 def _validation_targets(paths: list[Path]) -> tuple[list[Path], set[str]]:
     """The roots to load, and the files (as shown in errors) to report; empty: report all."""
     from engine.loader import display_root, pack_root_of
@@ -235,7 +247,10 @@ def _validation_targets(paths: list[Path]) -> tuple[list[Path], set[str]]:
 
 @rules_app.command("test")
 def rules_test(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Pack directories.")] = None,
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Pack directories, or test files (run with their pack)."),
+    ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="List passing cases too.")
     ] = False,
@@ -260,13 +275,15 @@ def rules_test(
     ] = None,
 ) -> None:
     """Run the YAML test cases of a pack (its tests/ folder)."""
+    from engine.loader import TEST_SUFFIXES
     from engine.packs import default_pack_dir
     from engine.testing import load_cases, run_cases, test_files
 
     with reported():
-        roots = paths or [default_pack_dir()]
-        ruleset = _load(list(roots))
-        files = test_files([Path(r) / "tests" if Path(r).is_dir() else r for r in roots])
+        roots = _pack_roots(paths) or [default_pack_dir()]
+        ruleset = _load(roots)
+        named = [p for p in paths or [] if p.is_file() and p.name.endswith(TEST_SUFFIXES)]
+        files = named or test_files([Path(r) / "tests" for r in roots])
         results = run_cases(ruleset, load_cases(files))
     lines = []
     for result in results:

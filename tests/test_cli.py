@@ -442,3 +442,18 @@ def test_a_pack_leaves_out_hidden_folders_virtualenvs_and_nested_packs(
     (pack / "sub").mkdir()
     (pack / "sub" / "x.yaml").write_text(broken, encoding="utf-8")  # an ordinary folder counts
     assert invoke(runner, "rules", "validate", str(pack)).exit_code == 2
+
+
+def test_rule_and_test_files_stand_for_their_pack(runner: CliRunner, pack: Path) -> None:
+    tests = pack / "tests"
+    tests.mkdir()
+    case = {"name": "overdue", "situation": SITUATION, "expect": {"top": ["contact_lender"]}}
+    (tests / "a.test.yaml").write_text(json.dumps({"cases": [case]}), encoding="utf-8")
+    (tests / "b.test.yaml").write_text(json.dumps({"cases": [case, case]}), encoding="utf-8")
+    one = invoke(runner, "rules", "test", str(tests / "b.test.yaml"))
+    assert one.exit_code == 0 and one.stdout.endswith("2 passed, 0 failed\n")
+    every = invoke(runner, "rules", "test", str(pack / "rules.yaml"))
+    assert every.stdout.endswith("3 passed, 0 failed\n")
+    lint = invoke(runner, "rules", "lint", str(pack / "rules.yaml"))
+    assert "pack_missing" not in lint.output
+    assert lint.stdout.splitlines()[-1].startswith("testpack: 0 errors")
