@@ -34,7 +34,6 @@ if sys.version_info >= (3, 13):  # pragma: no cover - checked by the install met
 
 import durable_rules_engine as _engine
 
-MAX_LIVE_SIDS = 256  #: far below the engine's 1024, whose overflow corrupts the ruleset
 _ERROR_CODE = re.compile(r"error code: (\d+)")
 _LIMIT_CODES = {102, 106, 107, 108, 113, 302, 303, 304, 314, 501, 504, 508}
 _PARSE_CODES = {201, 202, 203, 204, 205}
@@ -134,6 +133,23 @@ FACT_IDS = FactIds()
 _ruleset_names = itertools.count()
 _CREATE_LOCK = threading.Lock()
 _sids = itertools.count(1)
+_live_sid_hashes: set[int] = set()  #: sids in use by sessions of this process, by hash
+
+
+def new_sid() -> str:
+    """A sid whose FNV-1a-32 hash no live session shares (the engine finds states by hash)."""
+    with _CREATE_LOCK:
+        while True:
+            sid = f"e{next(_sids)}"
+            h = fnv1a_32(sid)
+            if h not in _live_sid_hashes:
+                _live_sid_hashes.add(h)
+                return sid
+
+
+def release_sid(sid: str) -> None:
+    with _CREATE_LOCK:
+        _live_sid_hashes.discard(fnv1a_32(sid))
 
 
 @dataclass
@@ -182,7 +198,7 @@ class Session:
 
     rulesets: Sequence[Ruleset]
     budget: int
-    sid: str = field(default_factory=lambda: f"e{next(_sids)}")
+    sid: str = field(default_factory=new_sid)
     firings: int = 0
     _offsets: dict[int, int] = field(default_factory=dict)  #: shard → state offset
     _open: set[int] = field(default_factory=set)  #: shards with a live state
@@ -248,14 +264,17 @@ class Session:
 
     def close(self) -> None:
         """Drain and delete every live state; replace the rulesets whose state failed."""
-        for shard in sorted(self._open - self._failed):
-            self._drain_quietly(shard)
-        for shard in sorted(self._failed):
-            self._open.discard(shard)
-            self.rulesets[shard].replace()
-        self._failed.clear()
-        for shard in sorted(self._open):
-            self.close_shard(shard)
+        try:
+            for shard in sorted(self._open - self._failed):
+                self._drain_quietly(shard)
+            for shard in sorted(self._failed):
+                self._open.discard(shard)
+                self.rulesets[shard].replace()
+            self._failed.clear()
+            for shard in sorted(self._open):
+                self.close_shard(shard)
+        finally:
+            release_sid(self.sid)
 
     def _drain_quietly(self, shard: int) -> None:
         """Run out the agenda with no effects, so that the state may be deleted safely."""

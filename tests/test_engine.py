@@ -443,3 +443,23 @@ def test_threads_sharing_a_pack_get_the_same_answers(make_pack: PackFactory) -> 
     with ThreadPoolExecutor(max_workers=4) as pool:
         got = list(pool.map(lambda s: engine.evaluate(rules, s).to_advice(), sits * 4))
     assert got == expected * 4
+
+
+def test_a_pack_may_not_redefine_a_catalogue_action(make_pack: PackFactory) -> None:
+    root = make_pack(f"""
+    rules:
+      - id: r
+        {TITLE}
+        source: guide §2.1
+        {recommend("contact_lender")}
+    """)
+    (root / "pack.yaml").write_text(
+        "pack:\n  name: p\n  version: 1.0.0\n"
+        "  actions: [{code: contact_lender, meaning: again}, {code: own_action, meaning: new}]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(engine.RuleLoadError) as caught:
+        engine.load_rules([root])
+    (error,) = caught.value.errors
+    assert (error.code, error.location.line) == ("pack_action_exists", 1)
+    assert "'contact_lender' is already in the catalogue" in error.message

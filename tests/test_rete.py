@@ -165,3 +165,16 @@ def test_no_match_evaluations_on_a_dirty_heap_do_not_crash(make_pack: PackFactor
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "ok"
+
+
+def test_live_sessions_never_share_a_sid_hash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DURABLE_RULES §9.3: states are found by the sid's 32-bit hash, so live sids must differ."""
+    from engine import rete
+
+    monkeypatch.setattr(rete, "_sids", iter([5, 5, 6]))
+    first = rete.new_sid()
+    second = rete.new_sid()  # "e5" is live: skipped
+    assert (first, second) == ("e5", "e6")
+    rete.release_sid(first)
+    rete.release_sid(second)
+    assert fnv1a_32("e5") not in rete._live_sid_hashes
