@@ -284,6 +284,9 @@ def rules_test(
         ruleset = _load(roots)
         named = [p for p in paths or [] if p.is_file() and p.name.endswith(TEST_SUFFIXES)]
         files = named or test_files([Path(r) / "tests" for r in roots])
+        if not files:
+            where = ", ".join(f"{Path(r) / 'tests'}" for r in roots)
+            fail(f"error: no test files (*.test.yaml) in {where}", 1)
         results = run_cases(ruleset, load_cases(files))
     lines = []
     for result in results:
@@ -335,7 +338,7 @@ def rules_list(
 
 @app.command()
 def schema(
-    name: Annotated[str, typer.Argument(help="situation, advice, rules or tests.")],
+    name: Annotated[str, typer.Argument(help="situation, advice, rules, tests or explain.")],
 ) -> None:
     """Print a JSON Schema."""
     import json
