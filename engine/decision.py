@@ -111,6 +111,8 @@ def rank(compiled: CompiledPack, firings: list[Firing], memory: Memory, locale: 
             suppresses.setdefault(then.action, {}).setdefault(rule.id, firing)
     ranking = Ranking()
     for action, by_rule in sorted(suppresses.items()):
+        if action not in recommends:
+            continue  # nothing to remove: a suppression is reported only when it removed something
         for rule_id, firing in sorted(by_rule.items()):
             rule = _rule(compiled, firing)
             assert isinstance(rule.then, Suppress)

@@ -463,3 +463,24 @@ def test_a_pack_may_not_redefine_a_catalogue_action(make_pack: PackFactory) -> N
     (error,) = caught.value.errors
     assert (error.code, error.location.line) == ("pack_action_exists", 1)
     assert "'contact_lender' is already in the catalogue" in error.message
+
+
+def test_a_suppression_is_reported_only_when_it_removed_something(make_pack: PackFactory) -> None:
+    rules = engine.load_rules([make_pack(f"""
+    rules:
+      - id: budget
+        {TITLE}
+        source: guide §2.1
+        when: {{fact: borrower.distress, op: "==", value: false}}
+        {recommend("build_budget")}
+      - id: no_budget
+        {TITLE}
+        source: guide §2.1
+        suppress: {{action: build_budget, reason: {{en: later, zh-CN: 稍后}}}}
+    """)])
+    removed = engine.evaluate(rules, situation(borrower={"distress": False}))
+    assert [s.action for s in removed.suppressed] == ["build_budget"]
+    assert removed.recommendations == ()
+    nothing = engine.evaluate(rules, situation(borrower={"distress": True}))
+    assert nothing.suppressed == ()
+    assert "no_budget" in nothing.fired_rules()

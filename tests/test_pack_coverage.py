@@ -42,6 +42,7 @@ ALWAYS_DEFINED = frozenset(
         "derive_unsecured_count",
         "derive_secured_count",
         "derive_alipay_loan_count",
+        "derive_estimable_overdue_count",
         "derive_scheduled_loan_count",
         "derive_total_overdue",
         "derive_total_outstanding",
