@@ -466,7 +466,9 @@ def test_a_pack_may_not_redefine_a_catalogue_action(make_pack: PackFactory) -> N
 
 
 def test_a_suppression_is_reported_only_when_it_removed_something(make_pack: PackFactory) -> None:
-    rules = engine.load_rules([make_pack(f"""
+    rules = engine.load_rules(
+        [
+            make_pack(f"""
     rules:
       - id: budget
         {TITLE}
@@ -477,7 +479,9 @@ def test_a_suppression_is_reported_only_when_it_removed_something(make_pack: Pac
         {TITLE}
         source: guide §2.1
         suppress: {{action: build_budget, reason: {{en: later, zh-CN: 稍后}}}}
-    """)])
+    """)
+        ]
+    )
     removed = engine.evaluate(rules, situation(borrower={"distress": False}))
     assert [s.action for s in removed.suppressed] == ["build_budget"]
     assert removed.recommendations == ()
