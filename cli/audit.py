@@ -108,6 +108,8 @@ def explain(
         ruleset = _load(rules)
         decision = evaluate(ruleset, data, locale=_locale(lang), validated=True)
         if compare is not None:
+            if compare[0] == compare[1]:
+                raise UsageError(f"--compare needs two different actions, got '{compare[0]}' twice")
             doc = compare_actions(decision, compare[0], compare[1])
         else:
             assert target is not None

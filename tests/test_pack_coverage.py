@@ -170,7 +170,8 @@ def test_95188_only_after_the_in_app_route() -> None:
         in_app = (
             ("我的" in before and "客服" in before)
             if loc == "zh-CN"
-            else ("我的" in before or "in-app" in before or "app" in before.lower())
+            else ("我的" in before and "客服" in before)
+            or re.search(r"\bin-app\b", before) is not None
         )
         self_typed = ("自己" in text or "手动" in text) if loc == "zh-CN" else "yourself" in text
         if not (in_app and self_typed):
