@@ -75,7 +75,8 @@ def test_why_not_for_a_known_value_gives_the_threshold_and_a_provide_for_unknown
     )
     assert (
         "→ loan.effective_days_overdue is 18; this rule needs at least escalation_days (30)"
-        " (derived by derive_effective_days_overdue)" in out
+        " (derived by derive_effective_days_overdue from loan.days_overdue (loan jiebei) = 18,"
+        ' loan.first_missed_due_date (loan jiebei) = unknown, as_of = "2026-11-28")' in out
     )
     assert (
         '→ loan.arrangement.status is unknown: provide it; this rule needs one of "refused"' in out

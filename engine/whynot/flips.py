@@ -153,9 +153,41 @@ def flip(ctx: _Context, leaf: Leaf, value: Any, negated: bool, loan: str | None)
     text = f"{leaf.fact} is {show(value)}; this rule needs {needs}"
     if ctx.is_derived(leaf.fact):
         by = _derivers_of_value(ctx, leaf.fact, loan, value)
-        text += f" (derived by {by})" if by else ""
+        inputs = input_facts(ctx, leaf.fact, loan)
+        change["inputs"] = [{"fact": f, "loan_id": lid} for f, lid in inputs]
+        shown = ", ".join(
+            f"{_named(f, lid)} = {show(ctx.decision.memory.get(f, lid))}" for f, lid in inputs[:5]
+        )
+        more = f" and {len(inputs) - 5} more" if len(inputs) > 5 else ""
+        text += (
+            f" (derived by {by} from {shown}{more})"
+            if by and shown
+            else (f" (derived by {by})" if by else "")
+        )
     change["text"] = text
     return change
+
+
+def input_facts(
+    ctx: _Context, fact: str, loan: str | None, trail: frozenset[str] = frozenset()
+) -> list[tuple[str, str | None]]:
+    """The input facts a derived fact is computed from, through the rules that derived it: the
+    things a person could change to change it."""
+    if fact in trail:
+        return []
+    found: dict[tuple[str, str | None], None] = {}
+    key_loan = _loan_of(fact, loan)
+    derivations = ctx.decision.memory.derivations.get((fact, key_loan), [])
+    for rule_id in dict.fromkeys(r for r, _ in derivations):
+        _index, rule = ctx.rule(rule_id)
+        for read in facts_read(rule):
+            for lid in _bindings_of(ctx, read, loan):
+                if ctx.is_derived(read):
+                    for item in input_facts(ctx, read, lid, trail | {fact}):
+                        found[item] = None
+                else:
+                    found[(read, lid if read.startswith("loan.") else None)] = None
+    return list(found)
 
 
 def _derivers_of_value(ctx: _Context, fact: str, loan: str | None, value: Any) -> str:
