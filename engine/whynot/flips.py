@@ -96,24 +96,47 @@ class _Context:
         return fact in self.compiled.levels
 
 
-def missing_inputs(
-    ctx: _Context, fact: str, loan: str | None, trail: frozenset[str] = frozenset()
-) -> list[tuple[str, str | None]]:
+def missing_inputs(ctx: _Context, fact: str, loan: str | None) -> list[tuple[str, str | None]]:
     """Unknown input facts that an unknown derived fact depends on (through its rules)."""
+    return _inputs(ctx, fact, loan, unknown_only=True)
+
+
+def input_facts(ctx: _Context, fact: str, loan: str | None) -> list[tuple[str, str | None]]:
+    """The input facts a derived fact is computed from, through the rules that derived it: the
+    things a person could change to change it."""
+    return _inputs(ctx, fact, loan, unknown_only=False)
+
+
+def _inputs(
+    ctx: _Context,
+    fact: str,
+    loan: str | None,
+    *,
+    unknown_only: bool,
+    trail: frozenset[str] = frozenset(),
+) -> list[tuple[str, str | None]]:
+    """Walk from a derived fact down to input facts. For an unknown fact every deriving rule is
+    followed and only unknown inputs are kept; otherwise only the rules that derived it."""
     if fact in trail:
         return []
+    if unknown_only:
+        derived = ctx.decision.ruleset.pack.derived.get(fact)
+        rule_ids: list[str] = list(derived.rules) if derived else []
+    else:
+        derivations = ctx.decision.memory.derivations.get((fact, _loan_of(fact, loan)), [])
+        rule_ids = list(dict.fromkeys(r for r, _ in derivations))
     found: dict[tuple[str, str | None], None] = {}
-    derived = ctx.decision.ruleset.pack.derived.get(fact)
-    for rule_id in derived.rules if derived else ():
+    for rule_id in rule_ids:
         _index, rule = ctx.rule(rule_id)
         for read in facts_read(rule):
-            bindings = _bindings_of(ctx, read, loan)
-            for lid in bindings:
-                if ctx.decision.memory.get(read, lid) is not UNKNOWN:
+            for lid in _bindings_of(ctx, read, loan):
+                if unknown_only and ctx.decision.memory.get(read, lid) is not UNKNOWN:
                     continue
                 if ctx.is_derived(read):
-                    for item in missing_inputs(ctx, read, lid, trail | {fact}):
-                        found[item] = None
+                    deeper = _inputs(
+                        ctx, read, lid, unknown_only=unknown_only, trail=trail | {fact}
+                    )
+                    found.update(dict.fromkeys(deeper))
                 else:
                     found[(read, lid if read.startswith("loan.") else None)] = None
     return list(found)
@@ -166,28 +189,6 @@ def flip(ctx: _Context, leaf: Leaf, value: Any, negated: bool, loan: str | None)
         )
     change["text"] = text
     return change
-
-
-def input_facts(
-    ctx: _Context, fact: str, loan: str | None, trail: frozenset[str] = frozenset()
-) -> list[tuple[str, str | None]]:
-    """The input facts a derived fact is computed from, through the rules that derived it: the
-    things a person could change to change it."""
-    if fact in trail:
-        return []
-    found: dict[tuple[str, str | None], None] = {}
-    key_loan = _loan_of(fact, loan)
-    derivations = ctx.decision.memory.derivations.get((fact, key_loan), [])
-    for rule_id in dict.fromkeys(r for r, _ in derivations):
-        _index, rule = ctx.rule(rule_id)
-        for read in facts_read(rule):
-            for lid in _bindings_of(ctx, read, loan):
-                if ctx.is_derived(read):
-                    for item in input_facts(ctx, read, lid, trail | {fact}):
-                        found[item] = None
-                else:
-                    found[(read, lid if read.startswith("loan.") else None)] = None
-    return list(found)
 
 
 def _derivers_of_value(ctx: _Context, fact: str, loan: str | None, value: Any) -> str:
