@@ -9,9 +9,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from typer.testing import CliRunner
 
 import engine
+
+# Property tests draw the same examples on every run, so CI cannot pass or fail by chance; set
+# XIESHANG_HYPOTHESIS=random to explore new examples locally.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.register_profile("random", database=None)
+settings.load_profile(os.environ.get("XIESHANG_HYPOTHESIS", "ci"))
 
 # Keep the compiled-pack cache of this test run out of the user's home (subprocesses inherit it).
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="xieshang-tests-cache-")

@@ -229,13 +229,13 @@ def _mutated(
         kind = draw(st.sampled_from(MUTATIONS))
         new: Any
         if kind == "drop" and isinstance(target, dict) and target:
-            del target[draw(st.sampled_from(sorted(target)))]
+            del target[draw(st.sampled_from(sorted(target, key=str)))]
             continue
         if kind == "drop" and isinstance(target, list) and target:
             del target[draw(st.integers(0, len(target) - 1))]
             continue
         if kind == "rename" and isinstance(target, dict) and target:
-            old = draw(st.sampled_from(sorted(target)))
+            old = draw(st.sampled_from(sorted(target, key=str)))
             target[draw(st.sampled_from(keys))] = target.pop(old)
             continue
         if kind == "add" and isinstance(target, dict):
