@@ -546,7 +546,7 @@ def test_report_is_deterministic() -> None:
     messages = {str(_refused(_bytes(doc))) for _ in range(5)}
     assert messages == {
         "s.json: $.borrower.a: unknown field 'a' (expected one of: monthly_income, income_change, "
-        "monthly_essential_expenses, liquid_savings, dependants, hardship, hardship_evidence, "
+        "monthly_essential_expenses, liquid_savings, dependants, age, student, hardship, hardship_evidence, "
         "distress)"
     }
 
