@@ -6,6 +6,7 @@ Imported at the bottom of ``cli.main``; the commands register themselves on its 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -27,6 +28,7 @@ from cli.main import (
 
 if TYPE_CHECKING:
     from engine.api import Decision, RuleSet
+    from engine.records import AuditLog
     from engine.testing import CaseResult
 
 
@@ -55,12 +57,32 @@ def near_miss_text(decision: Decision) -> str:
     return f"\n{text}" if text else ""
 
 
-def write_record(path: Path, decision: Decision, top: int | None, near_misses: bool) -> None:
-    """Append the decision record of one ``advise`` call to the audit log."""
-    from engine.records import append_record, make_record
+@dataclass
+class PendingRecord:
+    """A decision record made and its audit log opened (so a bad path fails before any output),
+    to be appended once the advice has been shown."""
 
-    advice = decision.to_advice(top, near_misses=near_misses)
-    append_record(path, make_record(decision, advice, top=top, near_misses=near_misses))
+    log: AuditLog
+    record: dict[str, Any]
+
+    def commit(self) -> None:
+        try:
+            self.log.append(self.record)
+        finally:
+            self.log.close()
+
+    def discard(self) -> None:
+        self.log.close()
+
+
+def prepare_record(
+    path: Path, decision: Decision, top: int | None, near_misses: bool
+) -> PendingRecord:
+    """The decision record of one ``advise`` call, with its audit log open for appending."""
+    from engine.records import AuditLog, make_record
+
+    record = make_record(decision, top=top, near_misses=near_misses)
+    return PendingRecord(AuditLog(path), record)
 
 
 def coverage_lines(
@@ -134,14 +156,18 @@ def replay(
 
     Same ruleset digest: the advice must be byte-identical (exit 1 otherwise). Other digest: the
     changed recommendations and the changed rules are reported (exit 0, or 1 with --strict).
+    A damaged line is reported with its number and the other records are replayed (exit 2).
     """
-    from engine.records import read_records, render_replay_text, replay_failed
+    from engine.errors import UsageError
+    from engine.records import read_log, render_replay_text, replay_failed
     from engine.records import replay as replay_records
 
     with reported():
-        records = read_records(log)
+        contents = read_log(log)
+        if not contents.records and not contents.damaged:
+            raise UsageError(f"{log}: no decision records (the log is empty)")
         ruleset = _load(rules)
-        results = replay_records(ruleset, records)
+        results = replay_records(ruleset, contents.records)
         if fmt is OutFormat.json:
             output = _json(
                 {
@@ -151,15 +177,29 @@ def replay(
                         "digest": ruleset.digest,
                     },
                     "records": [r.as_dict() for r in results],
+                    "damaged": [d.as_dict() for d in contents.damaged],
                 }
             )
         else:
-            output = render_replay_text(results, ruleset)
+            output = render_replay_text(results, ruleset, contents.damaged)
     sys.stdout.write(output)
-    if not records:
-        fail(f"{log}: no decision records", 2)
+    if contents.damaged:
+        shown = contents.damaged[:_DAMAGED_SHOWN]
+        for damage in shown:
+            typer.echo(f"{log}:{damage.line}: {damage.message}", err=True)
+        more = len(contents.damaged) - len(shown)
+        count = len(contents.damaged)
+        fail(
+            f"{log}: {count} damaged line{'s' if count != 1 else ''}"
+            + (f" ({more} more not shown)" if more else "")
+            + "; every other record was replayed",
+            2,
+        )
     if replay_failed(results, strict):
         raise typer.Exit(1)
+
+
+_DAMAGED_SHOWN = 10  #: damaged lines named on stderr (the report lists them all)
 
 
 # --- rules lint / diff / show -----------------------------------------------------------------
@@ -197,24 +237,17 @@ def rules_lint(
 
 def _read_corpus(path: Path) -> list[tuple[str, dict[str, Any]]]:
     """Situations from a JSON-lines file: one situation (or decision record) per line."""
-    import json
-
     from engine.errors import UsageError
+    from engine.records import LineRefused, json_lines, parse_json_line
     from engine.situation import validate_situation
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read corpus {path}: {exc}") from None
     found = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, line in json_lines(path, "corpus"):
         label = f"{path}:{number}"
         try:
-            doc = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{label}: not JSON: {exc.msg}") from None
+            doc = parse_json_line(line)
+        except LineRefused as exc:
+            raise UsageError(f"{label}: {exc}") from None
         if isinstance(doc, dict) and "record_version" in doc and "situation" in doc:
             doc = doc["situation"]
         found.append((label, validate_situation(doc, label)))

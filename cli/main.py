@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 if TYPE_CHECKING:
+    from cli.audit import PendingRecord
     from engine.api import RuleSet
 
 app = typer.Typer(
@@ -159,6 +160,7 @@ def advise(
     from engine.api import evaluate
     from engine.render import render_json, render_markdown, render_text
 
+    pending: PendingRecord | None = None
     with reported():
         data = _read_situation(situation)
         ruleset = _load(rules)
@@ -173,11 +175,20 @@ def advise(
             from cli.audit import near_miss_text
 
             output += near_miss_text(decision)
-        if audit_log is not None:
-            from cli.audit import write_record
+        if audit_log is not None:  # made and opened now: a bad path fails before any output
+            from cli.audit import prepare_record
 
-            write_record(audit_log, decision, top, near_misses)
-    sys.stdout.write(output)
+            pending = prepare_record(audit_log, decision, top, near_misses)
+    try:
+        sys.stdout.write(output)
+        sys.stdout.flush()  # shown first: the log must never record advice that was not shown
+    except BaseException:
+        if pending is not None:
+            pending.discard()
+        raise
+    if pending is not None:
+        with reported():
+            pending.commit()
 
 
 @rules_app.command("validate")
@@ -338,7 +349,9 @@ def rules_list(
 
 @app.command()
 def schema(
-    name: Annotated[str, typer.Argument(help="situation, advice, rules, tests or explain.")],
+    name: Annotated[
+        str, typer.Argument(help="situation, advice, rules, tests, explain or record.")
+    ],
 ) -> None:
     """Print a JSON Schema."""
     import json

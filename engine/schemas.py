@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
 
 #: Every schema the project ships, as ``schemas/<name>.schema.json``.
-SCHEMA_NAMES = ("situation", "advice", "rules", "tests", "explain")
+SCHEMA_NAMES = ("situation", "advice", "rules", "tests", "explain", "record")
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 

@@ -466,6 +466,13 @@ def _schema_problems(err: ValidationError, doc: object) -> list[_Problem]:
     return [_problem(doc, parts, keyword, message)]
 
 
+def schema_problem(err: ValidationError, doc: object) -> tuple[str, str]:
+    """(JSON path, message) of one jsonschema error, worded as the situation's own problems are
+    (used for other JSON documents read from users, such as decision records)."""
+    first = min(_schema_problems(err, doc))
+    return first.path, first.message
+
+
 def _duplicate_loan_ids(doc: dict[str, Any]) -> list[_Problem]:
     loans = doc.get("loans")
     if not isinstance(loans, list):

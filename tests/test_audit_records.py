@@ -9,6 +9,7 @@ from pathlib import Path
 
 from engine.api import evaluate, load_rules
 from engine.records import make_record, redact
+from engine.situation import situation_digest
 from tests.fixtures.audit.helpers import CRISIS, PACK, UNKNOWN_INCOME, load, run
 
 
@@ -60,17 +61,19 @@ def test_audit_log_appends_one_redacted_record_per_decision(tmp_path: Path) -> N
     assert len(second["advice"]["recommendations"]) == 2
 
 
-def test_redaction_also_scrubs_the_advice_text() -> None:
+def test_a_record_is_made_from_the_redacted_situation() -> None:
     ruleset = load_rules([PACK])
     situation = load(UNKNOWN_INCOME)
     decision = evaluate(ruleset, situation)
-    advice = decision.to_advice()
-    advice["recommendations"][0]["message"] += " (招商银行)"
     now = dt.datetime(2026, 11, 28, 10, 0, tzinfo=dt.UTC)
-    record = make_record(decision, advice, now=now)
+    record = make_record(decision, now=now)
     assert record["time"] == "2026-11-28T10:00:00.000000Z"
-    assert record["advice"]["recommendations"][0]["message"].endswith("([redacted])")
-    assert redact(situation)[1] == ["$.loans[0].lender", "$.loans[1].lender"]
+    redacted, paths = redact(decision.situation)
+    assert paths == ["$.loans[0].lender", "$.loans[1].lender"]
+    assert record["situation"] == redacted
+    assert record["situation_digest"] == record["advice"]["situation_digest"]
+    assert record["situation_digest"] == situation_digest(redacted)
+    assert record["advice"]["recommendations"] == decision.to_advice()["recommendations"]
 
 
 def test_replay_with_unchanged_rules_is_identical(tmp_path: Path) -> None:
@@ -123,5 +126,8 @@ def test_replay_of_a_bad_log_is_a_usage_error(tmp_path: Path) -> None:
     bad.write_text('{"record_version": 1}\nnot json\n')
     result = run("replay", bad, "--rules", PACK)
     assert result.exit_code == 2
-    assert "bad.jsonl:1: decision record without id, time" in result.stderr
+    errors = result.stderr.splitlines()
+    assert errors[0] == f"{bad}:1: $.id: missing required field 'id'"
+    assert errors[1].startswith(f"{bad}:2: not JSON (column 1: Expecting value)")
+    assert errors[2] == f"xieshang: {bad}: 2 damaged lines; every other record was replayed"
     assert run("replay", tmp_path / "missing.jsonl").exit_code == 2
