@@ -89,6 +89,29 @@ def display_root(root: Path, given: str) -> str:
     return Path(os.path.normpath(given)).as_posix()
 
 
+def pack_file(item: PackFile, cited_roots: dict[Path, str]) -> str:
+    """How documents cite a rule file: by its pack, never by the path that reached it.
+
+    ``rules/<name>/<path inside>`` for a built-in pack (as before), else ``<pack directory
+    name>/<path inside>``, the directory name taken after resolving ``.``, ``..`` and symlinks;
+    so advice is byte-identical whether the pack was given as ``x``, ``./x/../x`` or an absolute
+    path. ``cited_roots`` caches the resolved roots of one read.
+    """
+    from engine.packs import builtin_rules_dir
+
+    depth = len(Path(item.relative).parts)
+    root = item.path.parents[depth - 1]  # a file given as the root: its folder
+    cited = cited_roots.get(root)
+    if cited is None:
+        resolved = root.resolve()
+        try:
+            builtin = resolved.parent == builtin_rules_dir().resolve()
+        except FileNotFoundError:  # pragma: no cover - only in a broken install
+            builtin = False
+        cited = cited_roots[root] = f"rules/{resolved.name}" if builtin else resolved.name
+    return f"{cited}/{item.relative}"
+
+
 def collect_files(
     roots: Iterable[str | Path], shown_roots: list[str] | None = None
 ) -> tuple[list[PackFile], list[RuleError]]:
@@ -181,8 +204,10 @@ def read_pack(roots: Iterable[str | Path]) -> RawPack:
     raw = RawPack()
     raw.files, raw.errors = collect_files(roots, raw.roots)
     raw.unreadable += [e.location.file for e in raw.errors]  # roots that are not there
+    cited_roots: dict[Path, str] = {}
     for item in raw.files:
         data, smap, errors = load_yaml(item.data, item.display)
+        smap.pack_file = pack_file(item, cited_roots)
         raw.errors.extend(errors)
         if data is None:
             raw.unreadable.append(item.display)

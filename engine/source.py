@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, order=True)
 class Location:
-    """A position in a rule-pack file (1-based line and column)."""
+    """A position in a rule-pack file (1-based line and column).
 
-    file: str  #: display path, stable across machines (e.g. ``rules/jiebei/contact.yaml``)
+    Two spellings of the file: ``file`` is the path as the user gave it (error messages, so an
+    editor or CI can jump to it); ``pack_file`` names it by its pack, whatever the current
+    directory and however ``--rules`` was spelt (``rules/jiebei/contact.yaml`` for the built-in
+    pack, ``<pack directory name>/<path inside it>`` for another), and is what documents cite
+    (:attr:`short`): advice, decision records, explanations, coverage.
+    """
+
+    file: str  #: the path as given (e.g. ``../packs/mine/contact.yaml``)
     line: int = 0  #: 1-based; 0 when unknown
     column: int = 0  #: 1-based; 0 when unknown
+    pack_file: str = field(default="", compare=False)  #: e.g. ``mine/contact.yaml``; "" = file
 
     def __str__(self) -> str:
         if self.line <= 0:
@@ -22,5 +30,6 @@ class Location:
 
     @property
     def short(self) -> str:
-        """``file:line`` without the column, as shown in advice reasons."""
-        return f"{self.file}:{self.line}" if self.line > 0 else self.file
+        """``pack_file:line`` without the column, as cited in advice reasons."""
+        cited = self.pack_file or self.file
+        return f"{cited}:{self.line}" if self.line > 0 else cited

@@ -10,7 +10,7 @@ Nothing in a file is ever turned into anything but text, numbers, booleans, list
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
@@ -45,6 +45,7 @@ class SourceMap:
 
     file: str
     positions: dict[Path, Location] = field(default_factory=dict)
+    pack_file: str = ""  #: the file as documents cite it (``Location.pack_file``); "" = ``file``
     #: where each mapping value itself starts (``positions`` holds its key's position)
     values: dict[Path, Location] = field(default_factory=dict)
     #: values refused (a tag, a number out of range): reported once, never read as rules
@@ -54,11 +55,17 @@ class SourceMap:
         """The location of ``path``, or of its nearest ancestor that has one."""
         while path not in self.positions and path:
             path = path[:-1]
-        return self.positions.get(path, Location(self.file, 1, 1))
+        return self._cited(self.positions.get(path, Location(self.file, 1, 1)))
 
     def locate_value(self, path: Path) -> Location:
         """Where the value at ``path`` starts (its text, not its key), else :meth:`locate`."""
-        return self.values.get(path) or self.locate(path)
+        found = self.values.get(path)
+        return self._cited(found) if found else self.locate(path)
+
+    def _cited(self, location: Location) -> Location:
+        if not self.pack_file or location.pack_file:
+            return location
+        return replace(location, pack_file=self.pack_file)
 
 
 class _Builder:
