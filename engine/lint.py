@@ -274,7 +274,7 @@ def _duplicates(rules: list[Rule]) -> list[Finding]:
                         a.location,
                         "warning",
                         "lint_duplicate_rule",
-                        f"rule '{a.id}' duplicates rule '{b.id}' ({b.location.short}):"
+                        f"rule '{a.id}' duplicates rule '{b.id}' ({b.location.as_given}):"
                         " same conditions and consequence",
                     )
                 )
@@ -295,7 +295,7 @@ def _duplicates(rules: list[Rule]) -> list[Finding]:
                     a.location,
                     "warning",
                     "lint_shadowed",
-                    f"rule '{a.id}' is shadowed by '{b.id}' ({b.location.short}): whenever it"
+                    f"rule '{a.id}' is shadowed by '{b.id}' ({b.location.as_given}): whenever it"
                     f" fires, '{b.id}' recommends {a.then.action} too with priority"
                     f" {b.then.priority} ≥ {a.then.priority}, so it never changes the score",
                 )

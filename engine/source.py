@@ -29,6 +29,11 @@ class Location:
         return f"{self.file}:{self.line}:{self.column}"
 
     @property
+    def as_given(self) -> str:
+        """``file:line`` with the path as given, for messages next to other such positions."""
+        return f"{self.file}:{self.line}" if self.line > 0 else self.file
+
+    @property
     def short(self) -> str:
         """``pack_file:line`` without the column, as cited in advice reasons."""
         cited = self.pack_file or self.file

@@ -116,7 +116,7 @@ def test_advise_json_validates_and_is_byte_identical(
             "expected": 0,
             "actual": 18,
             "result": True,
-            "location": f"{pack.as_posix()}/rules.yaml:15",
+            "location": f"{pack.name}/rules.yaml:15",  # cited by its pack, not the path
         }
     ]
 
