@@ -192,7 +192,7 @@ def replay(
         fail(
             f"{log}: {count} damaged line{'s' if count != 1 else ''}"
             + (f" ({more} more not shown)" if more else "")
-            + "; every other record was replayed",
+            + ("; every other record was replayed" if results else "; no record to replay"),
             2,
         )
     if replay_failed(results, strict):

@@ -380,8 +380,9 @@ def parse_json_line(line: bytes | LineRefused) -> object:
             parse_constant=_constant,
         )
     except json.JSONDecodeError as exc:
+        reason = exc.msg.removesuffix(" at")  # "Invalid control character at"
         raise LineRefused(
-            f"not JSON (column {exc.colno}: {exc.msg}); a torn or edited line?"
+            f"not JSON (column {exc.colno}: {reason}); a torn or edited line?"
         ) from None
     except RecursionError:
         raise LineRefused(_too_deep()) from None
