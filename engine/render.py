@@ -14,13 +14,12 @@ line or an item.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
 from engine.api import Decision
 from engine.decision import Recommendation
-from engine.safetext import json_text, markdown, markdown_line, one_line
+from engine.safetext import json_text, markdown, markdown_code, markdown_line, one_line
 from engine.template import format_value
 
 _URGENCY = {
@@ -182,17 +181,9 @@ def render_markdown(decision: Decision, top: int | None = None, trace: bool = Fa
         out += [f"- `{one_line(s.action)}`: {show(s.reason)}" for s in decision.suppressed]
         out.append("")
     if trace:
-        lines = [_json_line(e) for e in decision.trace]
-        fence = _fence(lines)
-        out += [f"{fence}json", *lines, fence, ""]
+        out += [markdown_code("\n".join(_json_line(e) for e in decision.trace), "json"), ""]
     out.append(f"> {w['footer']}")
     return "\n".join(out) + "\n"
-
-
-def _fence(lines: list[str]) -> str:
-    """A code fence longer than any run of backticks inside (which would close a shorter one)."""
-    longest = max((len(run) for line in lines for run in re.findall(r"`+", line)), default=0)
-    return "`" * max(3, longest + 1)
 
 
 def render_json(advice: dict[str, Any]) -> str:

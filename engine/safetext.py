@@ -16,7 +16,7 @@ neutralises them again (defence in depth: rule packs and library callers that sk
 
 * :func:`one_line` for a value filled into a sentence and for error messages: every unsafe
   character, ``\\n`` included, becomes a visible escape such as ``\\x1b`` or ``\\u202e``;
-* :func:`lines` for plain text that has lines of its own: the same, but ``\\n`` is kept;
+* :func:`lines` for plain text that has lines of its own: the same, but ``\\n`` (and tab) kept;
 * :func:`markdown` (and :func:`markdown_line` at the start of a line) for Markdown:
   :func:`one_line`, then Markdown syntax and HTML escaped, so the text shows as written and
   never becomes markup, a link, a heading, a list item or HTML;
@@ -89,9 +89,9 @@ def describe(char: str) -> str:
     """``U+202E RIGHT-TO-LEFT OVERRIDE (an invisible formatting character)``."""
     code = f"U+{ord(char):04X}"
     category = unicodedata.category(char)
-    kind = _CATEGORY_NAMES.get(category, "a character")
+    kind = f" ({_CATEGORY_NAMES[category]})" if category in _CATEGORY_NAMES else ""
     name = unicodedata.name(char, "") or _CONTROL_NAMES.get(char, "")
-    return f"{code} {name} ({kind})" if name else f"{code} ({kind})"
+    return f"{code} {name}{kind}" if name else f"{code}{kind}"
 
 
 def escape_char(char: str) -> str:
@@ -124,8 +124,8 @@ def one_line(text: str) -> str:
 
 
 def lines(text: str) -> str:
-    """Like :func:`one_line`, but ``\\n`` stays a line break (text that has lines of its own)."""
-    return _escape_unsafe(text, keep="\n")
+    """Like :func:`one_line`, but ``\\n`` and tabs stay (text with lines and columns of its own)."""
+    return _escape_unsafe(text, keep="\n\t")
 
 
 def markdown(text: str) -> str:
@@ -147,6 +147,20 @@ def markdown_line(text: str) -> str:
     """
     # Leading spaces would make an indented code block; a leading mark a heading or a list.
     return _MARKDOWN_LINE_START.sub(_escape_line_start, markdown(text).lstrip(" "))
+
+
+def markdown_code(text: str, info: str = "") -> str:
+    """``text`` as a fenced code block: shown verbatim, never parsed as Markdown or HTML. The fence
+    is longer than any run of backticks inside (which would close a shorter one).
+
+    >>> print(markdown_code("a ``` b", "json"))
+    ````json
+    a ``` b
+    ````
+    """
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{lines(text).rstrip(chr(10))}\n{fence}"
 
 
 def _escape_line_start(match: re.Match[str]) -> str:
