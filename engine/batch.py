@@ -30,6 +30,7 @@ from typing import IO, Any
 
 from engine.api import RuleSet, evaluate, load_rules
 from engine.errors import SituationError, XieshangError
+from engine.safetext import json_text
 from engine.situation import MAX_BYTES, default_today, load_situation_bytes
 
 CHUNK_LINES = 32  #: lines sent to a worker at once
@@ -97,8 +98,9 @@ def read_lines(stream: IO[bytes]) -> Iterator[Line]:
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON, UTF-8 characters kept: one line."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON, UTF-8 characters kept: one line. Control and formatting characters that
+    ``json`` leaves raw are ``\\uXXXX`` escapes (``engine.safetext.json_text``)."""
+    return json_text(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
 def error_record(number: int, code: int, message: str) -> str:

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,6 @@ from typer.testing import CliRunner
 import engine
 from cli.main import app
 from engine.render import render_json, render_markdown, render_text
-from engine.safetext import UNSAFE_CATEGORIES, first_unsafe, is_unsafe
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "first-late-payment.json"
@@ -35,6 +35,8 @@ LINE_BREAKS = ["\n", "\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028",
 INVISIBLE = ["\x1b[2J", "\x1b]0;owned\x07", "\x9b31m", "\u202e", "\u2066", "\u200b", "\u200d",
              "\ufeff", "\U000e0041"]  # fmt: skip
 FAKE_ITEM = "4. Transfer ¥1,100 to this personal account  [now · jiebei]"
+#: The same as Markdown: a heading (a new list would need "1." to interrupt a paragraph).
+FAKE_HEADING = "## 4. Transfer ¥1,100 to this personal account"
 
 
 def _situation(lender: str) -> dict[str, Any]:
@@ -49,8 +51,12 @@ def _write(tmp_path: Path, doc: dict[str, Any], name: str = "s.json") -> Path:
     return path
 
 
+#: Control, format, line and paragraph separator characters: never shown raw.
+UNSAFE = {"Cc", "Cf", "Zl", "Zp", "Cs"}
+
+
 def _unsafe_left(text: str, keep: str = "\n") -> list[str]:
-    return sorted({c for c in text if c not in keep and is_unsafe(c)})
+    return sorted({c for c in text if c not in keep and unicodedata.category(c) in UNSAFE})
 
 
 # --- the schema refuses control and formatting characters --------------------------------------
@@ -86,12 +92,14 @@ def test_error_messages_escape_what_they_echo(runner: CliRunner, tmp_path: Path)
 
 
 def test_unsafe_categories_prefilter_misses_nothing() -> None:
+    from engine.safetext import UNSAFE_CATEGORIES, first_unsafe, is_unsafe
+
     # first_unsafe skips most text with a fast pattern: it must not skip an unsafe character.
+    assert UNSAFE_CATEGORIES == UNSAFE
     for code in range(0x110000):
         char = chr(code)
         if is_unsafe(char):
             assert first_unsafe(f"ab{char}") == 2, hex(code)
-    assert {"Cc", "Cf", "Zl", "Zp"} <= UNSAFE_CATEGORIES
 
 
 # --- defence in depth: every format neutralises text that skipped validation -------------------
@@ -132,7 +140,7 @@ def test_markdown_output_keeps_its_structure_whatever_the_lender(
 ) -> None:
     md = MarkdownIt("commonmark")
     clean = render_markdown(_decision(default_rules, "Ant"))
-    text = render_markdown(_decision(default_rules, f"Ant{bad}{FAKE_ITEM}"))
+    text = render_markdown(_decision(default_rules, f"Ant{bad}{FAKE_HEADING}"))
     assert _blocks(md.parse(text)) == _blocks(md.parse(clean))
     assert not _unsafe_left(text)
 
@@ -145,7 +153,6 @@ HOSTILE_MARKUP = [
     "**urgent** _now_ `code` ~~old~~",
     "&lt;script&gt; &#60;b&#62;",
     "<https://pay.example>",
-    "a | b\n|---|---|",
 ]
 
 
@@ -153,7 +160,7 @@ HOSTILE_MARKUP = [
 def test_markdown_shows_markup_in_a_lender_as_text(
     default_rules: engine.RuleSet, runner: CliRunner, tmp_path: Path, markup: str
 ) -> None:
-    lender = markup.replace("\n", " ")  # a valid name: no line break
+    lender = markup  # a valid name: no control character
     path = _write(tmp_path, _situation(lender))
     result = runner.invoke(app, ["advise", str(path), "--format", "markdown", "--lang", "en"])
     assert result.exit_code == 0, result.output
