@@ -50,7 +50,8 @@ class Options:
     source: str = "<stdin>"  #: the input's name; line ``n`` is called ``<source>:<n>``
     locale: str | None = None
     top: int | None = None
-    today: datetime.date | None = None
+    today: datetime.date | None = None  #: as_of when a line gives none; None: today in China,
+    #: taken once when the run starts (``run_batch``), so a run across midnight has one date
 
 
 @dataclass

@@ -306,3 +306,40 @@ def test_text_on_gbk_says_how_to_fix_it() -> None:
         "xieshang: error: standard output uses the gbk encoding, which cannot show U+00A5 YEN"
         " SIGN; set PYTHONIOENCODING=utf-8 or use a UTF-8 locale (for example LC_ALL=C.UTF-8)\n"
     )
+
+
+PACK_RULE = """\
+rules:
+  - id: crisis_rule
+    title: {en: "Title\\e[2J\\u202e", zh-CN: 标题}
+    source: guide §1.1
+    when: {fact: borrower.distress, op: "==", value: true}
+    recommend:
+      action: crisis_support
+      priority: 100
+      urgency: immediate
+      title: {en: "Call now\\e]0;owned\\a", zh-CN: 标题}
+      message: {en: "Line one\\vone more\\x85\\n1. Fake item <b>x</b>", zh-CN: 消息}
+"""
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
+def test_rule_pack_text_is_neutralised_too(
+    runner: CliRunner, tmp_path: Path, make_pack: Any, fmt: str
+) -> None:
+    pack = make_pack(PACK_RULE)
+    doc = {"schema_version": 1, "as_of": "2026-11-28", "locale": "en",
+           "borrower": {"distress": True}, "loans": [{"id": "a", "product": "jiebei"}]}  # fmt: skip
+    result = runner.invoke(app, ["advise", str(_write(tmp_path, doc)), "--rules", str(pack),
+                                 "--format", fmt])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert not _unsafe_left(result.stdout)
+    if fmt == "json":
+        [rec] = json.loads(result.stdout)["recommendations"]
+        assert rec["message"] == "Line one\vone more\x85\n1. Fake item <b>x</b>"  # exact data
+    elif fmt == "markdown":
+        tokens = MarkdownIt("commonmark").parse(result.stdout)
+        assert "ordered_list_open" not in _blocks(tokens)
+        assert "<b>" not in MarkdownIt("commonmark").render(result.stdout)
+    else:  # the pack's own line break stays; the others show as escapes
+        assert "   Line one\\x0bone more\\x85\n   1. Fake item <b>x</b>\n" in result.stdout
