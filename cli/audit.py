@@ -5,7 +5,6 @@ Imported at the bottom of ``cli.main``; the commands register themselves on its 
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -25,6 +24,7 @@ from cli.main import (
     reported,
     rules_app,
 )
+from cli.output import write_stdout
 
 if TYPE_CHECKING:
     from engine.api import Decision, RuleSet
@@ -137,7 +137,7 @@ def explain(
             assert target is not None
             doc = explain_target(decision, target)
         output = _json(doc) if fmt is OutFormat.json else render_explain_text(doc)
-    sys.stdout.write(output)
+    write_stdout(output, json=fmt is OutFormat.json)
 
 
 # --- replay -----------------------------------------------------------------------------------
@@ -182,7 +182,7 @@ def replay(
             )
         else:
             output = render_replay_text(results, ruleset, contents.damaged)
-    sys.stdout.write(output)
+    write_stdout(output, json=fmt is OutFormat.json)
     if contents.damaged:
         shown = contents.damaged[:_DAMAGED_SHOWN]
         for damage in shown:
@@ -225,11 +225,11 @@ def rules_lint(
     errors = sum(1 for f in findings if f.severity == "error")
     warnings = len(findings) - errors
     if fmt is OutFormat.json:
-        typer.echo(_json({"findings": [f.as_dict() for f in findings]}), nl=False)
+        write_stdout(_json({"findings": [f.as_dict() for f in findings]}), json=True)
     else:
         lines = [str(f) for f in findings]
         lines.append(f"{ruleset.name}: {errors} errors, {warnings} warnings")
-        typer.echo("\n".join(lines))
+        write_stdout("\n".join(lines) + "\n")
     code = exit_code(findings, strict)
     if code:
         raise typer.Exit(code)
@@ -272,7 +272,7 @@ def rules_diff(
         situations = _read_corpus(corpus)
         report = diff_corpus(_load([old]), _load([new]), situations)
         output = _json(report) if fmt is OutFormat.json else render_diff_text(report)
-    sys.stdout.write(output)
+    write_stdout(output, json=fmt is OutFormat.json)
 
 
 @rules_app.command("show")
@@ -294,4 +294,4 @@ def rules_show(
         results = run_cases(ruleset, load_cases(files))
         view = show_rule(ruleset, rule_id, results)
         output = _json(view) if fmt is OutFormat.json else render_show_text(view)
-    sys.stdout.write(output)
+    write_stdout(output, json=fmt is OutFormat.json)

@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING, Annotated
 import typer
 
 from cli.main import Lang, RulesOption, _load, _locale, app, fail, reported
+from cli.output import stdout_closed
 
 if TYPE_CHECKING:
     from engine.batch import Summary
@@ -51,6 +52,8 @@ def _input(path: str) -> Iterator[IO[bytes]]:
 def _output(path: Path | None) -> Iterator[IO[bytes]]:
     """stdout, or a temporary file beside ``path`` renamed over it only once complete."""
     if path is None:
+        if stdout_closed():
+            fail("error: cannot write the output: standard output is closed", 1)
         stream = typer.get_binary_stream("stdout")
         yield stream
         stream.flush()

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from cli.output import write_stdout
+
 if TYPE_CHECKING:
     from cli.audit import PendingRecord
     from engine.api import RuleSet
@@ -63,7 +65,10 @@ RulesOption = Annotated[
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"xieshang: {message}", err=True)
+    """One line on stderr (control characters from file names or input shown as escapes)."""
+    from engine.safetext import one_line
+
+    typer.echo(f"xieshang: {one_line(message)}", err=True)
     raise typer.Exit(code)
 
 
@@ -78,8 +83,10 @@ def reported() -> Iterator[None]:
     except (typer.Exit, BrokenPipeError):
         raise
     except RuleLoadError as exc:
+        from engine.safetext import one_line
+
         for error in exc.errors:
-            typer.echo(str(error), err=True)
+            typer.echo(one_line(str(error)), err=True)
         count = len(exc.errors)
         fail(f"{count} error{'s' if count != 1 else ''} in the rules", exc.exit_code)
     except XieshangError as exc:
@@ -174,13 +181,18 @@ def advise(
         if near_misses and fmt is not Format.json:
             from cli.audit import near_miss_text
 
-            output += near_miss_text(decision)
+            extra = near_miss_text(decision)
+            if fmt is Format.markdown and extra:
+                from engine.safetext import markdown_code
+
+                extra = f"\n{markdown_code(extra.strip(chr(10)))}\n"  # verbatim, never markup
+            output += extra
         if audit_log is not None:  # made and opened now: a bad path fails before any output
             from cli.audit import prepare_record
 
             pending = prepare_record(audit_log, decision, top, near_misses)
     try:
-        sys.stdout.write(output)
+        write_stdout(output, json=fmt is Format.json)
         sys.stdout.flush()  # shown first: the log must never record advice that was not shown
     except BaseException:
         if pending is not None:
@@ -216,14 +228,14 @@ def rules_validate(
             others = len(exc.errors) - len(mine)
             if mine:
                 raise RuleLoadError(mine) from exc
-            typer.echo(f"{len(files)} file(s): ok ({others} error(s) elsewhere in the pack)")
+            write_stdout(f"{len(files)} file(s): ok ({others} error(s) elsewhere in the pack)\n")
             return
     pack = ruleset.pack
     shards = len(ruleset.compiled.shards)
-    typer.echo(
+    write_stdout(
         f"{pack.name} {pack.version}: {len(pack.rules)} rules in {len(pack.files)}"
         f" files, {len(pack.parameters)} parameters, {shards} engine ruleset"
-        f"{'s' if shards != 1 else ''}: ok"
+        f"{'s' if shards != 1 else ''}: ok\n"
     )
 
 
@@ -315,7 +327,7 @@ def rules_test(
 
         extra, below = coverage_lines(ruleset, results, min_coverage, min_condition_coverage)
         lines += extra
-    typer.echo("\n".join(lines))
+    write_stdout("\n".join(lines) + "\n")
     if failed or not results or below:
         raise typer.Exit(1)
 
@@ -344,7 +356,7 @@ def rules_list(
                     f"{rule.id}\t{rule.kind} {target}\t{rule.about}\t{rule.source}"
                     f"\t{rule.location.short}"
                 )
-    typer.echo("\n".join(rows))
+    write_stdout("\n".join(rows) + "\n")
 
 
 @app.command()
@@ -360,7 +372,7 @@ def schema(
 
     with reported():
         text = json.dumps(load_schema(name), ensure_ascii=False, indent=2)
-    typer.echo(text)
+    write_stdout(text + "\n", json=True)
 
 
 def run() -> None:
@@ -369,13 +381,26 @@ def run() -> None:
         try:
             app()
         finally:
-            sys.stdout.flush()  # a full disk or a closed pipe shows here, not at interpreter exit
+            if sys.stdout is not None:  # None: started with stdout closed (cli.output says so)
+                sys.stdout.flush()  # a full disk or a closed pipe shows here, not at exit
     except BrokenPipeError:  # the reader went away (`| head`): nothing more to say
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the exit-time flush quiet
         sys.exit(1)
     except OSError as exc:
-        typer.echo(f"xieshang: error: cannot write the output: {exc}", err=True)
-        sys.exit(1)
+        _exit(f"error: cannot write the output: {exc}", 1)
+    except UnicodeEncodeError as exc:  # output that bypassed cli.output: still one line
+        from cli.output import ENCODING_HINT
+
+        message = f"error: the output cannot be written in the {exc.encoding} encoding"
+        _exit(f"{message}; {ENCODING_HINT}", 2)
+
+
+def _exit(message: str, code: int) -> NoReturn:
+    """:func:`fail` outside a command (after the Typer app has returned)."""
+    from engine.safetext import one_line
+
+    typer.echo(f"xieshang: {one_line(message)}", err=True)
+    sys.exit(code)
 
 
 # Commands defined in their own modules register themselves on ``app`` when imported.

@@ -19,7 +19,13 @@ from engine.memory import Firing, Memory
 from engine.model import Pack
 from engine.packs import default_pack_dir
 from engine.run import Runtime, run
-from engine.situation import normalise, situation_digest, validate_situation
+from engine.situation import (
+    check_dates,
+    default_today,
+    normalise,
+    situation_digest,
+    validate_situation,
+)
 
 
 @dataclass
@@ -204,10 +210,17 @@ def evaluate(
     ``situation`` is the parsed JSON object; it is validated unless ``validated`` says the caller
     did so already (``engine.situation.load_situation_bytes`` validates). ``locale`` overrides the
     situation's own. Raises SituationError for invalid input, EvaluationError when the rules
-    conflict at run time.
+    conflict at run time. ``today`` is the ``as_of`` of a situation without one (default: the
+    date in China, ``engine.situation.default_today``); dates are checked against ``as_of`` even
+    when ``validated``, so an evaluation never sees a notice dated after it.
     """
-    checked = dict(situation) if validated else validate_situation(situation, "<situation>")
-    normal = normalise(checked, today or dt.date.today())
+    day = today or default_today()
+    if validated:
+        checked = dict(situation)
+        check_dates(checked, "<situation>", day)
+    else:
+        checked = validate_situation(situation, "<situation>", today=day)
+    normal = normalise(checked, day)
     chosen = locale or normal["locale"]
     result = run(ruleset.runtime, normal, budget=budget)
     ranking: Ranking = rank(ruleset.compiled, result.firings, result.memory, chosen)

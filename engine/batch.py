@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import multiprocessing
@@ -29,7 +30,8 @@ from typing import IO, Any
 
 from engine.api import RuleSet, evaluate, load_rules
 from engine.errors import SituationError, XieshangError
-from engine.situation import MAX_BYTES, load_situation_bytes
+from engine.safetext import json_text
+from engine.situation import MAX_BYTES, default_today, load_situation_bytes
 
 CHUNK_LINES = 32  #: lines sent to a worker at once
 CHUNKS_IN_FLIGHT = 4  #: per worker: bounds memory, keeps every worker busy
@@ -48,7 +50,8 @@ class Options:
     source: str = "<stdin>"  #: the input's name; line ``n`` is called ``<source>:<n>``
     locale: str | None = None
     top: int | None = None
-    today: datetime.date | None = None
+    today: datetime.date | None = None  #: as_of when a line gives none; None: today in China,
+    #: taken once when the run starts (``run_batch``), so a run across midnight has one date
 
 
 @dataclass
@@ -96,8 +99,9 @@ def read_lines(stream: IO[bytes]) -> Iterator[Line]:
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON, UTF-8 characters kept: one line."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON, UTF-8 characters kept: one line. Control and formatting characters that
+    ``json`` leaves raw are ``\\uXXXX`` escapes (``engine.safetext.json_text``)."""
+    return json_text(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
 def error_record(number: int, code: int, message: str) -> str:
@@ -113,7 +117,7 @@ def advise_line(ruleset: RuleSet, line: Line, options: Options) -> Result:
             raise SituationError(
                 source, "$", f"input is {data} bytes, larger than the limit of {MAX_BYTES} bytes"
             )
-        situation = load_situation_bytes(data, source)
+        situation = load_situation_bytes(data, source, today=options.today)
         decision = evaluate(
             ruleset, situation, today=options.today, locale=options.locale, validated=True
         )
@@ -171,6 +175,8 @@ def run_batch(
     ``progress`` is called with the running summary after each line or chunk.
     """
     global _worker
+    if options.today is None:  # one date for the whole run, even across midnight
+        options = dataclasses.replace(options, today=default_today())
     summary = Summary()
     start = time.perf_counter()
 

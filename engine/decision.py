@@ -18,6 +18,7 @@ from engine.explain import ConditionOutcome, evaluate_condition
 from engine.expr import UNKNOWN
 from engine.memory import Firing, Memory
 from engine.model import URGENCY_ORDER, Adjust, LocalText, Recommend, Rule, Suppress
+from engine.safetext import one_line
 from engine.template import format_value, render
 
 
@@ -202,7 +203,9 @@ def _messages(renderer: Renderer, items: list[tuple[LocalText, str | None]]) -> 
         if loan is not None and loan not in ids:
             ids.append(loan)
     joiner = "、" if renderer.locale == "zh-CN" else ", "
-    return "\n".join(text.replace(_LOAN_ID, joiner.join(ids)) for text, ids in lines.items())
+    return "\n".join(
+        text.replace(_LOAN_ID, joiner.join(one_line(i) for i in ids)) for text, ids in lines.items()
+    )
 
 
 def _with_loan_marker(renderer: Renderer, template: LocalText, loan: str | None) -> str:

@@ -304,11 +304,10 @@ def diff_corpus(
 
     ``situations`` holds (label, parsed situation); each is evaluated with the same ``today``.
     """
-    import datetime as dt
-
     from engine.api import evaluate
+    from engine.situation import default_today
 
-    today = dt.date.today()
+    today = default_today()
     old_m, new_m = manifest(old_ruleset.pack), manifest(new_ruleset.pack)
     changes = rule_changes(old_m, new_m)
     changed_ids = [c.rule_id for c in changes]

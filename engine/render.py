@@ -2,15 +2,24 @@
 
 Ranked, short, one action per block, the reasons one level down. JSON output is
 ``Decision.to_advice()``; it is not built here.
+
+Every piece of text from the decision (titles, messages, reasons, labels, loan ids) passes through
+one neutraliser per format before it is placed (``engine.safetext``): ``one_line`` for text,
+``markdown`` (``markdown_line`` for message lines) for Markdown, ``json_text`` for JSON. Messages
+are split into lines at ``\n`` only, the line break rule packs write; values filled into them are
+single lines already (``engine.template.format_value``), so no text from a situation can add a
+line or an item.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from engine.api import Decision
 from engine.decision import Recommendation
+from engine.safetext import json_text, markdown, markdown_code, markdown_line, one_line
 from engine.template import format_value
 
 _URGENCY = {
@@ -77,87 +86,107 @@ def summary_lines(decision: Decision) -> list[str]:
     return lines
 
 
-def _tag(rec: Recommendation, locale: str) -> str:
+def _tag(rec: Recommendation, locale: str, show: Callable[[str], str]) -> str:
     parts = [_URGENCY["en" if locale == "en" else "zh-CN"][rec.urgency]]
     if rec.loan_ids:
         parts.append(", ".join(rec.loan_ids))
-    return " · ".join(parts)
+    return show(" · ".join(parts))
 
 
-def _reason_lines(rec: Recommendation, locale: str) -> list[str]:
+def _reason_lines(rec: Recommendation, show: Callable[[str], str]) -> list[str]:
     seen: dict[str, str] = {}
     for reason in rec.reasons:
         seen.setdefault(reason.title, reason.source)
-    return [f"{title} ({source})" for title, source in seen.items()]
+    return [show(f"{title} ({source})") for title, source in seen.items()]
+
+
+def _message_lines(rec: Recommendation, show: Callable[[str], str]) -> list[str]:
+    """A message's lines: split at ``\n`` only (``str.splitlines`` also splits at ``\v``,
+    ``\x1c``, ``\x85``, U+2028 and more, which must show as escapes, not as new lines)."""
+    return [show(line) for line in rec.message.split("\n")]
 
 
 def render_text(decision: Decision, top: int | None = None, trace: bool = False) -> str:
     w = _words(decision.locale)
+    show = one_line
     recs = decision.recommendations[:top] if top else decision.recommendations
     pack = decision.ruleset.pack
     out = [
-        f"{w['heading']} · {w['as_of']} {decision.situation['as_of']} · "
-        f"{w['rules']} {pack.name} {pack.version}"
+        show(
+            f"{w['heading']} · {w['as_of']} {decision.situation['as_of']} · "
+            f"{w['rules']} {pack.name} {pack.version}"
+        )
     ]
     summary = summary_lines(decision)
     if summary:
         out.append(f"{w['summary']}:")
-        out += [f"  - {line}" for line in summary]
+        out += [f"  - {show(line)}" for line in summary]
     out.append("")
     if not recs:
         out.append(w["nothing"])
     # Someone under stress reads the first few; the rest are listed by title (--top N: all in full).
     detailed = recs if top else recs[:DETAILED]
     for rec in detailed:
-        out.append(f"{rec.rank}. {rec.title}  [{_tag(rec, decision.locale)}]")
-        out += [f"   {line}" for line in rec.message.splitlines()]
-        reasons = _reason_lines(rec, decision.locale)
+        out.append(f"{rec.rank}. {show(rec.title)}  [{_tag(rec, decision.locale, show)}]")
+        out += [f"   {line}" for line in _message_lines(rec, show)]
+        reasons = _reason_lines(rec, show)
         out.append(f"   {w['why']}: {reasons[0]}")
         out += [f"   {' ' * len(w['why'])}  {r}" for r in reasons[1:]]
         out.append("")
     if len(recs) > len(detailed):
         out.append(w["later"].format(count=len(recs)))
-        out += [f"{r.rank}. {r.title}  [{_tag(r, decision.locale)}]" for r in recs[len(detailed) :]]
+        out += [
+            f"{r.rank}. {show(r.title)}  [{_tag(r, decision.locale, show)}]"
+            for r in recs[len(detailed) :]
+        ]
         out.append("")
     if decision.suppressed:
         left = "; ".join(f"{s.action} ({s.reason})" for s in decision.suppressed)
-        out += [f"{w['suppressed']}: {left}", ""]
+        out += [f"{w['suppressed']}: {show(left)}", ""]
     if trace:
-        out += ["trace:", *(f"  {json.dumps(e, ensure_ascii=False)}" for e in decision.trace), ""]
+        out += ["trace:", *(f"  {_json_line(e)}" for e in decision.trace), ""]
     out.append(w["footer"])
     return "\n".join(out) + "\n"
 
 
+def _json_line(value: Any) -> str:
+    return json_text(json.dumps(value, ensure_ascii=False))
+
+
 def render_markdown(decision: Decision, top: int | None = None, trace: bool = False) -> str:
     w = _words(decision.locale)
+    show = markdown
     recs = decision.recommendations[:top] if top else decision.recommendations
     pack = decision.ruleset.pack
     out = [
-        f"# {w['heading']} ({decision.situation['as_of']})",
+        f"# {w['heading']} ({show(decision.situation['as_of'])})",
         "",
-        f"*{w['rules']}: {pack.name} {pack.version}*",
+        f"*{w['rules']}: {show(pack.name)} {show(pack.version)}*",
         "",
     ]
     summary = summary_lines(decision)
     if summary:
-        out += [f"**{w['summary']}:** " + " · ".join(summary), ""]
+        out += [f"**{w['summary']}:** " + " · ".join(show(line) for line in summary), ""]
     if not recs:
         out += [w["nothing"], ""]
     for rec in recs:
-        out += [f"## {rec.rank}. {rec.title}", "", f"*{_tag(rec, decision.locale)}*", ""]
-        out += [*rec.message.splitlines(), ""]
-        out += [f"- {w['why']}: {r}" for r in _reason_lines(rec, decision.locale)]
+        title, tag = show(rec.title), _tag(rec, decision.locale, show)
+        out += [f"## {rec.rank}. {title}", "", f"*{tag}*", ""]
+        out += [*_message_lines(rec, markdown_line), ""]
+        out += [f"- {w['why']}: {r}" for r in _reason_lines(rec, show)]
         out.append("")
     if decision.suppressed:
         out += [f"**{w['suppressed']}:**", ""]
-        out += [f"- `{s.action}`: {s.reason}" for s in decision.suppressed]
+        # action codes are lower_snake_case (the pack schema): safe inside a code span
+        out += [f"- `{one_line(s.action)}`: {show(s.reason)}" for s in decision.suppressed]
         out.append("")
     if trace:
-        out += ["```json", *(json.dumps(e, ensure_ascii=False) for e in decision.trace), "```", ""]
+        out += [markdown_code("\n".join(_json_line(e) for e in decision.trace), "json"), ""]
     out.append(f"> {w['footer']}")
     return "\n".join(out) + "\n"
 
 
 def render_json(advice: dict[str, Any]) -> str:
-    """Canonical, stable JSON: same input, same bytes."""
-    return json.dumps(advice, ensure_ascii=False, indent=2, sort_keys=False) + "\n"
+    """Canonical, stable JSON: same input, same bytes. Control and formatting characters are
+    written as ``\\uXXXX`` escapes (``json`` leaves U+007F-U+009F, U+2028 and the like raw)."""
+    return json_text(json.dumps(advice, ensure_ascii=False, indent=2, sort_keys=False)) + "\n"

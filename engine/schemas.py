@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import UsageError, XieshangError, did_you_mean
+from engine.fastschema import ecma_regex
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -66,7 +67,12 @@ def load_schema(name: str) -> dict[str, Any]:
 
 @functools.cache
 def validator(name: str) -> Draft202012Validator:
-    """A cached Draft 2020-12 validator for schema ``name`` that enforces ``format``."""
+    """A cached Draft 2020-12 validator for schema ``name`` that enforces ``format``.
+
+    ``pattern`` has its ECMA-262 meaning (``engine.fastschema.ecma_regex``): jsonschema's own
+    ``re.search`` lets ``$`` match before a trailing newline, so ``"jiebei\\n"`` would pass
+    ``^[A-Za-z0-9_.\\-]+$``.
+    """
     from jsonschema import Draft202012Validator  # imported here: valid input never needs it
     from jsonschema.exceptions import SchemaError
 
@@ -75,4 +81,18 @@ def validator(name: str) -> Draft202012Validator:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         raise XieshangError(f"schema '{name}' is not a valid JSON Schema: {exc.message}") from exc
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    cls = _ecma_validator_class()
+    return cls(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+@functools.cache
+def _ecma_validator_class() -> Any:
+    """Draft 2020-12 with ``pattern`` searched as ECMA-262 regular expressions."""
+    from jsonschema import Draft202012Validator, validators
+    from jsonschema.exceptions import ValidationError
+
+    def pattern(validator: Any, patrn: str, instance: Any, schema: Any) -> Any:
+        if validator.is_type(instance, "string") and not ecma_regex(patrn).search(instance):
+            yield ValidationError(f"{instance!r} does not match {patrn!r}")
+
+    return validators.extend(Draft202012Validator, {"pattern": pattern})

@@ -3,7 +3,9 @@
 A placeholder is a bare dotted name. Attribute access beyond a fact name, indexing, calls,
 conversions
 (``!r``) and format specifications (``:>10``) are refused when the pack loads. Values are shown by
-their unit: money as ``¥1,234.00``, percentages as ``18.25%``, dates as ``2026-12-10``.
+their unit: money as ``¥1,234.00``, percentages as ``18.25%``, dates as ``2026-12-10``. Text is
+filled in as one line without control or formatting characters (:func:`engine.safetext.one_line`):
+a value can never add a line, an item or an escape sequence to the sentence around it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.expr import UNKNOWN
+from engine.safetext import one_line
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*\Z")  #: no dunders, calls or specs
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
@@ -105,16 +108,18 @@ def format_value(value: object, unit: str, locale: str) -> str:
     ('¥1,234.50', '18.25%')
     >>> format_value(["job_loss", "illness_or_injury"], "text", "zh-CN")
     'job_loss、illness_or_injury'
+    >>> format_value("Ant\\n2. Pay me", "text", "en")
+    'Ant\\\\n2. Pay me'
     """
     if value is UNKNOWN or value is None:
         return "?"
     if isinstance(value, bool):
         return _bool(value, locale)
     if isinstance(value, list | tuple):
-        return ("、" if locale == "zh-CN" else ", ").join(str(v) for v in value)
+        return ("、" if locale == "zh-CN" else ", ").join(one_line(str(v)) for v in value)
     if isinstance(value, int | float):
         return _number(value, unit)
-    return str(value)
+    return one_line(str(value))
 
 
 def _bool(value: bool, locale: str) -> str:

@@ -2,9 +2,10 @@
 
 :func:`situations` walks the schema: ``const`` → that value, ``enum`` → ``sampled_from``, numbers
 within their bounds (money kept modest: at most 1e7, integers and 2-decimal floats), booleans,
-dates in 2024–2027, arrays of enums → unique lists, strings within their lengths, and objects
-whose optional fields are left out at random. Loans are 1..5 with unique ids. Every value drawn
-is valid, so the engine must accept it.
+dates in 2024–2027 (a missed due date or a legal notice never after ``as_of``), arrays of enums →
+unique lists, strings within their lengths (no control or formatting characters, which the
+engine refuses), and objects whose optional fields are left out at random. Loans are 1..5 with
+unique ids. Every value drawn is valid, so the engine must accept it.
 """
 
 from __future__ import annotations
@@ -54,9 +55,10 @@ def strings(schema: Mapping[str, Any]) -> Strategy:
         return dates()
     if "pattern" in schema:  # only loan ids have a pattern besides dates
         return st.text(ID_ALPHABET, min_size=1, max_size=min(schema.get("maxLength", 12), 12))
-    # any Unicode text without surrogates: CJK, quotes, backslashes, control characters
+    # any Unicode text a situation accepts: CJK, quotes, backslashes, odd spaces; no control,
+    # formatting or separator characters (engine.safetext.UNSAFE_CATEGORIES)
     return st.text(
-        st.characters(exclude_categories=("Cs",)),
+        st.characters(exclude_categories=("Cs", "Cc", "Cf", "Zl", "Zp")),
         min_size=schema.get("minLength", 0),
         max_size=min(schema.get("maxLength", 30), 30),
     )
@@ -110,10 +112,27 @@ def arrays(schema: Mapping[str, Any], path: str) -> Strategy:
     )
 
 
+#: A date not after any test run's today: the as_of of a situation that gives none.
+PAST_TODAY = datetime.date(2026, 11, 28)
+
+
 def situations() -> st.SearchStrategy[dict[str, Any]]:
     """Valid situations (parsed JSON objects)."""
     strategy: st.SearchStrategy[dict[str, Any]] = from_schema(load_schema())
-    return strategy
+    return strategy.map(_dates_not_after_as_of)
+
+
+def _dates_not_after_as_of(situation: dict[str, Any]) -> dict[str, Any]:
+    """Missed due dates and legal notices moved back to ``as_of`` where they were after it."""
+    as_of = situation.get("as_of", PAST_TODAY.isoformat())
+    for loan in situation["loans"]:
+        for holder, key in (
+            (loan, "first_missed_due_date"),
+            (loan.get("status"), "legal_notice_date"),
+        ):
+            if isinstance(holder, dict) and key in holder and holder[key] > as_of:
+                holder[key] = as_of
+    return situation
 
 
 def situation_bytes() -> st.SearchStrategy[bytes]:

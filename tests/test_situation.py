@@ -547,7 +547,7 @@ def test_report_is_deterministic() -> None:
     assert messages == {
         "s.json: $.borrower.a: unknown field 'a' (expected one of: monthly_income, income_change, "
         "monthly_essential_expenses, liquid_savings, dependants, age, student, hardship, hardship_evidence, "
-        "distress)"
+        "distress); 1 more unknown field here: 'b'"
     }
 
 
