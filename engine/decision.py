@@ -123,9 +123,8 @@ def rank(compiled: CompiledPack, firings: list[Firing], memory: Memory, locale: 
             rule = _rule(compiled, fired[0])
             assert isinstance(rule.then, Suppress)
             for firing in sorted(fired):
-                if firing.loan_id is not None and not whole:
-                    if firing.loan_id not in recommended_for:
-                        continue  # this loan had no recommendation of the action
+                if not whole and firing.loan_id not in recommended_for:
+                    continue  # this loan had no recommendation of the action
                 reason = renderer.text(rule.then.reason, firing.loan_id)
                 ranking.suppressed.append(Suppression(action, rule_id, reason, rule.location.short))
                 if whole:
