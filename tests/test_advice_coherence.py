@@ -19,6 +19,7 @@ import copy
 import datetime as dt
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,9 @@ from typing import Any
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
+from typer.testing import CliRunner
 
+from cli.main import app
 from engine.api import Decision, RuleSet, evaluate, load_rules
 from tests.strategies import court_situations, situations
 
@@ -223,3 +226,80 @@ def test_the_checks_catch_what_they_look_for() -> None:
     assert not court_decided(
         {"status": {"legal": "payment_order", "legal_notice_date": "2026-11-20"}}, TODAY
     )
+
+
+COURT_PASSED = {
+    "schema_version": 1,
+    "as_of": "2026-11-28",
+    "loans": [
+        {
+            "id": "card",
+            "product": "credit_card",
+            "lender": "招商银行",
+            "outstanding_balance": 30000,
+            "overdue_amount": 30000,
+            "days_overdue": 200,
+            "status": {"legal": "payment_order", "legal_notice_date": "2026-11-01"},
+        },
+        {
+            "id": "jiebei",
+            "product": "jiebei",
+            "overdue_amount": 9000,
+            "days_overdue": 200,
+            "status": {
+                "legal": "lawsuit_notice",
+                "legal_notice_date": "2026-11-05",
+                "hearing_date": "2026-12-15",
+            },
+        },
+    ],
+}
+
+
+XIESHANG = ROOT / ".venv" / "bin" / "xieshang"
+LEFT_OUT = re.compile(r"^(?:Left out|未列出):", re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    ("lang", "first", "passed", "objection"),
+    [
+        (
+            "en",
+            "1. Attend the hearing on 2026-12-15",
+            "has passed: what you can still do",
+            "too late",
+        ),
+        ("zh", "1. 按时出庭：2026-12-15", "已经过了：你还能做什么", "一般已经太晚"),
+    ],
+)
+def test_what_a_borrower_reads_after_court_deadlines(
+    tmp_path: Path, lang: str, first: str, passed: str, objection: str
+) -> None:
+    """The text output says a passed deadline has passed (no negative days), puts the hearing
+    first, and offers no card plan for a card whose payment order is enforceable."""
+    path = tmp_path / "court.json"
+    path.write_text(json.dumps(COURT_PASSED, ensure_ascii=False), encoding="utf-8")
+    result = CliRunner().invoke(app, ["advise", str(path), "--lang", lang, "--top", "30"])
+    assert result.exit_code == 0, result.output
+    advice = LEFT_OUT.split(result.output)[0]  # the recommendations, without the adviser's list
+    assert next(line for line in advice.splitlines() if line.startswith("1. ")).startswith(first)
+    assert passed in advice
+    assert objection in advice
+    assert not NEGATIVE.search(result.output)
+    assert "个性化分期" not in advice
+
+
+def test_installed_cli_reports_a_passed_deadline_without_negative_days(tmp_path: Path) -> None:
+    """One real run of the installed command on the same situation."""
+    path = tmp_path / "court.json"
+    path.write_text(json.dumps(COURT_PASSED, ensure_ascii=False), encoding="utf-8")
+    done = subprocess.run(
+        [str(XIESHANG), "advise", str(path), "--top", "30"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "法院期限 2026-11-16 已经过了" in done.stdout
+    assert not NEGATIVE.search(done.stdout)
