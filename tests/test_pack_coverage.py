@@ -50,6 +50,7 @@ ALWAYS_DEFINED = frozenset(
         "derive_supervised_loan_count",
         "derive_microloan_count",
         "derive_unclear_lender_count",
+        "derive_open_overdue_count",
     }
 )
 
