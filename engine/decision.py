@@ -100,7 +100,7 @@ def rank(compiled: CompiledPack, firings: list[Firing], memory: Memory, locale: 
     rules = compiled.rules
     recommends: dict[str, list[Firing]] = {}
     adjusts: dict[str, dict[str, Firing]] = {}
-    suppresses: dict[str, dict[str, Firing]] = {}
+    suppresses: dict[str, dict[str, list[Firing]]] = {}
     for firing in firings:
         rule = rules[firing.rule_index].rule
         then = rule.then
@@ -109,20 +109,32 @@ def rank(compiled: CompiledPack, firings: list[Firing], memory: Memory, locale: 
         elif isinstance(then, Adjust):
             adjusts.setdefault(then.action, {}).setdefault(rule.id, firing)
         elif isinstance(then, Suppress):
-            suppresses.setdefault(then.action, {}).setdefault(rule.id, firing)
+            suppresses.setdefault(then.action, {}).setdefault(rule.id, []).append(firing)
     ranking = Ranking()
     for action, by_rule in sorted(suppresses.items()):
-        if action not in recommends:
+        group = recommends.get(action, [])
+        if not group:
             continue  # nothing to remove: a suppression is reported only when it removed something
-        for rule_id, firing in sorted(by_rule.items()):
-            rule = _rule(compiled, firing)
+        # a per-loan suppress (about: loan) removes only that loan's recommendation; a
+        # situation-level one removes the whole action
+        whole = any(f.loan_id is None for fs in by_rule.values() for f in fs)
+        loans = {f.loan_id for fs in by_rule.values() for f in fs if f.loan_id is not None}
+        recommended_for = {f.loan_id for f in group}
+        for rule_id, fired in sorted(by_rule.items()):
+            rule = _rule(compiled, fired[0])
             assert isinstance(rule.then, Suppress)
-            reason = renderer.text(rule.then.reason, firing.loan_id)
-            ranking.suppressed.append(Suppression(action, rule_id, reason, rule.location.short))
+            for firing in sorted(fired):
+                if not whole and firing.loan_id not in recommended_for:
+                    continue  # this loan had no recommendation of the action
+                reason = renderer.text(rule.then.reason, firing.loan_id)
+                ranking.suppressed.append(Suppression(action, rule_id, reason, rule.location.short))
+                if whole:
+                    break  # the whole action is gone: one line per rule
+        recommends[action] = [] if whole else [f for f in group if f.loan_id not in loans]
     built = [
         _recommendation_fields(compiled, renderer, action, group, adjusts.get(action, {}))
         for action, group in recommends.items()
-        if action not in suppresses
+        if group
     ]
     order = compiled.pack.actions
     # (action, score, ..., reasons): score descending, catalogue order, primary rule id

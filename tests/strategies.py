@@ -176,3 +176,40 @@ def arbitrary_bytes() -> st.SearchStrategy[bytes]:
         max_leaves=12,
     ).map(lambda v: json.dumps(v).encode("utf-8"))
     return st.one_of(st.binary(max_size=300), json_values, mutated_bytes(), situation_bytes())
+
+
+COURT_STAGES = (
+    "pre_suit_mediation",
+    "lawsuit_notice",
+    "payment_order",
+    "judgment",
+    "enforcement",
+    "consumption_restriction",
+    "dishonest_list",
+)
+
+
+def court_situations() -> st.SearchStrategy[dict[str, Any]]:
+    """Valid situations whose loans are at court stages, with the notice and hearing dates close to
+    ``as_of`` (before and after it), so that deadlines, hearings and appeal windows are both open
+    and passed; the SPEC §7.1 fields (age, student, lender_type, hearing_date, disputes_debt, …)
+    come from the schema like every other field."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> dict[str, Any]:
+        situation = draw(situations())
+        as_of = draw(st.dates(datetime.date(2026, 1, 1), datetime.date(2026, 12, 31)))
+        situation["as_of"] = as_of.isoformat()
+        near = st.integers(-40, 40).map(lambda d: (as_of + datetime.timedelta(days=d)).isoformat())
+        for loan in situation["loans"]:
+            if not draw(st.booleans()):
+                continue
+            status = loan.setdefault("status", {})
+            status["legal"] = draw(st.sampled_from(COURT_STAGES))
+            if draw(st.integers(0, 3)):  # mostly known
+                status["legal_notice_date"] = draw(near)
+            if draw(st.booleans()):
+                status["hearing_date"] = draw(near)
+        return situation
+
+    return build()

@@ -488,3 +488,48 @@ def test_a_suppression_is_reported_only_when_it_removed_something(make_pack: Pac
     nothing = engine.evaluate(rules, situation(borrower={"distress": True}))
     assert nothing.suppressed == ()
     assert "no_budget" in nothing.fired_rules()
+
+
+def test_a_per_loan_suppression_removes_only_that_loans_recommendation(
+    make_pack: PackFactory,
+) -> None:
+    rules = engine.load_rules(
+        [
+            make_pack(f"""
+    rules:
+      - id: waiver
+        {TITLE}
+        source: guide §2.1
+        about: loan
+        when: {{fact: loan.days_overdue, op: ">", value: 0}}
+        {recommend("request_penalty_waiver", message="{loan.id} waiver")}
+      - id: no_waiver_after_judgment
+        {TITLE}
+        source: guide §2.1
+        about: loan
+        when: {{fact: loan.status.legal, op: "==", value: judgment}}
+        suppress: {{action: request_penalty_waiver, reason: {{en: "{{loan.id}} judged", zh-CN: "{{loan.id}} 已判决"}}}}
+    """)
+        ]
+    )
+    judged = {
+        "id": "card",
+        "product": "credit_card",
+        "days_overdue": 300,
+        "status": {"legal": "judgment"},
+    }
+    other = {"id": "jiebei", "product": "jiebei", "days_overdue": 30}
+    mixed = engine.evaluate(rules, situation(loans=[judged, other]))
+    (waiver,) = mixed.recommendations
+    assert waiver.loan_ids == ("jiebei",)
+    assert "card" not in waiver.message
+    assert [(s.action, s.reason) for s in mixed.suppressed] == [
+        ("request_penalty_waiver", "card 已判决")
+    ]
+    only = engine.evaluate(rules, situation(loans=[judged]))
+    assert only.recommendations == ()
+    assert [s.reason for s in only.suppressed] == ["card 已判决"]
+    # a loan at judgment that had no recommendation of the action reports no suppression
+    quiet = engine.evaluate(rules, situation(loans=[{**judged, "days_overdue": 0}, other]))
+    assert quiet.suppressed == ()
+    assert [r.loan_ids for r in quiet.recommendations] == [("jiebei",)]

@@ -47,6 +47,10 @@ ALWAYS_DEFINED = frozenset(
         "derive_total_overdue",
         "derive_total_outstanding",
         "derive_max_days_overdue",
+        "derive_supervised_loan_count",
+        "derive_microloan_count",
+        "derive_unclear_lender_count",
+        "derive_open_overdue_count",
     }
 )
 
