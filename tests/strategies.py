@@ -210,6 +210,6 @@ def court_situations() -> st.SearchStrategy[dict[str, Any]]:
                 status["legal_notice_date"] = draw(near)
             if draw(st.booleans()):
                 status["hearing_date"] = draw(near)
-        return situation
+        return _dates_not_after_as_of(situation)  # as_of was redrawn: keep the dates valid
 
     return build()
