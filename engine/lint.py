@@ -16,6 +16,7 @@ not surely known when the rule fires, by the analysis of ``KnownFacts``: it woul
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Mapping
@@ -260,48 +261,113 @@ def lint(ruleset: RuleSet) -> list[Finding]:
     return sorted(set(out))
 
 
+_Branch = frozenset[tuple[str, str, str]]
+#: subsets of a branch worth enumerating to find the branches it contains (2**12 lookups); a
+#: longer branch is compared with each candidate instead
+_SUBSET_LIMIT = 12
+
+
 def _duplicates(rules: list[Rule]) -> list[Finding]:
+    """Duplicate and shadowed rules, by index lookups rather than by comparing every pair.
+
+    Each rule's branches are computed once. Duplicates share one key (scope, consequence and
+    branch set). A rule ``b`` can shadow ``a`` only if every branch of ``a`` contains a branch
+    of ``b``: the candidates are found by looking up the subsets of ``a``'s branches in an index
+    of the branches of the rules for the same action, so the work grows with the rules that
+    could shadow, not with the size of the pack.
+    """
+    branches = [_branches(rule) for rule in rules]
+    sets = [frozenset(b) for b in branches]
     out: list[Finding] = []
     duplicate: set[str] = set()
+    same: dict[tuple[Any, ...], list[int]] = {}
     for i, a in enumerate(rules):
-        for b in rules[:i]:
-            if a.about != b.about or _consequence_key(a) != _consequence_key(b):
-                continue
-            if set(_branches(a)) == set(_branches(b)):
-                duplicate.add(a.id)
-                out.append(
-                    Finding(
-                        a.location,
-                        "warning",
-                        "lint_duplicate_rule",
-                        f"rule '{a.id}' duplicates rule '{b.id}' ({b.location.short}):"
-                        " same conditions and consequence",
-                    )
-                )
-    for a in rules:
-        if not isinstance(a.then, Recommend) or a.id in duplicate:
-            continue
-        for b in rules:
-            if b is a or not isinstance(b.then, Recommend) or b.about != a.about:
-                continue
-            if b.then.action != a.then.action or b.then.priority < a.then.priority:
-                continue
-            if URGENCY_ORDER.index(b.then.urgency) > URGENCY_ORDER.index(a.then.urgency):
-                continue
-            if set(_branches(a)) == set(_branches(b)) or not implies(a, b):
-                continue
+        earlier = same.setdefault((a.about, _consequence_key(a), sets[i]), [])
+        for j in earlier:
+            b = rules[j]
+            duplicate.add(a.id)
             out.append(
                 Finding(
                     a.location,
                     "warning",
-                    "lint_shadowed",
-                    f"rule '{a.id}' is shadowed by '{b.id}' ({b.location.short}): whenever it"
-                    f" fires, '{b.id}' recommends {a.then.action} too with priority"
-                    f" {b.then.priority} ≥ {a.then.priority}, so it never changes the score",
+                    "lint_duplicate_rule",
+                    f"rule '{a.id}' duplicates rule '{b.id}' ({b.location.short}):"
+                    " same conditions and consequence",
                 )
             )
-            break
+        earlier.append(i)
+    # (scope, action) → branch → the positions of the recommending rules that have it
+    index: dict[tuple[str, str], dict[_Branch, list[int]]] = {}
+    for j, b in enumerate(rules):
+        if isinstance(b.then, Recommend):
+            by_branch = index.setdefault((b.about, b.then.action), {})
+            for branch in sets[j]:
+                by_branch.setdefault(branch, []).append(j)
+    for i, a in enumerate(rules):
+        if not isinstance(a.then, Recommend) or a.id in duplicate:
+            continue
+        by_branch = index[(a.about, a.then.action)]
+        shadow = _first_shadow(i, rules, sets, branches[i], by_branch)
+        if shadow is None:
+            continue
+        b = rules[shadow]
+        assert isinstance(b.then, Recommend)
+        out.append(
+            Finding(
+                a.location,
+                "warning",
+                "lint_shadowed",
+                f"rule '{a.id}' is shadowed by '{b.id}' ({b.location.short}): whenever it"
+                f" fires, '{b.id}' recommends {a.then.action} too with priority"
+                f" {b.then.priority} ≥ {a.then.priority}, so it never changes the score",
+            )
+        )
     return out
+
+
+def _first_shadow(
+    i: int,
+    rules: list[Rule],
+    sets: list[frozenset[_Branch]],
+    mine: list[_Branch],
+    by_branch: dict[_Branch, list[int]],
+) -> int | None:
+    """The first rule (in pack order) that shadows rule ``i``, or None (see ``_duplicates``)."""
+    a = rules[i]
+    assert isinstance(a.then, Recommend)
+    candidates: set[int] | None = None
+    if not mine:  # no branch to contain anything: every rule for the action qualifies
+        candidates = {j for positions in by_branch.values() for j in positions}
+    for branch in mine:  # b must have, for each branch of a, a branch contained in it
+        inside = _contained(branch, by_branch)
+        candidates = inside if candidates is None else candidates & inside
+        if not candidates:
+            return None
+    for j in sorted(candidates or ()):
+        b = rules[j]
+        assert isinstance(b.then, Recommend)
+        if j == i or b.then.priority < a.then.priority:
+            continue
+        if URGENCY_ORDER.index(b.then.urgency) > URGENCY_ORDER.index(a.then.urgency):
+            continue
+        if sets[j] != sets[i]:
+            return j
+    return None
+
+
+def _contained(branch: _Branch, by_branch: dict[_Branch, list[int]]) -> set[int]:
+    """The positions of the rules with a branch that is a subset of ``branch``."""
+    found: set[int] = set()
+    if len(branch) <= _SUBSET_LIMIT:
+        tests = sorted(branch)
+        for size in range(len(tests) + 1):
+            for subset in itertools.combinations(tests, size):
+                found.update(by_branch.get(frozenset(subset), ()))
+    else:
+        for other, positions in by_branch.items():
+            if other <= branch:
+                found.update(positions)
+    return found
 
 
 def _parameters(ruleset: RuleSet) -> list[Finding]:
@@ -353,6 +419,7 @@ def _actions(ruleset: RuleSet, rules: list[Rule]) -> list[Finding]:
 def _facts(ruleset: RuleSet, rules: list[Rule], never: set[str]) -> list[Finding]:
     out: list[Finding] = []
     derived = ruleset.pack.derived
+    by_id = {rule.id: rule for rule in rules}
     reads: dict[str, list[Rule]] = {}
     for rule in rules:
         names = list(facts_read(rule))
@@ -375,7 +442,7 @@ def _facts(ruleset: RuleSet, rules: list[Rule], never: set[str]) -> list[Finding
                     )
                 )
         elif not readers and not fact.summary:
-            first = next(r for r in rules if r.id == fact.rules[0])
+            first = by_id[fact.rules[0]]
             out.append(
                 Finding(
                     first.location,
