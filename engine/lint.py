@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -526,15 +526,38 @@ class KnownFacts:
             if isinstance(rule.then, Derive):
                 branches = dnf(rule.when) if rule.when is not None else [[]]
                 self.derivers.setdefault(rule.then.fact, []).append((rule, rule.then, branches))
+        # What to look at again when something new holds about a fact F (see ``_fixpoint``):
+        # on a new test of F, every derived fact whose rules test or read F (or that is F);
+        # on F becoming known, those that could then follow without any test of their own
+        # values: alternatives with only known/unknown tests, and groups that cover every value.
+        self.on_test: dict[str, set[str]] = {}
+        self.on_known: dict[str, set[str]] = {}
+        for fact, group in self.derivers.items():
+            for ref in _refs(group) | {fact}:
+                self.on_test.setdefault(ref, set()).add(fact)
+            watch = {fact}
+            for _rule, derive, alternatives in group:
+                for alt in alternatives:
+                    if not _valued(alt):
+                        watch |= {t.fact for t in alt} | _names(derive)
+            single = [(t, d) for _r, d, alts in group for alt in alts if len(alt) == 1 for t in alt]
+            for leaf, derive in single:
+                same = [t for t, _d in single if t.fact == leaf.fact]
+                if any(t.op == "known" for t in same) or len(_valued(same)) >= 2:
+                    watch |= {leaf.fact} | _names(derive)
+            for ref in watch:
+                self.on_known.setdefault(ref, set()).add(fact)
+        self._needs: dict[tuple[str, bool], set[str]] = {}
         self.always: set[str] = set()
+        self.always_tests: list[Test] = []
         self.per_loan = {f for f in ALWAYS_KNOWN if f.startswith("loan.")}
         while True:  # what holds for every binding, and so for every loan inside aggregates
-            known = self.closure([])
+            known, tests = self._fixpoint([], everything=True)
             per_loan = {f for f in known if f.startswith("loan.")}
             if per_loan == self.per_loan:
                 break
             self.per_loan = per_loan
-        self.always = known
+        self.always, self.always_tests = known, tests[:]
 
     def guaranteed(self, rule: Rule, fact: str) -> bool:
         """Whether every alternative of the rule's conditions makes ``fact`` surely known."""
@@ -543,35 +566,93 @@ class KnownFacts:
 
     def closure(self, branch: list[Test]) -> set[str]:
         """The facts surely known whenever every test of ``branch`` holds."""
-        tests = list(branch)
+        return self._fixpoint(branch, everything=False)[0]
+
+    def _fixpoint(self, branch: list[Test], everything: bool) -> tuple[set[str], list[Test]]:
+        """Rules (a) to (d) applied until nothing changes, by a worklist.
+
+        Starting from what holds with no tests at all (``always``; computed with
+        ``everything``), a derived fact is looked at again only when something it depends on
+        changed: a new test of a fact its rules test or read, or a fact becoming known that
+        could make one of its rules follow (``on_known``, and ``armed``: rules whose value
+        tests already follow and that wait for a name to be known). Every step only adds facts
+        and tests, so the result is that of scanning everything until nothing changes.
+        """
+        tests = [*self.always_tests, *branch]
         known = set(ALWAYS_KNOWN) | self.always
-        while True:
-            before = (len(known), len(tests))
-            known |= {t.fact for t in tests if t.op != "unknown"}
-            truthy = {t.fact for t in tests if t.op == "==" and t.expected is True}
-            for fact in list(known):  # (d) a known derived fact: what all its expressions need
-                group = self.derivers.get(fact)
-                if group:
-                    needs = [strict_names(d.expr, fact in truthy) for _r, d, _b in group]
-                    known |= set.intersection(*needs)
-            for fact, group in self.derivers.items():  # (c)
-                for rule, derive, alternatives in group:
-                    for alt in alternatives:
-                        if not all(self.follows(t, tests, known) for t in alt):
-                            continue
-                        ctx_known = known | {t.fact for t in alt if t.op != "unknown"}
-                        ctx_tests = tests + alt
-                        if fact not in known and self.expr_known(derive.expr, ctx_known, ctx_tests):
-                            known.add(fact)
-                        if fact not in truthy and self.surely_true(
-                            derive.expr, ctx_known, ctx_tests
-                        ):
-                            tests.append(_synthetic(fact, "==", True, rule.location))
-                            truthy.add(fact)
-                if fact not in known and self._covered(group, tests, known):
-                    known.add(fact)
-            if (len(known), len(tests)) == before:
-                return known
+        truthy = {t.fact for t in self.always_tests}
+        pending: set[str] = set(self.derivers) if everything else set()
+        armed: dict[str, set[str]] = {}  #: fact → derived facts to look at when it is known
+        changed: list[tuple[str, bool]] = [(f, False) for f in known] if everything else []
+
+        def learn(fact: str, test: Test | None = None) -> None:
+            if test is not None:
+                tests.append(test)
+                if test.op == "==" and test.expected is True:
+                    truthy.add(fact)
+            if test is None or test.op != "unknown":
+                known.add(fact)
+            changed.append((fact, test is not None))
+
+        for test in branch:
+            if test.op != "unknown":
+                known.add(test.fact)
+            if test.op == "==" and test.expected is True:
+                truthy.add(test.fact)
+            changed.append((test.fact, True))
+        while changed or pending:
+            while changed:
+                fact, tested = changed.pop()
+                pending |= self.on_known.get(fact, set()) | armed.get(fact, set())
+                if tested:
+                    pending |= self.on_test.get(fact, set())
+                if fact in known and fact in self.derivers:  # (d)
+                    for name in self._needed(fact, fact in truthy) - known:
+                        learn(name)
+            if pending:
+                self._derive(pending.pop(), tests, known, truthy, learn, armed)
+        return known, tests
+
+    def _needed(self, fact: str, truthy: bool) -> set[str]:
+        """(d): the names every expression deriving ``fact`` needs (to be true, with ``truthy``)."""
+        needs = self._needs.get((fact, truthy))
+        if needs is None:
+            group = self.derivers[fact]
+            needs = set.intersection(*(strict_names(d.expr, truthy) for _r, d, _b in group))
+            self._needs[(fact, truthy)] = needs
+        return needs
+
+    def _derive(
+        self,
+        fact: str,
+        tests: list[Test],
+        known: set[str],
+        truthy: set[str],
+        learn: Callable[..., None],
+        armed: dict[str, set[str]],
+    ) -> None:
+        """(c) for one derived fact: a deriving rule surely fires with a known (or true) value.
+
+        Alternatives whose value tests are all matched by tests on the same facts are "armed":
+        they are looked at again when a name they test as known, or read, becomes known.
+        """
+        group = self.derivers[fact]
+        tested = {t.fact for t in tests}
+        for rule, derive, alternatives in group:
+            for alt in alternatives:
+                if all(t.fact in tested for t in _valued(alt)):
+                    for name in {t.fact for t in alt} | _names(derive):
+                        armed.setdefault(name, set()).add(fact)
+                if not all(self.follows(t, tests, known) for t in alt):
+                    continue
+                ctx_known = known | {t.fact for t in alt if t.op != "unknown"}
+                ctx_tests = tests + alt
+                if fact not in known and self.expr_known(derive.expr, ctx_known, ctx_tests):
+                    learn(fact)
+                if fact not in truthy and self.surely_true(derive.expr, ctx_known, ctx_tests):
+                    learn(fact, _synthetic(fact, "==", True, rule.location))
+        if fact not in known and self._covered(group, tests, known):
+            learn(fact)
 
     def follows(self, test: Test, tests: list[Test], known: set[str]) -> bool:
         """Whether ``test`` surely holds when ``tests`` hold and ``known`` facts are known."""
@@ -676,6 +757,24 @@ class KnownFacts:
 
 
 _NOWHERE = Location("<lint>", 1, 1)
+
+
+def _valued(tests: list[Test]) -> list[Test]:
+    """The tests of a value (not ``known``/``unknown``): they follow only from other such tests."""
+    return [t for t in tests if t.op not in ("known", "unknown")]
+
+
+def _names(derive: Derive) -> set[str]:
+    """The facts a derive expression reads (parameters left out)."""
+    return {n for n, _ in expr.names(derive.expr) if not n.startswith("params.")}
+
+
+def _refs(group: list[_DerivingRule]) -> set[str]:
+    """Every fact the rules deriving one fact test or read."""
+    refs: set[str] = set()
+    for _rule, derive, alternatives in group:
+        refs |= {t.fact for alt in alternatives for t in alt} | _names(derive)
+    return refs
 
 
 def _tested_fact(node: expr.Node) -> str | None:
