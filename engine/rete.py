@@ -165,6 +165,7 @@ def _after_fork_in_child() -> None:
     global _LOCK, _CREATE_LOCK
     _LOCK = threading.Lock()  # another thread may have held it at the fork
     _CREATE_LOCK = threading.Lock()
+    _live_handles.clear()  # the parent's: this process never deletes them (see ``_delete``)
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
