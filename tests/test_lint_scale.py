@@ -11,7 +11,8 @@ import pytest
 
 import engine
 from engine import lint as lint_module
-from engine.compiler import Test, dnf
+from engine.compiler import Test as BranchTest
+from engine.compiler import dnf
 from engine.lint import (
     ALWAYS_KNOWN,
     KnownFacts,
@@ -132,7 +133,7 @@ def test_lint_work_grows_linearly_with_the_pack(tmp_path: Path, monkeypatch: Any
 # --- KnownFacts: a worklist, equal to scanning every derived fact until nothing changes ----------
 
 
-def scan_closure(known_facts: KnownFacts, branch: list[Test], always: set[str]) -> set[str]:
+def scan_closure(known_facts: KnownFacts, branch: list[BranchTest], always: set[str]) -> set[str]:
     """The closure by its definition: every rule re-applied to every derived fact until stable."""
     k = known_facts
     tests = list(branch)
@@ -157,7 +158,9 @@ def scan_closure(known_facts: KnownFacts, branch: list[Test], always: set[str]) 
                         known.add(fact)
                     if fact not in truthy and k.surely_true(derive.expr, ctx_known, tests + alt):
                         tests.append(
-                            Test(fact, "==", True, Leaf(fact, "==", True, None, rule.location))
+                            BranchTest(
+                                fact, "==", True, Leaf(fact, "==", True, None, rule.location)
+                            )
                         )
                         truthy.add(fact)
             if fact not in known and k._covered(group, tests, known):
