@@ -165,7 +165,6 @@ def _after_fork_in_child() -> None:
     global _LOCK, _CREATE_LOCK
     _LOCK = threading.Lock()  # another thread may have held it at the fork
     _CREATE_LOCK = threading.Lock()
-    _live_handles.clear()  # the parent's: this process never deletes them (see ``_delete``)
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -266,19 +265,16 @@ class Ruleset:
             handle = int(_engine.create_ruleset(f"xieshang{next(_ruleset_names)}", self.definition))
         except (_engine.error, MemoryError) as exc:
             raise to_error(exc) from exc
-        _live_handles.add(handle)
         return handle
 
 
 _shared: dict[str, Ruleset] = {}  #: definition → its open Ruleset, shared by every owner
-_live_handles: set[int] = set()  #: engine rulesets this process created and has not deleted
 
 
 def _delete(generation: Generation) -> None:
     if generation.deleted or generation.pid != os.getpid():
-        return
+        return  # deleted already, or the parent's (through a fork): not ours
     generation.deleted = True
-    _live_handles.discard(generation.handle)
     with contextlib.suppress(_engine.error):  # best effort: the handle is gone either way
         _engine.delete_ruleset(generation.handle)
 
@@ -296,12 +292,6 @@ def open_ruleset(definition: str) -> Ruleset:
             return ruleset
         ruleset = _shared[definition] = Ruleset(definition)
         return ruleset
-
-
-def live_rulesets() -> int:
-    """How many engine rulesets this process holds now (tests and diagnostics)."""
-    with _LOCK:
-        return len(_live_handles)
 
 
 @dataclass
