@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gc
 import json
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -261,6 +263,11 @@ def test_a_tiny_income_gives_advice_with_an_unknown_debt_to_income(
     assert advice["recommendations"]
     text = runner.invoke(app, ["advise", str(path)])
     assert text.exit_code == 0 and "Traceback" not in text.output
+    binary = shutil.which("xieshang", path=os.path.dirname(sys.executable))
+    assert binary is not None
+    done = subprocess.run([binary, "advise", str(path)], capture_output=True, timeout=300)
+    assert done.returncode == 0 and done.stderr == b""
+    assert done.stdout.decode("utf-8") == text.stdout
 
 
 OVERFLOW_RULES = """
