@@ -12,11 +12,11 @@ from engine import __version__, packcache
 from engine.checks import check_pack
 from engine.compiler import CompiledPack, CompileError, compile_pack
 from engine.decision import Ranking, Recommendation, Suppression, rank
-from engine.errors import RuleLoadError
+from engine.errors import RuleLoadError, UsageError
 from engine.expr import UNKNOWN
 from engine.loader import collect_files, pack_digest, read_pack
 from engine.memory import Firing, Memory
-from engine.model import Pack
+from engine.model import LOCALES, Pack
 from engine.packs import default_pack_dir
 from engine.run import Runtime, run
 from engine.situation import (
@@ -30,7 +30,14 @@ from engine.situation import (
 
 @dataclass
 class RuleSet:
-    """A loaded, checked and compiled rule pack, ready to evaluate situations."""
+    """A loaded, checked and compiled rule pack, ready to evaluate situations.
+
+    Threads may share one RuleSet: each evaluation has its own engine state, and one that fails
+    cannot disturb the others. Its engine rulesets (memory in durable_rules) are freed by
+    ``close()``, by leaving a ``with`` block, or when the RuleSet is garbage-collected; the
+    rule sets of one pack loaded several times share them. Evaluating after ``close()`` raises
+    ValueError.
+    """
 
     pack: Pack
     compiled: CompiledPack
@@ -38,6 +45,16 @@ class RuleSet:
 
     def __post_init__(self) -> None:
         self.runtime = Runtime(self.compiled)
+
+    def close(self) -> None:
+        """Free the engine rulesets now (idempotent); running evaluations still finish."""
+        self.runtime.close()
+
+    def __enter__(self) -> RuleSet:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     @property
     def name(self) -> str:
@@ -55,7 +72,8 @@ class RuleSet:
 def load_rules(paths: Sequence[str | Path] | None = None) -> RuleSet:
     """Load, check and compile a rule pack (the built-in ``jiebei`` pack when no path is given).
 
-    Raises RuleLoadError carrying every problem found, each with its file:line:col.
+    Raises RuleLoadError carrying every problem found, each with its file:line:col. The result
+    holds engine memory until it is closed or garbage-collected (see ``RuleSet``).
     """
     roots = tuple(str(p) for p in paths) if paths else (str(default_pack_dir()),)
     files, missing = collect_files(roots)
@@ -209,11 +227,15 @@ def evaluate(
 
     ``situation`` is the parsed JSON object; it is validated unless ``validated`` says the caller
     did so already (``engine.situation.load_situation_bytes`` validates). ``locale`` overrides the
-    situation's own. Raises SituationError for invalid input, EvaluationError when the rules
-    conflict at run time. ``today`` is the ``as_of`` of a situation without one (default: the
-    date in China, ``engine.situation.default_today``); dates are checked against ``as_of`` even
-    when ``validated``, so an evaluation never sees a notice dated after it.
+    situation's own; it must be one of ``LOCALES``. Raises UsageError for an unknown locale,
+    SituationError for invalid input, EvaluationError when the rules conflict at run time.
+    ``today`` is the ``as_of`` of a situation without one (default: the date in China,
+    ``engine.situation.default_today``); dates are checked against ``as_of`` even when
+    ``validated``, so an evaluation never sees a notice dated after it.
     """
+    if locale is not None and locale not in LOCALES:
+        allowed = ", ".join(repr(name) for name in LOCALES)
+        raise UsageError(f"unknown locale {locale!r}: expected one of {allowed}")
     day = today or default_today()
     if validated:
         checked = dict(situation)

@@ -9,7 +9,7 @@
   worker are in flight, and results are written in input order. durable_rules holds the GIL for
   every call, so processes, not threads, are what scale. Workers are forked from the parent after
   the rule pack was compiled there (nothing engine-side is created before the fork; each process
-  creates its own durable_rules handles lazily, see ``engine.rete.Ruleset.handle``). Under the
+  creates its own durable_rules handles lazily, see ``engine.rete.Ruleset.lease``). Under the
   ``spawn`` start method each worker loads and compiles the pack once, in its initializer.
 """
 

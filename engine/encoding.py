@@ -15,6 +15,17 @@ from json.encoder import encode_basestring
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
+def in_engine_range(value: int | float) -> bool:
+    """Whether a number's magnitude is below 2**63: what the engine holds as a 64-bit integer.
+
+    Derived numbers outside it are unknown (an overflow), so the encoder never meets them.
+
+    >>> in_engine_range(2**63 - 1), in_engine_range(2**63), in_engine_range(-1.1e19)
+    (True, False, False)
+    """
+    return INT64_MIN < value < -INT64_MIN
+
+
 class EncodingError(ValueError):
     """A value the engine cannot represent exactly."""
 

@@ -16,9 +16,10 @@ not surely known when the rule fires, by the analysis of ``KnownFacts``: it woul
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -260,48 +261,113 @@ def lint(ruleset: RuleSet) -> list[Finding]:
     return sorted(set(out))
 
 
+_Branch = frozenset[tuple[str, str, str]]
+#: subsets of a branch worth enumerating to find the branches it contains (2**12 lookups); a
+#: longer branch is compared with each candidate instead
+_SUBSET_LIMIT = 12
+
+
 def _duplicates(rules: list[Rule]) -> list[Finding]:
+    """Duplicate and shadowed rules, by index lookups rather than by comparing every pair.
+
+    Each rule's branches are computed once. Duplicates share one key (scope, consequence and
+    branch set). A rule ``b`` can shadow ``a`` only if every branch of ``a`` contains a branch
+    of ``b``: the candidates are found by looking up the subsets of ``a``'s branches in an index
+    of the branches of the rules for the same action, so the work grows with the rules that
+    could shadow, not with the size of the pack.
+    """
+    branches = [_branches(rule) for rule in rules]
+    sets = [frozenset(b) for b in branches]
     out: list[Finding] = []
     duplicate: set[str] = set()
+    same: dict[tuple[Any, ...], list[int]] = {}
     for i, a in enumerate(rules):
-        for b in rules[:i]:
-            if a.about != b.about or _consequence_key(a) != _consequence_key(b):
-                continue
-            if set(_branches(a)) == set(_branches(b)):
-                duplicate.add(a.id)
-                out.append(
-                    Finding(
-                        a.location,
-                        "warning",
-                        "lint_duplicate_rule",
-                        f"rule '{a.id}' duplicates rule '{b.id}' ({b.location.as_given}):"
-                        " same conditions and consequence",
-                    )
-                )
-    for a in rules:
-        if not isinstance(a.then, Recommend) or a.id in duplicate:
-            continue
-        for b in rules:
-            if b is a or not isinstance(b.then, Recommend) or b.about != a.about:
-                continue
-            if b.then.action != a.then.action or b.then.priority < a.then.priority:
-                continue
-            if URGENCY_ORDER.index(b.then.urgency) > URGENCY_ORDER.index(a.then.urgency):
-                continue
-            if set(_branches(a)) == set(_branches(b)) or not implies(a, b):
-                continue
+        earlier = same.setdefault((a.about, _consequence_key(a), sets[i]), [])
+        for j in earlier:
+            b = rules[j]
+            duplicate.add(a.id)
             out.append(
                 Finding(
                     a.location,
                     "warning",
-                    "lint_shadowed",
-                    f"rule '{a.id}' is shadowed by '{b.id}' ({b.location.as_given}): whenever it"
-                    f" fires, '{b.id}' recommends {a.then.action} too with priority"
-                    f" {b.then.priority} ≥ {a.then.priority}, so it never changes the score",
+                    "lint_duplicate_rule",
+                    f"rule '{a.id}' duplicates rule '{b.id}' ({b.location.as_given}):"
+                    " same conditions and consequence",
                 )
             )
-            break
+        earlier.append(i)
+    # (scope, action) → branch → the positions of the recommending rules that have it
+    index: dict[tuple[str, str], dict[_Branch, list[int]]] = {}
+    for j, b in enumerate(rules):
+        if isinstance(b.then, Recommend):
+            by_branch = index.setdefault((b.about, b.then.action), {})
+            for branch in sets[j]:
+                by_branch.setdefault(branch, []).append(j)
+    for i, a in enumerate(rules):
+        if not isinstance(a.then, Recommend) or a.id in duplicate:
+            continue
+        by_branch = index[(a.about, a.then.action)]
+        shadow = _first_shadow(i, rules, sets, branches[i], by_branch)
+        if shadow is None:
+            continue
+        b = rules[shadow]
+        assert isinstance(b.then, Recommend)
+        out.append(
+            Finding(
+                a.location,
+                "warning",
+                "lint_shadowed",
+                f"rule '{a.id}' is shadowed by '{b.id}' ({b.location.as_given}): whenever it"
+                f" fires, '{b.id}' recommends {a.then.action} too with priority"
+                f" {b.then.priority} ≥ {a.then.priority}, so it never changes the score",
+            )
+        )
     return out
+
+
+def _first_shadow(
+    i: int,
+    rules: list[Rule],
+    sets: list[frozenset[_Branch]],
+    mine: list[_Branch],
+    by_branch: dict[_Branch, list[int]],
+) -> int | None:
+    """The first rule (in pack order) that shadows rule ``i``, or None (see ``_duplicates``)."""
+    a = rules[i]
+    assert isinstance(a.then, Recommend)
+    candidates: set[int] | None = None
+    if not mine:  # no branch to contain anything: every rule for the action qualifies
+        candidates = {j for positions in by_branch.values() for j in positions}
+    for branch in mine:  # b must have, for each branch of a, a branch contained in it
+        inside = _contained(branch, by_branch)
+        candidates = inside if candidates is None else candidates & inside
+        if not candidates:
+            return None
+    for j in sorted(candidates or ()):
+        b = rules[j]
+        assert isinstance(b.then, Recommend)
+        if j == i or b.then.priority < a.then.priority:
+            continue
+        if URGENCY_ORDER.index(b.then.urgency) > URGENCY_ORDER.index(a.then.urgency):
+            continue
+        if sets[j] != sets[i]:
+            return j
+    return None
+
+
+def _contained(branch: _Branch, by_branch: dict[_Branch, list[int]]) -> set[int]:
+    """The positions of the rules with a branch that is a subset of ``branch``."""
+    found: set[int] = set()
+    if len(branch) <= _SUBSET_LIMIT:
+        tests = sorted(branch)
+        for size in range(len(tests) + 1):
+            for subset in itertools.combinations(tests, size):
+                found.update(by_branch.get(frozenset(subset), ()))
+    else:
+        for other, positions in by_branch.items():
+            if other <= branch:
+                found.update(positions)
+    return found
 
 
 def _parameters(ruleset: RuleSet) -> list[Finding]:
@@ -353,6 +419,7 @@ def _actions(ruleset: RuleSet, rules: list[Rule]) -> list[Finding]:
 def _facts(ruleset: RuleSet, rules: list[Rule], never: set[str]) -> list[Finding]:
     out: list[Finding] = []
     derived = ruleset.pack.derived
+    by_id = {rule.id: rule for rule in rules}
     reads: dict[str, list[Rule]] = {}
     for rule in rules:
         names = list(facts_read(rule))
@@ -375,7 +442,7 @@ def _facts(ruleset: RuleSet, rules: list[Rule], never: set[str]) -> list[Finding
                     )
                 )
         elif not readers and not fact.summary:
-            first = next(r for r in rules if r.id == fact.rules[0])
+            first = by_id[fact.rules[0]]
             out.append(
                 Finding(
                     first.location,
@@ -459,15 +526,38 @@ class KnownFacts:
             if isinstance(rule.then, Derive):
                 branches = dnf(rule.when) if rule.when is not None else [[]]
                 self.derivers.setdefault(rule.then.fact, []).append((rule, rule.then, branches))
+        # What to look at again when something new holds about a fact F (see ``_fixpoint``):
+        # on a new test of F, every derived fact whose rules test or read F (or that is F);
+        # on F becoming known, those that could then follow without any test of their own
+        # values: alternatives with only known/unknown tests, and groups that cover every value.
+        self.on_test: dict[str, set[str]] = {}
+        self.on_known: dict[str, set[str]] = {}
+        for fact, group in self.derivers.items():
+            for ref in _refs(group) | {fact}:
+                self.on_test.setdefault(ref, set()).add(fact)
+            watch = {fact}
+            for _rule, derive, alternatives in group:
+                for alt in alternatives:
+                    if not _valued(alt):
+                        watch |= {t.fact for t in alt} | _names(derive)
+            single = [(t, d) for _r, d, alts in group for alt in alts if len(alt) == 1 for t in alt]
+            for leaf, derive in single:
+                same = [t for t, _d in single if t.fact == leaf.fact]
+                if any(t.op == "known" for t in same) or len(_valued(same)) >= 2:
+                    watch |= {leaf.fact} | _names(derive)
+            for ref in watch:
+                self.on_known.setdefault(ref, set()).add(fact)
+        self._needs: dict[tuple[str, bool], set[str]] = {}
         self.always: set[str] = set()
+        self.always_tests: list[Test] = []
         self.per_loan = {f for f in ALWAYS_KNOWN if f.startswith("loan.")}
         while True:  # what holds for every binding, and so for every loan inside aggregates
-            known = self.closure([])
+            known, tests = self._fixpoint([], everything=True)
             per_loan = {f for f in known if f.startswith("loan.")}
             if per_loan == self.per_loan:
                 break
             self.per_loan = per_loan
-        self.always = known
+        self.always, self.always_tests = known, tests[:]
 
     def guaranteed(self, rule: Rule, fact: str) -> bool:
         """Whether every alternative of the rule's conditions makes ``fact`` surely known."""
@@ -476,35 +566,93 @@ class KnownFacts:
 
     def closure(self, branch: list[Test]) -> set[str]:
         """The facts surely known whenever every test of ``branch`` holds."""
-        tests = list(branch)
+        return self._fixpoint(branch, everything=False)[0]
+
+    def _fixpoint(self, branch: list[Test], everything: bool) -> tuple[set[str], list[Test]]:
+        """Rules (a) to (d) applied until nothing changes, by a worklist.
+
+        Starting from what holds with no tests at all (``always``; computed with
+        ``everything``), a derived fact is looked at again only when something it depends on
+        changed: a new test of a fact its rules test or read, or a fact becoming known that
+        could make one of its rules follow (``on_known``, and ``armed``: rules whose value
+        tests already follow and that wait for a name to be known). Every step only adds facts
+        and tests, so the result is that of scanning everything until nothing changes.
+        """
+        tests = [*self.always_tests, *branch]
         known = set(ALWAYS_KNOWN) | self.always
-        while True:
-            before = (len(known), len(tests))
-            known |= {t.fact for t in tests if t.op != "unknown"}
-            truthy = {t.fact for t in tests if t.op == "==" and t.expected is True}
-            for fact in list(known):  # (d) a known derived fact: what all its expressions need
-                group = self.derivers.get(fact)
-                if group:
-                    needs = [strict_names(d.expr, fact in truthy) for _r, d, _b in group]
-                    known |= set.intersection(*needs)
-            for fact, group in self.derivers.items():  # (c)
-                for rule, derive, alternatives in group:
-                    for alt in alternatives:
-                        if not all(self.follows(t, tests, known) for t in alt):
-                            continue
-                        ctx_known = known | {t.fact for t in alt if t.op != "unknown"}
-                        ctx_tests = tests + alt
-                        if fact not in known and self.expr_known(derive.expr, ctx_known, ctx_tests):
-                            known.add(fact)
-                        if fact not in truthy and self.surely_true(
-                            derive.expr, ctx_known, ctx_tests
-                        ):
-                            tests.append(_synthetic(fact, "==", True, rule.location))
-                            truthy.add(fact)
-                if fact not in known and self._covered(group, tests, known):
-                    known.add(fact)
-            if (len(known), len(tests)) == before:
-                return known
+        truthy = {t.fact for t in self.always_tests}
+        pending: set[str] = set(self.derivers) if everything else set()
+        armed: dict[str, set[str]] = {}  #: fact → derived facts to look at when it is known
+        changed: list[tuple[str, bool]] = [(f, False) for f in known] if everything else []
+
+        def learn(fact: str, test: Test | None = None) -> None:
+            if test is not None:
+                tests.append(test)
+                if test.op == "==" and test.expected is True:
+                    truthy.add(fact)
+            if test is None or test.op != "unknown":
+                known.add(fact)
+            changed.append((fact, test is not None))
+
+        for test in branch:
+            if test.op != "unknown":
+                known.add(test.fact)
+            if test.op == "==" and test.expected is True:
+                truthy.add(test.fact)
+            changed.append((test.fact, True))
+        while changed or pending:
+            while changed:
+                fact, tested = changed.pop()
+                pending |= self.on_known.get(fact, set()) | armed.get(fact, set())
+                if tested:
+                    pending |= self.on_test.get(fact, set())
+                if fact in known and fact in self.derivers:  # (d)
+                    for name in self._needed(fact, fact in truthy) - known:
+                        learn(name)
+            if pending:
+                self._derive(pending.pop(), tests, known, truthy, learn, armed)
+        return known, tests
+
+    def _needed(self, fact: str, truthy: bool) -> set[str]:
+        """(d): the names every expression deriving ``fact`` needs (to be true, with ``truthy``)."""
+        needs = self._needs.get((fact, truthy))
+        if needs is None:
+            group = self.derivers[fact]
+            needs = set.intersection(*(strict_names(d.expr, truthy) for _r, d, _b in group))
+            self._needs[(fact, truthy)] = needs
+        return needs
+
+    def _derive(
+        self,
+        fact: str,
+        tests: list[Test],
+        known: set[str],
+        truthy: set[str],
+        learn: Callable[..., None],
+        armed: dict[str, set[str]],
+    ) -> None:
+        """(c) for one derived fact: a deriving rule surely fires with a known (or true) value.
+
+        Alternatives whose value tests are all matched by tests on the same facts are "armed":
+        they are looked at again when a name they test as known, or read, becomes known.
+        """
+        group = self.derivers[fact]
+        tested = {t.fact for t in tests}
+        for rule, derive, alternatives in group:
+            for alt in alternatives:
+                if all(t.fact in tested for t in _valued(alt)):
+                    for name in {t.fact for t in alt} | _names(derive):
+                        armed.setdefault(name, set()).add(fact)
+                if not all(self.follows(t, tests, known) for t in alt):
+                    continue
+                ctx_known = known | {t.fact for t in alt if t.op != "unknown"}
+                ctx_tests = tests + alt
+                if fact not in known and self.expr_known(derive.expr, ctx_known, ctx_tests):
+                    learn(fact)
+                if fact not in truthy and self.surely_true(derive.expr, ctx_known, ctx_tests):
+                    learn(fact, _synthetic(fact, "==", True, rule.location))
+        if fact not in known and self._covered(group, tests, known):
+            learn(fact)
 
     def follows(self, test: Test, tests: list[Test], known: set[str]) -> bool:
         """Whether ``test`` surely holds when ``tests`` hold and ``known`` facts are known."""
@@ -609,6 +757,24 @@ class KnownFacts:
 
 
 _NOWHERE = Location("<lint>", 1, 1)
+
+
+def _valued(tests: list[Test]) -> list[Test]:
+    """The tests of a value (not ``known``/``unknown``): they follow only from other such tests."""
+    return [t for t in tests if t.op not in ("known", "unknown")]
+
+
+def _names(derive: Derive) -> set[str]:
+    """The facts a derive expression reads (parameters left out)."""
+    return {n for n, _ in expr.names(derive.expr) if not n.startswith("params.")}
+
+
+def _refs(group: list[_DerivingRule]) -> set[str]:
+    """Every fact the rules deriving one fact test or read."""
+    refs: set[str] = set()
+    for _rule, derive, alternatives in group:
+        refs |= {t.fact for alt in alternatives for t in alt} | _names(derive)
+    return refs
 
 
 def _tested_fact(node: expr.Node) -> str | None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 
 from engine import expr
+from engine.encoding import in_engine_range
 from engine.errors import EvaluationError
 from engine.expr import UNKNOWN
 from engine.facts import FactSpec, input_facts
@@ -155,9 +156,15 @@ class _LoanLookups(Sequence[Callable[[str], Any]]):
 
 
 def normalise(value: Any, unit: str) -> Any:
-    """Round a derived value by its unit, so outputs are stable (no 2199.9999999)."""
+    """Round a derived value by its unit, so outputs are stable (no 2199.9999999).
+
+    A number of magnitude 2**63 or more is unknown: it overflowed the engine's 64-bit numbers
+    (``1100 / 1e-16``), and an overflow is unknown, never an error.
+    """
     if value is UNKNOWN or isinstance(value, bool) or not isinstance(value, int | float):
         return value
+    if not in_engine_range(value):
+        return UNKNOWN
     if unit in ("days", "integer"):
         return round(value)
     rounded = round(value, 2 if unit == "money" else 6)

@@ -1,12 +1,15 @@
 """The durable_rules adapter: the only module that imports ``durable_rules_engine``.
 
 It drives the C module directly (never ``durable.engine.Host``: that crashes on ``delete_state``
-when
-nothing fired and starts timer threads), following DURABLE_RULES.md §9:
+when nothing fired and starts timer threads), following DURABLE_RULES.md §9:
 
 * one fresh sid per evaluation, every state drained and then deleted in ``finally``; every ruleset
   has the sentinel rule, so each state has started an action before it is deleted (crash bug 1);
-* on any engine error the state is abandoned, not deleted, and the ruleset is replaced;
+* on an engine error the state is abandoned, not deleted, and new sessions go to a fresh engine
+  ruleset; the old one is deleted when the last session using it has ended (``Ruleset``), so
+  threads sharing a pack never see a handle deleted or replaced under them;
+* engine rulesets are shared per definition within a process and deleted when their last owner
+  closes them (``open_ruleset``), so loading a pack again does not create them again;
 * facts and rulesets are encoded by ``engine.encoding``; property names are checked for FNV-1a-32
   collisions before a ruleset is created; fact ids are explicit and collision-checked;
 * engine error codes become typed exceptions; a firing budget stops runaway chaining.
@@ -152,69 +155,185 @@ def release_sid(sid: str) -> None:
         _live_sid_hashes.discard(fnv1a_32(sid))
 
 
-@dataclass
+_LOCK = threading.Lock()  #: guards every Ruleset's generations and the shared registry
+#: sessions per generation: far below the engine's 1,024 live states per ruleset, whose overflow
+#: corrupts the ruleset (DURABLE_RULES §0.2); beyond it, new sessions get a new generation
+MAX_SESSIONS_PER_GENERATION = 256
+
+
+def _after_fork_in_child() -> None:
+    global _LOCK, _CREATE_LOCK
+    _LOCK = threading.Lock()  # another thread may have held it at the fork
+    _CREATE_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@dataclass(eq=False)
+class Generation:
+    """One engine ruleset made from a definition, and how many sessions have states in it.
+
+    Sessions lease the generation they start in and keep it to their end, so a handle is never
+    deleted, nor swapped under them, while they use it.
+    """
+
+    handle: int
+    pid: int
+    leases: int = 0
+    retired: bool = False  #: takes no new sessions; deleted when its last lease is released
+    deleted: bool = False
+
+
 class Ruleset:
-    """One engine ruleset, created lazily in the process that uses it (again after a fork)."""
+    """The engine ruleset of one shard definition, created lazily in the process that uses it.
 
-    definition: str
-    _handle: int | None = None
-    _pid: int = 0
-    _name: str = ""
+    Its lifetime follows two rules, so that one evaluation can never disturb another:
 
-    def handle(self) -> int:
-        if self._handle is None or self._pid != os.getpid():
-            with _CREATE_LOCK:  # threads may share a pack: create each ruleset once
-                if self._handle is None or self._pid != os.getpid():
-                    self._handle = self._create()
-        return self._handle
+    * **Leases.** A session leases the current generation when it first touches the shard and
+      releases it at its end. A generation is deleted only once it is retired *and* no lease is
+      left.
+    * **Retirement.** A generation is retired when a session's state in it broke (an engine
+      error: that state is abandoned, never deleted), when it is full, and when the ruleset is
+      closed. The next session creates a fresh generation; sessions still running in the old one
+      finish there undisturbed.
 
-    def _create(self) -> int:
-        self._name = f"xieshang{next(_ruleset_names)}"
-        self._pid = os.getpid()
-        try:
-            return int(_engine.create_ruleset(self._name, self.definition))
-        except (_engine.error, MemoryError) as exc:
-            raise to_error(exc) from exc
+    After a fork the child's first session creates its own generation (the parent's handles are
+    left alone). ``close()`` is called once per owner; see ``open_ruleset``.
+    """
 
-    def replace(self) -> None:
-        """After an engine error: abandon the old handle's states and start a fresh ruleset."""
-        old = self._handle
-        self._handle = None
-        self.handle()
-        if old is not None:
-            with contextlib.suppress(_engine.error):  # best effort
-                _engine.delete_ruleset(old)
+    def __init__(self, definition: str) -> None:
+        self.definition = definition
+        self._current: Generation | None = None
+        self._owners = 1
+        self._closed = False
+
+    def lease(self) -> Generation:
+        """The generation for a new session's state, created if needed; ``release`` it after."""
+        with _LOCK:
+            if self._closed:
+                raise ValueError("the rule set was closed; load the rules again to evaluate")
+            current = self._current
+            pid = os.getpid()
+            if current is not None and current.pid == pid:
+                if current.leases >= MAX_SESSIONS_PER_GENERATION:
+                    self._retire(current)
+                    current = None
+            else:
+                current = None  # none yet, or inherited through a fork: not ours to touch
+            if current is None:
+                current = self._current = Generation(self._create(), pid)
+            current.leases += 1
+            return current
+
+    def release(self, generation: Generation, *, broken: bool = False) -> None:
+        """End a session's lease; ``broken``: its state was abandoned after an engine error."""
+        with _LOCK:
+            generation.leases -= 1
+            if broken and generation is self._current:
+                self._retire(generation)
+            elif generation.retired and generation.leases == 0:
+                _delete(generation)
 
     def close(self) -> None:
-        if self._handle is not None and self._pid == os.getpid():
-            with contextlib.suppress(_engine.error):  # best effort
-                _engine.delete_ruleset(self._handle)
-        self._handle = None
+        """One owner is done with it; after the last, no new session may start.
+
+        The engine ruleset is deleted as soon as the sessions still running in it have ended.
+        """
+        with _LOCK:
+            if self._closed:
+                return
+            self._owners -= 1
+            if self._owners > 0:
+                return
+            self._closed = True
+            if _shared.get(self.definition) is self:
+                del _shared[self.definition]
+            if self._current is not None and self._current.pid == os.getpid():
+                self._retire(self._current)
+            self._current = None
+
+    def _retire(self, generation: Generation) -> None:
+        generation.retired = True
+        if self._current is generation:
+            self._current = None
+        if generation.leases == 0:
+            _delete(generation)
+
+    def _create(self) -> int:
+        try:
+            handle = int(_engine.create_ruleset(f"xieshang{next(_ruleset_names)}", self.definition))
+        except (_engine.error, MemoryError) as exc:
+            raise to_error(exc) from exc
+        return handle
+
+
+_shared: dict[str, Ruleset] = {}  #: definition → its open Ruleset, shared by every owner
+
+
+def _delete(generation: Generation) -> None:
+    if generation.deleted or generation.pid != os.getpid():
+        return  # deleted already, or the parent's (through a fork): not ours
+    generation.deleted = True
+    with contextlib.suppress(_engine.error):  # best effort: the handle is gone either way
+        _engine.delete_ruleset(generation.handle)
+
+
+def open_ruleset(definition: str) -> Ruleset:
+    """The process's Ruleset for a definition, shared by all its owners; each calls ``close()``.
+
+    Loading one pack many times (or several packs with identical shards) therefore creates its
+    engine rulesets once, not once per load.
+    """
+    with _LOCK:
+        ruleset = _shared.get(definition)
+        if ruleset is not None:
+            ruleset._owners += 1
+            return ruleset
+        ruleset = _shared[definition] = Ruleset(definition)
+        return ruleset
 
 
 @dataclass
 class Session:
-    """One evaluation across several rulesets ("shards"): one sid, states deleted at the end."""
+    """One evaluation across several rulesets ("shards"): one sid, states deleted at the end.
+
+    How a session ends depends on how its states are left, and never affects other sessions:
+
+    * drained normally, or stopped by a Python exception raised while an action ran (a conflict
+      between derivations, the firing budget): the agenda is run out without effects and the
+      state is deleted;
+    * stopped by an engine error: the state may be inconsistent, so it is abandoned (never
+      deleted) and its generation retired (see ``Ruleset``).
+    """
 
     rulesets: Sequence[Ruleset]
     budget: int
     sid: str = field(default_factory=new_sid)
     firings: int = 0
+    _leases: dict[int, Generation] = field(default_factory=dict)  #: shard → where its state is
     _offsets: dict[int, int] = field(default_factory=dict)  #: shard → state offset
     _open: set[int] = field(default_factory=set)  #: shards with a live state
-    _failed: set[int] = field(default_factory=set)
+    _broken: set[int] = field(default_factory=set)  #: shards whose state saw an engine error
+    _in_action: set[int] = field(default_factory=set)  #: shards left with an action started
+
+    def _handle(self, shard: int) -> int:
+        generation = self._leases.get(shard)
+        if generation is None:
+            generation = self._leases[shard] = self.rulesets[shard].lease()
+        return generation.handle
 
     def assert_facts(self, shard: int, facts: list[str]) -> None:
         """Assert encoded facts (JSON objects without sid) into a shard's state."""
         if not facts:
             return
         payload = "[" + ",".join(f'{{"sid":"{self.sid}",{fact[1:]}' for fact in facts) + "]"
-        handle = self.rulesets[shard].handle()
+        handle = self._handle(shard)
         self._open.add(shard)
         try:
             _code, offset = _engine.assert_facts(handle, payload)
         except (_engine.error, MemoryError) as exc:
-            self._failed.add(shard)
+            self._broken.add(shard)
             raise to_error(exc) from exc
         self._offsets[shard] = offset
 
@@ -222,12 +341,13 @@ class Session:
         """Run every pending action of a shard; returns the shards that received derived facts."""
         if shard not in self._offsets:
             return set()
-        handle, offset = self.rulesets[shard].handle(), self._offsets[shard]
+        handle, offset = self._handle(shard), self._offsets[shard]
         touched: set[int] = set()
         try:
             result = _engine.start_action_for_state(handle, offset)
             message = result[1] if result else None
             while message:
+                self._in_action.add(shard)
                 self._count()
                 rule = message[2 : message.index('"', 2)]
                 if rule != _SENTINEL:
@@ -235,12 +355,10 @@ class Session:
                         touched.add(target)
                         self.assert_facts(target, [fact])
                 message = _engine.complete_and_start_action(handle, offset)
+            self._in_action.discard(shard)
         except (_engine.error, MemoryError) as exc:
-            self._failed.add(shard)
+            self._broken.add(shard)
             raise to_error(exc) from exc
-        except BaseException:
-            self._failed.add(shard)
-            raise
         touched.discard(shard)
         return touched
 
@@ -254,36 +372,45 @@ class Session:
 
     def close_shard(self, shard: int) -> None:
         """Delete a drained shard's state now (a live state holds ≈12.5 KB per rule)."""
-        if shard in self._open and shard not in self._failed:
+        if shard in self._open and shard not in self._broken:
             self._open.discard(shard)
             self._offsets.pop(shard, None)
             try:
-                _engine.delete_state(self.rulesets[shard].handle(), self.sid)
+                _engine.delete_state(self._handle(shard), self.sid)
             except _engine.error as exc:
+                self._broken.add(shard)
                 raise to_error(exc) from exc
 
     def close(self) -> None:
-        """Drain and delete every live state; replace the rulesets whose state failed."""
+        """Run out and delete every live state; abandon broken ones; release every lease."""
         try:
-            for shard in sorted(self._open - self._failed):
+            for shard in sorted(self._open - self._broken):
                 self._drain_quietly(shard)
-            for shard in sorted(self._failed):
-                self._open.discard(shard)
-                self.rulesets[shard].replace()
-            self._failed.clear()
-            for shard in sorted(self._open):
+            for shard in sorted(self._open - self._broken):
                 self.close_shard(shard)
         finally:
+            for shard, generation in self._leases.items():
+                self.rulesets[shard].release(generation, broken=shard in self._broken)
+            self._leases.clear()
             release_sid(self.sid)
 
     def _drain_quietly(self, shard: int) -> None:
-        """Run out the agenda with no effects, so that the state may be deleted safely."""
+        """Run out the agenda with no effects, so that the state may be deleted safely.
+
+        A state left with an action started (a Python exception interrupted the drain) goes on
+        from that action: completing it is what the normal drain would have done next.
+        """
         if shard not in self._offsets:
             return
-        handle, offset = self.rulesets[shard].handle(), self._offsets[shard]
+        handle, offset = self._handle(shard), self._offsets[shard]
         try:
-            message = _engine.start_action_for_state(handle, offset)
+            if shard in self._in_action:
+                message = _engine.complete_and_start_action(handle, offset)
+            else:
+                result = _engine.start_action_for_state(handle, offset)
+                message = result[1] if result else None
             while message:
                 message = _engine.complete_and_start_action(handle, offset)
+            self._in_action.discard(shard)
         except (_engine.error, MemoryError):
-            self._failed.add(shard)
+            self._broken.add(shard)

@@ -9,6 +9,7 @@ for (see ``engine.compiler``). Python records what fired; it never decides it.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
@@ -20,7 +21,7 @@ from engine.encoding import to_engine_json
 from engine.expr import UNKNOWN, Compiled, compile_expr
 from engine.memory import Firing, Key, Memory
 from engine.model import Derive
-from engine.rete import FACT_IDS, Ruleset, Session
+from engine.rete import FACT_IDS, Ruleset, Session, open_ruleset
 
 _NAMES: dict[str, str] = {}  #: fact name → its JSON string (the vocabulary is small)
 DEFAULT_BUDGET_PER_RULE = 64  #: firing budget: this many firings per rule per loan, at least
@@ -36,7 +37,12 @@ class RunResult:
 
 @dataclass
 class Runtime:
-    """The engine rulesets of one compiled pack, created lazily per process."""
+    """The engine rulesets of one compiled pack, created lazily per process.
+
+    It owns one reference to each shard's shared ``Ruleset`` (``rete.open_ruleset``) until
+    ``close()``, or until it is garbage-collected. Evaluations running when it is closed finish;
+    later ones raise ValueError.
+    """
 
     compiled: CompiledPack
     rulesets: list[Ruleset] = field(default_factory=list)
@@ -45,9 +51,16 @@ class Runtime:
     derive_fns: dict[int, Compiled] = field(default_factory=dict, repr=False)
     #: level → the derived facts of that level, in ``compiled.levels`` order (made on first use)
     closing: dict[int, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    closed: bool = field(default=False, init=False)
+    _finalizer: weakref.finalize[[list[Ruleset]], Runtime] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
-        self.rulesets = [Ruleset(shard.definition) for shard in self.compiled.shards]
+        self.rulesets = [open_ruleset(shard.definition) for shard in self.compiled.shards]
+        # the callback holds the list, not the runtime, so it cannot keep the runtime alive
+        self._finalizer = weakref.finalize(self, _close_all, self.rulesets)
+        self._finalizer.atexit = False  # the process exiting frees everything anyway
 
     def derive_fn(self, index: int) -> Compiled:
         fn = self.derive_fns.get(index)
@@ -65,8 +78,14 @@ class Runtime:
         return facts
 
     def close(self) -> None:
-        for ruleset in self.rulesets:
-            ruleset.close()
+        """Give up this runtime's engine rulesets (idempotent)."""
+        self.closed = True
+        self._finalizer()
+
+
+def _close_all(rulesets: list[Ruleset]) -> None:
+    for ruleset in rulesets:
+        ruleset.close()
 
 
 class _Driver:
@@ -75,6 +94,8 @@ class _Driver:
         self.runtime = runtime
         self.memory = memory
         self.parameters = {n: p.value for n, p in self.compiled.pack.parameters.items()}
+        if runtime.closed:
+            raise ValueError("the rule set was closed; load the rules again to evaluate")
         loans = max(len(memory.loans), 1)
         limit = budget or DEFAULT_BUDGET_PER_RULE * (len(self.compiled.rules) + 1) * loans
         self.session = Session(runtime.rulesets, limit)

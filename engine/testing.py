@@ -107,6 +107,9 @@ def run_case(ruleset: RuleSet, case: Case) -> CaseResult:
     except XieshangError as exc:
         result.failures.append(f"evaluation failed: {exc}")
         return result
+    except Exception as exc:  # an engine bug fails this case only; the other cases still run
+        result.failures.append(f"evaluation failed (internal error): {type(exc).__name__}: {exc}")
+        return result
     result.failures = list(check_expectations(result.decision, case.expect))
     return result
 

@@ -24,6 +24,7 @@ from engine.expr import (
     Node,
     Type,
     Unary,
+    compile_expr,
     evaluate,
     infer_type,
     names,
@@ -261,9 +262,10 @@ def test_length_limit() -> None:
 
 
 def test_depth_limit_unary() -> None:
-    assert sexpr(parse("-" * 49 + "x")).count("(-") == 49
+    """Signs nest like parentheses: 50 levels are allowed, the 51st is refused."""
+    assert sexpr(parse("-" * 50 + "x")).count("(-") == 50
     with pytest.raises(ExprSyntaxError, match="nests deeper than 50 levels"):
-        parse("-" * 50 + "x")
+        parse("-" * 51 + "x")
 
 
 def test_depth_limit_parentheses() -> None:
@@ -273,10 +275,24 @@ def test_depth_limit_parentheses() -> None:
     assert info.value.column == 51
 
 
-def test_depth_limit_binary_chain() -> None:
-    assert evaluate(parse(" + ".join(["1"] * 50)), lambda _: UNKNOWN) == 50
+def test_a_flat_chain_is_not_nesting() -> None:
+    """``1 + 1 + … + 1`` does not nest, however long: only the part limit bounds it."""
+    assert evaluate(parse(" + ".join(["1"] * 51)), lambda _: UNKNOWN) == 51
+    longest = " + ".join(["1"] * 250)  # 499 parts
+    assert evaluate(parse(longest), lambda _: UNKNOWN) == 250
+    assert compile_expr(parse(longest))(lambda _: UNKNOWN) == 250
+    assert evaluate(parse(" and ".join(["true"] * 200)), lambda _: UNKNOWN) is True
+    with pytest.raises(ExprSyntaxError) as info:
+        parse(" + ".join(["1"] * 251))
+    assert info.value.message == "expression has more than 500 parts"
+
+
+def test_depth_limit_nested_chain() -> None:
+    """Parentheses around a chain's right operand do nest."""
+    nested = "1" + " + (1" * 50 + ")" * 50
+    assert evaluate(parse(nested), lambda _: UNKNOWN) == 51
     with pytest.raises(ExprSyntaxError, match="nests deeper than 50 levels"):
-        parse(" + ".join(["1"] * 51))
+        parse("1" + " + (1" * 51 + ")" * 51)
 
 
 def test_deep_input_is_a_syntax_error_not_a_crash() -> None:

@@ -2,7 +2,7 @@
 
 Recursive descent with precedence climbing (low to high: ``or``; ``and``; prefix ``not``;
 comparisons, not chainable; ``+ -``; ``* /``; unary ``-``; atoms), checking function names,
-arities, reserved words and the length, depth and node-count limits as it goes. Also here:
+arities, reserved words and the length, nesting and node-count limits as it goes. Also here:
 ``names`` and ``uses_aggregate``, which read a parsed tree.
 """
 
@@ -31,7 +31,7 @@ from engine.expr.nodes import (
 from engine.expr.tokens import _Token, _tokenize, _unexpected
 
 MAX_LENGTH: Final = 2000  #: characters of expression text
-MAX_DEPTH: Final = 50  #: levels of nesting (tree depth, and parentheses)
+MAX_DEPTH: Final = 50  #: levels of nesting: parentheses, function calls, signs and not
 MAX_NODES: Final = 500  #: nodes in the tree
 _MAX_ROUND_DIGITS: Final = 6
 
@@ -81,7 +81,7 @@ class _Parser:
         self._tokens = _tokenize(text)
         self._tok = next(self._tokens)
         self._nesting = 0
-        self._shape: dict[int, tuple[int, int]] = {}  # id(node) -> (depth, size)
+        self._size: dict[int, int] = {}  # id(node) -> nodes in its subtree
 
     def parse(self) -> Node:
         if self._tok.kind == "end":
@@ -199,15 +199,16 @@ class _Parser:
         self._nesting -= 1
 
     def _node(self, node: Node) -> Node:
-        """Record a new node's depth and size, enforcing the limits."""
-        shapes = [self._shape[id(child)] for child in _children(node)]
-        depth = 1 + max((d for d, _ in shapes), default=0)
-        size = 1 + sum(s for _, s in shapes)
-        if depth > MAX_DEPTH:
-            raise ExprSyntaxError(f"expression nests deeper than {MAX_DEPTH} levels", node.column)
+        """Record a new node's size, enforcing the limit on parts.
+
+        Depth is not limited here: nesting (parentheses, calls, signs) is counted as it is
+        parsed, and a chain such as ``a + b + c`` is not nesting, however long. The part limit
+        bounds the tree's depth (to about MAX_NODES / 2, for a chain) for the stages that walk it.
+        """
+        size = 1 + sum(self._size[id(child)] for child in _children(node))
         if size > MAX_NODES:
             raise ExprSyntaxError(f"expression has more than {MAX_NODES} parts", node.column)
-        self._shape[id(node)] = (depth, size)
+        self._size[id(node)] = size
         return node
 
 
