@@ -120,10 +120,11 @@ def _load(rules: list[Path] | None) -> RuleSet:
 
 
 def _read_situation(path: str) -> dict[str, object]:
-    from engine.situation import load_situation_bytes, load_situation_file
+    from engine.situation import load_situation_file, load_situation_stream
 
-    if path == "-":
-        return load_situation_bytes(typer.get_binary_stream("stdin").read(), "<stdin>")
+    if path == "-":  # bounded read; fd 0 closed (``<&-``) leaves sys.stdin None
+        stdin = typer.get_binary_stream("stdin") if sys.stdin is not None else None
+        return load_situation_stream(stdin, "<stdin>")
     return load_situation_file(path)
 
 
@@ -221,9 +222,11 @@ def _pack_roots(paths: list[Path] | None) -> list[Path] | None:
     from engine.loader import pack_root_of
 
     roots: list[Path] = []
+    seen: set[Path] = set()
     for path in paths or []:
         root = (pack_root_of(path) if path.is_file() else None) or path
-        if root not in roots:
+        if root.resolve() not in seen:  # `sf` and `sf/tests/x.test.yaml` are one pack
+            seen.add(root.resolve())
             roots.append(root)
     return roots or None
 
@@ -287,7 +290,7 @@ def rules_test(
         if not files:
             where = ", ".join(f"{Path(r) / 'tests'}" for r in roots)
             fail(f"error: no test files (*.test.yaml) in {where}", 1)
-        results = run_cases(ruleset, load_cases(files))
+        results = run_cases(ruleset, load_cases(files, ruleset))
     lines = []
     for result in results:
         if result.passed:
