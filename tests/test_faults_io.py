@@ -433,7 +433,7 @@ def test_a_situation_file_that_is_not_an_object_is_an_error(
         "    situation_file: zero.json\n"
         "    expect: {absent: [crisis_support]}\n",
     )
-    result = run(["rules", "test", str(pack)], cwd=tmp_path, limit_memory=True)
+    result = run(["rules", "test", "pack"], cwd=tmp_path, limit_memory=True)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "pack/tests/x.test.yaml:3:21: test_situation_file: situation_file: pack/tests/list.json:"
