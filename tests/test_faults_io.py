@@ -567,14 +567,30 @@ def test_a_tampered_entry_is_a_miss(cache: Path, feature_pack: Path) -> None:
     assert load_rules([feature_pack]).compiled == fresh.compiled
 
 
-def test_cache_entries_are_never_followed_through_symlinks(cache: Path, feature_pack: Path) -> None:
+def test_cache_entries_are_never_followed_through_symlinks(
+    cache: Path, tmp_path: Path, feature_pack: Path
+) -> None:
+    """A link under an entry's name is not opened (O_NOFOLLOW): here it leads to a FIFO, and a
+    writer waiting on the FIFO would learn that someone opened it for reading."""
     key = key_of(feature_pack)
     cache.mkdir(parents=True, mode=0o700)
-    os.mkfifo(cache.parent / "fifo", 0o600)
-    (cache / f"{key}.json").symlink_to(cache.parent / "fifo")
-    (cache / f"{key}.pickle").symlink_to(cache.parent / "fifo")
-    with deadline(DEADLINE):  # opening the FIFO through the link would wait for a writer
-        ruleset = load_rules([feature_pack])
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo, 0o600)
+    opened = threading.Event()
+
+    def writer() -> None:
+        with open(fifo, "wb"):  # returns once somebody opens the FIFO for reading
+            opened.set()
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    for name in (f"{key}.pickle", f"{key}.json"):  # every name the cache has ever used
+        (cache / name).symlink_to(fifo)
+    ruleset = load_rules([feature_pack])
+    followed = opened.is_set()
+    os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # let the writer go
+    thread.join(DEADLINE)
+    assert not followed
     assert ruleset.pack.name == "features"
 
 
