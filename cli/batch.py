@@ -241,7 +241,7 @@ def batch(
 
                 summary = run_batch(
                     ruleset,
-                    read_lines(stream),
+                    read_lines(stream, options.source),
                     write,
                     options,
                     workers=workers,

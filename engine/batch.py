@@ -36,6 +36,13 @@ from engine.situation import MAX_BYTES, load_situation_bytes
 CHUNK_LINES = 32  #: lines sent to a worker at once
 CHUNKS_IN_FLIGHT = 4  #: per worker: bounds memory, keeps every worker busy
 _READ_PIECE = 1 << 16
+MAX_SKIPPED_LINE = 64 * MAX_BYTES  #: a longer line stops the batch: the input is not JSON Lines
+
+
+class BatchInputError(XieshangError):
+    """The input cannot be read as JSON Lines at all (a line without end)."""
+
+    exit_code = 2
 
 #: A numbered input line: its bytes without the line ending, or its size when it was too large.
 Line = tuple[int, bytes | int]
@@ -79,8 +86,13 @@ class Summary:
         return f"{self.lines} {noun}, {errors}, {self.seconds:.2f} s, {self.rate:.0f}/s"
 
 
-def read_lines(stream: IO[bytes]) -> Iterator[Line]:
-    """Number the lines of a binary stream lazily; a line ending is ``\\n`` or ``\\r\\n``."""
+def read_lines(stream: IO[bytes], source: str = "<stdin>") -> Iterator[Line]:
+    """Number the lines of a binary stream lazily; a line ending is ``\\n`` or ``\\r\\n``.
+
+    A line over ``MAX_BYTES`` is skipped in pieces (its size is yielded); one over
+    ``MAX_SKIPPED_LINE`` bytes stops the input with a :class:`BatchInputError`: it is not JSON
+    Lines (``/dev/zero`` would otherwise be read for ever).
+    """
     number = 0
     while True:
         line = stream.readline(MAX_BYTES + 2)
@@ -94,6 +106,11 @@ def read_lines(stream: IO[bytes]) -> Iterator[Line]:
                 if not line:
                     break
                 size += len(line)
+                if size > MAX_SKIPPED_LINE:
+                    raise BatchInputError(
+                        f"{source}:{number}: a line longer than {MAX_SKIPPED_LINE:,} bytes;"
+                        " the input is not JSON Lines"
+                    )
             yield number, size - (1 if line.endswith(b"\n") else 0)
             continue
         yield number, line.rstrip(b"\n").removesuffix(b"\r")

@@ -344,6 +344,34 @@ def test_fifos_and_devices_are_refused_where_a_file_is_expected(tmp_path: Path) 
         )
 
 
+def test_batch_input_from_dev_zero_stops_with_a_clear_error(tmp_path: Path) -> None:
+    with open("/dev/zero", "rb") as zero:
+        piped = run(["batch", "-", "-o", str(tmp_path / "out.jsonl")], stdin=zero)
+    assert piped.returncode == 2
+    assert piped.stderr.strip() == (
+        "xieshang: error: <stdin>:1: a line longer than 64,000,000 bytes;"
+        " the input is not JSON Lines"
+    )
+    assert list(tmp_path.iterdir()) == []
+    named = run(["batch", "/dev/zero"])
+    assert named.returncode == 2
+    assert named.stderr.strip() == (
+        "xieshang: error: cannot read input: /dev/zero is a character device, not a regular file"
+    )
+
+
+def test_batch_input_may_be_a_pipe(runner: CliRunner, tmp_path: Path, advice_line: str) -> None:
+    fifo = tmp_path / "in.jsonl"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(example_lines(2)), daemon=True)
+    writer.start()
+    with deadline(DEADLINE):
+        result = runner.invoke(app, ["batch", str(fifo)])
+    writer.join(DEADLINE)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [advice_line] * 2
+
+
 def test_pack_files_that_cannot_be_read_are_named(tmp_path: Path, feature_pack: Path) -> None:
     pack = tmp_path / "pack"
     shutil.copytree(feature_pack, pack)
