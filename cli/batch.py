@@ -5,8 +5,9 @@ as compact JSON, or ``{"line": n, "error": {"code": 2, "message": ...}}`` when t
 valid situation (code 1: an internal error). A progress counter goes to stderr when it is a
 terminal, and a summary line always. Exit code: 0 when every line was advised, 2 when some line
 was bad input (every other line is still written), 1 on an internal error; rule-pack errors stop
-the command before any output. With ``-o``, the output file appears only when complete; on stdout
-lines are streamed as they are ready.
+the command before any output. With ``-o``, the output file appears only when complete (see
+``_output`` for symlinks, devices and pipes); on stdout lines are streamed as they are ready.
+SIGINT, SIGTERM and SIGHUP stop the workers and remove the temporary file (exit 128 + signal).
 """
 
 from __future__ import annotations

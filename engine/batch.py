@@ -5,12 +5,14 @@
 * Each line is decoded, validated and evaluated on its own (``load_situation_bytes`` names it
   ``<file>:<line>``). A bad line becomes ``{"line": n, "error": {"code": 2, "message": ...}}``
   (code 1 for an internal error) and the others go on.
-* With several workers, lines are sent to worker processes in chunks; at most a few chunks per
-  worker are in flight, and results are written in input order. durable_rules holds the GIL for
-  every call, so processes, not threads, are what scale. Workers are forked from the parent after
-  the rule pack was compiled there (nothing engine-side is created before the fork; each process
-  creates its own durable_rules handles lazily, see ``engine.rete.Ruleset.handle``). Under the
-  ``spawn`` start method each worker loads and compiles the pack once, in its initializer.
+* With several workers, lines are sent to worker processes in chunks, one chunk per worker at a
+  time and at most a few chunks per worker read ahead; results are written in input order.
+  durable_rules holds the GIL for every call, so processes, not threads, are what scale. Workers
+  are forked from the parent after the rule pack was compiled there (nothing engine-side is
+  created before the fork; each process creates its own durable_rules handles lazily, see
+  ``engine.rete.Ruleset.handle``). Under the ``spawn`` start method each worker loads and
+  compiles the pack once. A worker that dies is replaced and the lines it held are evaluated
+  again, one by one (see ``_run_pool``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class BatchInputError(XieshangError):
     """The input cannot be read as JSON Lines at all (a line without end)."""
 
     exit_code = 2
+
 
 #: A numbered input line: its bytes without the line ending, or its size when it was too large.
 Line = tuple[int, bytes | int]
