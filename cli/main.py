@@ -235,17 +235,16 @@ def _validation_targets(paths: list[Path]) -> tuple[list[Path], set[str]]:
     """The roots to load, and the files (as shown in errors) to report; empty: report all."""
     from engine.loader import display_root, pack_root_of
 
-    roots: list[Path] = []
+    kept: dict[Path, Path] = {}  #: each pack, by its resolved path, as first named
     files: set[str] = set()
     for path in paths:
         root = pack_root_of(path) if path.is_file() else None
+        target = root if root is not None else path
+        target = kept.setdefault(target.resolve(), target)  # `sf` and `sf/x.yaml`: one pack
         if root is not None:
             relative = path.resolve().relative_to(root).as_posix()
-            files.add(f"{display_root(root, str(root))}/{relative}")
-        target = root if root is not None else path
-        if target not in roots:
-            roots.append(target)
-    return roots, files
+            files.add(f"{display_root(target, str(target))}/{relative}")
+    return list(kept.values()), files
 
 
 @rules_app.command("test")

@@ -517,6 +517,20 @@ def test_a_pack_and_one_of_its_test_files_load_the_pack_once(
     assert "duplicate" not in result.stderr and result.stdout.endswith(" passed, 0 failed\n")
 
 
+def test_a_pack_and_one_of_its_rule_files_validate_the_pack_once(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pack = tmp_path / "jiebei"
+    shutil.copytree(ROOT / "rules" / "jiebei", pack, ignore=shutil.ignore_patterns("tests"))
+    (pack / "zz.yaml").write_text("rules:\n  - id: Bad\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["rules", "validate", "jiebei", "jiebei/zz.yaml"])
+    assert result.exit_code == 2
+    errors = result.stderr.splitlines()[:-1]
+    assert errors and all(line.startswith("jiebei/zz.yaml:") for line in errors)
+    assert "duplicate" not in result.stderr
+
+
 def test_a_huge_key_is_shortened_in_messages(runner: CliRunner, tmp_path: Path) -> None:
     pack = tmp_path / "pack"
     shutil.copytree(ROOT / "rules" / "jiebei", pack, ignore=shutil.ignore_patterns("tests"))
