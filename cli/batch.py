@@ -120,11 +120,10 @@ def _output(path: Path | None, source: IO[bytes]) -> Iterator[IO[bytes]]:
         yield stream
         _flush(stream)
         return
-    target = Path(os.path.realpath(path))  # a symlink's target, even a missing one
-    if _same_file(source, target):
+    if _same_file(source, path):
         fail(f"error: -o {path} is the input file; write the advice to another file")
-    try:
-        info: os.stat_result | None = os.stat(target)
+    try:  # what the path leads to, as the kernel follows it (/dev/stdout included)
+        info: os.stat_result | None = os.stat(path)
     except FileNotFoundError:
         info = None
     except OSError as exc:
@@ -133,7 +132,7 @@ def _output(path: Path | None, source: IO[bytes]) -> Iterator[IO[bytes]]:
         fail(f"error: cannot write {path}: it is a directory")
     if info is not None and (stat.S_ISCHR(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
         try:
-            handle = open(target, "wb")  # noqa: SIM115 - closed below
+            handle = open(path, "wb")  # noqa: SIM115 - closed below
         except OSError as exc:
             fail(f"error: cannot write {path}: {exc.strerror}")
         with handle:
@@ -142,6 +141,7 @@ def _output(path: Path | None, source: IO[bytes]) -> Iterator[IO[bytes]]:
         return
     if info is not None and not stat.S_ISREG(info.st_mode):
         fail(f"error: cannot write {path}: it is {kind_of(info.st_mode)}")
+    target = Path(os.path.realpath(path))  # a symlink's target (even a missing one) is replaced
     try:
         fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as exc:
