@@ -281,6 +281,7 @@ def _run_pool(
     def died(worker: _Worker) -> None:
         nonlocal idle_deaths
         how = worker.how_it_died()
+        worker.stop()  # its pipe closed; gone for good even if it only closed the pipe
         job, worker.job = worker.job, None
         summary.worker_deaths.append(how)
         if job is None:
@@ -338,7 +339,7 @@ def _run_pool(
                     died(worker)  # holding a job whose answer never came, or idle
     finally:
         for worker in workers:
-            worker.stop()
+            worker.stop()  # SIGTERM: workers keep the default action
 
 
 def run_batch(
