@@ -291,7 +291,7 @@ def rules_show(
         find_rule(ruleset, rule_id)
         roots = rules or [default_pack_dir()]
         files = test_files([Path(r) / "tests" if Path(r).is_dir() else r for r in roots])
-        results = run_cases(ruleset, load_cases(files))
+        results = run_cases(ruleset, load_cases(files, ruleset))
         view = show_rule(ruleset, rule_id, results)
         output = _json(view) if fmt is OutFormat.json else render_show_text(view)
     write_stdout(output, json=fmt is OutFormat.json)

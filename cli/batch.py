@@ -5,16 +5,21 @@ as compact JSON, or ``{"line": n, "error": {"code": 2, "message": ...}}`` when t
 valid situation (code 1: an internal error). A progress counter goes to stderr when it is a
 terminal, and a summary line always. Exit code: 0 when every line was advised, 2 when some line
 was bad input (every other line is still written), 1 on an internal error; rule-pack errors stop
-the command before any output. With ``-o``, the output file appears only when complete; on stdout
-lines are streamed as they are ready.
+the command before any output. With ``-o``, the output file appears only when complete (see
+``_output`` for symlinks, devices and pipes); on stdout lines are streamed as they are ready.
+SIGINT, SIGTERM and SIGHUP stop the workers and remove the temporary file (exit 128 + signal).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import signal
+import stat
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +29,7 @@ import typer
 
 from cli.main import Lang, RulesOption, _load, _locale, app, fail, reported
 from cli.output import stdout_closed
+from engine.userfiles import ReadProblem, kind_of, open_regular
 
 if TYPE_CHECKING:
     from engine.batch import Summary
@@ -31,51 +37,148 @@ if TYPE_CHECKING:
 _PROGRESS_EVERY = 0.2  #: seconds between progress updates
 
 
+MAX_WORKERS = 64  #: more processes than cores gains nothing; this only stops typos (--workers 800)
+
+
+class _Signalled(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C (workers stopped, temporary file removed)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _WriteError(Exception):
+    """Writing the output failed (a full disk, a closed pipe)."""
+
+    def __init__(self, exc: OSError) -> None:
+        super().__init__(exc.strerror or str(exc))
+
+
+@contextlib.contextmanager
+def _signals_unwind() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into an exception for the duration (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def unwind(signum: int, _frame: object) -> None:
+        raise _Signalled(signum)
+
+    previous = {s: signal.signal(s, unwind) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 @contextlib.contextmanager
 def _input(path: str) -> Iterator[IO[bytes]]:
+    """The input stream: stdin, a regular file or a pipe (``<(zcat in.jsonl.gz)``); no devices."""
     if path == "-":
+        if sys.stdin is None:  # file descriptor 0 is closed
+            fail("error: cannot read input: <stdin> is closed")
         yield typer.get_binary_stream("stdin")
         return
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed below
-    except FileNotFoundError:
-        fail(f"error: cannot read input: no such file: {path}")
-    except IsADirectoryError:
-        fail(f"error: cannot read input: {path} is a directory")
-    except OSError as exc:
-        fail(f"error: cannot read input: {path}: {exc.strerror}")
-    with handle:
+        fd = open_regular(path, allow_fifo=True)
+    except ReadProblem as problem:
+        if problem.reason == "no such file":
+            fail(f"error: cannot read input: no such file: {path}")
+        sep = " " if problem.reason.startswith("is ") else ": "
+        fail(f"error: cannot read input: {path}{sep}{problem.reason}")
+    with os.fdopen(fd, "rb") as handle:
         yield handle
 
 
+def _same_file(stream: IO[bytes], path: Path) -> bool:
+    """Whether ``path`` (followed if a symlink) is the very file being read."""
+    try:
+        mine, theirs = os.fstat(stream.fileno()), os.stat(path)
+    except (OSError, ValueError, io.UnsupportedOperation):  # no such output yet, or no real fd
+        return False
+    return stat.S_ISREG(theirs.st_mode) and (mine.st_dev, mine.st_ino) == (
+        theirs.st_dev,
+        theirs.st_ino,
+    )
+
+
 @contextlib.contextmanager
-def _output(path: Path | None) -> Iterator[IO[bytes]]:
-    """stdout, or a temporary file beside ``path`` renamed over it only once complete."""
+def _output(path: Path | None, source: IO[bytes]) -> Iterator[IO[bytes]]:
+    """Where the output goes (``source``, the input, is never overwritten).
+
+    * stdout (no ``-o``): streamed.
+    * a regular file, or a path that does not exist yet: a temporary file beside it, renamed over
+      it only once complete, with the mode (and, where allowed, the owner) of the file it
+      replaces. A symlink is kept: its target is what gets replaced.
+    * a character device or a pipe (``/dev/null``, ``/dev/stdout``, a FIFO): written through,
+      never replaced.
+    * anything else (a directory, a block device, a socket) is refused before any work.
+    """
     if path is None:
         if stdout_closed():
             fail("error: cannot write the output: standard output is closed", 1)
         stream = typer.get_binary_stream("stdout")
         yield stream
-        stream.flush()
+        _flush(stream)
         return
-    if path.is_dir():  # found before any work is done, not at the final rename
+    if _same_file(source, path):
+        fail(f"error: -o {path} is the input file; write the advice to another file")
+    try:  # what the path leads to, as the kernel follows it (/dev/stdout included)
+        info: os.stat_result | None = os.stat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        fail(f"error: cannot write {path}: {exc.strerror}")
+    if info is not None and stat.S_ISDIR(info.st_mode):  # found before any work is done
         fail(f"error: cannot write {path}: it is a directory")
-    directory = path.parent if str(path.parent) else Path(".")
+    if info is not None and (stat.S_ISCHR(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
+        try:
+            handle = open(path, "wb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            fail(f"error: cannot write {path}: {exc.strerror}")
+        with handle:
+            yield handle
+            _flush(handle)
+        return
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        fail(f"error: cannot write {path}: it is {kind_of(info.st_mode)}")
+    target = Path(os.path.realpath(path))  # a symlink's target (even a missing one) is replaced
     try:
-        fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as exc:
         fail(f"error: cannot write {path}: {exc.strerror}")
     try:
+        if info is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes it private; give it the usual mode
+        else:
+            os.fchmod(fd, stat.S_IMODE(info.st_mode))
+            if (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
+                with contextlib.suppress(OSError):  # only root may give a file away
+                    os.fchown(fd, info.st_uid, info.st_gid)
         with os.fdopen(fd, "wb") as handle:
             yield handle
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)  # mkstemp makes it private; give it the usual mode
-        os.replace(temp, path)
+            _flush(handle, durable=True)
+        try:
+            os.replace(temp, target)
+        except OSError as exc:
+            raise _WriteError(exc) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+
+
+def _flush(handle: IO[bytes], *, durable: bool = False) -> None:
+    try:
+        handle.flush()
+        if durable:  # on disk before the rename makes it the output
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise _WriteError(exc) from None
 
 
 def _progress(enabled: bool) -> Callable[[Summary], None] | None:
@@ -101,7 +204,14 @@ def batch(
         typer.Option("-o", "--output", help="Write here (atomically) instead of stdout."),
     ] = None,
     workers: Annotated[
-        int, typer.Option("--workers", min=1, metavar="N", help="Worker processes (default 1).")
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=MAX_WORKERS,
+            metavar="N",
+            help=f"Worker processes (default 1, at most {MAX_WORKERS}).",
+        ),
     ] = 1,
     rules: RulesOption = None,
     lang: Annotated[Lang | None, typer.Option("--lang", help="Language of the advice.")] = None,
@@ -125,25 +235,39 @@ def batch(
         )
         show = _progress(sys.stderr.isatty() if progress is None else progress)
         try:
-            with _input(source) as stream, _output(output) as out:
+            with _signals_unwind(), _input(source) as stream, _output(output, stream) as out:
 
                 def write(text: str) -> None:
-                    out.write(text.encode("utf-8") + b"\n")
+                    try:
+                        out.write(text.encode("utf-8") + b"\n")
+                    except OSError as exc:
+                        raise _WriteError(exc) from None
 
                 summary = run_batch(
                     ruleset,
-                    read_lines(stream),
+                    read_lines(stream, options.source),
                     write,
                     options,
                     workers=workers,
                     paths=[str(p) for p in rules] if rules else None,
                     progress=show,
                 )
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, _Signalled) as stop:
             if show is not None:
                 sys.stderr.write("\n")
-            fail("interrupted", 130)
+            signum = stop.signum if isinstance(stop, _Signalled) else signal.SIGINT
+            name = "interrupted" if signum == signal.SIGINT else "terminated"
+            fail(f"{name} ({signal.Signals(signum).name})", 128 + signum)
+        except _WriteError as exc:
+            fail(f"error: cannot write {output or 'the output'}: {exc}", 1)
     if show is not None:
         sys.stderr.write("\r\033[K")
+    if summary.worker_deaths:
+        count = len(summary.worker_deaths)
+        typer.echo(
+            f"xieshang: batch: {count} worker process{'es' if count != 1 else ''} died"
+            f" ({summary.worker_deaths[-1]}); the lines they held were evaluated again",
+            err=True,
+        )
     typer.echo(f"xieshang: batch: {summary.line()}", err=True)
     raise typer.Exit(summary.exit_code)

@@ -128,10 +128,11 @@ def _load(rules: list[Path] | None) -> RuleSet:
 
 
 def _read_situation(path: str) -> dict[str, object]:
-    from engine.situation import load_situation_bytes, load_situation_file
+    from engine.situation import load_situation_file, load_situation_stream
 
-    if path == "-":
-        return load_situation_bytes(typer.get_binary_stream("stdin").read(), "<stdin>")
+    if path == "-":  # bounded read; fd 0 closed (``<&-``) leaves sys.stdin None
+        stdin = typer.get_binary_stream("stdin") if sys.stdin is not None else None
+        return load_situation_stream(stdin, "<stdin>")
     return load_situation_file(path)
 
 
@@ -244,9 +245,11 @@ def _pack_roots(paths: list[Path] | None) -> list[Path] | None:
     from engine.loader import pack_root_of
 
     roots: list[Path] = []
+    seen: set[Path] = set()
     for path in paths or []:
         root = (pack_root_of(path) if path.is_file() else None) or path
-        if root not in roots:
+        if root.resolve() not in seen:  # `sf` and `sf/tests/x.test.yaml` are one pack
+            seen.add(root.resolve())
             roots.append(root)
     return roots or None
 
@@ -255,17 +258,16 @@ def _validation_targets(paths: list[Path]) -> tuple[list[Path], set[str]]:
     """The roots to load, and the files (as shown in errors) to report; empty: report all."""
     from engine.loader import display_root, pack_root_of
 
-    roots: list[Path] = []
+    kept: dict[Path, Path] = {}  #: each pack, by its resolved path, as first named
     files: set[str] = set()
     for path in paths:
         root = pack_root_of(path) if path.is_file() else None
+        target = root if root is not None else path
+        target = kept.setdefault(target.resolve(), target)  # `sf` and `sf/x.yaml`: one pack
         if root is not None:
             relative = path.resolve().relative_to(root).as_posix()
-            files.add(f"{display_root(root, str(root))}/{relative}")
-        target = root if root is not None else path
-        if target not in roots:
-            roots.append(target)
-    return roots, files
+            files.add(f"{display_root(target, str(target))}/{relative}")
+    return list(kept.values()), files
 
 
 @rules_app.command("test")
@@ -310,7 +312,7 @@ def rules_test(
         if not files:
             where = ", ".join(f"{Path(r) / 'tests'}" for r in roots)
             fail(f"error: no test files (*.test.yaml) in {where}", 1)
-        results = run_cases(ruleset, load_cases(files))
+        results = run_cases(ruleset, load_cases(files, ruleset))
     lines = []
     for result in results:
         if result.passed:

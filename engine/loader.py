@@ -30,7 +30,8 @@ from engine.model import (
     Suppress,
 )
 from engine.schemas import validator
-from engine.source import Location
+from engine.source import Location, shorten
+from engine.userfiles import MAX_YAML_BYTES, ReadProblem, read_file
 
 if TYPE_CHECKING:  # yaml and jsonschema load only when rule files are read
     from jsonschema.exceptions import ValidationError
@@ -117,7 +118,9 @@ def collect_files(
 ) -> tuple[list[PackFile], list[RuleError]]:
     """The rule files under each root (a directory or one file), sorted; tests are left out.
 
-    ``shown_roots``, when given, receives each root as it is shown in messages.
+    ``shown_roots``, when given, receives each root as it is shown in messages. Files are read
+    through ``engine.userfiles`` (bounded, regular files only); a file that cannot be read, or
+    whose name is not UTF-8, is an error naming it, and is left out.
     """
     files: list[PackFile] = []
     errors: list[RuleError] = []
@@ -126,37 +129,69 @@ def collect_files(
         shown = display_root(root, str(given))
         if shown_roots is not None:
             shown_roots.append(shown)
-        if root.is_file():
-            files.append(PackFile(root, shown, root.name, root.read_bytes()))
-        elif root.is_dir():
+        if root.is_dir():
             try:
                 paths = list(_rule_files(root))
-            except _TooManyFiles:
+            except _TooManyFiles as many:
                 errors.append(
                     RuleError(
                         Location(shown),
                         "pack_too_large",
-                        f"more than {MAX_PACK_FILES} rule files under it",
+                        f"more than {many.limit:,} {many.what} under it",
                         "point at a pack directory (the one with pack.yaml)",
                     )
                 )
                 continue
             for path in paths:
                 rel = path.relative_to(root).as_posix()
-                files.append(PackFile(path, f"{shown}/{rel}", rel, path.read_bytes()))
+                _add_file(files, errors, path, f"{shown}/{_printable(rel)}", rel)
+        elif root.exists() or root.is_symlink():  # one file, or something that is not a file
+            _add_file(files, errors, root, shown, root.name)
         else:
             errors.append(RuleError(Location(shown), "pack_not_found", "no such file or directory"))
     return files, errors
 
 
+def _add_file(
+    files: list[PackFile], errors: list[RuleError], path: Path, shown: str, relative: str
+) -> None:
+    if _printable(relative) != relative:
+        errors.append(
+            RuleError(
+                Location(shown),
+                "pack_file_name",
+                "the file name is not valid UTF-8",
+                "rename the file: names are shown in messages and advice",
+            )
+        )
+        return
+    try:
+        files.append(PackFile(path, shown, relative, read_file(path, MAX_YAML_BYTES)))
+    except ReadProblem as problem:
+        code = "yaml_too_large" if problem.too_large else "pack_unreadable"
+        reason = problem.reason
+        if reason == "no such file" and path.is_symlink():
+            reason = "is a symlink to a missing file"
+        message = f"file {reason}" if problem.too_large else f"cannot read: {reason}"
+        errors.append(RuleError(Location(shown, 1, 1), code, message))
+
+
+def _printable(name: str) -> str:
+    """A file name as text: bytes that are not UTF-8 (kept by Python as surrogates) become �."""
+    return os.fsencode(name).decode("utf-8", "replace")
+
+
 MAX_PACK_FILES = 2000  #: rule files one pack may hold (a guard against pointing at a home dir)
+MAX_PACK_FOLDERS = 5000  #: folders walked under one root (``--rules /`` stops early)
 
 
 def _rule_files(root: Path) -> Iterator[Path]:
     """The pack's rule files: hidden folders, virtualenvs, ``tests/`` and nested packs (folders
     with their own pack.yaml) are not part of it."""
     found: list[Path] = []
-    for folder, subfolders, names in os.walk(root):
+    for folders, (folder, subfolders, names) in enumerate(os.walk(root), start=1):
+        if folders > MAX_PACK_FOLDERS:
+            raise _TooManyFiles(MAX_PACK_FOLDERS, "folders")
         here = Path(folder)
         subfolders[:] = sorted(
             d
@@ -164,21 +199,30 @@ def _rule_files(root: Path) -> Iterator[Path]:
             if not (
                 d.startswith(".")
                 or d in ("tests", "__pycache__", "node_modules")
-                or (here / d / "pyvenv.cfg").exists()
-                or (here / d / "pack.yaml").exists()
+                or _exists(here / d / "pyvenv.cfg")
+                or _exists(here / d / "pack.yaml")
             )
         )
         for name in names:
             if name.endswith(RULE_SUFFIXES) and not name.endswith(TEST_SUFFIXES):
                 found.append(here / name)
         if len(found) > MAX_PACK_FILES:
-            raise _TooManyFiles(root)
+            raise _TooManyFiles(MAX_PACK_FILES, "rule files")
     yield from sorted(found)
 
 
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists; a folder we may not look into has nothing in it for us."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
 class _TooManyFiles(Exception):
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, limit: int, what: str) -> None:
+        self.limit = limit
+        self.what = what
 
 
 def pack_root_of(file: Path) -> Path | None:
@@ -294,7 +338,7 @@ def _add_parameter(raw: RawPack, name: str, spec: dict[str, Any], smap: SourceMa
             RuleError(
                 loc,
                 "param_duplicate",
-                f"parameter '{name}' is defined twice",
+                f"parameter '{shorten(name)}' is defined twice",
                 f"first defined at {first}",
             )
         )
@@ -355,7 +399,7 @@ def _schema_problems(
                 failed,
                 (*path, extra),
                 keyword,
-                f"unknown key '{extra}'",
+                f"unknown key '{shorten(extra)}'",
                 did_you_mean(extra, allowed) or f"allowed keys: {', '.join(allowed)}",
                 _close(extra, allowed),
             )
@@ -366,7 +410,7 @@ def _schema_problems(
         key = next((k for k in error.validator_value if k not in error.instance), "")
     elif keyword == "enum" and isinstance(error.instance, str):
         allowed = [str(v) for v in error.validator_value]
-        message = f"'{error.instance}' is not an allowed value"
+        message = f"'{shorten(error.instance)}' is not an allowed value"
         hint = did_you_mean(error.instance, allowed) or f"allowed values: {', '.join(allowed)}"
     elif keyword == "oneOf" and isinstance(error.instance, dict):
         path, message = _one_of(error, path, message)
@@ -390,7 +434,7 @@ def _problem(
     hint: str,
     key: str = "",
 ) -> SchemaProblem:
-    where = "/".join(str(p) for p in path)
+    where = "/".join(shorten(str(p), 40) for p in path)
     text = f"{where}: {message}" if where else message
     error = RuleError(smap.locate(path), "rule_schema_error", text, hint)
     return SchemaProblem(error, failed, path, keyword, key)
@@ -401,7 +445,7 @@ def _custom(error: ValidationError, name: str) -> str:
     texts = error.schema.get(name, {}) if isinstance(error.schema, dict) else {}
     text = texts.get(error.validator, "") if isinstance(texts, dict) else ""
     value = error.instance
-    shown = f"'{value}'" if isinstance(value, str) else str(value)
+    shown = f"'{shorten(value)}'" if isinstance(value, str) else shorten(str(value))
     return str(text).replace("{value}", shown)
 
 

@@ -28,17 +28,17 @@ import datetime
 import hashlib
 import json
 import math
-import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from engine.errors import SituationError, UsageError, did_you_mean
 from engine.fastschema import checker
 from engine.safetext import describe, first_unsafe, one_line, quote
 from engine.schemas import validator
+from engine.userfiles import ReadProblem, read_file, read_stream
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -169,10 +169,9 @@ def _parse_constant(literal: str) -> _BadLiteral:
 # --- bytes -> JSON value -----------------------------------------------------------------------
 
 
-def _refuse_size(source: str, size: int) -> NoReturn:
-    raise SituationError(
-        source, "$", f"input is {size} bytes, larger than the limit of {MAX_BYTES} bytes"
-    )
+def _refuse_size(source: str, size: int, *, exact: bool = True) -> NoReturn:
+    shown = f"is {size} bytes, larger" if exact else "is larger"
+    raise SituationError(source, "$", f"input {shown} than the limit of {MAX_BYTES} bytes")
 
 
 def _decode(data: bytes, source: str) -> str:
@@ -601,25 +600,36 @@ def load_situation_bytes(
 def load_situation_file(path: str | Path, *, today: datetime.date | None = None) -> dict[str, Any]:
     """Read and validate the situation file at ``path`` (``-`` is not special here).
 
-    A file that cannot be read is a :class:`UsageError`; bad content is a SituationError.
+    A file that cannot be read (missing, a directory, a FIFO or device, unreadable) is a
+    :class:`UsageError`; bad content, or more than ``MAX_BYTES``, is a SituationError. Nothing
+    beyond the limit is read (``engine.userfiles``).
     """
     source = str(path)
     return load_situation_bytes(_read_file(Path(path), source), source, today=today)
 
 
+def load_situation_stream(stream: IO[bytes] | None, source: str = "<stdin>") -> dict[str, Any]:
+    """Read (at most ``MAX_BYTES`` + 1 bytes) and validate a situation from a binary stream."""
+    try:
+        data = read_stream(stream, MAX_BYTES)
+    except ReadProblem as problem:
+        if problem.too_large:
+            _refuse_size(source, problem.size or MAX_BYTES + 1, exact=problem.size is not None)
+        raise UsageError(f"cannot read situation: {source} {problem.reason}") from None
+    return load_situation_bytes(data, source)
+
+
 def _read_file(path: Path, source: str) -> bytes:
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-            if len(data) > MAX_BYTES:
-                _refuse_size(source, max(len(data), os.fstat(handle.fileno()).st_size))
-            return data
-    except FileNotFoundError:
-        raise UsageError(f"cannot read situation: no such file: {source}") from None
-    except IsADirectoryError:
-        raise UsageError(f"cannot read situation: {source} is a directory") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read situation: {source}: {exc.strerror}") from None
+        return read_file(path, MAX_BYTES)
+    except ReadProblem as problem:
+        if problem.too_large:
+            _refuse_size(source, problem.size or MAX_BYTES + 1, exact=problem.size is not None)
+        if problem.reason == "no such file":
+            raise UsageError(f"cannot read situation: no such file: {source}") from None
+        if problem.reason.startswith("is "):
+            raise UsageError(f"cannot read situation: {source} {problem.reason}") from None
+        raise UsageError(f"cannot read situation: {source}: {problem.reason}") from None
 
 
 # --- dates ---------------------------------------------------------------------------------------

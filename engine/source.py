@@ -38,3 +38,12 @@ class Location:
         """``pack_file:line`` without the column, as cited in advice reasons."""
         cited = self.pack_file or self.file
         return f"{cited}:{self.line}" if self.line > 0 else cited
+
+
+MAX_SHOWN = 80  #: characters of a key or value echoed in a message
+
+
+def shorten(text: str, limit: int = MAX_SHOWN) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis: messages echo what a file says,
+    and a 1.9 MB key must not become a 1.9 MB message."""
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"

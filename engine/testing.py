@@ -7,17 +7,19 @@ order, the exact top actions, rules fired or not, suppressed actions, derived va
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.api import Decision, RuleSet, evaluate
-from engine.errors import RuleError, RuleLoadError, XieshangError
+from engine.errors import RuleError, RuleLoadError, XieshangError, did_you_mean
 from engine.loader import TEST_SUFFIXES, schema_errors
-from engine.source import Location
-from engine.yamlsource import load_yaml
+from engine.situation import load_situation_file
+from engine.source import Location, shorten
+from engine.userfiles import MAX_YAML_BYTES, ReadProblem, read_file
+from engine.yamlsource import Path as DocPath
+from engine.yamlsource import SourceMap, load_yaml
 
 
 @dataclass(frozen=True)
@@ -54,13 +56,24 @@ def test_files(roots: Iterable[str | Path]) -> list[Path]:
 test_files.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 
 
-def load_cases(paths: Iterable[Path]) -> list[Case]:
-    """Read test files; raises RuleLoadError with every problem (positions included)."""
+def load_cases(paths: Iterable[Path], ruleset: RuleSet | None = None) -> list[Case]:
+    """Read test files; raises RuleLoadError with every problem (positions included).
+
+    With ``ruleset``, every name a case expects (actions, rule ids, derived facts) must exist in
+    it: a misspelt name would otherwise make its check pass forever (``absent: [pay_nwo]``).
+    """
     cases: list[Case] = []
     errors: list[RuleError] = []
     for path in paths:
         shown = _display(path)
-        data, smap, problems = load_yaml(path.read_bytes(), shown)
+        try:
+            text = read_file(path, MAX_YAML_BYTES)
+        except ReadProblem as problem:
+            code = "yaml_too_large" if problem.too_large else "test_unreadable"
+            message = f"file {problem.reason}" if problem.too_large else problem.reason
+            errors.append(RuleError(Location(shown, 1, 1), code, f"cannot read: {message}"))
+            continue
+        data, smap, problems = load_yaml(text, shown)
         errors += problems
         if data is None:
             continue
@@ -70,12 +83,62 @@ def load_cases(paths: Iterable[Path]) -> list[Case]:
             continue
         for i, spec in enumerate(data["cases"]):
             loc = smap.locate(("cases", i))
-            situation = _situation(spec, path, loc, errors)
+            if ruleset is not None:
+                errors += _unknown_names(spec["expect"], ("cases", i, "expect"), smap, ruleset)
+            situation = _situation(spec, path, smap, ("cases", i), errors)
             if situation is not None:
                 cases.append(Case(spec["name"], situation, spec["expect"], loc))
     if errors:
         raise RuleLoadError(errors)
     return cases
+
+
+#: What the names under each ``expect`` key are: actions, rule ids or derived facts.
+_NAME_KINDS = {
+    "present": "action",
+    "absent": "action",
+    "rank": "action",
+    "order": "action",
+    "top": "action",
+    "suppressed": "action",
+    "loan_ids": "action",
+    "fired": "rule",
+    "not_fired": "rule",
+    "derived": "derived fact",
+}
+
+
+def _unknown_names(
+    expect: dict[str, Any], at: DocPath, smap: SourceMap, ruleset: RuleSet
+) -> list[RuleError]:
+    """An error, with a "did you mean" hint, for each expected name the pack does not have."""
+    pack = ruleset.pack
+    known = {
+        "action": list(pack.actions),
+        "rule": [r.id for r in pack.rules],
+        # ``derived`` checks situation-level facts (per-loan ones are ``loan.<name>``)
+        "derived fact": [name for name in pack.derived if not name.startswith("loan.")],
+    }
+    errors: list[RuleError] = []
+    for key, kind in _NAME_KINDS.items():
+        value = expect.get(key)
+        names = list(value) if isinstance(value, dict | list) else []
+        for i, name in enumerate(names):
+            if not isinstance(name, str) or name in known[kind]:
+                continue
+            where: DocPath = (*at, key, name if isinstance(value, dict) else i)
+            hint = did_you_mean(name, known[kind])
+            if kind == "derived fact" and name in pack.derived:
+                hint = "'derived' checks situation-level facts, not per-loan ones"
+            errors.append(
+                RuleError(
+                    smap.locate(where),
+                    "test_unknown_name",
+                    f"expect/{key}: unknown {kind} '{shorten(name)}'",
+                    hint or f"see 'xieshang rules list'{' --facts' if kind != 'rule' else ''}",
+                )
+            )
+    return errors
 
 
 def _display(path: Path) -> str:
@@ -87,17 +150,18 @@ def _display(path: Path) -> str:
 
 
 def _situation(
-    spec: dict[str, Any], path: Path, loc: Location, errors: list[RuleError]
+    spec: dict[str, Any], path: Path, smap: SourceMap, at: DocPath, errors: list[RuleError]
 ) -> dict[str, Any] | None:
+    """The case's situation; ``situation_file`` is read and checked like ``advise FILE``."""
     if "situation" in spec:
         return dict(spec["situation"])
-    target = (path.parent / spec["situation_file"]).resolve()
+    target = path.parent / spec["situation_file"]
     try:
-        loaded = json.loads(target.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        errors.append(RuleError(loc, "test_situation_file", f"cannot read {target}: {exc}"))
+        return load_situation_file(target)
+    except XieshangError as exc:
+        loc = smap.locate_value((*at, "situation_file"))
+        errors.append(RuleError(loc, "test_situation_file", f"situation_file: {exc}"))
         return None
-    return loaded if isinstance(loaded, dict) else None
 
 
 def run_case(ruleset: RuleSet, case: Case) -> CaseResult:

@@ -16,12 +16,13 @@ from typing import Any
 import yaml
 
 from engine.errors import RuleError
-from engine.source import Location
+from engine.source import Location, shorten
+from engine.userfiles import MAX_YAML_BYTES
 
 #: A path into the loaded document: mapping keys and sequence indexes.
 Path = tuple[str | int, ...]
 
-MAX_FILE_BYTES = 2_000_000
+MAX_FILE_BYTES = MAX_YAML_BYTES  #: also checked before reading (engine.userfiles)
 MAX_NODES = 200_000  #: values built from one file, aliases counted each time they are expanded
 MAX_DEPTH = 64  #: nesting of mappings and sequences (a recursive alias is infinitely deep)
 INT64_MAX = 2**63 - 1  #: the engine's integers are 64-bit
@@ -148,14 +149,15 @@ class _Builder:
                 continue
             key = self.build(key_node, (*path, "<key>"))
             if not isinstance(key, str):
-                self._error(key_node, "yaml_key_type", f"keys must be text, got {key!r}")
+                shown = shorten(repr(key))
+                self._error(key_node, "yaml_key_type", f"keys must be text, got {shown}")
                 continue
             if key in result:
                 first = self.source.positions.get((*path, key))
                 self._error(
                     key_node,
                     "yaml_duplicate_key",
-                    f"duplicate key '{key}'",
+                    f"duplicate key '{shorten(key)}'",
                     f"first defined at {first}" if first else "",
                 )
                 continue

@@ -147,7 +147,7 @@ def test_compiled_packs_are_cached_on_disk(tmp_path: Path, monkeypatch: pytest.M
     generate_pack(tmp_path / "gen", 200, seed=3)
     packcache.clear_memory()
     fresh = load_rules([tmp_path / "gen"])
-    stored = list((tmp_path / "cache" / "xieshang").glob("*.pickle"))
+    stored = list((tmp_path / "cache" / "xieshang").glob("*.json"))
     assert len(stored) == 1
     packcache.clear_memory()
     cached = load_rules([tmp_path / "gen"])
@@ -159,7 +159,7 @@ def test_compiled_packs_are_cached_on_disk(tmp_path: Path, monkeypatch: pytest.M
         == evaluate(fresh, situation, today=TODAY).to_advice()
     )
     # a damaged cache file is ignored; a changed rule file is a different key
-    stored[0].write_bytes(b"not a pickle")
+    stored[0].write_bytes(b"not a cache entry")
     packcache.clear_memory()
     assert load_rules([tmp_path / "gen"]).compiled == fresh.compiled
     rules_file = tmp_path / "gen" / "rules_000.yaml"
@@ -170,13 +170,13 @@ def test_compiled_packs_are_cached_on_disk(tmp_path: Path, monkeypatch: pytest.M
     packcache.clear_memory()
     generate_pack(tmp_path / "other", 10)
     load_rules([tmp_path / "other"])
-    assert len(list((tmp_path / "cache" / "xieshang").glob("*.pickle"))) == 2
+    assert len(list((tmp_path / "cache" / "xieshang").glob("*.json"))) == 2
 
 
-def test_cache_files_others_can_write_are_never_unpickled(
+def test_cache_files_others_can_write_are_never_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A pickle runs code when loaded: a cache directory writable by others is not trusted."""
+    """A cache directory writable by others is not trusted: they could plant entries."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("XIESHANG_NO_CACHE", raising=False)
     generate_pack(tmp_path / "gen", 20, seed=4)
@@ -185,13 +185,13 @@ def test_cache_files_others_can_write_are_never_unpickled(
     directory = tmp_path / "cache" / "xieshang"
     assert directory.stat().st_mode & 0o777 == 0o700
     calls: list[object] = []
-    real_load = packcache.pickle.load
+    real_loads = packcache.loads
 
-    def counting_load(handle: Any) -> Any:
-        calls.append(handle)
-        return real_load(handle)
+    def counting_loads(key: str, data: bytes) -> Any:
+        calls.append(key)
+        return real_loads(key, data)
 
-    monkeypatch.setattr(packcache.pickle, "load", counting_load)
+    monkeypatch.setattr(packcache, "loads", counting_loads)
     packcache.clear_memory()
     load_rules([tmp_path / "gen"])
     assert len(calls) == 1  # a private cache is read
