@@ -159,9 +159,13 @@ def _output(path: Path | None, source: IO[bytes]) -> Iterator[IO[bytes]]:
             if (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
                 with contextlib.suppress(OSError):  # only root may give a file away
                     os.fchown(fd, info.st_uid, info.st_gid)
-        with os.fdopen(fd, "wb") as handle:
+        handle = os.fdopen(fd, "wb")
+        try:
             yield handle
             _flush(handle, durable=True)
+        finally:  # after a failed write the buffer still holds data: closing must not fail again
+            with contextlib.suppress(OSError):
+                handle.close()
         try:
             os.replace(temp, target)
         except OSError as exc:
