@@ -444,7 +444,8 @@ class KnownFacts:
     ``coalesce`` needs one surely known argument; ``a / b`` also needs ``b`` surely non-zero (a
     non-zero literal or parameter, or a fact whose tests exclude 0); a per-loan aggregate needs its
     argument surely known for *every* loan (by (b) and (c) with no tests), since one loan's
-    conditions say nothing about the others. ``if(c, a, b)`` needs all three. (Overflow to
+    conditions say nothing about the others. ``if(c, a, b)`` needs all three. ``months_to_repay``
+    is never surely known (a payment at or below the interest never clears the balance). (Overflow to
     infinity is not considered: input amounts are bounded by the situation schema, and dates are
     checked to be real dates.)
     """
@@ -565,6 +566,8 @@ class KnownFacts:
             return both and (node.op != "/" or self.nonzero(node.right, known, tests))
         if node.func == "coalesce":
             return any(self.expr_known(a, known, tests) for a in node.args)
+        if node.func in expr.PARTIAL:
+            return False  # may be unknown with every argument known (a payment that never clears)
         if node.func in expr.AGGREGATES:
             every_loan = {f for f in known if not f.startswith("loan.")} | self.per_loan
             situation = [t for t in tests if not t.fact.startswith("loan.")]

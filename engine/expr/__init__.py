@@ -24,6 +24,7 @@ from engine.expr.evaluation import evaluate
 from engine.expr.nodes import (
     AGGREGATES,
     FUNCTIONS,
+    PARTIAL,
     UNKNOWN,
     Binary,
     Call,
@@ -56,6 +57,7 @@ from engine.expr.parsing import _BINARY_PREC as _BINARY_PREC  # isort: skip
 __all__ = [
     "AGGREGATES",
     "FUNCTIONS",
+    "PARTIAL",
     "MAX_DEPTH",
     "MAX_LENGTH",
     "MAX_NODES",
