@@ -25,6 +25,16 @@ OPS = [
     "unknown",
 ]
 UNITS = ["money", "percent", "days", "integer", "number", "date", "text", "boolean"]
+PLAN_FIELDS = [
+    "strategy",
+    "pay_now",
+    "monthly_payment",
+    "months",
+    "months_at_contract_rate",
+    "monthly_interest",
+    "covers_interest",
+    "why",
+]
 URGENCY = ["immediate", "this_week", "before_due", "ongoing"]
 IDENT = r"^[a-z][a-z0-9_]*$"
 SOURCE = r"^(guide §\d+(\.\d+)*|brief \d+\.\d+)(; ?(guide §\d+(\.\d+)*|brief \d+\.\d+))*$"
@@ -90,6 +100,30 @@ rules_schema = {
                 "name": ident(),
                 "version": {"type": "string", "pattern": r"^\d+\.\d+\.\d+([.-][0-9A-Za-z.-]+)?$"},
                 "description": {"type": "string"},
+                "plan": {
+                    "type": "object",
+                    "description": "The derived facts that make the advice's 'plan' (SPEC §7.2; docs/rules.md 'The plan').",
+                    "additionalProperties": False,
+                    "required": ["budget", "allocated", "loan", "why"],
+                    "properties": {
+                        "budget": {"type": "string", "description": "situation fact (money): the monthly budget for the plan"},
+                        "allocated": {"type": "string", "description": "situation fact (money): the sum the entries pay monthly"},
+                        "loan": {
+                            "type": "object",
+                            "description": "per-loan fact (loan.*) for each field of a plan entry",
+                            "additionalProperties": False,
+                            "required": PLAN_FIELDS,
+                            "properties": {f: {"type": "string", "pattern": r"^loan\."} for f in PLAN_FIELDS},
+                        },
+                        "why": {
+                            "type": "object",
+                            "description": "reason code (a value of the 'why' fact) -> the sentence shown, a template",
+                            "minProperties": 1,
+                            "propertyNames": ident(),
+                            "additionalProperties": text_pair("the entry's one-sentence reason"),
+                        },
+                    },
+                },
                 "actions": {
                     "type": "array",
                     "description": "Action codes this pack adds to the SPEC catalogue, in tie-break order.",
