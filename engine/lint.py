@@ -360,6 +360,12 @@ def _facts(ruleset: RuleSet, rules: list[Rule], never: set[str]) -> list[Finding
             names += [n for n in _template_names(text) if not n.startswith("params.")]
         for name in dict.fromkeys(names):
             reads.setdefault(name, []).append(rule)
+    plan = ruleset.pack.plan
+    in_plan: set[str] = set()
+    if plan is not None:  # the plan document reads its facts and its why sentences' facts
+        in_plan = {plan.budget, plan.allocated, *plan.loan.values()}
+        for text in plan.why.values():
+            in_plan |= {n for n in _template_names(text) if not n.startswith("params.")}
     for name, fact in derived.items():
         readers = [r for r in reads.get(name, []) if r.id not in fact.rules]
         if all(rule_id in never for rule_id in fact.rules) and readers:
@@ -374,7 +380,7 @@ def _facts(ruleset: RuleSet, rules: list[Rule], never: set[str]) -> list[Finding
                         f" (derived only by {', '.join(fact.rules)}, which can never fire)",
                     )
                 )
-        elif not readers and not fact.summary:
+        elif not readers and not fact.summary and name not in in_plan:
             first = next(r for r in rules if r.id == fact.rules[0])
             out.append(
                 Finding(
