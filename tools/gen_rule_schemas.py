@@ -327,6 +327,23 @@ tests_schema = {
                             "not_fired": {"type": "array", "items": {"type": "string"}},
                             "suppressed": {"type": "array", "items": {"type": "string"}},
                             "derived": {"type": "object"},
+                            "plan": {
+                                "type": "object",
+                                "description": "Figures of the advice's plan: budget, allocated, and per loan id the entry fields to compare (null: unknown).",
+                                "additionalProperties": False,
+                                "properties": {
+                                    "budget": {"type": ["number", "null"]},
+                                    "allocated": {"type": ["number", "null"]},
+                                    "loans": {
+                                        "type": "object",
+                                        "additionalProperties": {
+                                            "type": "object",
+                                            "additionalProperties": False,
+                                            "properties": {f: {} for f in PLAN_FIELDS},
+                                        },
+                                    },
+                                },
+                            },
                             "loan_ids": {
                                 "type": "object",
                                 "additionalProperties": {
