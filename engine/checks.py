@@ -624,10 +624,17 @@ def _plan_template(
         if name.startswith("params."):
             if name.removeprefix("params.") not in ctx.raw.parameters:
                 hint = did_you_mean(name, _param_names(ctx))
-                error(path, "rule_placeholder", f"plan.why.{code} ({locale}): unknown '{name}'", hint)
+                error(
+                    path, "rule_placeholder", f"plan.why.{code} ({locale}): unknown '{name}'", hint
+                )
         elif name not in ctx.facts:
             hint = did_you_mean(name, [*ctx.facts, *_param_names(ctx)])
-            error(path, "rule_placeholder", f"plan.why.{code} ({locale}): unknown fact '{{{name}}}'", hint)
+            error(
+                path,
+                "rule_placeholder",
+                f"plan.why.{code} ({locale}): unknown fact '{{{name}}}'",
+                hint,
+            )
     return []
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from engine.api import Decision
 from engine.decision import Recommendation
+from engine.expr import UNKNOWN
 from engine.template import format_value
 
 _URGENCY = {
@@ -40,6 +41,9 @@ _WORDS = {
         "later": "Also worth doing (all {count} in full: --top {count}):",
         "footer": "General guidance from published rules, not legal"
         " advice. Check every figure with your lender.",
+        "plan": "Your plan",
+        "budget": "For unsecured debts: {budget} a month; the plan uses {allocated}",
+        "today": "pay {amount} today",
     },
     "zh-CN": {
         "heading": "建议",
@@ -52,6 +56,9 @@ _WORDS = {
         "suppressed": "未列出",
         "later": "之后还可以做（查看全部 {count} 条的详情：--top {count}）：",
         "footer": "以上是基于公开规则的一般性建议，不是法律意见；所有金额请以贷款方显示为准。",
+        "plan": "你的还款计划",
+        "budget": "每月可用于无抵押债务 {budget}，计划用 {allocated}",
+        "today": "今天先还 {amount}",
     },
 }
 
@@ -74,6 +81,32 @@ def summary_lines(decision: Decision) -> list[str]:
         fact = pack.derived[name]
         label = titles[fact.rules[0]].get(decision.locale)
         lines.append(f"{label}: {format_value(value, fact.unit, decision.locale)}")
+    return lines
+
+
+def plan_lines(decision: Decision) -> list[str]:
+    """The advice's plan for a person: the budget, then one line per loan that has a reason."""
+    plan = decision.plan()
+    w = _words(decision.locale)
+
+    def money(value: object) -> str:
+        return format_value(UNKNOWN if value is None else value, "money", decision.locale)
+
+    lines = []
+    if plan["budget"] is not None:
+        lines.append(
+            w["budget"].format(budget=money(plan["budget"]), allocated=money(plan["allocated"]))
+        )
+    names = {loan["id"]: loan.get("lender") for loan in decision.situation["loans"]}
+    for entry in plan["loans"]:
+        if not entry["why"]:
+            continue
+        lender = names.get(entry["loan_id"])
+        name = f"{entry['loan_id']} ({lender})" if lender else entry["loan_id"]
+        today = (
+            f" ({w['today'].format(amount=money(entry['pay_now']))})" if entry["pay_now"] else ""
+        )
+        lines.append(f"{name}{today}: {entry['why']}")
     return lines
 
 
@@ -119,6 +152,9 @@ def render_text(decision: Decision, top: int | None = None, trace: bool = False)
         out.append(w["later"].format(count=len(recs)))
         out += [f"{r.rank}. {r.title}  [{_tag(r, decision.locale)}]" for r in recs[len(detailed) :]]
         out.append("")
+    plan = plan_lines(decision)
+    if plan:
+        out += [f"{w['plan']}:", *(f"  - {line}" for line in plan), ""]
     if decision.suppressed:
         left = "; ".join(f"{s.action} ({s.reason})" for s in decision.suppressed)
         out += [f"{w['suppressed']}: {left}", ""]
@@ -148,6 +184,9 @@ def render_markdown(decision: Decision, top: int | None = None, trace: bool = Fa
         out += [*rec.message.splitlines(), ""]
         out += [f"- {w['why']}: {r}" for r in _reason_lines(rec, decision.locale)]
         out.append("")
+    plan = plan_lines(decision)
+    if plan:
+        out += [f"## {w['plan']}", "", *(f"- {line}" for line in plan), ""]
     if decision.suppressed:
         out += [f"**{w['suppressed']}:**", ""]
         out += [f"- `{s.action}`: {s.reason}" for s in decision.suppressed]
