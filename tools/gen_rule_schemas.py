@@ -106,14 +106,22 @@ rules_schema = {
                     "additionalProperties": False,
                     "required": ["budget", "allocated", "loan", "why"],
                     "properties": {
-                        "budget": {"type": "string", "description": "situation fact (money): the monthly budget for the plan"},
-                        "allocated": {"type": "string", "description": "situation fact (money): the sum the entries pay monthly"},
+                        "budget": {
+                            "type": "string",
+                            "description": "situation fact (money): the monthly budget for the plan",
+                        },
+                        "allocated": {
+                            "type": "string",
+                            "description": "situation fact (money): the sum the entries pay monthly",
+                        },
                         "loan": {
                             "type": "object",
                             "description": "per-loan fact (loan.*) for each field of a plan entry",
                             "additionalProperties": False,
                             "required": PLAN_FIELDS,
-                            "properties": {f: {"type": "string", "pattern": r"^loan\."} for f in PLAN_FIELDS},
+                            "properties": {
+                                f: {"type": "string", "pattern": r"^loan\."} for f in PLAN_FIELDS
+                            },
                         },
                         "why": {
                             "type": "object",
