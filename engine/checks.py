@@ -20,6 +20,8 @@ from engine.errors import RuleError, did_you_mean
 from engine.facts import UNIT_TYPES, FactSpec, FactType, Unit, input_facts, scope_of
 from engine.loader import RawPack
 from engine.model import (
+    PLAN_LOAN_FIELDS,
+    PLAN_STRATEGIES,
     ActionSpec,
     Adjust,
     Condition,
@@ -28,8 +30,6 @@ from engine.model import (
     Group,
     Leaf,
     LocalText,
-    PLAN_LOAN_FIELDS,
-    PLAN_STRATEGIES,
     Pack,
     PlanSpec,
     Recommend,

@@ -451,9 +451,9 @@ class KnownFacts:
     non-zero literal or parameter, or a fact whose tests exclude 0); a per-loan aggregate needs its
     argument surely known for *every* loan (by (b) and (c) with no tests), since one loan's
     conditions say nothing about the others. ``if(c, a, b)`` needs all three. ``months_to_repay``
-    is never surely known (a payment at or below the interest never clears the balance). (Overflow to
-    infinity is not considered: input amounts are bounded by the situation schema, and dates are
-    checked to be real dates.)
+    is never surely known (a payment at or below the interest never clears the balance).
+    (Overflow to infinity is not considered: input amounts are bounded by the situation schema,
+    and dates are checked to be real dates.)
     """
 
     def __init__(

@@ -17,7 +17,6 @@ from engine import expr
 from engine.expr import (
     UNKNOWN,
     Binary,
-    compile_expr,
     Call,
     ExprSyntaxError,
     ExprTypeError,
@@ -26,6 +25,7 @@ from engine.expr import (
     Node,
     Type,
     Unary,
+    compile_expr,
     evaluate,
     infer_type,
     names,

@@ -78,7 +78,7 @@ def check_entry(entry: dict[str, Any], loan: dict[str, Any], borrower: dict[str,
     if strategy == "personalized_instalments":
         assert loan["product"] == "credit_card"
     if monthly is not None and owed is not None:
-        assert monthly <= max(owed, 0) + 1e-6 or strategy == "token_payment" and monthly <= 50
+        assert monthly <= max(owed, 0) + 1e-6
     if strategy in ("instalments", "personalized_instalments", "court") and months is not None:
         assert owed is not None and monthly * months >= owed - 1e-6
     if strategy == "catch_up":

@@ -57,10 +57,10 @@ from engine.expr.parsing import _BINARY_PREC as _BINARY_PREC  # isort: skip
 __all__ = [
     "AGGREGATES",
     "FUNCTIONS",
-    "PARTIAL",
     "MAX_DEPTH",
     "MAX_LENGTH",
     "MAX_NODES",
+    "PARTIAL",
     "UNKNOWN",
     "Binary",
     "Call",
