@@ -47,6 +47,13 @@ ALWAYS_DEFINED = frozenset(
         "derive_total_overdue",
         "derive_total_outstanding",
         "derive_max_days_overdue",
+        "derive_balances_given",
+        "derive_overdue_amounts_given",
+        "derive_overdue_alipay_count",
+        "derive_plan_commitments",
+        "derive_plan_share_base",
+        # every loan has a plan entry, so every loan has a reason code (SPEC §7.2)
+        "derive_loan_plan_why",
     }
 )
 
