@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import engine
 from engine.schemas import validator
@@ -194,3 +195,68 @@ _SPLIT = {
         },
     ],
 }
+
+
+PRODUCTS = (
+    "jiebei",
+    "huabei",
+    "credit_card",
+    "alipay_bank_credit",
+    "weilidai",
+    "other_online_loan",
+    "private_loan",
+    "mortgage",
+    "car_loan",
+)
+LEGAL = ("none", "pre_suit_mediation", "lawsuit_notice", "payment_order", "judgment")
+
+
+@st.composite
+def budgeted_situations(draw: st.DrawFn) -> dict[str, Any]:
+    """Situations with the figures the plan needs (income, essentials, balances, rates), so the
+    shares, catch-ups, token payments, lump sums and arrangements are all exercised."""
+    money = st.integers(min_value=0, max_value=60_000)
+    loans = []
+    for i in range(draw(st.integers(min_value=1, max_value=4))):
+        balance = draw(st.integers(min_value=0, max_value=300_000))
+        overdue = draw(st.integers(min_value=0, max_value=balance))
+        loan: dict[str, Any] = {
+            "id": f"l{i}",
+            "product": draw(st.sampled_from(PRODUCTS)),
+            "outstanding_balance": balance,
+            "days_overdue": draw(st.sampled_from([0, 0, 5, 40, 200])),
+            "annual_rate": draw(st.sampled_from([0, 0.073, 0.1825, 0.24, 0.36])),
+            "monthly_payment": draw(st.integers(min_value=0, max_value=8_000)),
+        }
+        if loan["days_overdue"] > 0:
+            loan["overdue_amount"] = overdue
+            loan["status"] = {"legal": draw(st.sampled_from(LEGAL))}
+        if draw(st.integers(min_value=0, max_value=5)) == 0:
+            loan["arrangement"] = {"status": "agreed", "monthly_payment": draw(money)}
+        loans.append(loan)
+    plans: dict[str, Any] = {"can_pay_now": draw(st.sampled_from([0, 300, 2_000, 50_000]))}
+    if draw(st.booleans()):
+        plans["offer_monthly"] = draw(st.integers(min_value=0, max_value=5_000))
+    return {
+        "schema_version": 1,
+        "as_of": draw(st.sampled_from(["2026-02-01", "2026-11-28"])),
+        "borrower": {
+            "monthly_income": draw(money),
+            "monthly_essential_expenses": draw(st.integers(min_value=0, max_value=20_000)),
+        },
+        "plans": plans,
+        "loans": loans,
+    }
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(budgeted_situations())
+def test_plan_invariants_on_generated_situations_with_budgets(situation: dict[str, Any]) -> None:
+    for locale in ("zh-CN", "en"):
+        advice = engine.evaluate(RULESET, situation, locale=locale).to_advice()
+        check_plan(situation, advice)
+        check_texts(advice)
