@@ -553,12 +553,16 @@ def check_plan(ctx: Context) -> list[RuleError]:
         (("allocated",), spec["allocated"], "money", "situation"),
     ]
     wanted += [(("loan", k), spec["loan"][k], u, "loan") for k, u in PLAN_LOAN_FIELDS.items()]
+    if "name" in spec:
+        wanted += [(("name", loc), spec["name"][loc], "text", "loan") for loc in ("en", "zh-CN")]
     for path, name, unit, scope in wanted:
         fact = ctx.facts.get(name)
         label = "plan." + ".".join(path)
         if fact is None:
             hint = did_you_mean(name, [f for f in ctx.facts if scope_of(f) == scope])
             error(path, "plan_unknown_fact", f"{label}: unknown fact '{name}'", hint)
+        elif name in ctx.unresolved:
+            continue  # its own rules have errors, reported there
         elif scope_of(name) != scope:
             where = "a per-loan fact (loan.*)" if scope == "loan" else "a situation fact"
             error(path, "plan_fact_scope", f"{label}: '{name}' is not {where}")
@@ -593,7 +597,8 @@ def check_plan(ctx: Context) -> list[RuleError]:
                             )
                         )
     if not errors:
-        ctx.plan = PlanSpec(spec["budget"], spec["allocated"], dict(spec["loan"]), why)
+        name = LocalText(spec["name"]["en"], spec["name"]["zh-CN"]) if "name" in spec else None
+        ctx.plan = PlanSpec(spec["budget"], spec["allocated"], dict(spec["loan"]), why, name)
     return errors
 
 

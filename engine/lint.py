@@ -364,6 +364,8 @@ def _facts(ruleset: RuleSet, rules: list[Rule], never: set[str]) -> list[Finding
     in_plan: set[str] = set()
     if plan is not None:  # the plan document reads its facts and its why sentences' facts
         in_plan = {plan.budget, plan.allocated, *plan.loan.values()}
+        if plan.name is not None:
+            in_plan |= {plan.name.en, plan.name.zh}
         for text in plan.why.values():
             in_plan |= {n for n in _template_names(text) if not n.startswith("params.")}
     for name, fact in derived.items():

@@ -161,6 +161,8 @@ class PlanSpec:
     allocated: str
     loan: Mapping[str, str]
     why: Mapping[str, LocalText]
+    #: per-loan text facts naming each loan as a person knows it, by locale (text output only)
+    name: LocalText | None = None
 
 
 @dataclass(frozen=True)

@@ -97,17 +97,27 @@ def plan_lines(decision: Decision) -> list[str]:
         lines.append(
             w["budget"].format(budget=money(plan["budget"]), allocated=money(plan["allocated"]))
         )
-    names = {loan["id"]: loan.get("lender") for loan in decision.situation["loans"]}
     for entry in plan["loans"]:
         if not entry["why"]:
             continue
-        lender = names.get(entry["loan_id"])
-        name = f"{entry['loan_id']} ({lender})" if lender else entry["loan_id"]
+        name = _loan_name(decision, entry["loan_id"])
         today = (
             f" ({w['today'].format(amount=money(entry['pay_now']))})" if entry["pay_now"] else ""
         )
         lines.append(f"{name}{today}: {entry['why']}")
     return lines
+
+
+def _loan_name(decision: Decision, loan_id: str) -> str:
+    """The pack's name for a loan (its plan ``name`` fact), else the lender's, else the id."""
+    spec = decision.ruleset.pack.plan
+    if spec is not None and spec.name is not None:
+        named = decision.memory.get(spec.name.get(decision.locale), loan_id)
+        if isinstance(named, str) and named:
+            return named
+    lenders = {loan["id"]: loan.get("lender") for loan in decision.situation["loans"]}
+    lender = lenders.get(loan_id)
+    return f"{loan_id} ({lender})" if lender else loan_id
 
 
 def _tag(rec: Recommendation, locale: str) -> str:

@@ -123,6 +123,16 @@ rules_schema = {
                                 f: {"type": "string", "pattern": r"^loan\."} for f in PLAN_FIELDS
                             },
                         },
+                        "name": {
+                            "type": "object",
+                            "description": "per-loan text facts naming a loan as a person knows it (text and Markdown output)",
+                            "additionalProperties": False,
+                            "required": ["en", "zh-CN"],
+                            "properties": {
+                                "en": {"type": "string", "pattern": r"^loan\."},
+                                "zh-CN": {"type": "string", "pattern": r"^loan\."},
+                            },
+                        },
                         "why": {
                             "type": "object",
                             "description": "reason code (a value of the 'why' fact) -> the sentence shown, a template",
