@@ -597,8 +597,8 @@ def check_plan(ctx: Context) -> list[RuleError]:
                             )
                         )
     if not errors:
-        name = LocalText(spec["name"]["en"], spec["name"]["zh-CN"]) if "name" in spec else None
-        ctx.plan = PlanSpec(spec["budget"], spec["allocated"], dict(spec["loan"]), why, name)
+        named = LocalText(spec["name"]["en"], spec["name"]["zh-CN"]) if "name" in spec else None
+        ctx.plan = PlanSpec(spec["budget"], spec["allocated"], dict(spec["loan"]), why, named)
     return errors
 
 
