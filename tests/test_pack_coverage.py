@@ -54,6 +54,9 @@ ALWAYS_DEFINED = frozenset(
         "derive_plan_share_base",
         # every loan has a plan entry, so every loan has a reason code (SPEC §7.2)
         "derive_loan_plan_why",
+        # every loan has a name a person knows (the plan's text output)
+        "derive_loan_name_zh",
+        "derive_loan_name_en",
     }
 )
 
