@@ -575,7 +575,7 @@ def check_plan(ctx: Context) -> list[RuleError]:
     for code, text in spec.get("why", {}).items():
         why[code] = LocalText(text["en"], text["zh-CN"])
         for locale, template in (("en", text["en"]), ("zh-CN", text["zh-CN"])):
-            errors.extend(_plan_template(ctx, code, locale, template, error))
+            _check_plan_template(ctx, code, locale, template, error)
     for field_name, allowed, what in (
         ("strategy", PLAN_STRATEGIES, "strategy"),
         ("why", tuple(why), "reason code with a 'why' sentence"),
@@ -612,19 +612,20 @@ def _text_literals(node: expr.Node) -> Iterator[str]:
             yield from _text_literals(arg)
 
 
-def _plan_template(
+def _check_plan_template(
     ctx: Context,
     code: str,
     locale: str,
     template: str,
     error: Callable[[tuple[str, ...], str, str, str], None],
-) -> list[RuleError]:
+) -> None:
+    """Report (through ``error``) a why sentence that is not a valid template over known facts."""
     path = ("why", code, locale)
     try:
         names = placeholders(template)
     except TemplateError as exc:
         error(path, exc.code, f"plan.why.{code} ({locale}): {exc.message}", "")
-        return []
+        return
     for name in names:
         if name.startswith("params."):
             if name.removeprefix("params.") not in ctx.raw.parameters:
@@ -640,7 +641,6 @@ def _plan_template(
                 f"plan.why.{code} ({locale}): unknown fact '{{{name}}}'",
                 hint,
             )
-    return []
 
 
 def check_cycles(ctx: Context) -> list[RuleError]:
