@@ -120,6 +120,12 @@ class Decision:
                 out[name] = None if value is UNKNOWN else value
         return out
 
+    def plan(self) -> dict[str, Any]:
+        """The advice's ``plan`` (SPEC §7.2), from the facts the pack's ``plan:`` names."""
+        from engine.plan import build_plan
+
+        return build_plan(self.ruleset.compiled, self.memory, self.locale)
+
     def derived(self) -> dict[str, Any]:
         situation: dict[str, Any] = {}
         loans: dict[str, dict[str, Any]] = {}
@@ -157,6 +163,7 @@ class Decision:
             "as_of": self.situation["as_of"],
             "locale": self.locale,
             "summary": self.summary(),
+            "plan": self.plan(),
             "recommendations": [recommendation_dict(r) for r in recs],
             "suppressed": [
                 {

@@ -20,6 +20,8 @@ from engine.errors import RuleError, did_you_mean
 from engine.facts import UNIT_TYPES, FactSpec, FactType, Unit, input_facts, scope_of
 from engine.loader import RawPack
 from engine.model import (
+    PLAN_LOAN_FIELDS,
+    PLAN_STRATEGIES,
     ActionSpec,
     Adjust,
     Condition,
@@ -29,6 +31,7 @@ from engine.model import (
     Leaf,
     LocalText,
     Pack,
+    PlanSpec,
     Recommend,
     Rule,
     Suppress,
@@ -51,6 +54,7 @@ class Context:
     rules: list[Rule] = field(default_factory=list)  #: with parameters substituted
     #: derived facts whose type could not be worked out (their own rules have errors)
     unresolved: set[str] = field(default_factory=set)
+    plan: PlanSpec | None = None  #: the pack's ``plan:`` once it checked clean
 
 
 Stage = Callable[[Context], list[RuleError]]
@@ -531,6 +535,114 @@ def _param_names(ctx: Context) -> list[str]:
     return [f"params.{p}" for p in ctx.raw.parameters]
 
 
+def check_plan(ctx: Context) -> list[RuleError]:
+    """The pack's ``plan:`` names derived facts of the right scope and unit; the strategy fact
+    only takes the strategies of SPEC §7.2; every reason code its rules can derive has a
+    ``why`` sentence, and every sentence is a valid template over situation and loan facts."""
+    if not ctx.raw.packs or "plan" not in ctx.raw.packs[0][0]:
+        return []
+    spec: dict[str, Any] = ctx.raw.packs[0][0]["plan"]
+    smap = ctx.raw.pack_maps[0]
+    errors: list[RuleError] = []
+
+    def error(path: tuple[str, ...], code: str, message: str, hint: str = "") -> None:
+        errors.append(RuleError(smap.locate(("pack", "plan", *path)), code, message, hint))
+
+    wanted: list[tuple[tuple[str, ...], str, Unit, str]] = [
+        (("budget",), spec["budget"], "money", "situation"),
+        (("allocated",), spec["allocated"], "money", "situation"),
+    ]
+    wanted += [(("loan", k), spec["loan"][k], u, "loan") for k, u in PLAN_LOAN_FIELDS.items()]
+    if "name" in spec:
+        wanted += [(("name", loc), spec["name"][loc], "text", "loan") for loc in ("en", "zh-CN")]
+    for path, name, unit, scope in wanted:
+        fact = ctx.facts.get(name)
+        label = "plan." + ".".join(path)
+        if fact is None:
+            hint = did_you_mean(name, [f for f in ctx.facts if scope_of(f) == scope])
+            error(path, "plan_unknown_fact", f"{label}: unknown fact '{name}'", hint)
+        elif name in ctx.unresolved:
+            continue  # its own rules have errors, reported there
+        elif scope_of(name) != scope:
+            where = "a per-loan fact (loan.*)" if scope == "loan" else "a situation fact"
+            error(path, "plan_fact_scope", f"{label}: '{name}' is not {where}")
+        elif name in ctx.derived and ctx.derived[name].unit != unit:
+            have = ctx.derived[name].unit
+            error(path, "plan_fact_unit", f"{label}: '{name}' has unit {have}, not {unit}")
+        elif name not in ctx.derived and fact.unit != unit:
+            error(path, "plan_fact_unit", f"{label}: '{name}' has unit {fact.unit}, not {unit}")
+    why: dict[str, LocalText] = {}
+    for code, text in spec.get("why", {}).items():
+        why[code] = LocalText(text["en"], text["zh-CN"])
+        for locale, template in (("en", text["en"]), ("zh-CN", text["zh-CN"])):
+            _check_plan_template(ctx, code, locale, template, error)
+    for field_name, allowed, what in (
+        ("strategy", PLAN_STRATEGIES, "strategy"),
+        ("why", tuple(why), "reason code with a 'why' sentence"),
+    ):
+        for rule in ctx.raw.rules:
+            then = rule.then
+            if not isinstance(then, Derive) or then.fact != spec["loan"][field_name]:
+                continue
+            with contextlib.suppress(expr.ExprError):
+                for value in _text_literals(expr.parse(then.text)):
+                    if value not in allowed:
+                        errors.append(
+                            RuleError(
+                                ctx.raw.locate(rule, "derive", "value"),
+                                "plan_value",
+                                f"rule '{rule.id}' derives {spec['loan'][field_name]} = '{value}',"
+                                f" which is not a {what}",
+                                did_you_mean(value, allowed),
+                            )
+                        )
+    if not errors:
+        named = LocalText(spec["name"]["en"], spec["name"]["zh-CN"]) if "name" in spec else None
+        ctx.plan = PlanSpec(spec["budget"], spec["allocated"], dict(spec["loan"]), why, named)
+    return errors
+
+
+def _text_literals(node: expr.Node) -> Iterator[str]:
+    """The text literals an expression may take as its value (the branches of ``if`` and
+    ``coalesce``; a bare literal)."""
+    if isinstance(node, expr.Literal_) and isinstance(node.value, str):
+        yield node.value
+    elif isinstance(node, expr.Call) and node.func in ("if", "coalesce"):
+        for arg in node.args[1:] if node.func == "if" else node.args:
+            yield from _text_literals(arg)
+
+
+def _check_plan_template(
+    ctx: Context,
+    code: str,
+    locale: str,
+    template: str,
+    error: Callable[[tuple[str, ...], str, str, str], None],
+) -> None:
+    """Report (through ``error``) a why sentence that is not a valid template over known facts."""
+    path = ("why", code, locale)
+    try:
+        names = placeholders(template)
+    except TemplateError as exc:
+        error(path, exc.code, f"plan.why.{code} ({locale}): {exc.message}", "")
+        return
+    for name in names:
+        if name.startswith("params."):
+            if name.removeprefix("params.") not in ctx.raw.parameters:
+                hint = did_you_mean(name, _param_names(ctx))
+                error(
+                    path, "rule_placeholder", f"plan.why.{code} ({locale}): unknown '{name}'", hint
+                )
+        elif name not in ctx.facts:
+            hint = did_you_mean(name, [*ctx.facts, *_param_names(ctx)])
+            error(
+                path,
+                "rule_placeholder",
+                f"plan.why.{code} ({locale}): unknown fact '{{{name}}}'",
+                hint,
+            )
+
+
 def check_cycles(ctx: Context) -> list[RuleError]:
     """Derived facts may build on each other, but never in a circle."""
     graph = dependency_graph(ctx.rules)
@@ -598,6 +710,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("derived_facts", check_derived_facts),
     ("conditions", check_conditions),
     ("templates", check_templates),
+    ("plan", check_plan),
     ("cycles", check_cycles),
 )
 
@@ -623,6 +736,7 @@ def check_pack(
         actions=dict(ctx.actions),
         derived=dict(ctx.derived),
         roots=roots,
+        plan=ctx.plan,
     )
     return pack, []
 

@@ -427,6 +427,14 @@ def _facts(ruleset: RuleSet, rules: list[Rule], never: set[str]) -> list[Finding
             names += [n for n in _template_names(text) if not n.startswith("params.")]
         for name in dict.fromkeys(names):
             reads.setdefault(name, []).append(rule)
+    plan = ruleset.pack.plan
+    in_plan: set[str] = set()
+    if plan is not None:  # the plan document reads its facts and its why sentences' facts
+        in_plan = {plan.budget, plan.allocated, *plan.loan.values()}
+        if plan.name is not None:
+            in_plan |= {plan.name.en, plan.name.zh}
+        for text in plan.why.values():
+            in_plan |= {n for n in _template_names(text) if not n.startswith("params.")}
     for name, fact in derived.items():
         readers = [r for r in reads.get(name, []) if r.id not in fact.rules]
         if all(rule_id in never for rule_id in fact.rules) and readers:
@@ -441,7 +449,7 @@ def _facts(ruleset: RuleSet, rules: list[Rule], never: set[str]) -> list[Finding
                         f" (derived only by {', '.join(fact.rules)}, which can never fire)",
                     )
                 )
-        elif not readers and not fact.summary:
+        elif not readers and not fact.summary and name not in in_plan:
             first = by_id[fact.rules[0]]
             out.append(
                 Finding(
@@ -511,9 +519,10 @@ class KnownFacts:
     ``coalesce`` needs one surely known argument; ``a / b`` also needs ``b`` surely non-zero (a
     non-zero literal or parameter, or a fact whose tests exclude 0); a per-loan aggregate needs its
     argument surely known for *every* loan (by (b) and (c) with no tests), since one loan's
-    conditions say nothing about the others. ``if(c, a, b)`` needs all three. (Overflow to
-    infinity is not considered: input amounts are bounded by the situation schema, and dates are
-    checked to be real dates.)
+    conditions say nothing about the others. ``if(c, a, b)`` needs all three. ``months_to_repay``
+    is never surely known (a payment at or below the interest never clears the balance).
+    (Overflow to infinity is not considered: input amounts are bounded by the situation schema,
+    and dates are checked to be real dates.)
     """
 
     def __init__(
@@ -713,6 +722,8 @@ class KnownFacts:
             return both and (node.op != "/" or self.nonzero(node.right, known, tests))
         if node.func == "coalesce":
             return any(self.expr_known(a, known, tests) for a in node.args)
+        if node.func in expr.PARTIAL:
+            return False  # may be unknown with every argument known (a payment that never clears)
         if node.func in expr.AGGREGATES:
             every_loan = {f for f in known if not f.startswith("loan.")} | self.per_loan
             situation = [t for t in tests if not t.fact.startswith("loan.")]

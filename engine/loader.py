@@ -59,6 +59,8 @@ class RawPack:
 
     files: list[PackFile] = field(default_factory=list)
     packs: list[tuple[dict[str, Any], Location]] = field(default_factory=list)
+    #: the source map of each file that declares ``pack:`` (parallel to ``packs``)
+    pack_maps: list[SourceMap] = field(default_factory=list)
     parameters: dict[str, Parameter] = field(default_factory=dict)
     rules: list[Rule] = field(default_factory=list)
     errors: list[RuleError] = field(default_factory=list)
@@ -287,6 +289,7 @@ def _read_document(raw: RawPack, data: Any, smap: SourceMap) -> None:
         raw.unreadable.append(smap.file)
     elif "pack" in data:
         raw.packs.append((data["pack"], smap.locate(("pack",))))
+        raw.pack_maps.append(smap)
     parameters, rules = data.get("parameters"), data.get("rules")
     for name, spec in parameters.items() if isinstance(parameters, dict) else ():
         if not _failed(failures, ("parameters", name), _PARAMETER_DETAILS):

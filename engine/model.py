@@ -121,6 +121,50 @@ class ActionSpec:
     order: int  #: tie-break position (SPEC §3 order, then pack additions)
 
 
+#: The fields of a plan entry (SPEC §7.2) and the unit each one's fact must have.
+PLAN_LOAN_FIELDS: dict[str, Unit] = {
+    "strategy": "text",
+    "pay_now": "money",
+    "monthly_payment": "money",
+    "months": "integer",
+    "months_at_contract_rate": "integer",
+    "monthly_interest": "money",
+    "covers_interest": "boolean",
+    "why": "text",
+}
+#: The strategies a plan entry may name (SPEC §7.2).
+PLAN_STRATEGIES: tuple[str, ...] = (
+    "pay_now",
+    "catch_up",
+    "instalments",
+    "personalized_instalments",
+    "token_payment",
+    "pause",
+    "settlement",
+    "keep_arrangement",
+    "priority_debt",
+    "court",
+    "none",
+)
+
+
+@dataclass(frozen=True)
+class PlanSpec:
+    """The pack's ``plan:``: which derived facts make the advice's ``plan`` document.
+
+    ``budget`` and ``allocated`` are situation facts; ``loan`` maps each entry field of
+    ``PLAN_LOAN_FIELDS`` to a per-loan fact. The ``why`` field's fact holds a reason code; ``why``
+    maps each code to the sentence shown, a template over that loan's facts.
+    """
+
+    budget: str
+    allocated: str
+    loan: Mapping[str, str]
+    why: Mapping[str, LocalText]
+    #: per-loan text facts naming each loan as a person knows it, by locale (text output only)
+    name: LocalText | None = None
+
+
 @dataclass(frozen=True)
 class Pack:
     """A validated rule pack, ready to compile."""
@@ -135,6 +179,7 @@ class Pack:
     actions: Mapping[str, ActionSpec]
     derived: Mapping[str, DerivedFact] = field(default_factory=dict)
     roots: tuple[str, ...] = ()  #: the directories or files it was loaded from, as given
+    plan: PlanSpec | None = None  #: the pack's ``plan:``, when it declares one
 
 
 @dataclass(frozen=True)

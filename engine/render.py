@@ -19,6 +19,7 @@ from typing import Any
 
 from engine.api import Decision
 from engine.decision import Recommendation
+from engine.expr import UNKNOWN
 from engine.safetext import json_text, markdown, markdown_code, markdown_line, one_line
 from engine.template import format_value
 
@@ -49,6 +50,9 @@ _WORDS = {
         "later": "Also worth doing (all {count} in full: --top {count}):",
         "footer": "General guidance from published rules, not legal"
         " advice. Check every figure with your lender.",
+        "plan": "Your plan",
+        "budget": "For unsecured debts: {budget} a month; the plan uses {allocated}",
+        "today": "pay {amount} today",
     },
     "zh-CN": {
         "heading": "建议",
@@ -61,6 +65,9 @@ _WORDS = {
         "suppressed": "未列出",
         "later": "之后还可以做（查看全部 {count} 条的详情：--top {count}）：",
         "footer": "以上是基于公开规则的一般性建议，不是法律意见；所有金额请以贷款方显示为准。",
+        "plan": "你的还款计划",
+        "budget": "每月可用于无抵押债务 {budget}，计划用 {allocated}",
+        "today": "今天先还 {amount}",
     },
 }
 
@@ -84,6 +91,42 @@ def summary_lines(decision: Decision) -> list[str]:
         label = titles[fact.rules[0]].get(decision.locale)
         lines.append(f"{label}: {format_value(value, fact.unit, decision.locale)}")
     return lines
+
+
+def plan_lines(decision: Decision) -> list[str]:
+    """The advice's plan for a person: the budget, then one line per loan that has a reason."""
+    plan = decision.plan()
+    w = _words(decision.locale)
+
+    def money(value: object) -> str:
+        return format_value(UNKNOWN if value is None else value, "money", decision.locale)
+
+    lines = []
+    if plan["budget"] is not None:
+        lines.append(
+            w["budget"].format(budget=money(plan["budget"]), allocated=money(plan["allocated"]))
+        )
+    for entry in plan["loans"]:
+        if not entry["why"]:
+            continue
+        name = _loan_name(decision, entry["loan_id"])
+        today = (
+            f" ({w['today'].format(amount=money(entry['pay_now']))})" if entry["pay_now"] else ""
+        )
+        lines.append(f"{name}{today}: {entry['why']}")
+    return lines
+
+
+def _loan_name(decision: Decision, loan_id: str) -> str:
+    """The pack's name for a loan (its plan ``name`` fact), else the lender's, else the id."""
+    spec = decision.ruleset.pack.plan
+    if spec is not None and spec.name is not None:
+        named = decision.memory.get(spec.name.get(decision.locale), loan_id)
+        if isinstance(named, str) and named:
+            return named
+    lenders = {loan["id"]: loan.get("lender") for loan in decision.situation["loans"]}
+    lender = lenders.get(loan_id)
+    return f"{loan_id} ({lender})" if lender else loan_id
 
 
 def _tag(rec: Recommendation, locale: str, show: Callable[[str], str]) -> str:
@@ -140,6 +183,9 @@ def render_text(decision: Decision, top: int | None = None, trace: bool = False)
             for r in recs[len(detailed) :]
         ]
         out.append("")
+    plan = plan_lines(decision)
+    if plan:
+        out += [f"{w['plan']}:", *(f"  - {show(line)}" for line in plan), ""]
     if decision.suppressed:
         left = "; ".join(f"{s.action} ({s.reason})" for s in decision.suppressed)
         out += [f"{w['suppressed']}: {show(left)}", ""]
@@ -175,6 +221,9 @@ def render_markdown(decision: Decision, top: int | None = None, trace: bool = Fa
         out += [*_message_lines(rec, markdown_line), ""]
         out += [f"- {w['why']}: {r}" for r in _reason_lines(rec, show)]
         out.append("")
+    plan = plan_lines(decision)
+    if plan:
+        out += [f"## {w['plan']}", "", *(f"- {show(line)}" for line in plan), ""]
     if decision.suppressed:
         out += [f"**{w['suppressed']}:**", ""]
         # action codes are lower_snake_case (the pack schema): safe inside a code span

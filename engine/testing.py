@@ -203,6 +203,7 @@ def check_expectations(decision: Decision, expect: dict[str, Any]) -> Iterator[s
         yield f"expected the top actions to be {', '.join(top)}; got: {shown}"
     yield from _check_rules(decision, expect)
     yield from _check_derived(decision, expect.get("derived", {}))
+    yield from _check_plan(decision, expect.get("plan", {}))
     for action, loan_ids in expect.get("loan_ids", {}).items():
         got = next((list(r.loan_ids) for r in decision.recommendations if r.action == action), None)
         if got != loan_ids:
@@ -237,3 +238,23 @@ def _check_derived(decision: Decision, wanted: dict[str, Any]) -> Iterator[str]:
         got = derived.get(fact, {}).get("value")
         if got != value:
             yield f"expected derived '{fact}' = {value!r}; got {got!r}"
+
+
+def _check_plan(decision: Decision, wanted: dict[str, Any]) -> Iterator[str]:
+    """``plan: {budget: 2000, loans: {jiebei: {strategy: instalments, months: 31}}}``: the named
+    figures of the advice's plan (null for unknown); fields not named are not checked."""
+    if not wanted:
+        return
+    plan = decision.plan()
+    for key in ("budget", "allocated"):
+        if key in wanted and plan[key] != wanted[key]:
+            yield f"expected plan {key} = {wanted[key]!r}; got {plan[key]!r}"
+    entries = {e["loan_id"]: e for e in plan["loans"]}
+    for loan_id, fields in wanted.get("loans", {}).items():
+        entry = entries.get(loan_id)
+        if entry is None:
+            yield f"expected a plan entry for loan '{loan_id}'; there is none"
+            continue
+        for name, value in fields.items():
+            if entry.get(name) != value:
+                yield f"expected plan {loan_id}.{name} = {value!r}; got {entry.get(name)!r}"

@@ -6,6 +6,7 @@ import copy
 import datetime
 import doctest
 import pickle
+import re
 from collections.abc import Callable, Mapping
 
 import pytest
@@ -575,6 +576,14 @@ def same(actual: object, expected: object) -> bool:
         ("if(1 > 2, 'y', 'n')", "n"),
         ("coalesce(1, 2)", 1),
         ("'2026-11-28' < '2026-12-01'", True),
+        ("monthly_interest(20000, 0.1825)", 20000 * 0.1825 / 12),
+        ("monthly_interest(0, 0.2)", 0.0),
+        ("months_to_repay(12000, 1000, 0)", 12),
+        ("months_to_repay(12001, 1000, 0)", 13),
+        ("months_to_repay(12000, 1000, 0.12)", 13),
+        ("months_to_repay(20000, 900, 0.1825)", 28),
+        ("months_to_repay(0, 100, 0.2)", 0),
+        ("months_to_repay(-5, 100, 0.2)", 0),
     ],
 )
 def test_evaluate_known(text: str, expected: object) -> None:
@@ -611,6 +620,11 @@ def test_evaluate_facts_and_params() -> None:
         "coalesce(x, x)",
         "if(x, 1, 2)",
         "if(x > 0, 1, 1)",
+        "monthly_interest(x, 0.1)",
+        "monthly_interest(100, x)",
+        "months_to_repay(x, 100, 0.1)",
+        "months_to_repay(100, x, 0.1)",
+        "months_to_repay(100, 10, x)",
     ],
 )
 def test_unknown_propagates(text: str) -> None:
@@ -925,3 +939,47 @@ def test_doctests() -> None:
     results = doctest.testmod(expr, optionflags=doctest.ELLIPSIS)
     assert results.failed == 0
     assert results.attempted >= 10
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a payment at or below a month's interest never clears the balance: the debt grows
+        "months_to_repay(38000, 245, 0.18)",
+        "months_to_repay(12000, 100, 0.1)",  # exactly the interest
+        "months_to_repay(1000, 0, 0.1)",
+        "months_to_repay(1000, -5, 0)",
+        "months_to_repay(1000, 10, -0.1)",
+        "monthly_interest(1000, -0.1)",
+        "months_to_repay(1000000000, 0.0001, 0)",  # more months than anyone lives
+        "months_to_repay(1000000000 * 1000000000 * 1000000000, 0.000001, 10)",  # huge: unknown
+    ],
+)
+def test_finance_functions_unknown_when_never_repaid(text: str) -> None:
+    assert run(text) is UNKNOWN
+    assert compile_expr(parse(text))(lambda _n: UNKNOWN) is UNKNOWN
+
+
+def test_months_to_repay_clears_the_balance() -> None:
+    """The month count is the least n whose payments clear the balance at the rate."""
+    for balance, monthly, rate in [(20000, 900, 0.1825), (52000, 1000, 0.18), (620, 700, 0.2)]:
+        months = run(f"months_to_repay({balance}, {monthly}, {rate})")
+        assert isinstance(months, int)
+        owed = float(balance)
+        for _ in range(months - 1):
+            owed = owed * (1 + rate / 12) - monthly
+        assert owed > 0  # not cleared one month earlier
+        assert owed * (1 + rate / 12) - monthly <= 1e-6
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("months_to_repay(1, 2)", "months_to_repay"),
+        ("monthly_interest('a', 0.1)", "monthly_interest() needs a number, got text"),
+        ("months_to_repay(1, true, 0.1)", "months_to_repay() needs a number, got boolean"),
+    ],
+)
+def test_finance_functions_typecheck(text: str, message: str) -> None:
+    with pytest.raises(expr.ExprError, match=re.escape(message)):
+        infer_type(parse(text), lambda _n: "number", in_loan_scope=False)

@@ -51,6 +51,16 @@ ALWAYS_DEFINED = frozenset(
         "derive_microloan_count",
         "derive_unclear_lender_count",
         "derive_open_overdue_count",
+        "derive_balances_given",
+        "derive_overdue_amounts_given",
+        "derive_overdue_alipay_count",
+        "derive_plan_commitments",
+        "derive_plan_share_base",
+        # every loan has a plan entry, so every loan has a reason code (SPEC §7.2)
+        "derive_loan_plan_why",
+        # every loan has a name a person knows (the plan's text output)
+        "derive_loan_name_zh",
+        "derive_loan_name_en",
     }
 )
 

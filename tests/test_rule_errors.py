@@ -424,6 +424,50 @@ CASES = [
         5,
         ("rule 'r1'", "more than 64 alternatives", "split it"),
     ),
+    # --- the pack's plan: section (SPEC §7.2)
+    Case(
+        "plan_unknown_fact",
+        "plan_unknown_fact",
+        "pack.yaml",
+        5,
+        5,
+        ("plan.budget", "unknown fact 'budgett'"),
+        "did you mean 'budget'?",
+    ),
+    Case(
+        "plan_fact_unit",
+        "plan_fact_unit",
+        "pack.yaml",
+        10,
+        7,
+        ("plan.loan.monthly_payment", "'loan.months' has unit integer, not money"),
+    ),
+    Case(
+        "plan_fact_scope",
+        "plan_fact_scope",
+        "pack.yaml",
+        5,
+        5,
+        ("plan.budget", "'loan.monthly' is not a situation fact"),
+    ),
+    Case(
+        "plan_value",  # a strategy the advice schema does not know: points into the expression
+        "plan_value",
+        "rules.yaml",
+        10,
+        35,
+        ("derives loan.strategy = 'instalment'", "not a strategy"),
+        "did you mean 'instalments'?",
+    ),
+    Case(
+        "plan_placeholder",
+        "rule_placeholder",
+        "pack.yaml",
+        18,
+        9,
+        ("plan.why.ok (en)", "unknown fact '{loan.monthy}'"),
+        "did you mean 'loan.monthly'?",
+    ),
 ]
 
 

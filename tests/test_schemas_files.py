@@ -92,6 +92,7 @@ def _minimal_advice() -> dict[str, Any]:
         "as_of": "2026-11-28",
         "locale": "zh-CN",
         "summary": {},
+        "plan": {"budget": None, "allocated": None, "loans": []},
         "recommendations": [],
         "suppressed": [],
         "derived": {"situation": {}, "loans": {}},
@@ -101,6 +102,23 @@ def _minimal_advice() -> dict[str, Any]:
 def _full_advice() -> dict[str, Any]:
     advice = _minimal_advice()
     advice["summary"] = {"total_overdue": 2100, "stage": "early", "distress": False, "x": None}
+    advice["plan"] = {
+        "budget": 2200,
+        "allocated": 900,
+        "loans": [
+            {
+                "loan_id": "jiebei",
+                "strategy": "instalments",
+                "pay_now": None,
+                "monthly_payment": 900,
+                "months": 24,
+                "months_at_contract_rate": 27,
+                "monthly_interest": 304.17,
+                "covers_interest": True,
+                "why": "…",
+            }
+        ],
+    }
     advice["recommendations"] = [
         {
             "rank": 1,
@@ -223,6 +241,11 @@ BROKEN = {
     "suppressed without location": (("suppressed", 0, "location"), ""),
     "near_misses item not an object": (("near_misses",), ["x"]),
     "trace is an object": (("trace",), {}),
+    "plan strategy not in SPEC §7.2": (("plan", "loans", 0, "strategy"), "payday_loan"),
+    "plan months a fraction": (("plan", "loans", 0, "months"), 2.5),
+    "plan negative monthly payment": (("plan", "loans", 0, "monthly_payment"), -1),
+    "plan entry extra field": (("plan", "loans", 0, "extra"), 1),
+    "plan budget is text": (("plan", "budget"), "2200"),
 }
 
 
@@ -245,6 +268,8 @@ def test_broken_advice_is_invalid(path: tuple[str | int, ...], value: object) ->
         (*REASON, "conditions", 0, "location"),
         (*REASON, "derived_from", 0, "rule_id"),
         ("suppressed", 0, "reason"),
+        ("plan",),
+        ("plan", "loans", 0, "covers_interest"),
     ],
     ids=lambda p: ".".join(map(str, p)),
 )

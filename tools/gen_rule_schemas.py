@@ -25,6 +25,16 @@ OPS = [
     "unknown",
 ]
 UNITS = ["money", "percent", "days", "integer", "number", "date", "text", "boolean"]
+PLAN_FIELDS = [
+    "strategy",
+    "pay_now",
+    "monthly_payment",
+    "months",
+    "months_at_contract_rate",
+    "monthly_interest",
+    "covers_interest",
+    "why",
+]
 URGENCY = ["immediate", "this_week", "before_due", "ongoing"]
 IDENT = r"^[a-z][a-z0-9_]*$"
 SOURCE = r"^(guide §\d+(\.\d+)*|brief \d+\.\d+)(; ?(guide §\d+(\.\d+)*|brief \d+\.\d+))*$"
@@ -90,6 +100,48 @@ rules_schema = {
                 "name": ident(),
                 "version": {"type": "string", "pattern": r"^\d+\.\d+\.\d+([.-][0-9A-Za-z.-]+)?$"},
                 "description": {"type": "string"},
+                "plan": {
+                    "type": "object",
+                    "description": "The derived facts that make the advice's 'plan' (SPEC §7.2; docs/rules.md 'The plan').",
+                    "additionalProperties": False,
+                    "required": ["budget", "allocated", "loan", "why"],
+                    "properties": {
+                        "budget": {
+                            "type": "string",
+                            "description": "situation fact (money): the monthly budget for the plan",
+                        },
+                        "allocated": {
+                            "type": "string",
+                            "description": "situation fact (money): the sum the entries pay monthly",
+                        },
+                        "loan": {
+                            "type": "object",
+                            "description": "per-loan fact (loan.*) for each field of a plan entry",
+                            "additionalProperties": False,
+                            "required": PLAN_FIELDS,
+                            "properties": {
+                                f: {"type": "string", "pattern": r"^loan\."} for f in PLAN_FIELDS
+                            },
+                        },
+                        "name": {
+                            "type": "object",
+                            "description": "per-loan text facts naming a loan as a person knows it (text and Markdown output)",
+                            "additionalProperties": False,
+                            "required": ["en", "zh-CN"],
+                            "properties": {
+                                "en": {"type": "string", "pattern": r"^loan\."},
+                                "zh-CN": {"type": "string", "pattern": r"^loan\."},
+                            },
+                        },
+                        "why": {
+                            "type": "object",
+                            "description": "reason code (a value of the 'why' fact) -> the sentence shown, a template",
+                            "minProperties": 1,
+                            "propertyNames": ident(),
+                            "additionalProperties": text_pair("the entry's one-sentence reason"),
+                        },
+                    },
+                },
                 "actions": {
                     "type": "array",
                     "description": "Action codes this pack adds to the SPEC catalogue, in tie-break order.",
@@ -293,6 +345,23 @@ tests_schema = {
                             "not_fired": {"type": "array", "items": {"type": "string"}},
                             "suppressed": {"type": "array", "items": {"type": "string"}},
                             "derived": {"type": "object"},
+                            "plan": {
+                                "type": "object",
+                                "description": "Figures of the advice's plan: budget, allocated, and per loan id the entry fields to compare (null: unknown).",
+                                "additionalProperties": False,
+                                "properties": {
+                                    "budget": {"type": ["number", "null"]},
+                                    "allocated": {"type": ["number", "null"]},
+                                    "loans": {
+                                        "type": "object",
+                                        "additionalProperties": {
+                                            "type": "object",
+                                            "additionalProperties": False,
+                                            "properties": {f: {} for f in PLAN_FIELDS},
+                                        },
+                                    },
+                                },
+                            },
                             "loan_ids": {
                                 "type": "object",
                                 "additionalProperties": {

@@ -24,6 +24,7 @@ from engine.expr.evaluation import evaluate
 from engine.expr.nodes import (
     AGGREGATES,
     FUNCTIONS,
+    PARTIAL,
     UNKNOWN,
     Binary,
     Call,
@@ -59,6 +60,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_LENGTH",
     "MAX_NODES",
+    "PARTIAL",
     "UNKNOWN",
     "Binary",
     "Call",

@@ -133,6 +133,8 @@ _ARITY: Final[dict[str, tuple[int, int | None]]] = {
     "add_days": (2, 2),
     "coalesce": (2, None),
     "if": (3, 3),
+    "monthly_interest": (2, 2),
+    "months_to_repay": (3, 3),
     "sum_loans": (1, 1),
     "max_loans": (1, 1),
     "min_loans": (1, 1),
@@ -140,6 +142,8 @@ _ARITY: Final[dict[str, tuple[int, int | None]]] = {
 }
 FUNCTIONS: Final = frozenset(_ARITY)
 AGGREGATES: Final = frozenset({"sum_loans", "max_loans", "min_loans", "count_loans"})
+#: Functions that may be unknown although every argument is known (besides division by zero).
+PARTIAL: Final = frozenset({"months_to_repay"})
 _COMPARISONS: Final = frozenset({"==", "!=", "<", "<=", ">", ">="})
 _ARITHMETIC: Final = frozenset({"+", "-", "*", "/"})
 

@@ -173,6 +173,50 @@ def _add_days(values: Sequence[object]) -> object:
     return (start + datetime.timedelta(days=int(days))).isoformat()
 
 
+def _monthly_interest(values: Sequence[object]) -> object:
+    """``balance × annual_rate / 12``: a month's simple interest; UNKNOWN for a negative rate.
+
+    >>> _monthly_interest([20000, 0.1825]), _monthly_interest([1000, -0.1])
+    (304.1666666666667, UNKNOWN)
+    """
+    balance, rate = values
+    if not (_is_number(balance) and _is_number(rate)) or rate < 0:
+        return UNKNOWN
+    return balance * rate / 12
+
+
+_MONTHS_LIMIT: Final = 100_000  #: more months than this is "never" for a person
+
+
+def _months_to_repay(values: Sequence[object]) -> object:
+    """Whole months for ``monthly`` to clear ``balance`` at ``annual_rate`` (interest monthly,
+    on the balance still owed). UNKNOWN when the payment never clears it (it does not exceed
+    a month's interest, or it is not positive), for a negative rate, or beyond 100,000 months.
+
+    >>> _months_to_repay([12000, 1000, 0]), _months_to_repay([12000, 1000, 0.12])
+    (12, 13)
+    >>> _months_to_repay([38000, 245, 0.18]), _months_to_repay([0, 100, 0.1])
+    (UNKNOWN, 0)
+    """
+    balance, monthly, rate = values
+    if not (_is_number(balance) and _is_number(monthly) and _is_number(rate)):
+        return UNKNOWN
+    if rate < 0 or monthly <= 0:
+        return UNKNOWN
+    if balance <= 0:
+        return 0
+    r = rate / 12
+    if r == 0:
+        months = math.ceil(balance / monthly)
+    else:
+        ratio = 1 - r * balance / monthly
+        if ratio <= 0:
+            return UNKNOWN
+        exact = -math.log(ratio) / math.log1p(r)
+        months = math.ceil(exact - 1e-9)
+    return months if months <= _MONTHS_LIMIT else UNKNOWN
+
+
 _STRICT_FNS: Final[dict[str, Callable[[Sequence[object]], object]]] = {
     "min": partial(_extreme, False),
     "max": partial(_extreme, True),
@@ -182,6 +226,8 @@ _STRICT_FNS: Final[dict[str, Callable[[Sequence[object]], object]]] = {
     "ceil": _ceil,
     "days_between": _days_between,
     "add_days": _add_days,
+    "monthly_interest": _monthly_interest,
+    "months_to_repay": _months_to_repay,
 }
 _AGGREGATE_FNS: Final[dict[str, Callable[[Sequence[object]], object]]] = {
     "sum_loans": _sum,

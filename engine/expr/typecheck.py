@@ -228,6 +228,8 @@ _CALL_TYPES: Final[dict[str, Callable[[Call, _ArgTypes], Type]]] = {
     "add_days": _type_add_days,
     "coalesce": _type_coalesce,
     "if": _type_if,
+    "monthly_interest": _type_numeric,
+    "months_to_repay": _type_numeric,
 }
 # Aggregate -> (types its argument may have, result type; None: the argument's type).
 _AGGREGATE_TYPES: Final[dict[str, tuple[tuple[Type, ...], Type | None]]] = {
