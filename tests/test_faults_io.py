@@ -660,3 +660,15 @@ def test_the_disk_cache_stays_bounded(cache: Path, tmp_path: Path) -> None:
     entries = sorted(cache.glob("*.json"), key=lambda p: p.stat().st_mtime)
     assert len(entries) == packcache.MAX_DISK_ENTRIES
     assert entries[-1].name == f"{key_of(tmp_path / f'gen{packcache.MAX_DISK_ENTRIES + 3}')}.json"
+
+
+def test_the_built_in_pack_round_trips_through_a_cache_entry() -> None:
+    """Every class a compiled pack holds must be cacheable: a new model class missing from the
+    cache's list would make every start-up a silent miss (it did once: the plan's PlanSpec)."""
+    ruleset = load_rules()
+    key = "f" * 64
+    decoded = packcache.loads(key, packcache.dumps(key, ruleset.pack, ruleset.compiled))
+    assert decoded is not None
+    pack, compiled = decoded
+    assert pack == ruleset.pack
+    assert compiled == ruleset.compiled
