@@ -53,6 +53,7 @@ _WORDS = {
         "plan": "Your plan",
         "budget": "For unsecured debts: {budget} a month; the plan uses {allocated}",
         "today": "pay {amount} today",
+        "not_known": "an amount not known (some payments were not given)",
     },
     "zh-CN": {
         "heading": "建议",
@@ -68,6 +69,7 @@ _WORDS = {
         "plan": "你的还款计划",
         "budget": "每月可用于无抵押债务 {budget}，计划用 {allocated}",
         "today": "今天先还 {amount}",
+        "not_known": "多少未知（有的月供没有给出）",
     },
 }
 
@@ -104,7 +106,11 @@ def plan_lines(decision: Decision) -> list[str]:
     lines = []
     if plan["budget"] is not None:
         lines.append(
-            w["budget"].format(budget=money(plan["budget"]), allocated=money(plan["allocated"]))
+            w["budget"].format(
+                budget=money(plan["budget"]),
+                # an unknown sum is said in words, never shown as "?"
+                allocated=w["not_known"] if plan["allocated"] is None else money(plan["allocated"]),
+            )
         )
     for entry in plan["loans"]:
         if not entry["why"]:
