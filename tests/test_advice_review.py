@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,68 @@ def test_no_penalty_estimate_for_huabei_bank_credit_or_a_court_decided_loan(name
 def test_instalment_offers_do_not_assume_a_salary() -> None:
     text = advise(ROOT / "docs" / "review" / "01-student-huabei-late.json", "zh-CN")
     assert "发工资" not in text
+
+
+def advise_situation(tmp_path: Path, situation: Mapping[str, object], lang: str) -> str:
+    path = tmp_path / "situation.json"
+    path.write_text(json.dumps({"schema_version": 1, "as_of": "2026-12-01", **situation}), "utf-8")
+    return advise(path, lang)
+
+
+def test_fee_and_refusal_complaints_follow_the_lender_kind(tmp_path: Path) -> None:
+    # brief 1.12: a small-loan company is complained about to the local financial regulator;
+    # brief 2.8: the no-other-fees rule binds consumer finance companies only
+    situation = {
+        "borrower": {
+            "monthly_income": 5000,
+            "monthly_essential_expenses": 3000,
+            "hardship_evidence": ["medical_records"],
+        },
+        "loans": [
+            {
+                "id": "xd",
+                "product": "other_online_loan",
+                "lender_type": "microloan_company",
+                "outstanding_balance": 9000,
+                "overdue_amount": 1000,
+                "days_overdue": 40,
+                "arrangement": {"status": "refused"},
+            }
+        ],
+        "collection_conduct": {"demanded_fees": True},
+    }
+    zh = advise_situation(tmp_path, situation, "zh-CN")
+    fee = next(p for p in zh.split("\n\n") if "先对这笔费用提出异议" in p)
+    assert "地方金融管理局" in fee and "之后可拨 12378" not in fee
+    assert (
+        "消费金融公司（借呗、花呗的放款方就是）" in fee
+    )  # said as a condition, not of this lender
+    refusal = [p for p in zh.split("\n\n") if "先向贷款方投诉，再" in p]
+    assert refusal and all("地方金融管理局" in p for p in refusal)
+    assert "再打 12378" not in zh
+    en = advise_situation(tmp_path, situation, "en")
+    assert "then to the regulator's 12378" not in en
+    assert "(then 12378)" not in en
+
+
+def test_paying_everything_names_the_huabei_route_and_the_court_account(tmp_path: Path) -> None:
+    situation = {
+        "borrower": {"monthly_income": 6000, "monthly_essential_expenses": 3000},
+        "loans": [
+            {"id": "h", "product": "huabei", "overdue_amount": 500, "days_overdue": 10},
+            {
+                "id": "j",
+                "product": "jiebei",
+                "overdue_amount": 3000,
+                "annual_rate": 0.18,
+                "days_overdue": 400,
+                "status": {"legal": "judgment", "legal_notice_date": "2026-09-01"},
+            },
+        ],
+        "plans": {"can_pay_now": 10000},
+    }
+    zh = advise_situation(tmp_path, situation, "zh-CN")
+    pay = next(p for p in zh.split("\n\n") if "今天就还清逾期的" in p)
+    assert "花呗：支付宝 → 花呗" in pay
+    assert "只付到法院指定的账户" in pay
+    assert "每月罚息估算" not in zh  # the only 借呗 has a judgment: the court's figure applies
