@@ -132,6 +132,7 @@ def _classes() -> dict[str, type]:
         model.Suppress,
         model.Parameter,
         model.ActionSpec,
+        model.PlanSpec,
         model.DerivedFact,
         source.Location,
         nodes.Literal_,
