@@ -1,6 +1,6 @@
 """The adviser's review (docs/advice-review.md): what a borrower reads for its 20 situations.
 
-The situations live in docs/review/*.json; the worst of them are also YAML scenario cases in
+The situations live in rules/jiebei/tests/situations/*.json; the worst of them are also YAML scenario cases in
 rules/jiebei/tests/review.test.yaml. These checks run the CLI as a borrower would, in both
 languages, and pin the text-level findings of the review that YAML cases cannot see: a loan is
 never named by its JSON id, no "?" stands for a figure, an unknown total is said to be unknown,
@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from cli.main import app
 
 ROOT = Path(__file__).resolve().parent.parent
-REVIEW = sorted((ROOT / "docs" / "review").glob("*.json"))
+REVIEW = sorted((ROOT / "rules" / "jiebei" / "tests" / "situations").glob("*.json"))
 
 
 def advise(path: Path, lang: str) -> str:
@@ -53,13 +53,13 @@ def test_a_borrower_reads_names_and_figures_not_ids_or_question_marks(
 
 
 def test_an_unknown_plan_total_is_said_in_words() -> None:
-    path = ROOT / "docs" / "review" / "17-credit-report-error.json"
+    path = ROOT / "rules" / "jiebei" / "tests" / "situations" / "17-credit-report-error.json"
     assert "计划用 多少未知（有的月供没有给出）" in advise(path, "zh-CN")
     assert "the plan uses an amount not known" in advise(path, "en")
 
 
 def test_unknown_totals_are_listed_as_unknown_not_left_out_or_zero() -> None:
-    text = advise(ROOT / "docs" / "review" / "18-minimal-unknowns.json", "zh-CN")
+    text = advise(ROOT / "rules" / "jiebei" / "tests" / "situations" / "18-minimal-unknowns.json", "zh-CN")
     summary = text.split("\n\n")[0]
     assert "欠款合计未知：没有给出欠款余额的贷款笔数: 1" in summary
     assert "逾期天数未知" in summary
@@ -78,13 +78,13 @@ def test_no_penalty_estimate_for_huabei_bank_credit_or_a_court_decided_loan(name
     # the 1.5x estimate is evidenced for 借呗 only (brief 2.3, 1.13); after a judgment or an
     # enforceable payment order the court's figure and doubled delay interest apply (brief 5.14)
     for lang in ("zh-CN", "en"):
-        text = advise(ROOT / "docs" / "review" / f"{name}.json", lang)
+        text = advise(ROOT / "rules" / "jiebei" / "tests" / "situations" / f"{name}.json", lang)
         assert "罚息估算" not in text
         assert "an estimated" not in text and "an estimate from the APR" not in text
 
 
 def test_instalment_offers_do_not_assume_a_salary() -> None:
-    text = advise(ROOT / "docs" / "review" / "01-student-huabei-late.json", "zh-CN")
+    text = advise(ROOT / "rules" / "jiebei" / "tests" / "situations" / "01-student-huabei-late.json", "zh-CN")
     assert "发工资" not in text
 
 
