@@ -1,10 +1,11 @@
 """The adviser's review (docs/advice-review.md): what a borrower reads for its 20 situations.
 
-The situations live in rules/jiebei/tests/situations/*.json; the worst of them are also YAML scenario cases in
-rules/jiebei/tests/review.test.yaml. These checks run the CLI as a borrower would, in both
-languages, and pin the text-level findings of the review that YAML cases cannot see: a loan is
-never named by its JSON id, no "?" stands for a figure, an unknown total is said to be unknown,
-and a 花呗 bill, a bank's 信用贷 or a loan a court has decided gets no 1.5× penalty estimate.
+The situations live in rules/jiebei/tests/situations/*.json; the worst of them are also YAML
+scenario cases in rules/jiebei/tests/review.test.yaml. These checks run the CLI as a borrower
+would, in both languages, and pin the text-level findings of the review that YAML cases cannot
+see: a loan is never named by its JSON id, no "?" stands for a figure, an unknown total is said
+to be unknown, and a 花呗 bill, a bank's 信用贷 or a loan a court has decided gets no 1.5×
+penalty estimate.
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ def test_an_unknown_plan_total_is_said_in_words() -> None:
 
 
 def test_unknown_totals_are_listed_as_unknown_not_left_out_or_zero() -> None:
-    text = advise(ROOT / "rules" / "jiebei" / "tests" / "situations" / "18-minimal-unknowns.json", "zh-CN")
+    text = advise(
+        ROOT / "rules" / "jiebei" / "tests" / "situations" / "18-minimal-unknowns.json", "zh-CN"
+    )
     summary = text.split("\n\n")[0]
     assert "欠款合计未知：没有给出欠款余额的贷款笔数: 1" in summary
     assert "逾期天数未知" in summary
@@ -84,7 +87,9 @@ def test_no_penalty_estimate_for_huabei_bank_credit_or_a_court_decided_loan(name
 
 
 def test_instalment_offers_do_not_assume_a_salary() -> None:
-    text = advise(ROOT / "rules" / "jiebei" / "tests" / "situations" / "01-student-huabei-late.json", "zh-CN")
+    text = advise(
+        ROOT / "rules" / "jiebei" / "tests" / "situations" / "01-student-huabei-late.json", "zh-CN"
+    )
     assert "发工资" not in text
 
 
