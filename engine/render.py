@@ -49,10 +49,12 @@ _WORDS = {
         "suppressed": "Left out",
         "later": "Also worth doing (all {count} in full: --top {count}):",
         "footer": "General guidance from published rules, not legal"
-        " advice. Check every figure with your lender.",
+        " advice. Check every figure with your lender, or with the court's papers"
+        " once a court has decided.",
         "plan": "Your plan",
         "budget": "For unsecured debts: {budget} a month; the plan uses {allocated}",
         "today": "pay {amount} today",
+        "not_known": "an amount not known (some payments were not given)",
     },
     "zh-CN": {
         "heading": "建议",
@@ -64,10 +66,12 @@ _WORDS = {
         "nothing": "没有适用于此情况的建议。",
         "suppressed": "未列出",
         "later": "之后还可以做（查看全部 {count} 条的详情：--top {count}）：",
-        "footer": "以上是基于公开规则的一般性建议，不是法律意见；所有金额请以贷款方显示为准。",
+        "footer": "以上是基于公开规则的一般性建议，不是法律意见；所有金额请以贷款方显示为准；"
+        "法院已经判决或支付令已生效的，以法院文书为准。",
         "plan": "你的还款计划",
         "budget": "每月可用于无抵押债务 {budget}，计划用 {allocated}",
         "today": "今天先还 {amount}",
+        "not_known": "多少未知（有的月供没有给出）",
     },
 }
 
@@ -104,7 +108,11 @@ def plan_lines(decision: Decision) -> list[str]:
     lines = []
     if plan["budget"] is not None:
         lines.append(
-            w["budget"].format(budget=money(plan["budget"]), allocated=money(plan["allocated"]))
+            w["budget"].format(
+                budget=money(plan["budget"]),
+                # an unknown sum is said in words, never shown as "?"
+                allocated=w["not_known"] if plan["allocated"] is None else money(plan["allocated"]),
+            )
         )
     for entry in plan["loans"]:
         if not entry["why"]:

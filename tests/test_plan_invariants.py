@@ -111,12 +111,19 @@ def texts_by_loan(advice: dict[str, Any]) -> Iterator[tuple[list[str], str]]:
     """Every borrower-facing text with the loans it speaks of ([] for the whole situation)."""
     ids = [e["loan_id"] for e in advice["plan"]["loans"]]
     joiner = "、" if advice["locale"] == "zh-CN" else ", "
+    # messages name a loan as a person knows it (SPEC §7.3): map the pack's names back to loan
+    # ids; a name two loans share is ambiguous and checks nothing
+    name_fact = "loan.name_zh" if advice["locale"] == "zh-CN" else "loan.name_en"
+    by_name: dict[str, list[str]] = {loan_id: [loan_id] for loan_id in ids}
+    for loan_id, facts in advice["derived"]["loans"].items():
+        if name_fact in facts:
+            by_name.setdefault(facts[name_fact]["value"], []).append(loan_id)
     for rec in advice["recommendations"]:
         yield [], rec["title"]
         for line in rec["message"].splitlines():
             head = re.match(r"「([^」]+)」|^([^:：]+)[:：]", line)
             named = (head.group(1) or head.group(2)).split(joiner) if head else []
-            yield [n for n in named if n in ids], line
+            yield [by_name[n][0] for n in named if len(set(by_name.get(n, []))) == 1], line
     for entry in advice["plan"]["loans"]:
         if entry["why"]:
             yield [entry["loan_id"]], entry["why"]
