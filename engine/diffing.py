@@ -17,8 +17,8 @@ from typing import Any
 from engine import expr
 from engine.checks import facts_read, leaves
 from engine.model import Adjust, Condition, Derive, Leaf, LocalText, Pack, Recommend, Rule, Suppress
-from engine.situation import canonical_json
 from engine.template import TemplateError, placeholders
+from engine.values import canonical_json
 from engine.whynot import jsonable
 
 # --- rule definitions -----------------------------------------------------------------------

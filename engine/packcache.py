@@ -48,7 +48,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine import __version__
+from engine.values import UNKNOWN
+from engine.version import __version__
 
 if TYPE_CHECKING:
     from engine.compiler import CompiledPack
@@ -166,8 +167,6 @@ class _Encoder:
         self.seen: dict[int, int] = {}  #: id of an instance → its number
 
     def encode(self, value: Any) -> Any:
-        from engine.expr import UNKNOWN
-
         if value is None or isinstance(value, bool | int | float | str):
             return value
         if isinstance(value, tuple):
@@ -214,8 +213,6 @@ class _Decoder:
         if tag == "R" and type(inner) is int and 0 <= inner < len(self.built):
             return self.built[inner]
         if tag == "U" and inner == 0:
-            from engine.expr import UNKNOWN
-
             return UNKNOWN
         if not isinstance(inner, list):
             raise ValueError("not a cache value")

@@ -39,7 +39,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from engine import __version__
+from engine.api import evaluate
+from engine.decision import Decision
 from engine.diffing import (
     advice_changes,
     attribute,
@@ -49,13 +50,15 @@ from engine.diffing import (
     rules_in_advice,
 )
 from engine.errors import SituationError, UsageError, XieshangError
-from engine.expr import UNKNOWN
+from engine.ranking import rank
 from engine.render import render_json
 from engine.situation import schema_problem, validate_situation
+from engine.values import UNKNOWN
+from engine.version import __version__
 
 if TYPE_CHECKING:
-    from engine.api import Decision, RuleSet
     from engine.memory import Key, Memory
+    from engine.ruleset import RuleSet
 
 RECORD_VERSION = 2
 READABLE_VERSIONS = (1, 2)  #: version 1 digested the unredacted situation; replay still reads it
@@ -94,8 +97,6 @@ def redacted_decision(decision: Decision) -> tuple[Decision, list[str]]:
     rules computed from the name is computed from ``[redacted]``. Otherwise the decision that was
     made is kept and only its text values that depend on the name are replaced.
     """
-    from engine.api import Decision, evaluate
-    from engine.decision import rank
 
     situation, paths = redact(decision.situation)
     if not paths:
@@ -494,8 +495,6 @@ class ReplayResult:
 
 
 def replay_record(ruleset: RuleSet, line: int, record: Mapping[str, Any]) -> ReplayResult:
-    from engine.api import evaluate
-
     same = record["ruleset"]["digest"] == ruleset.digest
     result = ReplayResult(line, record["id"], same, False, redacted=bool(record["redacted"]))
     options = record["options"]

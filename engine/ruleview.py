@@ -14,7 +14,7 @@ from engine.model import Condition, Leaf, Rule
 from engine.whynot import consequence, jsonable
 
 if TYPE_CHECKING:
-    from engine.api import RuleSet
+    from engine.ruleset import RuleSet
     from engine.testing import CaseResult
 
 
