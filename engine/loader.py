@@ -532,12 +532,13 @@ def _consequence(
     d = spec["derive"]
     text = d["value"]
     source = text if isinstance(text, str) else _literal_source(text)
-    try:
-        node: expr.Node = expr.parse(source)
-    except expr.ExprSyntaxError:
-        node = expr.parse("0")  # placeholder: engine.checks reports the syntax error
     location = smap.locate_value((*path, "derive", "value"))
-    return Derive(d["fact"], node, source, d.get("unit"), bool(d.get("summary", False)), location)
+    unit, summary = d.get("unit"), bool(d.get("summary", False))
+    try:  # the one parse of this expression: every later stage reads ``Derive.expr``
+        return Derive(d["fact"], expr.parse(source), source, unit, summary, location)
+    except expr.ExprSyntaxError as exc:  # engine.checks reports it
+        error = (exc.column, exc.message)
+        return Derive(d["fact"], expr.Literal_(0), source, unit, summary, location, error)
 
 
 def _literal_source(value: object) -> str:

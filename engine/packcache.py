@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from engine.loader import PackFile
     from engine.model import Pack
 
-FORMAT = 2  #: bump when the cache layout changes (1 was a pickle: never read any more)
+FORMAT = 3  #: bump when the cache layout changes (1 was a pickle: never read any more)
 _MAGIC = b"xieshang-pack-cache"
 _ENGINE_DIR = Path(__file__).resolve().parent
 MEMORY_ENTRIES = 8  #: packs kept in this process (a 10,000-rule pack holds ~100 MB)

@@ -23,6 +23,9 @@ settings.load_profile(os.environ.get("XIESHANG_HYPOTHESIS", "ci"))
 # Keep the compiled-pack cache of this test run out of the user's home (subprocesses inherit it).
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="xieshang-tests-cache-")
 
+# --doctest-modules imports every module under tests/: the fixtures' scripts run when imported.
+collect_ignore_glob = ["fixtures/*"]
+
 PACK_YAML = "pack:\n  name: testpack\n  version: 1.0.0\n"
 
 PackFactory = Callable[..., Path]
