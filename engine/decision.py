@@ -17,6 +17,7 @@ from engine.ruleset import RuleSet
 from engine.situation import situation_digest
 from engine.values import UNKNOWN
 from engine.version import __version__
+from engine.whynot.nearmiss import near_misses as find_near_misses
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,6 @@ class Decision:
             "derived": self.derived(),
         }
         if near_misses:
-            from engine.whynot.nearmiss import near_misses as find_near_misses  # start-up speed
-
             advice["near_misses"] = find_near_misses(self)
         if trace:
             advice["trace"] = list(self.trace)

@@ -31,6 +31,14 @@ PACK_YAML = "pack:\n  name: testpack\n  version: 1.0.0\n"
 PackFactory = Callable[..., Path]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Property tests (hypothesis) are ``slow``: ``make test-fast`` leaves them out. Subprocess,
+    scale and thread tests carry the marker themselves."""
+    for item in items:
+        if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def default_rules() -> engine.RuleSet:
     return engine.load_rules()

@@ -63,6 +63,7 @@ def test_the_explanation_agrees_with_what_fired(default_rules: engine.RuleSet) -
                 assert truth is True, (name, rule.id, firing.loan_id)
 
 
+@pytest.mark.slow  # every shipped situation, schema-validated
 @pytest.mark.parametrize(("name", "sit"), SITUATIONS, ids=[n for n, _ in SITUATIONS])
 def test_advice_for_every_shipped_situation_is_valid(
     default_rules: engine.RuleSet, name: str, sit: dict[str, Any]

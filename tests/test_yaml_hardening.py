@@ -155,6 +155,7 @@ def test_a_file_at_the_size_cap_is_read() -> None:
     assert (data, errors) == ({"a": 1}, [])
 
 
+@pytest.mark.slow  # scale: nesting up to 100,000 levels
 @pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 300, 5_000, 100_000])
 def test_deep_nesting_is_refused_at_the_line_where_it_goes_too_deep(depth: int) -> None:
     # 5,000 and more levels are too deep for PyYAML's recursive composer: no RecursionError
