@@ -179,6 +179,7 @@ def test_a_killed_worker_is_replaced_and_its_lines_evaluated_again(
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.slow  # worker processes
 def test_a_line_that_kills_its_worker_becomes_an_error_record(
     feature_pack: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -242,6 +243,7 @@ def test_sigterm_and_sighup_stop_the_batch_leaving_no_files(tmp_path: Path, sign
     assert not any(alive(pid) for pid in workers)
 
 
+@pytest.mark.slow  # worker processes
 def test_workers_above_the_limit_are_refused(runner: CliRunner, tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_bytes(example_lines(1))

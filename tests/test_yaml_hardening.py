@@ -72,6 +72,7 @@ i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
 """
 
 
+@pytest.mark.slow  # scale: alias bombs
 def test_billion_laughs_is_refused_quickly_at_the_line_where_it_explodes(tmp_path: Path) -> None:
     root = write_pack(tmp_path / "p", BILLION_LAUGHS)
     start = time.perf_counter()
@@ -83,6 +84,7 @@ def test_billion_laughs_is_refused_quickly_at_the_line_where_it_explodes(tmp_pat
     assert "alias bomb" in errors[0].message
 
 
+@pytest.mark.slow  # scale: alias bombs
 def test_a_nested_alias_bomb_is_refused_at_its_line(tmp_path: Path) -> None:
     laughs = "\n".join(BILLION_LAUGHS.splitlines()[:6])
     rules = f"{RULE_HEAD}bombs:\n{_indent(laughs)}\n"  # f, nested, is on line 11
