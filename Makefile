@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 EXAMPLE ?= examples/first-late-payment.json
 
-.PHONY: demo test lint typecheck unit install-check bench examples clean
+.PHONY: demo test test-fast lint typecheck unit install-check bench examples clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("xieshang needs Python 3.11 or 3.12 (durable-rules does not import on 3.13+)") if not ((3, 11) <= sys.version_info[:2] <= (3, 12)) else None'
@@ -19,6 +19,12 @@ demo: $(VENV)/.installed
 	$(BIN)/xieshang advise $(EXAMPLE)
 
 test: $(VENV)/.installed lint typecheck unit install-check
+
+# The inner loop: ruff and the tests not marked slow (subprocess, property, scale, thread tests).
+test-fast: $(VENV)/.installed
+	$(BIN)/ruff check engine cli tests tools
+	$(BIN)/ruff format --check engine cli tests tools
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check engine cli tests tools

@@ -1,6 +1,6 @@
 """Audit and authoring commands: explain, replay, rules coverage/lint/diff/show (issue 4).
 
-Imported at the bottom of ``cli.main``; the commands register themselves on its Typer apps.
+Imported by ``cli.main``; the commands register themselves on the Typer apps of ``cli.app``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.main import (
+from cli.app import (
     Lang,
     RulesOption,
     _load,

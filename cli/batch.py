@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.main import Lang, RulesOption, _load, _locale, app, fail, reported
+from cli.app import Lang, RulesOption, _load, _locale, app, fail, reported
 from cli.output import stdout_closed
 from engine.userfiles import ReadProblem, kind_of, open_regular
 

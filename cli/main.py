@@ -1,145 +1,43 @@
-"""The ``xieshang`` command line: a thin layer over engine's public API.
+"""The ``xieshang`` command line: the entry point, and the core commands (advise, schema, rules
+validate / test / list).
 
 Each command parses its options, calls the library, renders and exits. Errors carry their own exit
 code (``XieshangError.exit_code``): 2 for bad input or usage, 1 for internal errors. Output is
-written only once it is complete, so a failure never leaves partial output on stdout. Engine
-modules are imported inside the commands to keep ``--help`` and start-up fast.
+written only once it is complete, so a failure never leaves partial output on stdout. The Typer
+app and what commands share live in ``cli.app``; the other command modules register on it when
+imported here. Engine modules are imported inside the commands to keep ``--help`` and start-up
+fast.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
-import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from enum import StrEnum
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
+import cli.batch  # noqa: F401 - registers the batch command
+from cli.app import (
+    Format,
+    Lang,
+    RulesOption,
+    _exit,
+    _load,
+    _locale,
+    _pack_roots,
+    _read_situation,
+    app,
+    fail,
+    reported,
+    rules_app,
+)
+from cli.audit import PendingRecord, coverage_lines, near_miss_text, prepare_record
 from cli.output import write_stdout
 
-if TYPE_CHECKING:
-    from cli.audit import PendingRecord
-    from engine.api import RuleSet
-
-app = typer.Typer(
-    name="xieshang",
-    help="Ranked, explained advice for borrowers overdue on Jiebei and other consumer credit.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-rules_app = typer.Typer(
-    help="Validate, test and inspect rule packs.", no_args_is_help=True, rich_markup_mode=None
-)
-app.add_typer(rules_app, name="rules")
-
-_state = {"debug": False}
-
-
-class Format(StrEnum):
-    text = "text"
-    json = "json"
-    markdown = "markdown"
-
-
-class Lang(StrEnum):
-    zh = "zh"
-    zh_cn = "zh-CN"
-    en = "en"
-
-
-RulesOption = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--rules",
-        metavar="DIR",
-        help="Rule pack directory (repeatable); default: the built-in pack.",
-    ),
-]
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    """One line on stderr (control characters from file names or input shown as escapes)."""
-    from engine.safetext import one_line
-
-    typer.echo(f"xieshang: {one_line(message)}", err=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def reported() -> Iterator[None]:
-    """Turn library errors into one clear message and the error's exit code; never a traceback
-    unless --debug."""
-    from engine.errors import RuleLoadError, XieshangError
-
-    try:
-        yield
-    except (typer.Exit, BrokenPipeError):
-        raise
-    except RuleLoadError as exc:
-        from engine.safetext import one_line
-
-        for error in exc.errors:
-            typer.echo(one_line(str(error)), err=True)
-        count = len(exc.errors)
-        fail(f"{count} error{'s' if count != 1 else ''} in the rules", exc.exit_code)
-    except XieshangError as exc:
-        fail(f"error: {exc}", exc.exit_code)
-    except Exception as exc:  # an internal error: one line, the traceback only with --debug
-        if _state["debug"]:
-            traceback.print_exc()
-        hint = "" if _state["debug"] else " (run 'xieshang --debug ...' for the traceback)"
-        fail(f"internal error: {type(exc).__name__}: {exc}{hint}", 1)
-
-
-def _print_version(value: bool) -> None:
-    if value:
-        from engine import __version__
-
-        typer.echo(f"xieshang {__version__}")
-        raise typer.Exit(0)
-
-
-@app.callback()
-def main(
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks of internal errors.")
-    ] = False,
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
-        ),
-    ] = False,
-) -> None:
-    _state["debug"] = debug
-
-
-def _load(rules: list[Path] | None) -> RuleSet:
-    from engine.api import load_rules
-
-    return load_rules(rules or None)
-
-
-def _read_situation(path: str) -> dict[str, object]:
-    from engine.situation import load_situation_file, load_situation_stream
-
-    if path == "-":  # bounded read; fd 0 closed (``<&-``) leaves sys.stdin None
-        stdin = typer.get_binary_stream("stdin") if sys.stdin is not None else None
-        return load_situation_stream(stdin, "<stdin>")
-    return load_situation_file(path)
-
-
-def _locale(lang: Lang | None) -> str | None:
-    if lang is None:
-        return None
-    return "en" if lang is Lang.en else "zh-CN"
+__all__ = ["app", "run"]
 
 
 @app.command()
@@ -180,8 +78,6 @@ def advise(
         }
         output = renderers[fmt]()
         if near_misses and fmt is not Format.json:
-            from cli.audit import near_miss_text
-
             extra = near_miss_text(decision)
             if fmt is Format.markdown and extra:
                 from engine.safetext import markdown_code
@@ -189,8 +85,6 @@ def advise(
                 extra = f"\n{markdown_code(extra.strip(chr(10)))}\n"  # verbatim, never markup
             output += extra
         if audit_log is not None:  # made and opened now: a bad path fails before any output
-            from cli.audit import prepare_record
-
             pending = prepare_record(audit_log, decision, top, near_misses)
     try:
         write_stdout(output, json=fmt is Format.json)
@@ -238,20 +132,6 @@ def rules_validate(
         f" files, {len(pack.parameters)} parameters, {shards} engine ruleset"
         f"{'s' if shards != 1 else ''}: ok\n"
     )
-
-
-def _pack_roots(paths: list[Path] | None) -> list[Path] | None:
-    """The pack directories meant: a rule or test file stands for the pack it belongs to."""
-    from engine.loader import pack_root_of
-
-    roots: list[Path] = []
-    seen: set[Path] = set()
-    for path in paths or []:
-        root = (pack_root_of(path) if path.is_file() else None) or path
-        if root.resolve() not in seen:  # `sf` and `sf/tests/x.test.yaml` are one pack
-            seen.add(root.resolve())
-            roots.append(root)
-    return roots or None
 
 
 def _validation_targets(paths: list[Path]) -> tuple[list[Path], set[str]]:
@@ -325,8 +205,6 @@ def rules_test(
     lines.append(f"{len(results) - failed} passed, {failed} failed")
     below = False
     if coverage or min_coverage is not None or min_condition_coverage is not None:
-        from cli.audit import coverage_lines
-
         extra, below = coverage_lines(ruleset, results, min_coverage, min_condition_coverage)
         lines += extra
     write_stdout("\n".join(lines) + "\n")
@@ -395,16 +273,3 @@ def run() -> None:
 
         message = f"error: the output cannot be written in the {exc.encoding} encoding"
         _exit(f"{message}; {ENCODING_HINT}", 2)
-
-
-def _exit(message: str, code: int) -> NoReturn:
-    """:func:`fail` outside a command (after the Typer app has returned)."""
-    from engine.safetext import one_line
-
-    typer.echo(f"xieshang: {one_line(message)}", err=True)
-    sys.exit(code)
-
-
-# Commands defined in their own modules register themselves on ``app`` when imported.
-for _module in ("cli.audit", "cli.batch"):
-    importlib.import_module(_module)

@@ -6,8 +6,6 @@ The public API is small: :func:`load_rules` loads, checks and compiles a rule pa
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from engine.api import Decision, RuleSet, evaluate, load_rules
 from engine.errors import (
     EvaluationError,
@@ -16,6 +14,7 @@ from engine.errors import (
     UsageError,
     XieshangError,
 )
+from engine.version import __version__
 
 __all__ = [
     "Decision",

@@ -6,7 +6,6 @@ where noted: derived facts must be known before conditions and templates can be 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -218,10 +217,11 @@ class _TypeResolver:
 
     def _infer(self, rule: Rule) -> str | None:
         assert isinstance(rule.then, Derive)
+        if rule.then.syntax_error:
+            return None
         try:
-            node = expr.parse(rule.then.text)
-            return expr.infer_type(node, self.type_of, in_loan_scope=_loan_scope(rule))
-        except (expr.ExprSyntaxError, expr.ExprTypeError):
+            return expr.infer_type(rule.then.expr, self.type_of, in_loan_scope=_loan_scope(rule))
+        except expr.ExprTypeError:
             return None
 
     def register(self, name: str, rules: list[Rule]) -> list[RuleError]:
@@ -272,16 +272,15 @@ class _TypeResolver:
     def _check_expression(self, rule: Rule, derive: Derive) -> str | RuleError | None:
         """The expression's type, its error, or None when that rests on an unresolved fact."""
         loc = _derive_location(rule)
-        try:
-            node = expr.parse(derive.text)
-        except expr.ExprSyntaxError as exc:
+        if derive.syntax_error is not None:
+            column, message = derive.syntax_error
             return RuleError(
-                _shift(loc, exc.column),
+                _shift(loc, column),
                 "rule_expression_syntax",
-                f"rule '{rule.id}': {_in_expression(exc.message)}",
+                f"rule '{rule.id}': {_in_expression(message)}",
             )
         try:
-            return expr.infer_type(node, self.type_of, in_loan_scope=_loan_scope(rule))
+            return expr.infer_type(derive.expr, self.type_of, in_loan_scope=_loan_scope(rule))
         except expr.ExprTypeError as exc:
             hint = ""
             unknown = re.search(r"unknown fact '([^']+)'", exc.message)
@@ -584,8 +583,8 @@ def check_plan(ctx: Context) -> list[RuleError]:
             then = rule.then
             if not isinstance(then, Derive) or then.fact != spec["loan"][field_name]:
                 continue
-            with contextlib.suppress(expr.ExprError):
-                for value in _text_literals(expr.parse(then.text)):
+            if then.syntax_error is None:
+                for value in _text_literals(then.expr):
                     if value not in allowed:
                         errors.append(
                             RuleError(
@@ -685,9 +684,8 @@ def dependency_graph(rules: list[Rule]) -> dict[str, set[str]]:
 def facts_read(rule: Rule) -> list[str]:
     """Every fact a rule's conditions and derive expression read, in order, without repeats."""
     names = [leaf.fact for leaf in leaves(rule.when)] if rule.when else []
-    if isinstance(rule.then, Derive):
-        with contextlib.suppress(expr.ExprSyntaxError):
-            names += [n for n, _ in expr.names(expr.parse(rule.then.text))]
+    if isinstance(rule.then, Derive) and rule.then.syntax_error is None:
+        names += [n for n, _ in expr.names(rule.then.expr)]
     return list(dict.fromkeys(n for n in names if not n.startswith("params.")))
 
 

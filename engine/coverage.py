@@ -15,7 +15,7 @@ from engine.checks import leaves
 from engine.explain import leaf_truth
 
 if TYPE_CHECKING:
-    from engine.api import RuleSet
+    from engine.ruleset import RuleSet
     from engine.testing import CaseResult
 
 

@@ -1,288 +1,142 @@
-"""Ranking and the decision: firings → one recommendation per action, scored and explained.
+"""``Decision``: one evaluation's outcome, and the advice document made from it (SPEC §4).
 
-Score = the highest priority among the recommending rules + every adjustment; each term is kept
-in ``score_breakdown`` with its rule. Order: score descending, then the action catalogue order
-(SPEC §3, then pack additions), then the primary rule id. Suppressed actions are removed and listed.
+Made by ``engine.evaluate`` (the façade re-exports the class); read by rendering, explanation
+(through ``engine.whynot.subject.DecisionView``) and the audit tools.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from operator import itemgetter
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from engine.checks import facts_read
-from engine.compiler import CompiledPack
-from engine.explain import ConditionOutcome, evaluate_condition
-from engine.expr import UNKNOWN
 from engine.memory import Firing, Memory
-from engine.model import URGENCY_ORDER, Adjust, LocalText, Recommend, Rule, Suppress
-from engine.safetext import one_line
-from engine.template import format_value, render
+from engine.plan import build_plan
+from engine.ranking import Recommendation, Suppression
+from engine.ruleset import RuleSet
+from engine.situation import situation_digest
+from engine.values import UNKNOWN
+from engine.version import __version__
+from engine.whynot.nearmiss import near_misses as find_near_misses
 
 
 @dataclass(frozen=True)
-class DerivedUse:
-    fact: str
-    loan_id: str | None
-    value: Any
-    rule_id: str | None  #: None when no rule derived the fact (it is unknown)
+class Decision:
+    """One evaluation's outcome: ranked recommendations and all that is needed to explain them."""
 
-
-@dataclass(frozen=True)
-class Reason:
-    rule_id: str
-    title: str
-    source: str
-    location: str
-    loan_id: str | None
-    conditions: tuple[ConditionOutcome, ...]
-    derived_from: tuple[DerivedUse, ...]
-
-
-@dataclass(frozen=True)
-class ScoreTerm:
-    term: str  #: "priority" or "adjustment"
-    value: int
-    rule_id: str
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    rank: int
-    action: str
-    score: int
-    urgency: str
-    title: str
-    message: str
-    loan_ids: tuple[str, ...]
-    score_breakdown: tuple[ScoreTerm, ...]
-    reasons: tuple[Reason, ...]
-
-
-@dataclass(frozen=True)
-class Suppression:
-    action: str
-    rule_id: str
-    reason: str
-    location: str
-
-
-@dataclass
-class Renderer:
-    """Fills templates from the working memory, in one locale."""
-
-    compiled: CompiledPack
-    memory: Memory
+    ruleset: RuleSet
+    situation: Mapping[str, Any]  #: normalised (as_of and locale filled in)
     locale: str
+    firings: tuple[Firing, ...]
+    memory: Memory
+    recommendations: tuple[Recommendation, ...]
+    suppressed: tuple[Suppression, ...]
+    trace: tuple[dict[str, Any], ...] = ()
 
-    def text(self, template: LocalText, loan: str | None) -> str:
-        return render(template.get(self.locale), lambda name: self.show(name, loan))
+    def fired_rules(self) -> list[str]:
+        rules = self.ruleset.compiled.rules
+        return list(dict.fromkeys(rules[f.rule_index].rule.id for f in self.firings))
 
-    def show(self, name: str, loan: str | None) -> str:
-        if name.startswith("params."):
-            param = self.compiled.pack.parameters[name.removeprefix("params.")]
-            return format_value(param.value, param.unit or "number", self.locale)
-        spec = self.compiled.facts[name]
-        return format_value(self.memory.get(name, loan), spec.unit, self.locale)
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, fact in self.ruleset.pack.derived.items():  # in the pack's rule order
+            if fact.summary and not name.startswith("loan."):
+                value = self.memory.get(name, None)
+                out[name] = None if value is UNKNOWN else value
+        return out
 
+    def plan(self) -> dict[str, Any]:
+        """The advice's ``plan`` (SPEC §7.2), from the facts the pack's ``plan:`` names."""
+        return build_plan(self.ruleset.compiled, self.memory, self.locale)
 
-@dataclass
-class Ranking:
-    recommendations: list[Recommendation] = field(default_factory=list)
-    suppressed: list[Suppression] = field(default_factory=list)
+    def derived(self) -> dict[str, Any]:
+        situation: dict[str, Any] = {}
+        loans: dict[str, dict[str, Any]] = {}
+        for (fact, loan), derivations in sorted(
+            self.memory.derivations.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
+        ):
+            value = self.memory.values.get((fact, loan), UNKNOWN)
+            shown = None if value is UNKNOWN else value
+            rules = [r for r, v in derivations if v == value] or [r for r, _ in derivations]
+            entry = {"value": shown, "rules": list(dict.fromkeys(rules))}
+            if loan is None:
+                situation[fact] = entry
+            else:
+                loans.setdefault(loan, {})[fact] = entry
+        ordered = {lid: loans[lid] for lid in self.memory.loans if lid in loans}
+        return {"situation": situation, "loans": ordered}
 
+    def to_advice(
+        self, top: int | None = None, trace: bool = False, near_misses: bool = False
+    ) -> dict[str, Any]:
+        """The advice document of SPEC §4 (valid against schemas/advice.schema.json).
 
-def rank(compiled: CompiledPack, firings: list[Firing], memory: Memory, locale: str) -> Ranking:
-    renderer = Renderer(compiled, memory, locale)
-    rules = compiled.rules
-    recommends: dict[str, list[Firing]] = {}
-    adjusts: dict[str, dict[str, Firing]] = {}
-    suppresses: dict[str, dict[str, list[Firing]]] = {}
-    for firing in firings:
-        rule = rules[firing.rule_index].rule
-        then = rule.then
-        if isinstance(then, Recommend):
-            recommends.setdefault(then.action, []).append(firing)
-        elif isinstance(then, Adjust):
-            adjusts.setdefault(then.action, {}).setdefault(rule.id, firing)
-        elif isinstance(then, Suppress):
-            suppresses.setdefault(then.action, {}).setdefault(rule.id, []).append(firing)
-    ranking = Ranking()
-    for action, by_rule in sorted(suppresses.items()):
-        group = recommends.get(action, [])
-        if not group:
-            continue  # nothing to remove: a suppression is reported only when it removed something
-        # a per-loan suppress (about: loan) removes only that loan's recommendation; a
-        # situation-level one removes the whole action
-        whole = any(f.loan_id is None for fs in by_rule.values() for f in fs)
-        loans = {f.loan_id for fs in by_rule.values() for f in fs if f.loan_id is not None}
-        recommended_for = {f.loan_id for f in group}
-        for rule_id, fired in sorted(by_rule.items()):
-            rule = _rule(compiled, fired[0])
-            assert isinstance(rule.then, Suppress)
-            for firing in sorted(fired):
-                if not whole and firing.loan_id not in recommended_for:
-                    continue  # this loan had no recommendation of the action
-                reason = renderer.text(rule.then.reason, firing.loan_id)
-                ranking.suppressed.append(Suppression(action, rule_id, reason, rule.location.short))
-                if whole:
-                    break  # the whole action is gone: one line per rule
-        recommends[action] = [] if whole else [f for f in group if f.loan_id not in loans]
-    built = [
-        _recommendation_fields(compiled, renderer, action, group, adjusts.get(action, {}))
-        for action, group in recommends.items()
-        if group
-    ]
-    order = compiled.pack.actions
-    # (action, score, ..., reasons): score descending, catalogue order, primary rule id
-    built.sort(key=lambda r: (-r[1], order[r[0]].order, r[7][0].rule_id))
-    ranking.recommendations = [Recommendation(i, *r) for i, r in enumerate(built, start=1)]
-    return ranking
-
-
-def _rule(compiled: CompiledPack, firing: Firing) -> Rule:
-    return compiled.rules[firing.rule_index].rule
-
-
-_RecommendationFields = tuple[
-    str, int, str, str, str, tuple[str, ...], tuple[ScoreTerm, ...], tuple[Reason, ...]
-]
-
-
-def _recommendation_fields(
-    compiled: CompiledPack,
-    renderer: Renderer,
-    action: str,
-    group: list[Firing],
-    adjusts: Mapping[str, Firing],
-) -> _RecommendationFields:
-    """A Recommendation's fields after ``rank``: action, score, urgency, title, message,
-    loan ids, score breakdown and reasons."""
-    rules = compiled.rules
-    keyed: list[tuple[tuple[int, int, int], Firing, Recommend]] = []
-    for firing in group:
-        recommend = rules[firing.rule_index].rule.then
-        assert isinstance(recommend, Recommend)
-        keyed.append(
-            ((-recommend.priority, firing.rule_index, firing.loan_index), firing, recommend)
-        )
-    keyed.sort(key=itemgetter(0))  # (rule, loan) is unique: no ties
-    group = [f for _, f, _ in keyed]
-    thens = {id(f): then for _, f, then in keyed}
-    primary = group[0]
-    rule = rules[primary.rule_index].rule
-    then = thens[id(primary)]
-    terms = [ScoreTerm("priority", then.priority, rule.id)]
-    if adjusts:
-        for rule_id, firing in sorted(adjusts.items(), key=lambda kv: kv[1].rule_index):
-            adjust = rules[firing.rule_index].rule.then
-            assert isinstance(adjust, Adjust)
-            terms.append(
-                ScoreTerm(
-                    "adjustment", adjust.by, rule_id, renderer.text(adjust.reason, firing.loan_id)
-                )
-            )
-    messages = _messages(
-        renderer, [(thens[id(f)].message, f.loan_id) for f in _message_firings(group)]
-    )
-    urgency = min((then.urgency for _, _, then in keyed), key=URGENCY_ORDER.index)
-    loans = sorted({f.loan_index: f.loan_id for f in group if f.loan_id is not None}.items())
-    return (
-        action,
-        sum(t.value for t in terms),
-        urgency,
-        renderer.text(then.title, primary.loan_id),
-        messages,
-        tuple(lid for _, lid in loans if lid is not None),
-        tuple(terms),
-        tuple(reason(compiled, renderer, f) for f in group),
-    )
+        ``near_misses`` adds the actions one condition short (``engine.whynot.near_misses``).
+        """
+        recs = self.recommendations[:top] if top else self.recommendations
+        advice = {
+            "schema_version": 1,
+            "engine": {"name": "xieshang", "version": __version__},
+            "ruleset": {
+                "name": self.ruleset.name,
+                "version": self.ruleset.version,
+                "digest": self.ruleset.digest,
+            },
+            "situation_digest": situation_digest(dict(self.situation)),
+            "as_of": self.situation["as_of"],
+            "locale": self.locale,
+            "summary": self.summary(),
+            "plan": self.plan(),
+            "recommendations": [recommendation_dict(r) for r in recs],
+            "suppressed": [
+                {
+                    "action": s.action,
+                    "rule_id": s.rule_id,
+                    "reason": s.reason,
+                    "location": s.location,
+                }
+                for s in self.suppressed
+            ],
+            "derived": self.derived(),
+        }
+        if near_misses:
+            advice["near_misses"] = find_near_misses(self)
+        if trace:
+            advice["trace"] = list(self.trace)
+        return advice
 
 
-_LOAN_ID = "\x00"  #: stands for the loan id while messages are compared
-
-
-def _messages(renderer: Renderer, items: list[tuple[LocalText, str | None]]) -> str:
-    """One line per distinct message; loans whose messages differ only in the loan id share a
-    line that names them all ("jiebei、huabei：…"), so several loans do not repeat a paragraph."""
-    lines: dict[str, list[str]] = {}
-    for template, loan in items:
-        text = _with_loan_marker(renderer, template, loan)
-        ids = lines.setdefault(text, [])
-        if loan is not None and loan not in ids:
-            ids.append(loan)
-    joiner = "、" if renderer.locale == "zh-CN" else ", "
-    return "\n".join(
-        text.replace(_LOAN_ID, joiner.join(one_line(i) for i in ids)) for text, ids in lines.items()
-    )
-
-
-def _with_loan_marker(renderer: Renderer, template: LocalText, loan: str | None) -> str:
-    def show(name: str) -> str:
-        return _LOAN_ID if name == "loan.id" else renderer.show(name, loan)
-
-    return render(template.get(renderer.locale), show)
-
-
-def _message_firings(group: list[Firing]) -> list[Firing]:
-    """Whose message to show: the primary reason's when it is about the whole situation, else
-    the best reason of each loan, in loan order (``group`` is sorted best first)."""
-    if group[0].loan_id is None:
-        return group[:1]
-    best: dict[int, Firing] = {}
-    for firing in group:
-        if firing.loan_id is not None:
-            best.setdefault(firing.loan_index, firing)
-    return [best[i] for i in sorted(best)]
-
-
-def reason(compiled: CompiledPack, renderer: Renderer, firing: Firing) -> Reason:
-    """Why one rule fired for one binding: its conditions and the derived facts it used."""
-    rule = _rule(compiled, firing)
-    memory = renderer.memory
-    conditions: list[ConditionOutcome] = []
-    if rule.when is not None:
-        _truth, conditions = evaluate_condition(rule.when, memory, firing.loan_id)
-    return Reason(
-        rule_id=rule.id,
-        title=renderer.text(rule.title, firing.loan_id),
-        source=rule.source,
-        location=rule.location.short,
-        loan_id=firing.loan_id,
-        conditions=tuple(conditions),
-        derived_from=tuple(
-            derived_uses(
-                compiled, memory, rule, firing.loan_id, compiled.rules[firing.rule_index].reads
-            )
-        ),
-    )
-
-
-def derived_uses(
-    compiled: CompiledPack,
-    memory: Memory,
-    rule: Rule,
-    loan: str | None,
-    reads: Sequence[str] | None = None,
-) -> list[DerivedUse]:
-    """The derived facts a rule read, with their values and deriving rules.
-
-    ``reads`` is the rule's ``CompiledRule.reads`` (the same list as ``facts_read(rule)``,
-    computed when the pack was compiled).
-    """
-    uses = []
-    levels = compiled.levels
-    for fact in facts_read(rule) if reads is None else reads:
-        if fact not in levels or (loan is None and fact.startswith("loan.")):
-            continue  # an input fact, or a per-loan fact read inside an aggregate
-        key = (fact, loan if fact.startswith("loan.") else None)
-        value = memory.values.get(key, UNKNOWN)
-        derivations = memory.derivations.get(key, [])
-        by = [r for r, v in derivations if v == value] or [r for r, _ in derivations]
-        uses.append(
-            DerivedUse(fact, key[1], None if value is UNKNOWN else value, by[0] if by else None)
-        )
-    return uses
+def recommendation_dict(r: Recommendation) -> dict[str, Any]:
+    return {
+        "rank": r.rank,
+        "action": r.action,
+        "score": r.score,
+        "urgency": r.urgency,
+        "title": r.title,
+        "message": r.message,
+        "loan_ids": list(r.loan_ids),
+        "score_breakdown": [
+            {
+                "term": t.term,
+                "value": t.value,
+                "rule_id": t.rule_id,
+                **({"reason": t.reason} if t.reason else {}),
+            }
+            for t in r.score_breakdown
+        ],
+        "reasons": [
+            {
+                "rule_id": x.rule_id,
+                "title": x.title,
+                "source": x.source,
+                "location": x.location,
+                "loan_id": x.loan_id,
+                "conditions": [c.as_dict() for c in x.conditions],
+                "derived_from": [
+                    {"fact": d.fact, "loan_id": d.loan_id, "value": d.value, "rule_id": d.rule_id}
+                    for d in x.derived_from
+                ],
+            }
+            for x in r.reasons
+        ],
+    }

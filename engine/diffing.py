@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import expr
+from engine.api import evaluate
 from engine.checks import facts_read, leaves
 from engine.model import Adjust, Condition, Derive, Leaf, LocalText, Pack, Recommend, Rule, Suppress
-from engine.situation import canonical_json
+from engine.situation import default_today
 from engine.template import TemplateError, placeholders
+from engine.values import canonical_json
 from engine.whynot import jsonable
 
 # --- rule definitions -----------------------------------------------------------------------
@@ -304,9 +306,6 @@ def diff_corpus(
 
     ``situations`` holds (label, parsed situation); each is evaluated with the same ``today``.
     """
-    from engine.api import evaluate
-    from engine.situation import default_today
-
     today = default_today()
     old_m, new_m = manifest(old_ruleset.pack), manifest(new_ruleset.pack)
     changes = rule_changes(old_m, new_m)

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine.expr import UNKNOWN
 from engine.memory import Memory
 from engine.model import Condition, Leaf
 from engine.operators import OPERATORS
 from engine.source import Location
+from engine.values import UNKNOWN
 
 Truth = bool | None  #: True, False, or None for unknown
 

@@ -27,6 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.schemas import ecma_regex, load_schema
+
 Check = Callable[[Any], bool]
 
 #: Keywords that never make a value invalid (``then``/``else`` are read with ``if``; ``$defs``
@@ -54,8 +56,6 @@ class _Unsupported(Exception):
 @functools.cache
 def checker(name: str) -> Check | None:
     """The fast check for shipped schema ``name``, or None when the schema is beyond it."""
-    from engine.schemas import load_schema
-
     try:  # formats are checked by our own code: no jsonschema import on the fast path
         return compile_check(load_schema(name), _OWN_FORMATS)
     except _Unsupported:
@@ -290,38 +290,6 @@ def _pattern(pattern: Any, schema: Mapping[str, Any], ctx: _Context) -> _Built:
         raise _Unsupported
     compiled = ecma_regex(pattern)  # searched, as JSON Schema says; engine.schemas does the same
     return (lambda v: not isinstance(v, str) or compiled.search(v) is not None), None
-
-
-@functools.lru_cache(maxsize=256)
-def ecma_regex(pattern: str) -> re.Pattern[str]:
-    """A JSON Schema ``pattern`` compiled with its ECMA-262 meaning, as the JSON Schema spec says.
-
-    Python's ``$`` also matches before a final newline, so ``^[a-z]+$`` would accept
-    ``"jiebei\\n"``; ECMA's ``$`` (without the multiline flag) matches only at the very end,
-    which is Python's ``\\Z``. ``\\d`` and ``\\w`` are ASCII in ECMA (``re.ASCII``). Used by
-    this fast check and by the jsonschema validators of ``engine.schemas``, so both agree.
-
-    >>> bool(ecma_regex("^[a-z]+$").search("jiebei\\n")), bool(ecma_regex("^[$]$").search("$"))
-    (False, True)
-    """
-    out: list[str] = []
-    in_class = False
-    index = 0
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "\\":  # an escape: copied as it is, with the character it escapes
-            out.append(pattern[index : index + 2])
-            index += 2
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-        elif char == "$":
-            char = r"\Z"
-        out.append(char)
-        index += 1
-    return re.compile("".join(out), re.ASCII)
 
 
 def _format(name: Any, schema: Mapping[str, Any], ctx: _Context) -> _Built:

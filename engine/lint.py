@@ -39,12 +39,12 @@ from engine.model import (
     Suppress,
 )
 from engine.operators import OPERATORS
-from engine.situation import canonical_json
 from engine.source import Location
 from engine.template import TemplateError, placeholders
+from engine.values import canonical_json
 
 if TYPE_CHECKING:
-    from engine.api import RuleSet
+    from engine.ruleset import RuleSet
 
 ALWAYS_KNOWN = frozenset({"as_of", "locale", "loan.id", "loan.product"})
 _CJK = re.compile(r"[\u3400-\u9fff]")

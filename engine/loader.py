@@ -29,6 +29,7 @@ from engine.model import (
     Rule,
     Suppress,
 )
+from engine.packs import builtin_rules_dir
 from engine.schemas import validator
 from engine.source import Location, shorten
 from engine.userfiles import MAX_YAML_BYTES, ReadProblem, read_file
@@ -81,8 +82,6 @@ class RawPack:
 
 def display_root(root: Path, given: str) -> str:
     """How a root is shown: as given, normalised; the built-in pack as ``rules/<name>``."""
-    from engine.packs import builtin_rules_dir
-
     try:
         builtin = builtin_rules_dir()
         if root.resolve().parent == builtin.resolve():
@@ -100,8 +99,6 @@ def pack_file(item: PackFile, cited_roots: dict[Path, str]) -> str:
     so advice is byte-identical whether the pack was given as ``x``, ``./x/../x`` or an absolute
     path. ``cited_roots`` caches the resolved roots of one read.
     """
-    from engine.packs import builtin_rules_dir
-
     depth = len(Path(item.relative).parts)
     root = item.path.parents[depth - 1]  # a file given as the root: its folder
     cited = cited_roots.get(root)
@@ -532,12 +529,13 @@ def _consequence(
     d = spec["derive"]
     text = d["value"]
     source = text if isinstance(text, str) else _literal_source(text)
-    try:
-        node: expr.Node = expr.parse(source)
-    except expr.ExprSyntaxError:
-        node = expr.parse("0")  # placeholder: engine.checks reports the syntax error
     location = smap.locate_value((*path, "derive", "value"))
-    return Derive(d["fact"], node, source, d.get("unit"), bool(d.get("summary", False)), location)
+    unit, summary = d.get("unit"), bool(d.get("summary", False))
+    try:  # the one parse of this expression: every later stage reads ``Derive.expr``
+        return Derive(d["fact"], expr.parse(source), source, unit, summary, location)
+    except expr.ExprSyntaxError as exc:  # engine.checks reports it
+        error = (exc.column, exc.message)
+        return Derive(d["fact"], expr.Literal_(0), source, unit, summary, location, error)
 
 
 def _literal_source(value: object) -> str:

@@ -14,9 +14,9 @@ from typing import Any, overload
 from engine import expr
 from engine.encoding import in_engine_range
 from engine.errors import EvaluationError
-from engine.expr import UNKNOWN
 from engine.facts import FactSpec, input_facts
 from engine.model import Derive, Rule
+from engine.values import UNKNOWN
 
 Key = tuple[str, str | None]  #: (fact name, loan id or None for situation facts)
 

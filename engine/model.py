@@ -65,11 +65,12 @@ class Recommend:
 @dataclass(frozen=True)
 class Derive:
     fact: str
-    expr: Node
+    expr: Node  #: parsed once, by the loader (a placeholder when ``syntax_error`` is set)
     text: str  #: the expression as written
     unit: Unit | None
     summary: bool
     location: Location  #: where the expression is written
+    syntax_error: tuple[int, str] | None = None  #: (column, message): the text does not parse
 
 
 @dataclass(frozen=True)

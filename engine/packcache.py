@@ -48,14 +48,18 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine import __version__
+from engine import compiler, facts, model, source
+from engine.compiler import CompiledPack
+from engine.expr import nodes
+from engine.model import Pack
+from engine.schemas import schema_dir
+from engine.values import UNKNOWN
+from engine.version import __version__
 
 if TYPE_CHECKING:
-    from engine.compiler import CompiledPack
     from engine.loader import PackFile
-    from engine.model import Pack
 
-FORMAT = 2  #: bump when the cache layout changes (1 was a pickle: never read any more)
+FORMAT = 3  #: bump when the cache layout changes (1 was a pickle: never read any more)
 _MAGIC = b"xieshang-pack-cache"
 _ENGINE_DIR = Path(__file__).resolve().parent
 MEMORY_ENTRIES = 8  #: packs kept in this process (a 10,000-rule pack holds ~100 MB)
@@ -85,8 +89,6 @@ def code_digest() -> bytes:
     The engine's modules include those of its subpackages (``engine/expr/``, …), named by their
     path below ``engine/``.
     """
-    from engine.schemas import schema_dir
-
     digest = hashlib.sha256()
     for directory, pattern in ((_ENGINE_DIR, "**/*.py"), (schema_dir(), "*.json")):
         for path in sorted(directory.glob(pattern)):
@@ -117,9 +119,6 @@ def pack_key(roots: Sequence[str], files: Sequence[PackFile], digest: str) -> st
 @functools.cache
 def _classes() -> dict[str, type]:
     """The only classes an entry may hold: the engine's frozen, behaviour-free dataclasses."""
-    from engine import compiler, facts, model, source
-    from engine.expr import nodes
-
     classes: list[type] = [
         model.Pack,
         model.Rule,
@@ -166,8 +165,6 @@ class _Encoder:
         self.seen: dict[int, int] = {}  #: id of an instance → its number
 
     def encode(self, value: Any) -> Any:
-        from engine.expr import UNKNOWN
-
         if value is None or isinstance(value, bool | int | float | str):
             return value
         if isinstance(value, tuple):
@@ -214,8 +211,6 @@ class _Decoder:
         if tag == "R" and type(inner) is int and 0 <= inner < len(self.built):
             return self.built[inner]
         if tag == "U" and inner == 0:
-            from engine.expr import UNKNOWN
-
             return UNKNOWN
         if not isinstance(inner, list):
             raise ValueError("not a cache value")
@@ -242,9 +237,6 @@ def dumps(key: str, pack: Pack, compiled: CompiledPack) -> bytes:
 
 def loads(key: str, data: bytes) -> tuple[Pack, CompiledPack] | None:
     """The pack and compiled pack of an entry for ``key``; None if anything about it is odd."""
-    from engine.compiler import CompiledPack
-    from engine.model import Pack
-
     header, _, payload = data.partition(b"\n")
     parts = header.split(b" ")
     if parts[:3] != [_MAGIC, str(FORMAT).encode(), key.encode()] or len(parts) != 4:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from engine.compiler import CompiledPack
-from engine.decision import Renderer
-from engine.expr import UNKNOWN
 from engine.memory import Memory
 from engine.model import PLAN_LOAN_FIELDS
+from engine.ranking import Renderer
+from engine.values import UNKNOWN
 
 
 def build_plan(compiled: CompiledPack, memory: Memory, locale: str) -> dict[str, Any]:

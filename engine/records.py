@@ -39,23 +39,31 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from engine import __version__
+from engine.api import evaluate
+from engine.decision import Decision
 from engine.diffing import (
+    RuleChange,
     advice_changes,
     attribute,
+    describe_change,
     manifest,
     parameter_changes,
     rule_changes,
     rules_in_advice,
 )
 from engine.errors import SituationError, UsageError, XieshangError
-from engine.expr import UNKNOWN
+from engine.fastschema import checker
+from engine.memory import Memory
+from engine.ranking import rank
 from engine.render import render_json
+from engine.schemas import validator
 from engine.situation import schema_problem, validate_situation
+from engine.values import UNKNOWN
+from engine.version import __version__
 
 if TYPE_CHECKING:
-    from engine.api import Decision, RuleSet
     from engine.memory import Key, Memory
+    from engine.ruleset import RuleSet
 
 RECORD_VERSION = 2
 READABLE_VERSIONS = (1, 2)  #: version 1 digested the unredacted situation; replay still reads it
@@ -94,8 +102,6 @@ def redacted_decision(decision: Decision) -> tuple[Decision, list[str]]:
     rules computed from the name is computed from ``[redacted]``. Otherwise the decision that was
     made is kept and only its text values that depend on the name are replaced.
     """
-    from engine.api import Decision, evaluate
-    from engine.decision import rank
 
     situation, paths = redact(decision.situation)
     if not paths:
@@ -125,7 +131,6 @@ def redacted_decision(decision: Decision) -> tuple[Decision, list[str]]:
 def _redacted_memory(shown: Memory, again: Memory | None) -> Memory:
     """``shown`` with every text value that differs in ``again`` (the redacted run) replaced by
     that run's value; without a redacted run, the lender and every derived text are replaced."""
-    from engine.memory import Memory
 
     def tainted(key: Key, value: Any) -> bool:
         if not isinstance(value, str):
@@ -392,9 +397,6 @@ def parse_json_line(line: bytes | LineRefused) -> object:
 
 def parse_record(line: bytes | LineRefused) -> dict[str, Any]:
     """A record line, checked against the record schema and the situation schema."""
-    from engine.fastschema import checker
-    from engine.schemas import validator
-
     doc = parse_json_line(line)
     if not isinstance(doc, dict) or "record_version" not in doc:
         raise LineRefused("not a decision record (expected a JSON object with record_version)")
@@ -494,8 +496,6 @@ class ReplayResult:
 
 
 def replay_record(ruleset: RuleSet, line: int, record: Mapping[str, Any]) -> ReplayResult:
-    from engine.api import evaluate
-
     same = record["ruleset"]["digest"] == ruleset.digest
     result = ReplayResult(line, record["id"], same, False, redacted=bool(record["redacted"]))
     options = record["options"]
@@ -553,8 +553,6 @@ def replay_failed(results: list[ReplayResult], strict: bool) -> bool:
 def render_replay_text(
     results: list[ReplayResult], ruleset: RuleSet, damaged: list[Damage] | None = None
 ) -> str:
-    from engine.diffing import RuleChange, describe_change
-
     lines = []
     pending = sorted(damaged or [], key=lambda d: d.line, reverse=True)
     for r in results:

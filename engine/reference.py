@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.compiler import Branch, CompiledPack, Test
-from engine.expr import UNKNOWN
 from engine.memory import Firing, Memory
 from engine.model import Derive
 from engine.operators import OPERATORS
 from engine.run import RunResult
+from engine.values import UNKNOWN
 
 
 def test_holds(test: Test, value: Any) -> bool:

@@ -17,11 +17,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from engine.api import Decision
-from engine.decision import Recommendation
-from engine.expr import UNKNOWN
+from engine.decision import Decision
+from engine.ranking import Recommendation
 from engine.safetext import json_text, markdown, markdown_code, markdown_line, one_line
 from engine.template import format_value
+from engine.values import UNKNOWN
 
 _URGENCY = {
     "en": {

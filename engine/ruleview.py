@@ -11,10 +11,11 @@ from engine.checks import facts_read
 from engine.diffing import parameters_used
 from engine.errors import UsageError, did_you_mean
 from engine.model import Condition, Leaf, Rule
+from engine.packs import builtin_rules_dir
 from engine.whynot import consequence, jsonable
 
 if TYPE_CHECKING:
-    from engine.api import RuleSet
+    from engine.ruleset import RuleSet
     from engine.testing import CaseResult
 
 
@@ -39,8 +40,6 @@ def condition_lines(cond: Condition | None, indent: str = "  ") -> list[str]:
 
 
 def _file(display: str) -> Path | None:
-    from engine.packs import builtin_rules_dir
-
     candidates = [Path(display)]
     if display.startswith("rules/"):
         with contextlib.suppress(FileNotFoundError):

@@ -18,10 +18,11 @@ from typing import Any, Final
 
 from engine.compiler import GATE, CompiledPack
 from engine.encoding import to_engine_json
-from engine.expr import UNKNOWN, Compiled, compile_expr
+from engine.expr import Compiled, compile_expr
 from engine.memory import Firing, Key, Memory
 from engine.model import Derive
 from engine.rete import FACT_IDS, Ruleset, Session, open_ruleset
+from engine.values import UNKNOWN
 
 _NAMES: dict[str, str] = {}  #: fact name → its JSON string (the vocabulary is small)
 DEFAULT_BUDGET_PER_RULE = 64  #: firing budget: this many firings per rule per loan, at least

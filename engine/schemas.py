@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import UsageError, XieshangError, did_you_mean
-from engine.fastschema import ecma_regex
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -69,7 +69,7 @@ def load_schema(name: str) -> dict[str, Any]:
 def validator(name: str) -> Draft202012Validator:
     """A cached Draft 2020-12 validator for schema ``name`` that enforces ``format``.
 
-    ``pattern`` has its ECMA-262 meaning (``engine.fastschema.ecma_regex``): jsonschema's own
+    ``pattern`` has its ECMA-262 meaning (``ecma_regex``): jsonschema's own
     ``re.search`` lets ``$`` match before a trailing newline, so ``"jiebei\\n"`` would pass
     ``^[A-Za-z0-9_.\\-]+$``.
     """
@@ -96,3 +96,35 @@ def _ecma_validator_class() -> Any:
             yield ValidationError(f"{instance!r} does not match {patrn!r}")
 
     return validators.extend(Draft202012Validator, {"pattern": pattern})
+
+
+@functools.lru_cache(maxsize=256)
+def ecma_regex(pattern: str) -> re.Pattern[str]:
+    """A JSON Schema ``pattern`` compiled with its ECMA-262 meaning, as the JSON Schema spec says.
+
+    Python's ``$`` also matches before a final newline, so ``^[a-z]+$`` would accept
+    ``"jiebei\\n"``; ECMA's ``$`` (without the multiline flag) matches only at the very end,
+    which is Python's ``\\Z``. ``\\d`` and ``\\w`` are ASCII in ECMA (``re.ASCII``). Used by
+    the jsonschema validators here and by the fast check (``engine.fastschema``), so both agree.
+
+    >>> bool(ecma_regex("^[a-z]+$").search("jiebei\\n")), bool(ecma_regex("^[$]$").search("$"))
+    (False, True)
+    """
+    out: list[str] = []
+    in_class = False
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":  # an escape: copied as it is, with the character it escapes
+            out.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            char = r"\Z"
+        out.append(char)
+        index += 1
+    return re.compile("".join(out), re.ASCII)

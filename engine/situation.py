@@ -39,6 +39,7 @@ from engine.fastschema import checker
 from engine.safetext import describe, first_unsafe, one_line, quote
 from engine.schemas import validator
 from engine.userfiles import ReadProblem, read_file, read_stream
+from engine.values import canonical_json
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -714,13 +715,6 @@ def normalise(situation: dict[str, Any], today: datetime.date) -> dict[str, Any]
     result.setdefault("as_of", today.isoformat())
     result.setdefault("locale", DEFAULT_LOCALE)
     return result
-
-
-def canonical_json(obj: object) -> str:
-    """Canonical JSON text: sorted keys, no spaces, UTF-8 characters kept, NaN refused."""
-    return json.dumps(
-        obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-    )
 
 
 def situation_digest(situation: dict[str, Any]) -> str:

@@ -15,8 +15,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.expr import UNKNOWN
 from engine.safetext import one_line
+from engine.values import UNKNOWN
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*\Z")  #: no dunders, calls or specs
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")

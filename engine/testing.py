@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.api import Decision, RuleSet, evaluate
+from engine.api import evaluate
+from engine.decision import Decision
 from engine.errors import RuleError, RuleLoadError, XieshangError, did_you_mean
 from engine.loader import TEST_SUFFIXES, schema_errors
+from engine.ruleset import RuleSet
 from engine.situation import load_situation_file
 from engine.source import Location, shorten
 from engine.userfiles import MAX_YAML_BYTES, ReadProblem, read_file

@@ -23,9 +23,20 @@ settings.load_profile(os.environ.get("XIESHANG_HYPOTHESIS", "ci"))
 # Keep the compiled-pack cache of this test run out of the user's home (subprocesses inherit it).
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="xieshang-tests-cache-")
 
+# --doctest-modules imports every module under tests/: the fixtures' scripts run when imported.
+collect_ignore_glob = ["fixtures/*"]
+
 PACK_YAML = "pack:\n  name: testpack\n  version: 1.0.0\n"
 
 PackFactory = Callable[..., Path]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Property tests (hypothesis) are ``slow``: ``make test-fast`` leaves them out. Subprocess,
+    scale and thread tests carry the marker themselves."""
+    for item in items:
+        if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -191,6 +191,7 @@ def same_as_unknown_reporting(ruleset: RuleSet, situation: dict[str, Any]) -> It
         yield "an absent reported_to_credit_bureau differs from 'unknown'"
 
 
+@pytest.mark.slow  # every shipped situation
 @pytest.mark.parametrize(("name", "situation"), SHIPPED, ids=[name for name, _ in SHIPPED])
 def test_shipped_advice_is_coherent(ruleset: RuleSet, name: str, situation: dict[str, Any]) -> None:
     assert list(problems(ruleset, situation)) == []
@@ -289,6 +290,7 @@ def test_what_a_borrower_reads_after_court_deadlines(
     assert "个性化分期" not in advice
 
 
+@pytest.mark.slow  # a subprocess
 def test_installed_cli_reports_a_passed_deadline_without_negative_days(tmp_path: Path) -> None:
     """One real run of the installed command on the same situation."""
     path = tmp_path / "court.json"

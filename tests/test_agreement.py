@@ -34,6 +34,7 @@ def test_there_are_situations_to_compare() -> None:
     assert len(SITUATIONS) >= 2
 
 
+@pytest.mark.slow  # every shipped situation
 @pytest.mark.parametrize(("name", "sit"), SITUATIONS, ids=[n for n, _ in SITUATIONS])
 def test_engine_and_reference_agree(
     default_rules: engine.RuleSet, name: str, sit: dict[str, Any]
@@ -50,6 +51,7 @@ def test_engine_and_reference_agree(
     assert fired.memory.values == expected.memory.values
 
 
+@pytest.mark.slow  # every shipped situation
 def test_the_explanation_agrees_with_what_fired(default_rules: engine.RuleSet) -> None:
     """Every reason's three-valued condition tree is true: explanations never contradict."""
     from engine.explain import evaluate_condition
@@ -63,6 +65,7 @@ def test_the_explanation_agrees_with_what_fired(default_rules: engine.RuleSet) -
                 assert truth is True, (name, rule.id, firing.loan_id)
 
 
+@pytest.mark.slow  # every shipped situation, schema-validated
 @pytest.mark.parametrize(("name", "sit"), SITUATIONS, ids=[n for n, _ in SITUATIONS])
 def test_advice_for_every_shipped_situation_is_valid(
     default_rules: engine.RuleSet, name: str, sit: dict[str, Any]

@@ -7,6 +7,8 @@ import shutil
 import textwrap
 from pathlib import Path
 
+import pytest
+
 import engine
 from engine.compiler import Test as BranchTest
 from engine.compiler import dnf
@@ -214,6 +216,7 @@ def _holds(memory: Memory, test: BranchTest, loan: str | None) -> bool:
     return value is not UNKNOWN and OPERATORS[test.op].test(value, test.expected)
 
 
+@pytest.mark.slow  # every shipped case
 def test_surely_known_facts_are_known_in_every_default_pack_case() -> None:
     """Soundness against the real engine: in every case, for every rule that fired and every
     alternative of its conditions that held, each fact the analysis calls surely known is known."""

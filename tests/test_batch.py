@@ -123,6 +123,7 @@ def test_cli_batch_missing_input_and_broken_rules(
     assert result.exit_code == 2 and result.stdout == ""
 
 
+@pytest.mark.slow  # worker processes
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_workers_give_the_same_output_in_order(
     rules: RuleSet, pack: Path, tmp_path: Path, method: str

@@ -274,6 +274,7 @@ def test_the_console_script_is_installed() -> None:
     assert XIESHANG is not None
 
 
+@pytest.mark.slow  # a subprocess
 def test_installed_command_advises_and_is_deterministic(pack: Path, situation_file: Path) -> None:
     args = [str(XIESHANG), "advise", str(situation_file), "--rules", str(pack), "--format", "json"]
     first = subprocess.run(args, capture_output=True, timeout=120, check=True)
@@ -282,6 +283,7 @@ def test_installed_command_advises_and_is_deterministic(pack: Path, situation_fi
     assert json.loads(first.stdout)["recommendations"][0]["action"] == "contact_lender"
 
 
+@pytest.mark.slow  # a subprocess
 def test_installed_command_reports_bad_input_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"schema_version": 1, "loans": [{"id": "a"}]}', encoding="utf-8")
@@ -341,6 +343,7 @@ def test_long_advice_lists_the_rest_by_title(
     assert "   message 7\n" in full.stdout and "Also worth doing" not in full.stdout
 
 
+@pytest.mark.slow  # a subprocess
 def test_output_does_not_depend_on_hash_seed_or_cache() -> None:
     """Byte-identical JSON, trace and near misses included, across processes and hash seeds."""
     example = Path(__file__).resolve().parent.parent / "examples" / "job-loss-several-debts.json"
@@ -366,6 +369,7 @@ print(sorted(n for n in ("jsonschema", "yaml") if n in sys.modules))
 """
 
 
+@pytest.mark.slow  # a subprocess
 def test_valid_input_with_a_cached_pack_needs_neither_jsonschema_nor_yaml() -> None:
     """Start-up: both are imported only for invalid input or when rule files are read."""
     example = Path(__file__).resolve().parent.parent / "examples" / "first-late-payment.json"
@@ -407,6 +411,7 @@ def test_validate_one_file_checks_it_with_its_pack(runner: CliRunner, pack: Path
     ]
 
 
+@pytest.mark.slow  # a subprocess
 def test_a_full_disk_is_one_line_and_exit_1() -> None:
     """Writing the advice fails (ENOSPC on /dev/full): a message, no traceback."""
     example = Path(__file__).resolve().parent.parent / "examples" / "pay-now.json"

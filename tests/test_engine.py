@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -533,3 +535,40 @@ def test_a_per_loan_suppression_removes_only_that_loans_recommendation(
     quiet = engine.evaluate(rules, situation(loans=[{**judged, "days_overdue": 0}, other]))
     assert quiet.suppressed == ()
     assert [r.loan_ids for r in quiet.recommendations] == [("jiebei",)]
+
+
+# --- each derive expression is parsed once per load ---------------------------------------------
+
+
+def test_each_derive_expression_is_parsed_once_per_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading (checks, compiler), evaluating, linting and explaining read the tree the loader
+    parsed; none of them parses the expression text again."""
+    from engine import expr
+    from engine.lint import lint
+    from engine.model import Derive
+    from engine.packs import default_pack_dir
+    from engine.whynot import explain, near_misses
+
+    pack = tmp_path / "jiebei"  # a copy: a path of its own is never in the compiled-pack cache
+    shutil.copytree(default_pack_dir(), pack, ignore=shutil.ignore_patterns("tests"))
+    parsed: list[str] = []
+    parse = expr.parse
+
+    def counting_parse(text: str) -> expr.Node:
+        parsed.append(text)
+        return parse(text)
+
+    monkeypatch.setattr(expr, "parse", counting_parse)
+    ruleset = engine.load_rules([pack])
+    derives = [r.then.text for r in ruleset.pack.rules if isinstance(r.then, Derive)]
+    assert len(derives) > 20  # the built-in pack derives many facts
+    assert sorted(parsed) == sorted(derives)
+
+    decision = engine.evaluate(ruleset, situation(), today=dt.date(2026, 11, 28))
+    decision.to_advice(trace=True, near_misses=True)
+    lint(ruleset)
+    explain(decision, decision.recommendations[0].action)
+    near_misses(decision)
+    assert sorted(parsed) == sorted(derives)  # nothing after the load parsed again

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-import doctest
 import pickle
 import re
 from collections.abc import Callable, Mapping
@@ -930,15 +929,6 @@ def test_round_trip_of_any_tree(node: Node) -> None:
     text = to_source(node)
     assert parse(text) == node
     assert to_source(parse(text)) == text
-
-
-# --- doctests -----------------------------------------------------------------------------------
-
-
-def test_doctests() -> None:
-    results = doctest.testmod(expr, optionflags=doctest.ELLIPSIS)
-    assert results.failed == 0
-    assert results.attempted >= 10
 
 
 @pytest.mark.parametrize(

@@ -327,6 +327,7 @@ def test_audit_log_that_is_not_a_regular_file_is_refused_before_any_output(
         )
 
 
+@pytest.mark.slow  # a subprocess
 @pytest.mark.skipif(XIESHANG is None, reason="the console script is not installed")
 def test_audit_log_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo"
@@ -351,6 +352,7 @@ def test_replay_of_an_empty_log_is_bad_input_with_nothing_on_stdout(tmp_path: Pa
     assert result.stderr == f"xieshang: error: {empty}: no decision records (the log is empty)\n"
 
 
+@pytest.mark.slow  # a subprocess
 @pytest.mark.skipif(
     XIESHANG is None or not os.path.exists("/dev/full"), reason="needs the script and /dev/full"
 )

@@ -45,6 +45,7 @@ def run_isolated(code: str, timeout: int = 600) -> str:
 # --- threads sharing a RuleSet while some evaluations fail ---------------------------------------
 
 
+@pytest.mark.slow  # threads
 def test_threads_sharing_rulesets_get_exactly_the_one_at_a_time_results(tmp_path: Path) -> None:
     """8 threads, two shared RuleSets, evaluations failing by conflict, budget and engine error.
 
@@ -70,6 +71,7 @@ def test_threads_sharing_rulesets_get_exactly_the_one_at_a_time_results(tmp_path
 FAN_OUT = {f"r{i}": {"all": [{"m": {"$and": [{"a": "x"}, {"$gt": {"v": i}}]}}]} for i in range(65)}
 
 
+@pytest.mark.slow  # a subprocess
 def test_a_broken_session_does_not_disturb_one_running_in_the_same_ruleset() -> None:
     """Session A has a state; session B breaks the engine (error 303) and ends; A goes on.
 
@@ -232,6 +234,7 @@ print(round(rss_mb() - before))
 """
 
 
+@pytest.mark.slow  # a subprocess
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc (Linux)")
 def test_memory_stays_flat_across_load_rules_calls() -> None:
     """300 × load_rules + evaluate of the built-in pack: before the fix ~2.2 MB each (660 MB)."""
@@ -250,6 +253,7 @@ def tiny_income_situation() -> dict[str, Any]:
     return data
 
 
+@pytest.mark.slow  # a subprocess
 def test_a_tiny_income_gives_advice_with_an_unknown_debt_to_income(
     runner: CliRunner, tmp_path: Path
 ) -> None:

@@ -150,6 +150,7 @@ def leftovers(directory: Path) -> list[str]:
 # --- batch: dead workers and signals (finding 4) ---------------------------------------------
 
 
+@pytest.mark.slow  # a subprocess
 def test_a_killed_worker_is_replaced_and_its_lines_evaluated_again(
     tmp_path: Path, advice_line: str
 ) -> None:
@@ -178,6 +179,7 @@ def test_a_killed_worker_is_replaced_and_its_lines_evaluated_again(
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.slow  # worker processes
 def test_a_line_that_kills_its_worker_becomes_an_error_record(
     feature_pack: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -215,6 +217,7 @@ def test_a_line_that_kills_its_worker_becomes_an_error_record(
     assert (summary.lines, summary.errors, summary.exit_code) == (100, 1, 1)
 
 
+@pytest.mark.slow  # a subprocess
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_sigterm_and_sighup_stop_the_batch_leaving_no_files(tmp_path: Path, signum: int) -> None:
     source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
@@ -240,6 +243,7 @@ def test_sigterm_and_sighup_stop_the_batch_leaving_no_files(tmp_path: Path, sign
     assert not any(alive(pid) for pid in workers)
 
 
+@pytest.mark.slow  # worker processes
 def test_workers_above_the_limit_are_refused(runner: CliRunner, tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_bytes(example_lines(1))
@@ -297,6 +301,7 @@ def test_an_output_fifo_is_written_through_not_replaced(
     assert fifo.is_fifo()
 
 
+@pytest.mark.slow  # a subprocess
 def test_a_full_disk_on_batch_output_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
     """The file-size limit makes the write fail part way, as a full disk does (EFBIG, ENOSPC)."""
     source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
@@ -316,6 +321,7 @@ def test_a_full_disk_on_batch_output_is_one_line_and_leaves_nothing(tmp_path: Pa
 # --- bounded reads, non-regular files (finding 11) and unreadable input (finding 14) -----------
 
 
+@pytest.mark.slow  # a subprocess
 def test_stdin_from_dev_zero_is_refused_quickly() -> None:
     with open("/dev/zero", "rb") as zero:
         result = run(["advise", "-"], stdin=zero, limit_memory=True)
@@ -325,12 +331,14 @@ def test_stdin_from_dev_zero_is_refused_quickly() -> None:
     )
 
 
+@pytest.mark.slow  # a subprocess
 def test_closed_stdin_is_a_clear_error() -> None:
     result = run(["advise", "-"], preexec=lambda: os.close(0))
     assert result.returncode == 2
     assert result.stderr.strip() == "xieshang: error: cannot read situation: <stdin> is closed"
 
 
+@pytest.mark.slow  # a subprocess
 def test_fifos_and_devices_are_refused_where_a_file_is_expected(tmp_path: Path) -> None:
     fifo = tmp_path / "situation.json"
     os.mkfifo(fifo)  # nobody will ever write to it: opening it must not wait
@@ -344,6 +352,7 @@ def test_fifos_and_devices_are_refused_where_a_file_is_expected(tmp_path: Path) 
         )
 
 
+@pytest.mark.slow  # a subprocess
 def test_batch_input_from_dev_zero_stops_with_a_clear_error(tmp_path: Path) -> None:
     with open("/dev/zero", "rb") as zero:
         piped = run(["batch", "-", "-o", str(tmp_path / "out.jsonl")], stdin=zero)
@@ -372,6 +381,7 @@ def test_batch_input_may_be_a_pipe(runner: CliRunner, tmp_path: Path, advice_lin
     assert result.stdout.splitlines() == [advice_line] * 2
 
 
+@pytest.mark.slow  # a subprocess
 def test_pack_files_that_cannot_be_read_are_named(tmp_path: Path, feature_pack: Path) -> None:
     pack = tmp_path / "pack"
     shutil.copytree(feature_pack, pack)
@@ -426,6 +436,7 @@ def test_an_unreadable_rule_file_is_named(
     )
 
 
+@pytest.mark.slow  # a subprocess
 def test_the_root_directory_as_a_pack_is_refused_quickly() -> None:
     result = run(["rules", "validate", "/"])
     assert result.returncode == 2
@@ -443,6 +454,7 @@ def write_tests(pack: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.slow  # a subprocess
 def test_a_situation_file_that_is_not_an_object_is_an_error(
     tmp_path: Path, feature_pack: Path
 ) -> None:

@@ -256,6 +256,7 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow  # a subprocess
 @pytest.mark.parametrize("family", FAMILIES)
 def test_closed_stdout_is_one_line_exit_1(family: str, audit_log: Path, batch_input: Path) -> None:
     result = _run(_commands(audit_log, batch_input)[family], _env(), closed=True)
@@ -270,6 +271,7 @@ NON_UTF8 = {
 }
 
 
+@pytest.mark.slow  # a subprocess
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("setting", sorted(NON_UTF8))
 def test_non_utf8_stdout_never_gives_a_traceback(
@@ -288,6 +290,7 @@ def test_non_utf8_stdout_never_gives_a_traceback(
         assert len(stderr.splitlines()) <= 1  # batch prints its summary line
 
 
+@pytest.mark.slow  # a subprocess
 @pytest.mark.parametrize("setting", sorted(NON_UTF8))
 def test_json_degrades_to_ascii_escapes_with_the_same_data(setting: str) -> None:
     args = ["advise", str(EXAMPLE), "--format", "json"]
@@ -298,6 +301,7 @@ def test_json_degrades_to_ascii_escapes_with_the_same_data(setting: str) -> None
     assert json.loads(other.stdout) == json.loads(utf8.stdout)
 
 
+@pytest.mark.slow  # a subprocess
 def test_text_on_gbk_says_how_to_fix_it() -> None:
     result = _run(["advise", str(EXAMPLE)], _env(PYTHONIOENCODING="gbk"))
     assert result.returncode == 2

@@ -25,6 +25,8 @@ from engine.lint import (
 from engine.model import URGENCY_ORDER, Leaf, Recommend, Rule
 from tests.packgen import generate_pack, write_feature_pack
 
+pytestmark = pytest.mark.slow  # scale tests: `make test-fast` leaves them out
+
 AUTHORING_PACK = Path(__file__).resolve().parent / "fixtures" / "audit" / "lintpack"
 
 SITUATION_LEAVES = (

@@ -17,6 +17,8 @@ import re
 from functools import cache
 from pathlib import Path
 
+import pytest
+
 import engine
 from engine.catalogue import CATALOGUE
 from engine.coverage import measure
@@ -120,6 +122,7 @@ def test_every_guide_section_has_a_recommendation() -> None:
     assert not missing, f"guide sections no recommending rule cites: {missing}"
 
 
+@pytest.mark.slow  # every shipped case
 def test_every_rule_fires_in_some_case() -> None:
     fired = {rid for r in results() if r.decision for rid in r.decision.fired_rules()}
     never = sorted(r.id for r in ruleset().pack.rules if r.id not in fired)

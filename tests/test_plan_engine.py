@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 import engine
@@ -98,6 +99,7 @@ def test_text_and_markdown_show_the_plan_by_the_names_a_person_knows() -> None:
     assert "\n- 借呗: 你分给这笔的预算每月 ¥666.00" in markdown.stdout
 
 
+@pytest.mark.slow  # a subprocess
 def test_the_installed_command_emits_the_plan() -> None:
     xieshang = ROOT / ".venv" / "bin" / "xieshang"
     example = ROOT / "examples" / "income-cut-several-debts.json"

@@ -143,6 +143,7 @@ def check_texts(advice: dict[str, Any]) -> None:
                 assert figure == format_value(monthly[loan_id], "money", locale), (loan_id, text)
 
 
+@pytest.mark.slow  # every shipped situation
 @pytest.mark.parametrize(("name", "situation"), SHIPPED, ids=[n for n, _ in SHIPPED])
 @pytest.mark.parametrize("locale", ["zh-CN", "en"])
 def test_plan_invariants_on_every_shipped_situation(

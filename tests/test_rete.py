@@ -149,6 +149,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow  # a subprocess
 def test_no_match_evaluations_on_a_dirty_heap_do_not_crash(make_pack: PackFactory) -> None:
     """DURABLE_RULES §0.1: delete_state after no action crashes; the sentinel prevents it."""
     pack = make_pack("""

@@ -23,6 +23,8 @@ from engine.schemas import validator
 from engine.situation import normalise
 from tests.packgen import generate_pack, matching_situation, write_feature_pack
 
+pytestmark = pytest.mark.slow  # scale tests: `make test-fast` leaves them out
+
 TODAY = datetime.date(2026, 11, 28)
 
 

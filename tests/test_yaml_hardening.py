@@ -72,6 +72,7 @@ i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
 """
 
 
+@pytest.mark.slow  # scale: alias bombs
 def test_billion_laughs_is_refused_quickly_at_the_line_where_it_explodes(tmp_path: Path) -> None:
     root = write_pack(tmp_path / "p", BILLION_LAUGHS)
     start = time.perf_counter()
@@ -83,6 +84,7 @@ def test_billion_laughs_is_refused_quickly_at_the_line_where_it_explodes(tmp_pat
     assert "alias bomb" in errors[0].message
 
 
+@pytest.mark.slow  # scale: alias bombs
 def test_a_nested_alias_bomb_is_refused_at_its_line(tmp_path: Path) -> None:
     laughs = "\n".join(BILLION_LAUGHS.splitlines()[:6])
     rules = f"{RULE_HEAD}bombs:\n{_indent(laughs)}\n"  # f, nested, is on line 11
@@ -155,6 +157,7 @@ def test_a_file_at_the_size_cap_is_read() -> None:
     assert (data, errors) == ({"a": 1}, [])
 
 
+@pytest.mark.slow  # scale: nesting up to 100,000 levels
 @pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 300, 5_000, 100_000])
 def test_deep_nesting_is_refused_at_the_line_where_it_goes_too_deep(depth: int) -> None:
     # 5,000 and more levels are too deep for PyYAML's recursive composer: no RecursionError

@@ -46,8 +46,7 @@ from engine.expr.parsing import (
     parse,
     uses_aggregate,
 )
-from engine.expr.printing import _literal_source, to_source
-from engine.expr.runtime import _arithmetic, _as_date, _round_half_up
+from engine.expr.printing import to_source
 from engine.expr.typecheck import infer_type
 
 # The tables the tests draw random trees from (tests/test_expr.py, tests/test_expr_compile.py).
@@ -82,23 +81,3 @@ __all__ = [
     "to_source",
     "uses_aggregate",
 ]
-
-#: ``doctest.testmod(engine.expr)`` runs the stage modules' examples: doctest only finds
-#: objects defined in the module it is given, so they are listed here (their examples run
-#: with this package's names, which is why the private helpers among them are imported).
-__test__ = {
-    f.__name__: f
-    for f in (
-        parse,
-        names,
-        uses_aggregate,
-        to_source,
-        _literal_source,
-        infer_type,
-        _as_date,
-        _arithmetic,
-        _round_half_up,
-        evaluate,
-        compile_expr,
-    )
-}

@@ -41,6 +41,7 @@ _Fn: TypeAlias = Callable[[Lookup, Sequence[Lookup], Lookup | None], object]
 def compile_expr(node: Node) -> Compiled:
     """The tree as a function of ``(lookup, loans)`` with exactly ``evaluate``'s result.
 
+    >>> from engine.expr import parse
     >>> double = compile_expr(parse("coalesce(c, a) * 2"))
     >>> double({"a": 3}.get, ()), double({}.get, ())
     (6, UNKNOWN)

@@ -44,6 +44,7 @@ def evaluate(
     ``datetime.date`` from ``lookup`` is turned into ISO text. Values of the wrong type, which
     ``infer_type`` rules out, make the result UNKNOWN.
 
+    >>> from engine.expr import parse
     >>> facts = {"a": 3, "b": 0}
     >>> evaluate(parse("a / b"), lambda n: facts.get(n, UNKNOWN))
     UNKNOWN

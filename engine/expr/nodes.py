@@ -1,8 +1,9 @@
 """Stage 0 of the expression language: the vocabulary every later stage shares.
 
-The errors (``ExprError`` and its syntax and type kinds), the ``UNKNOWN`` value of three-valued
-logic, the ``Value`` and ``Type`` aliases, the immutable tree of frozen dataclasses that ``parse``
-builds, the whitelist of functions with their arities, and the walks over a tree's children.
+The errors (``ExprError`` and its syntax and type kinds), the ``Value`` and ``Type`` aliases
+(``UNKNOWN``, the unknown value of three-valued logic, lives in ``engine.values``), the immutable
+tree of frozen dataclasses that ``parse`` builds, the whitelist of functions with their arities,
+and the walks over a tree's children.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import datetime
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
+
+from engine.values import UNKNOWN as UNKNOWN  # re-exported: engine.expr names it
+from engine.values import _Unknown
 
 Type: TypeAlias = Literal["number", "boolean", "text", "date", "list"]
 
@@ -35,30 +39,6 @@ class ExprTypeError(ExprError):
     """The expression is well formed but its names or types do not fit."""
 
 
-# --- the unknown value --------------------------------------------------------------------------
-
-
-class _Unknown:
-    """The type of ``UNKNOWN``: a falsy singleton that survives copy and pickle."""
-
-    _instance: _Unknown | None = None
-
-    def __new__(cls) -> _Unknown:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "UNKNOWN"
-
-    def __bool__(self) -> bool:
-        return False
-
-    def __reduce__(self) -> str:
-        return "UNKNOWN"
-
-
-UNKNOWN: Final = _Unknown()
 Value: TypeAlias = float | int | bool | str | datetime.date | _Unknown
 
 

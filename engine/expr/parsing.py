@@ -56,6 +56,7 @@ _RESERVED: Final = frozenset({k for k in keyword.kwlist if k.islower()} | {"true
 def parse(text: str) -> Node:
     """Parse expression text into a tree; raises ExprSyntaxError.
 
+    >>> from engine.expr import to_source
     >>> to_source(parse("(a+b)*2 >= params.x"))
     '(a + b) * 2 >= params.x'
     >>> parse("-1")

@@ -16,6 +16,7 @@ from engine.expr.parsing import _ATOM_PREC, _BINARY_PREC, _NEG_PREC, _NOT_PREC
 def to_source(node: Node) -> str:
     """Canonical text, with parentheses only where needed.
 
+    >>> from engine.expr import parse
     >>> to_source(parse("not (a)==b and -(x*2)<3 or (p - (q - r))"))
     'not a == b and -(x * 2) < 3 or p - (q - r)'
     """

@@ -33,6 +33,7 @@ def infer_type(node: Node, type_of: Callable[[str], Type | None], *, in_loan_sco
     ``in_loan_scope`` is True in ``about: loan`` rules. A text literal holding an ISO date
     (``'2026-11-28'``) may stand for a date.
 
+    >>> from engine.expr import parse
     >>> infer_type(parse("days_between(as_of, '2027-01-01') > 3"),
     ...            {"as_of": "date"}.get, in_loan_scope=False)
     'boolean'

@@ -1,6 +1,6 @@
 """Why and why not: proof trees, failing conditions with what would flip them, near misses.
 
-Pure functions over a finished :class:`~engine.api.Decision` (its memory, firings and compiled
+Pure functions over a finished :class:`~engine.decision.Decision` (its memory, firings and compiled
 pack); nothing here decides what fires. Every explanation is a JSON-ready ``dict``
 (``schemas/explain.schema.json``); the text renderers only read those dicts.
 

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engine.checks import facts_read, leaves
 from engine.explain import Truth, combine, leaf_truth
-from engine.expr import UNKNOWN
 from engine.model import Condition, Leaf, Rule
 from engine.operators import OPERATORS
+from engine.values import UNKNOWN
+from engine.whynot.subject import DecisionView
 from engine.whynot.values import _loan_of, _named, jsonable, needs_phrase, show
-
-if TYPE_CHECKING:
-    from engine.api import Decision
 
 # --- condition trees ------------------------------------------------------------------------
 
@@ -40,7 +38,7 @@ def truth(
     return combine(kind=cond.kind, results=[truth(c, values, forced, counter) for c in cond.items])
 
 
-def leaf_values(rule: Rule, decision: Decision, loan: str | None) -> dict[int, Any]:
+def leaf_values(rule: Rule, decision: DecisionView, loan: str | None) -> dict[int, Any]:
     return {i: decision.memory.get(leaf.fact, loan) for i, leaf in enumerate(leaves(rule.when))}
 
 
@@ -76,7 +74,7 @@ def single_flips(rule: Rule, values: Mapping[int, Any]) -> list[int]:
 
 @dataclass
 class _Context:
-    decision: Decision
+    decision: DecisionView
     seen: set[tuple[str, str | None]] = field(default_factory=set)
 
     @property

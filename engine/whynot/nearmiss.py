@@ -6,20 +6,18 @@ single change of data that would make its rule fire.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engine.checks import leaves
 from engine.explain import leaf_truth
 from engine.model import Recommend
 from engine.whynot.flips import _Context, flip, leaf_polarity, leaf_values, single_flips
 from engine.whynot.proofs import bindings
+from engine.whynot.subject import DecisionView
 from engine.whynot.values import jsonable
 
-if TYPE_CHECKING:
-    from engine.api import Decision
 
-
-def near_misses(decision: Decision) -> list[dict[str, Any]]:
+def near_misses(decision: DecisionView) -> list[dict[str, Any]]:
     """Recommend rules one condition short, for actions not recommended nor suppressed.
 
     One condition short: flipping exactly one leaf (the way the rule needs it) would make the

@@ -8,14 +8,14 @@ Every explanation is a JSON-ready ``dict`` (``schemas/explain.schema.json``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from engine import __version__
 from engine.checks import facts_read
 from engine.errors import UsageError, did_you_mean
-from engine.expr import UNKNOWN
 from engine.model import Adjust, Derive, Recommend, Rule, Suppress
 from engine.situation import situation_digest
+from engine.values import UNKNOWN
+from engine.version import __version__
 from engine.whynot.flips import (
     _bindings_of,
     _Context,
@@ -23,10 +23,8 @@ from engine.whynot.flips import (
     prune_flips,
     smallest_change,
 )
+from engine.whynot.subject import DecisionView
 from engine.whynot.values import jsonable
-
-if TYPE_CHECKING:
-    from engine.api import Decision
 
 MAX_DEPTH = 12  #: how deep derived-fact explanations go (derivation chains are short in practice)
 
@@ -118,7 +116,7 @@ def _derived_node(ctx: _Context, fact: str, loan: str | None, depth: int) -> dic
 # --- targets and documents -------------------------------------------------------------------
 
 
-def resolve_target(decision: Decision, target: str) -> tuple[str, str]:
+def resolve_target(decision: DecisionView, target: str) -> tuple[str, str]:
     """``("action", code)`` or ``("rule", id)``; UsageError with a hint for anything else."""
     pack = decision.ruleset.pack
     if target in pack.actions:
@@ -130,7 +128,7 @@ def resolve_target(decision: Decision, target: str) -> tuple[str, str]:
     raise UsageError(f"{message}; {hint}" if hint else message)
 
 
-def _header(decision: Decision) -> dict[str, Any]:
+def _header(decision: DecisionView) -> dict[str, Any]:
     ruleset = decision.ruleset
     return {
         "schema_version": 1,
@@ -142,7 +140,7 @@ def _header(decision: Decision) -> dict[str, Any]:
     }
 
 
-def _action_state(decision: Decision, action: str) -> dict[str, Any]:
+def _action_state(decision: DecisionView, action: str) -> dict[str, Any]:
     rec = next((r for r in decision.recommendations if r.action == action), None)
     suppressed = [s for s in decision.suppressed if s.action == action]
     state: dict[str, Any] = {
@@ -160,7 +158,7 @@ def _action_state(decision: Decision, action: str) -> dict[str, Any]:
     return state
 
 
-def explain(decision: Decision, target: str) -> dict[str, Any]:
+def explain(decision: DecisionView, target: str) -> dict[str, Any]:
     """The explanation document for an action code or a rule id (``schemas/explain``)."""
     kind, name = resolve_target(decision, target)
     ctx = _Context(decision)
@@ -205,6 +203,6 @@ def _fresh(ctx: _Context, index: int, loan: str | None) -> dict[str, Any]:
     return explain_binding(ctx, index, loan)
 
 
-def _suppression_reasons(decision: Decision, items: list[dict[str, Any]]) -> list[str]:
+def _suppression_reasons(decision: DecisionView, items: list[dict[str, Any]]) -> list[str]:
     reasons = {s.rule_id: s.reason for s in decision.suppressed}
     return [reasons.get(item["rule_id"], "") for item in items]

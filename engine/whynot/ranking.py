@@ -7,16 +7,14 @@ same catalogue position) the primary rule id does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engine.errors import UsageError, did_you_mean
 from engine.whynot.proofs import _action_state, _header
-
-if TYPE_CHECKING:
-    from engine.api import Decision
+from engine.whynot.subject import DecisionView
 
 
-def compare(decision: Decision, first: str, second: str) -> dict[str, Any]:
+def compare(decision: DecisionView, first: str, second: str) -> dict[str, Any]:
     """Why ``first`` ranks above (or below) ``second``, term by term."""
     for code in (first, second):
         if code not in decision.ruleset.pack.actions:

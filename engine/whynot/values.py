@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from engine.expr import UNKNOWN
+from engine.values import UNKNOWN
 
 _PHRASES = {
     ">": "more than {v}",

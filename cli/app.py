@@ -1,0 +1,160 @@
+"""The Typer application every command registers on, and what the commands share.
+
+Options (``--rules``, ``--lang``), error reporting (``fail``, ``reported``: one line, the error's
+exit code, a traceback only with ``--debug``) and the loading of packs and situations. Command
+modules (``cli.main``, ``cli.audit``, ``cli.batch``) import this one and register themselves;
+``cli.main`` is the entry point that imports them all. Engine modules are imported inside the
+functions to keep ``--help`` and start-up fast.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from engine.api import RuleSet
+
+app = typer.Typer(
+    name="xieshang",
+    help="Ranked, explained advice for borrowers overdue on Jiebei and other consumer credit.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+rules_app = typer.Typer(
+    help="Validate, test and inspect rule packs.", no_args_is_help=True, rich_markup_mode=None
+)
+app.add_typer(rules_app, name="rules")
+
+_state = {"debug": False}
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class Lang(StrEnum):
+    zh = "zh"
+    zh_cn = "zh-CN"
+    en = "en"
+
+
+RulesOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--rules",
+        metavar="DIR",
+        help="Rule pack directory (repeatable); default: the built-in pack.",
+    ),
+]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One line on stderr (control characters from file names or input shown as escapes)."""
+    from engine.safetext import one_line
+
+    typer.echo(f"xieshang: {one_line(message)}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Turn library errors into one clear message and the error's exit code; never a traceback
+    unless --debug."""
+    from engine.errors import RuleLoadError, XieshangError
+
+    try:
+        yield
+    except (typer.Exit, BrokenPipeError):
+        raise
+    except RuleLoadError as exc:
+        from engine.safetext import one_line
+
+        for error in exc.errors:
+            typer.echo(one_line(str(error)), err=True)
+        count = len(exc.errors)
+        fail(f"{count} error{'s' if count != 1 else ''} in the rules", exc.exit_code)
+    except XieshangError as exc:
+        fail(f"error: {exc}", exc.exit_code)
+    except Exception as exc:  # an internal error: one line, the traceback only with --debug
+        if _state["debug"]:
+            traceback.print_exc()
+        hint = "" if _state["debug"] else " (run 'xieshang --debug ...' for the traceback)"
+        fail(f"internal error: {type(exc).__name__}: {exc}{hint}", 1)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from engine import __version__
+
+        typer.echo(f"xieshang {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks of internal errors.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+        ),
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def _load(rules: list[Path] | None) -> RuleSet:
+    from engine.api import load_rules
+
+    return load_rules(rules or None)
+
+
+def _read_situation(path: str) -> dict[str, object]:
+    from engine.situation import load_situation_file, load_situation_stream
+
+    if path == "-":  # bounded read; fd 0 closed (``<&-``) leaves sys.stdin None
+        stdin = typer.get_binary_stream("stdin") if sys.stdin is not None else None
+        return load_situation_stream(stdin, "<stdin>")
+    return load_situation_file(path)
+
+
+def _locale(lang: Lang | None) -> str | None:
+    if lang is None:
+        return None
+    return "en" if lang is Lang.en else "zh-CN"
+
+
+def _pack_roots(paths: list[Path] | None) -> list[Path] | None:
+    """The pack directories meant: a rule or test file stands for the pack it belongs to."""
+    from engine.loader import pack_root_of
+
+    roots: list[Path] = []
+    seen: set[Path] = set()
+    for path in paths or []:
+        root = (pack_root_of(path) if path.is_file() else None) or path
+        if root.resolve() not in seen:  # `sf` and `sf/tests/x.test.yaml` are one pack
+            seen.add(root.resolve())
+            roots.append(root)
+    return roots or None
+
+
+def _exit(message: str, code: int) -> NoReturn:
+    """:func:`fail` outside a command (after the Typer app has returned)."""
+    from engine.safetext import one_line
+
+    typer.echo(f"xieshang: {one_line(message)}", err=True)
+    sys.exit(code)
