@@ -215,8 +215,12 @@ def _progress(enabled: bool) -> Callable[[Summary], None] | None:
 def batch(
     source: Annotated[str, typer.Argument(help="JSON Lines file of situations, or - for stdin.")],
     output: Annotated[
-        Path | None,
-        typer.Option("-o", "--output", help="Write here (atomically) instead of stdout."),
+        str | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Write here (atomically) instead of stdout; with --dask also an fsspec URL.",
+        ),
     ] = None,
     workers: Annotated[
         int,
@@ -293,7 +297,8 @@ def batch(
         )
         show = _progress(sys.stderr.isatty() if progress is None else progress)
         try:
-            with _signals_unwind(), _input(source) as stream, _output(output, stream) as out:
+            target = Path(output) if output is not None else None
+            with _signals_unwind(), _input(source) as stream, _output(target, stream) as out:
 
                 def write(text: str) -> None:
                     try:
@@ -338,7 +343,7 @@ def _finish(summary: Summary, show: Callable[[Summary], None] | None) -> NoRetur
 def _dask_batch(
     address: str,
     source: str,
-    output: Path | None,
+    output: str | None,
     rules: list[Path] | None,
     lang: Lang | None,
     top: int | None,
@@ -353,8 +358,7 @@ def _dask_batch(
     from engine.distributed import ShippedPack, run_options
 
     dk.check_address(address, MAX_WORKERS)
-    target = str(output) if output is not None else None
-    fmt_in, fmt_out = dk.format_of(source, input_format), dk.format_of(target, output_format)
+    fmt_in, fmt_out = dk.format_of(source, input_format), dk.format_of(output, output_format)
     dk.require_dask("parquet" in (fmt_in, fmt_out))
     if fmt_out == "parquet" and output is None:
         fail("error: Parquet output needs -o FILE")
@@ -375,10 +379,11 @@ def _dask_batch(
                 else:
                     stream = stack.enter_context(dk.open_input(source))
                 schema = dk.carried_schema(stream, fmt_in) if fmt_out == "parquet" else None
-                if target is not None and dk.is_url(target):
-                    out = stack.enter_context(dk.remote_output(target))
+                if output is not None and dk.is_url(output):
+                    out = stack.enter_context(dk.remote_output(output))
                 else:
-                    out = stack.enter_context(_output(output, stream))
+                    path = Path(output) if output is not None else None
+                    out = stack.enter_context(_output(path, stream))
                 client = stack.enter_context(dk.client_for(address))
                 read = dk.parquet_partitions if fmt_in == "parquet" else dk.jsonl_partitions
                 partitions = read(stream, options.source, partition_rows)

@@ -32,6 +32,9 @@ INSTALL_HINT = "pip install 'xieshang[dask]'"
 CONNECT_TIMEOUT = 5  #: seconds to reach a scheduler before giving up
 PARTITIONS_IN_FLIGHT = 4  #: per worker: bounds the client's memory, keeps every worker busy
 FORMATS = ("jsonl", "parquet")
+#: no dashboard; the scheduler's small HTTP server (health, metrics) on any free local port,
+#: not on 8787, which another cluster may hold
+QUIET_SCHEDULER = {"dashboard_address": "127.0.0.1:0"}
 _ADDRESS = re.compile(r"local:(\d+)|(tcp|tls|inproc|ucx)://\S+")
 
 
@@ -87,7 +90,9 @@ def client_for(address: str) -> Iterator[Any]:
                 n_workers=int(address.removeprefix("local:")),
                 threads_per_worker=1,
                 processes=True,
+                host="127.0.0.1",  # nothing listens beyond this machine
                 dashboard_address=None,
+                scheduler_kwargs=QUIET_SCHEDULER,
                 silence_logs=logging.ERROR,
             ) as cluster,
             Client(cluster) as client,  # type: ignore[no-untyped-call]

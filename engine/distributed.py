@@ -69,14 +69,14 @@ class ShippedPack:
 
     def ruleset(self) -> RuleSet:
         """This process's RuleSet for the pack: loaded on first use, then reused."""
-        loaded = _loaded.get(self.digest)
-        if loaded is not None:
-            return loaded
-        if self.code != code_digest().hex():
+        if self.code != code_digest().hex():  # checked every time: it costs a comparison
             raise ShippedPackError(
                 f"rule pack {self.name} {self.version} was compiled by a different xieshang"
                 " (engine code or schemas differ): install the same xieshang on every worker"
             )
+        loaded = _loaded.get(self.digest)
+        if loaded is not None:
+            return loaded
         if hashlib.sha256(self.payload).hexdigest() != self.digest:
             raise ShippedPackError(f"rule pack {self.name} {self.version}: the payload is damaged")
         # The payload is the client's own pickle: a Dask task is the client's code anyway.
@@ -135,13 +135,14 @@ def advise_partition(
     """Advise one partition of situations; use with ``map_partitions``.
 
     * A list (a ``dask.bag`` partition) of JSON texts (``str`` or ``bytes``, a line ending is
-      dropped): the result is a list of the output lines, one per item, in order.
+      dropped), or of ``(number, text)`` pairs: the result is a list of the output lines, one per
+      item, in order.
     * A pandas DataFrame (a ``dask.dataframe`` partition) with the situation's JSON text in
       ``column``: the result is the DataFrame with an ``advice`` column (the output line) in
       place of ``column``.
 
-    Items are numbered from ``first`` (the number an error record names), or taken from the
-    DataFrame column ``numbers``. Pass ``options`` from :func:`run_options` so every partition
+    Items are numbered from ``first`` (the number an error record names), unless the pair or the
+    DataFrame column ``numbers`` gives the number (a partition does not know where it starts). Pass ``options`` from :func:`run_options` so every partition
     uses the same date.
     """
     if hasattr(partition, "columns"):  # a DataFrame (duck-typed: pandas is not required)
@@ -154,8 +155,8 @@ def advise_partition(
         out = frame.drop(columns=[column])
         out.insert(0, "advice", [text for _, text in results])
         return out
-    items = list(partition)
-    results = advise_lines(
-        (as_line(first + i, item) for i, item in enumerate(items)), pack, options
-    )
-    return [text for _, text in results]
+    lines = [
+        as_line(int(item[0]), item[1]) if isinstance(item, tuple) else as_line(first + i, item)
+        for i, item in enumerate(partition)
+    ]
+    return [text for _, text in advise_lines(lines, pack, options)]
