@@ -142,8 +142,8 @@ def advise_partition(
       place of ``column``.
 
     Items are numbered from ``first`` (the number an error record names), unless the pair or the
-    DataFrame column ``numbers`` gives the number (a partition does not know where it starts). Pass ``options`` from :func:`run_options` so every partition
-    uses the same date.
+    DataFrame column ``numbers`` gives the number (a partition does not know where it starts).
+    Pass ``options`` from :func:`run_options` so every partition uses the same date.
     """
     if hasattr(partition, "columns"):  # a DataFrame (duck-typed: pandas is not required)
         frame = partition
