@@ -35,6 +35,10 @@ FORMATS = ("jsonl", "parquet")
 #: no dashboard; the scheduler's small HTTP server (health, metrics) on any free local port,
 #: not on 8787, which another cluster may hold
 QUIET_SCHEDULER = {"dashboard_address": "127.0.0.1:0"}
+#: Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536 (to hand memory back sooner);
+#: glibc then trims the heap so often that advice takes 1.7x as long (bench/RESULTS.md (f)).
+#: ``None`` leaves glibc's own adaptive threshold (docs/distributed.md: the same for real clusters)
+FAST_WORKERS = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 _ADDRESS = re.compile(r"local:(\d+)|(tcp|tls|inproc|ucx)://\S+")
 
 
@@ -82,10 +86,12 @@ def require_dask(parquet: bool) -> None:
 @contextlib.contextmanager
 def client_for(address: str) -> Iterator[Any]:
     """A Dask client: of a LocalCluster started (and stopped) here, or of a running scheduler."""
+    import dask
     from distributed import Client, LocalCluster
 
     if address.startswith("local:"):
         with (
+            dask.config.set(FAST_WORKERS),
             LocalCluster(  # type: ignore[no-untyped-call]
                 n_workers=int(address.removeprefix("local:")),
                 threads_per_worker=1,

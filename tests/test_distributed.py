@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dask
 import dask.bag as db
 import dask.dataframe as dd
 import fsspec
@@ -28,7 +29,7 @@ from distributed import Client, LocalCluster
 from typer.testing import CliRunner
 
 import engine.distributed as distributed
-from cli.dask_batch import QUIET_SCHEDULER
+from cli.dask_batch import FAST_WORKERS, QUIET_SCHEDULER
 from cli.main import app
 from engine.batch import Options
 from engine.distributed import ShippedPack, ShippedPackError, advise_partition, run_options
@@ -53,6 +54,7 @@ def corpus_lines() -> list[bytes]:
 def cluster() -> Iterator[Client]:
     """A scheduler and two worker processes on 127.0.0.1, reached at their tcp:// address."""
     with (
+        dask.config.set(FAST_WORKERS),
         LocalCluster(
             n_workers=2,
             threads_per_worker=1,
