@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--overhead-lines", type=int, default=300)
     args = parser.parse_args()
     began = time.perf_counter()
+    load_before = os.getloadavg()
     rows: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "in.jsonl"
@@ -108,6 +109,7 @@ def main() -> None:
         assert (Path(tmp) / "a.jsonl").read_bytes() == (Path(tmp) / "b.jsonl").read_bytes()
         partitions = args.overhead_lines - -(-args.overhead_lines // 256)
         overhead_ms = (single - whole) / partitions * 1000
+        row_ms = best["--dask local:1"][1] / args.lines * 1000
     load = os.getloadavg()
     section = [
         START,
@@ -124,12 +126,14 @@ def main() -> None:
         *rows,
         "",
         f"Per partition: {overhead_ms:.1f} ms (`--dask local:1`, {args.overhead_lines} lines,"
-        " `--partition-rows 1` against the default 256: extra advising time / extra partitions)."
-        " With the default 256 rows a partition this is well under 1% of its work.",
+        " `--partition-rows 1` against the default 256: extra advising time / extra partitions);"
+        f" a row takes {row_ms:.1f} ms, so a partition of the default 256 rows spends"
+        f" {overhead_ms / (overhead_ms + 256 * row_ms):.1%} of its time on the partition.",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python"
-        f" {platform.python_version()}; load average after the run {load[0]:.2f}, {load[1]:.2f},"
-        f" {load[2]:.2f} (a shared machine: another session was running tests part of the time)."
+        f" {platform.python_version()}; load average (1 min) {load_before[0]:.2f} before the run,"
+        f" {load[0]:.2f} after (a shared machine: with a load above the 2 cores, a second"
+        " process or worker has no core of its own and cannot speed the batch up)."
         f" Bench time {time.perf_counter() - began:.0f} s.",
         "",
         "```",
