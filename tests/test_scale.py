@@ -173,7 +173,9 @@ def test_compiled_packs_are_cached_on_disk(tmp_path: Path, monkeypatch: pytest.M
     assert len(list((tmp_path / "cache" / "xieshang").glob("*.json"))) == 2
 
 
-def test_the_builtin_pack_is_cached_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_builtin_pack_is_cached_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every class in the built-in pack (its ``plan:`` included) is one the cache may hold."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("XIESHANG_NO_CACHE", raising=False)
