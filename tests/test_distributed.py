@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,24 +155,49 @@ def test_parquet_to_jsonl_and_fsspec_urls(
 
 
 def test_a_killed_worker_does_not_change_the_output(cluster: Client, tmp_path: Path) -> None:
-    """SIGKILL a worker process mid-run: Dask reruns its partitions; the output is identical."""
-    source = tmp_path / "big.jsonl"  # ~40 partitions of 4 lines, bad ones among them
+    """SIGKILL a worker while it advises a partition: Dask reruns it; the output is identical.
+
+    The input is a FIFO fed by the test: the second half is written only after the kill, so the
+    kill always happens mid-run, however fast the machine.
+    """
     lines = [line for line in corpus_lines() if len(line) < MAX_BYTES]
-    source.write_bytes((b"\n".join(lines) + b"\n") * 10)
+    first, second = (b"\n".join(lines) + b"\n") * 5, (b"\n".join(lines) + b"\n") * 5
+    source = tmp_path / "big.jsonl"
+    os.mkfifo(source)
+    feed = os.open(source, os.O_RDWR)  # a writer exists before the batch opens it
+    killed = threading.Event()
+
+    def write() -> None:
+        with os.fdopen(feed, "wb") as pipe:
+            pipe.write(first)
+            pipe.flush()
+            killed.wait(timeout=120)
+            pipe.write(second)
+
+    writer = threading.Thread(target=write)
+    writer.start()
     out = tmp_path / "out.jsonl"
     command = [str(XIESHANG), "batch", str(source), "-o", str(out), "--dask", address(cluster)]
     run = subprocess.Popen(
         [*command, "--partition-rows", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     try:
+        pids = cluster.run(os.getpid)
         victim = None
-        while victim is None and run.poll() is None:  # a worker that holds the pack: working
-            states = cluster.run(_pid_and_loaded)
-            victim = next((pid for pid, loaded in states.values() if loaded), None)
-            time.sleep(0.02)
-        assert run.poll() is None, "the batch ended before a worker could be killed"
-        assert victim is not None
+        while victim is None and run.poll() is None:  # a worker advising a partition now
+            busy = [
+                worker
+                for worker, keys in cluster.processing().items()
+                if any("advise_lines" in str(key) for key in keys)
+            ]
+            victim = pids[busy[0]] if busy else None
+            time.sleep(0.01)
+        assert victim is not None, run.communicate()[1].decode()
         os.kill(victim, signal.SIGKILL)
+    finally:
+        killed.set()
+        writer.join()
+    try:
         _, stderr = run.communicate(timeout=120)
     finally:
         if run.poll() is None:
@@ -179,13 +205,9 @@ def test_a_killed_worker_does_not_change_the_output(cluster: Client, tmp_path: P
     assert run.returncode == 2, stderr.decode()
     cluster.wait_for_workers(2, timeout=60)  # the nanny started a new worker process
     assert victim not in cluster.run(os.getpid).values()
+    source.unlink()
+    source.write_bytes(first + second)  # the same name, so error records name the same source
     assert out.read_bytes() == local_batch(source, tmp_path / "local.jsonl", "--workers", "2")
-
-
-def _pid_and_loaded() -> tuple[int, bool]:
-    """In a worker: its process id, and whether it has loaded a rule pack (it is advising)."""
-    module = sys.modules.get("engine.distributed")
-    return os.getpid(), bool(module is not None and module._loaded)
 
 
 def test_library_bag_and_dataframe_partitions(
