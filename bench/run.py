@@ -651,6 +651,10 @@ def main() -> None:
         f"Total bench time: {time.perf_counter() - started:.0f} s.",
         "",
     ]
+    kept = RESULTS.read_text("utf-8") if RESULTS.exists() else ""
+    marker = "<!-- bench/distributed.py: start -->"  # that script's section is kept
+    if marker in kept:
+        report.append("\n" + kept[kept.index(marker) :].rstrip("\n") + "\n")
     RESULTS.write_text("\n".join(report), encoding="utf-8")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
 

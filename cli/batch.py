@@ -13,6 +13,7 @@ SIGINT, SIGTERM and SIGHUP stop the workers and remove the temporary file (exit 
 from __future__ import annotations
 
 import contextlib
+import enum
 import io
 import os
 import signal
@@ -23,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated
+from typing import IO, TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -35,6 +36,16 @@ if TYPE_CHECKING:
     from engine.batch import Summary
 
 _PROGRESS_EVERY = 0.2  #: seconds between progress updates
+
+
+DEFAULT_PARTITION_ROWS = 256  #: with --dask: a partition per ~0.1-1 s of work on one worker
+MAX_PARTITION_ROWS = 1_000_000
+_PARQUET = (".parquet", ".pq")
+
+
+class FileFormat(enum.StrEnum):
+    jsonl = "jsonl"
+    parquet = "parquet"
 
 
 MAX_WORKERS = 64  #: more processes than cores gains nothing; this only stops typos (--workers 800)
@@ -204,8 +215,12 @@ def _progress(enabled: bool) -> Callable[[Summary], None] | None:
 def batch(
     source: Annotated[str, typer.Argument(help="JSON Lines file of situations, or - for stdin.")],
     output: Annotated[
-        Path | None,
-        typer.Option("-o", "--output", help="Write here (atomically) instead of stdout."),
+        str | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Write here (atomically) instead of stdout; with --dask also an fsspec URL.",
+        ),
     ] = None,
     workers: Annotated[
         int,
@@ -228,10 +243,53 @@ def batch(
             "--progress/--no-progress", help="Progress on stderr (default: when it is a terminal)."
         ),
     ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            metavar="ADDRESS",
+            help="Advise on a Dask cluster: local:N (N worker processes here) or tcp://host:port"
+            " (a running scheduler). Needs: pip install 'xieshang[dask]'.",
+        ),
+    ] = None,
+    partition_rows: Annotated[
+        int,
+        typer.Option(
+            "--partition-rows",
+            min=1,
+            max=MAX_PARTITION_ROWS,
+            metavar="N",
+            help="With --dask: rows sent to a worker at once.",
+        ),
+    ] = DEFAULT_PARTITION_ROWS,
+    input_format: Annotated[
+        FileFormat | None,
+        typer.Option("--input-format", help="With --dask (default: .parquet/.pq, else jsonl)."),
+    ] = None,
+    output_format: Annotated[
+        FileFormat | None,
+        typer.Option("--output-format", help="With --dask (default: by -o's extension)."),
+    ] = None,
 ) -> None:
     """Advise every situation of a JSON Lines file: one advice (or error record) per line."""
     from engine.batch import Options, read_lines, run_batch
 
+    if dask is not None:
+        _dask_batch(
+            dask,
+            source,
+            output,
+            rules,
+            lang,
+            top,
+            progress,
+            partition_rows,
+            input_format.value if input_format else None,
+            output_format.value if output_format else None,
+        )
+        return
+    if input_format or output_format or (output and str(output).lower().endswith(_PARQUET)):
+        fail("error: Parquet input and output, and --input-format/--output-format, need --dask")
     with reported():
         ruleset = _load(rules)
         options = Options(
@@ -239,7 +297,8 @@ def batch(
         )
         show = _progress(sys.stderr.isatty() if progress is None else progress)
         try:
-            with _signals_unwind(), _input(source) as stream, _output(output, stream) as out:
+            target = Path(output) if output is not None else None
+            with _signals_unwind(), _input(source) as stream, _output(target, stream) as out:
 
                 def write(text: str) -> None:
                     try:
@@ -264,6 +323,10 @@ def batch(
             fail(f"{name} ({signal.Signals(signum).name})", 128 + signum)
         except _WriteError as exc:
             fail(f"error: cannot write {output or 'the output'}: {exc}", 1)
+    _finish(summary, show)
+
+
+def _finish(summary: Summary, show: Callable[[Summary], None] | None) -> NoReturn:
     if show is not None:
         sys.stderr.write("\r\033[K")
     if summary.worker_deaths:
@@ -275,3 +338,63 @@ def batch(
         )
     typer.echo(f"xieshang: batch: {summary.line()}", err=True)
     raise typer.Exit(summary.exit_code)
+
+
+def _dask_batch(
+    address: str,
+    source: str,
+    output: str | None,
+    rules: list[Path] | None,
+    lang: Lang | None,
+    top: int | None,
+    progress: bool | None,
+    partition_rows: int,
+    input_format: str | None,
+    output_format: str | None,
+) -> None:
+    """``batch --dask``: the same output, advised on a Dask cluster (``cli.dask_batch``)."""
+    from cli import dask_batch as dk
+    from engine.batch import Options
+    from engine.distributed import ShippedPack, run_options
+
+    dk.check_address(address, MAX_WORKERS)
+    fmt_in, fmt_out = dk.format_of(source, input_format), dk.format_of(output, output_format)
+    dk.require_dask("parquet" in (fmt_in, fmt_out))
+    if fmt_out == "parquet" and output is None:
+        fail("error: Parquet output needs -o FILE")
+    if fmt_in == "parquet" and source == "-":
+        fail("error: Parquet input must be a file or URL, not standard input")
+    with reported():
+        ruleset = _load(rules)
+        options = run_options(
+            Options(source="<stdin>" if source == "-" else source, locale=_locale(lang), top=top)
+        )
+        pack = ShippedPack.from_ruleset(ruleset)
+        show = _progress(sys.stderr.isatty() if progress is None else progress)
+        try:
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(_signals_unwind())
+                if fmt_in == "jsonl" and not dk.is_url(source):
+                    stream = stack.enter_context(_input(source))
+                else:
+                    stream = stack.enter_context(dk.open_input(source))
+                schema = dk.carried_schema(stream, fmt_in) if fmt_out == "parquet" else None
+                if output is not None and dk.is_url(output):
+                    out = stack.enter_context(dk.remote_output(output))
+                else:
+                    path = Path(output) if output is not None else None
+                    out = stack.enter_context(_output(path, stream))
+                client = stack.enter_context(dk.client_for(address))
+                read = dk.parquet_partitions if fmt_in == "parquet" else dk.jsonl_partitions
+                partitions = read(stream, options.source, partition_rows)
+                writer = dk.Writer(out, fmt_out, schema)
+                summary = dk.run(client, pack, partitions, writer, options, show)
+        except (KeyboardInterrupt, _Signalled) as stop:
+            if show is not None:
+                sys.stderr.write("\n")
+            signum = stop.signum if isinstance(stop, _Signalled) else signal.SIGINT
+            name = "interrupted" if signum == signal.SIGINT else "terminated"
+            fail(f"{name} ({signal.Signals(signum).name})", 128 + signum)
+        except (_WriteError, dk.WriteFailed) as exc:
+            fail(f"error: cannot write {output or 'the output'}: {exc}", 1)
+    _finish(summary, show)

@@ -133,6 +133,7 @@ def _classes() -> dict[str, type]:
         model.ActionSpec,
         model.PlanSpec,
         model.DerivedFact,
+        model.PlanSpec,  # the pack's plan: section
         source.Location,
         nodes.Literal_,
         nodes.Name,

@@ -175,6 +175,22 @@ def test_compiled_packs_are_cached_on_disk(tmp_path: Path, monkeypatch: pytest.M
     assert len(list((tmp_path / "cache" / "xieshang").glob("*.json"))) == 2
 
 
+def test_the_builtin_pack_is_cached_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every class in the built-in pack (its ``plan:`` included) is one the cache may hold."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("XIESHANG_NO_CACHE", raising=False)
+    packcache.clear_memory()
+    fresh = load_rules()
+    assert fresh.pack.plan is not None
+    assert len(list((tmp_path / "cache" / "xieshang").glob("*.json"))) == 1
+    packcache.clear_memory()
+    cached = load_rules()
+    assert cached.compiled is not fresh.compiled  # read back from disk
+    assert cached.pack == fresh.pack and cached.compiled == fresh.compiled
+
+
 def test_cache_files_others_can_write_are_never_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
