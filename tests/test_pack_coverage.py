@@ -53,6 +53,7 @@ ALWAYS_DEFINED = frozenset(
         "derive_microloan_count",
         "derive_unclear_lender_count",
         "derive_open_overdue_count",
+        "derive_collectors_calling_count",
         "derive_balances_given",
         "derive_overdue_amounts_given",
         "derive_overdue_alipay_count",
