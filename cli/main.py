@@ -49,8 +49,27 @@ def advise(
     lang: Annotated[Lang | None, typer.Option("--lang", help="Language of the advice.")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
     top: Annotated[
-        int | None, typer.Option("--top", min=1, metavar="N", help="Show only the first N.")
+        int | None,
+        typer.Option(
+            "--top",
+            min=1,
+            metavar="N",
+            help="Show only the first N, each in full (wins over --all).",
+        ),
     ] = None,
+    show_all: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Text/Markdown: every recommendation in full, not only the today card."
+        ),
+    ] = False,
+    sources: Annotated[
+        bool,
+        typer.Option(
+            "--sources",
+            help="Text/Markdown: show citations, rule ids and action codes (JSON always has them).",
+        ),
+    ] = False,
     trace: Annotated[bool, typer.Option("--trace", help="Include the engine trace.")] = False,
     near_misses: Annotated[
         bool, typer.Option("--near-misses", help="Also list actions one condition short.")
@@ -73,8 +92,12 @@ def advise(
         decision = evaluate(ruleset, data, locale=_locale(lang), validated=True)
         renderers: dict[Format, Callable[[], str]] = {
             Format.json: lambda: render_json(decision.to_advice(top, trace, near_misses)),
-            Format.markdown: lambda: render_markdown(decision, top, trace),
-            Format.text: lambda: render_text(decision, top, trace),
+            Format.markdown: lambda: render_markdown(
+                decision, top, trace, show_all=show_all, sources=sources
+            ),
+            Format.text: lambda: render_text(
+                decision, top, trace, show_all=show_all, sources=sources
+            ),
         }
         output = renderers[fmt]()
         if near_misses and fmt is not Format.json:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from engine.decision import Decision
@@ -47,13 +48,17 @@ _WORDS = {
         "loans": "loans",
         "nothing": "No recommendation applies to this situation.",
         "suppressed": "Left out",
-        "later": "Also worth doing (all {count} in full: --top {count}):",
+        "today": "Today",
+        "crisis": "Today (only what matters most right now)",
+        "later": "Also worth doing:",
+        "more": "All {count} recommendations in full: xieshang advise ... --all",
+        "sources": "Sources",
         "footer": "General guidance from published rules, not legal"
         " advice. Check every figure with your lender, or with the court's papers"
         " once a court has decided.",
         "plan": "Your plan",
         "budget": "For unsecured debts: {budget} a month; the plan uses {allocated}",
-        "today": "pay {amount} today",
+        "pay_today": "pay {amount} today",
         "not_known": "an amount not known (some payments were not given)",
     },
     "zh-CN": {
@@ -65,18 +70,28 @@ _WORDS = {
         "loans": "贷款",
         "nothing": "没有适用于此情况的建议。",
         "suppressed": "未列出",
-        "later": "之后还可以做（查看全部 {count} 条的详情：--top {count}）：",
+        "today": "今天先做",
+        "crisis": "今天先做（只列出眼下最要紧的）",
+        "later": "之后还可以做：",
+        "more": "查看全部 {count} 条建议的详情：xieshang advise ... --all",
+        "sources": "依据",
         "footer": "以上是基于公开规则的一般性建议，不是法律意见；所有金额请以贷款方显示为准；"
         "法院已经判决或支付令已生效的，以法院文书为准。",
         "plan": "你的还款计划",
         "budget": "每月可用于无抵押债务 {budget}，计划用 {allocated}",
-        "today": "今天先还 {amount}",
+        "pay_today": "今天先还 {amount}",
         "not_known": "多少未知（有的月供没有给出）",
     },
 }
 
 
-DETAILED = 6  #: recommendations shown in full in the text format when --top is not given
+TODAY = 3  #: recommendations shown in full by default (SPEC 7.3, the "today" card)
+LATER = 5  #: recommendations listed by title after them
+#: What a person in distress sees by default (SPEC 7.3): crisis support, a court deadline and who
+#: can help. Action codes of the pack catalogue; a pack with none of them gets the usual card.
+CRISIS_ACTIONS = frozenset(
+    {"crisis_support", "respond_to_court", "attend_hearing", "seek_free_advice"}
+)
 
 
 def _words(locale: str) -> dict[str, str]:
@@ -119,7 +134,9 @@ def plan_lines(decision: Decision) -> list[str]:
             continue
         name = _loan_name(decision, entry["loan_id"])
         today = (
-            f" ({w['today'].format(amount=money(entry['pay_now']))})" if entry["pay_now"] else ""
+            f" ({w['pay_today'].format(amount=money(entry['pay_now']))})"
+            if entry["pay_now"]
+            else ""
         )
         lines.append(f"{name}{today}: {entry['why']}")
     return lines
@@ -137,18 +154,29 @@ def _loan_name(decision: Decision, loan_id: str) -> str:
     return f"{loan_id} ({lender})" if lender else loan_id
 
 
-def _tag(rec: Recommendation, locale: str, show: Callable[[str], str]) -> str:
-    parts = [_URGENCY["en" if locale == "en" else "zh-CN"][rec.urgency]]
+def _tag(decision: Decision, rec: Recommendation, show: Callable[[str], str], sources: bool) -> str:
+    """Urgency and the loans as a person knows them; the action code only with ``--sources``."""
+    parts = [_URGENCY["en" if decision.locale == "en" else "zh-CN"][rec.urgency]]
     if rec.loan_ids:
-        parts.append(", ".join(rec.loan_ids))
+        parts.append(", ".join(_loan_name(decision, loan_id) for loan_id in rec.loan_ids))
+    if sources:
+        parts.append(rec.action)
     return show(" · ".join(parts))
 
 
-def _reason_lines(rec: Recommendation, show: Callable[[str], str]) -> list[str]:
-    seen: dict[str, str] = {}
+def _reason_lines(rec: Recommendation, show: Callable[[str], str], sources: bool) -> list[str]:
+    """Each reason's title; with ``--sources`` also its citation and the rule ids behind it."""
+    seen: dict[str, tuple[str, list[str]]] = {}
     for reason in rec.reasons:
-        seen.setdefault(reason.title, reason.source)
-    return [show(f"{title} ({source})") for title, source in seen.items()]
+        _, rule_ids = seen.setdefault(reason.title, (reason.source, []))
+        if reason.rule_id not in rule_ids:
+            rule_ids.append(reason.rule_id)
+    if not sources:
+        return [show(title) for title in seen]
+    return [
+        show(f"{title} ({source}; {', '.join(rule_ids)})")
+        for title, (source, rule_ids) in seen.items()
+    ]
 
 
 def _message_lines(rec: Recommendation, show: Callable[[str], str]) -> list[str]:
@@ -157,10 +185,50 @@ def _message_lines(rec: Recommendation, show: Callable[[str], str]) -> list[str]
     return [show(line) for line in rec.message.split("\n")]
 
 
-def render_text(decision: Decision, top: int | None = None, trace: bool = False) -> str:
+@dataclass(frozen=True)
+class _View:
+    """What a text or Markdown output shows: some recommendations in full, some by title."""
+
+    full: list[Recommendation]
+    titles: list[Recommendation]
+    crisis: bool  # the distress card (SPEC 7.3)
+    more: bool  # some recommendation is not shown in full: say how to see them all
+
+
+def _view(decision: Decision, top: int | None, show_all: bool) -> _View:
+    """SPEC 7.3: by default the "today" card (``TODAY`` in full, ``LATER`` titles); for a person
+    in distress only crisis support, court deadlines and who can help. ``--top N`` shows the first
+    N in full (with or without ``--all``); ``--all`` shows every recommendation in full."""
+    recs = list(decision.recommendations)
+    if top:
+        return _View(recs[:top], [], False, False)
+    if show_all:
+        return _View(recs, [], False, False)
+    if decision.situation.get("borrower", {}).get("distress") is True:
+        crisis = [r for r in recs if r.action in CRISIS_ACTIONS][:TODAY]
+        if crisis:
+            return _View(crisis, [], True, len(recs) > len(crisis))
+    return _View(recs[:TODAY], recs[TODAY : TODAY + LATER], False, len(recs) > TODAY)
+
+
+def _left_out(decision: Decision, sources: bool) -> list[str]:
+    """Suppressed recommendations: the pack's reason in words; the action code with --sources."""
+    if sources:
+        return [f"{s.action} ({s.reason})" for s in decision.suppressed]
+    return list(dict.fromkeys(s.reason for s in decision.suppressed))
+
+
+def render_text(
+    decision: Decision,
+    top: int | None = None,
+    trace: bool = False,
+    *,
+    show_all: bool = False,
+    sources: bool = False,
+) -> str:
     w = _words(decision.locale)
     show = one_line
-    recs = decision.recommendations[:top] if top else decision.recommendations
+    view = _view(decision, top, show_all)
     pack = decision.ruleset.pack
     out = [
         show(
@@ -173,30 +241,31 @@ def render_text(decision: Decision, top: int | None = None, trace: bool = False)
         out.append(f"{w['summary']}:")
         out += [f"  - {show(line)}" for line in summary]
     out.append("")
-    if not recs:
+    if not view.full:
         out.append(w["nothing"])
-    # Someone under stress reads the first few; the rest are listed by title (--top N: all in full).
-    detailed = recs if top else recs[:DETAILED]
-    for rec in detailed:
-        out.append(f"{rec.rank}. {show(rec.title)}  [{_tag(rec, decision.locale, show)}]")
+    elif not (top or show_all):
+        out += [w["crisis" if view.crisis else "today"] + ":", ""]
+    for number, rec in enumerate(view.full, 1):
+        out.append(f"{number}. {show(rec.title)}  [{_tag(decision, rec, show, sources)}]")
         out += [f"   {line}" for line in _message_lines(rec, show)]
-        reasons = _reason_lines(rec, show)
+        reasons = _reason_lines(rec, show, sources)
         out.append(f"   {w['why']}: {reasons[0]}")
         out += [f"   {' ' * len(w['why'])}  {r}" for r in reasons[1:]]
         out.append("")
-    if len(recs) > len(detailed):
-        out.append(w["later"].format(count=len(recs)))
+    if view.titles:
+        out.append(w["later"])
         out += [
-            f"{r.rank}. {show(r.title)}  [{_tag(r, decision.locale, show)}]"
-            for r in recs[len(detailed) :]
+            f"{number}. {show(r.title)}  [{_tag(decision, r, show, sources)}]"
+            for number, r in enumerate(view.titles, len(view.full) + 1)
         ]
         out.append("")
+    if view.more:
+        out += [w["more"].format(count=len(decision.recommendations)), ""]
     plan = plan_lines(decision)
     if plan:
         out += [f"{w['plan']}:", *(f"  - {show(line)}" for line in plan), ""]
     if decision.suppressed:
-        left = "; ".join(f"{s.action} ({s.reason})" for s in decision.suppressed)
-        out += [f"{w['suppressed']}: {show(left)}", ""]
+        out += [f"{w['suppressed']}: {show('; '.join(_left_out(decision, sources)))}", ""]
     if trace:
         out += ["trace:", *(f"  {_json_line(e)}" for e in decision.trace), ""]
     out.append(w["footer"])
@@ -207,10 +276,17 @@ def _json_line(value: Any) -> str:
     return json_text(json.dumps(value, ensure_ascii=False))
 
 
-def render_markdown(decision: Decision, top: int | None = None, trace: bool = False) -> str:
+def render_markdown(
+    decision: Decision,
+    top: int | None = None,
+    trace: bool = False,
+    *,
+    show_all: bool = False,
+    sources: bool = False,
+) -> str:
     w = _words(decision.locale)
     show = markdown
-    recs = decision.recommendations[:top] if top else decision.recommendations
+    view = _view(decision, top, show_all)
     pack = decision.ruleset.pack
     out = [
         f"# {w['heading']} ({show(decision.situation['as_of'])})",
@@ -221,21 +297,35 @@ def render_markdown(decision: Decision, top: int | None = None, trace: bool = Fa
     summary = summary_lines(decision)
     if summary:
         out += [f"**{w['summary']}:** " + " · ".join(show(line) for line in summary), ""]
-    if not recs:
+    if not view.full:
         out += [w["nothing"], ""]
-    for rec in recs:
-        title, tag = show(rec.title), _tag(rec, decision.locale, show)
-        out += [f"## {rec.rank}. {title}", "", f"*{tag}*", ""]
+    elif not (top or show_all):
+        out += [f"**{w['crisis' if view.crisis else 'today']}:**", ""]
+    for number, rec in enumerate(view.full, 1):
+        title, tag = show(rec.title), _tag(decision, rec, show, sources)
+        out += [f"## {number}. {title}", "", f"*{tag}*", ""]
         out += [*_message_lines(rec, markdown_line), ""]
-        out += [f"- {w['why']}: {r}" for r in _reason_lines(rec, show)]
+        out += [f"- {w['why']}: {r}" for r in _reason_lines(rec, show, sources)]
         out.append("")
+    if view.titles:
+        out += [f"**{w['later']}**", ""]
+        out += [
+            f"{number}. {show(r.title)} *{_tag(decision, r, show, sources)}*"
+            for number, r in enumerate(view.titles, len(view.full) + 1)
+        ]
+        out.append("")
+    if view.more:
+        out += [show(w["more"].format(count=len(decision.recommendations))), ""]
     plan = plan_lines(decision)
     if plan:
         out += [f"## {w['plan']}", "", *(f"- {show(line)}" for line in plan), ""]
     if decision.suppressed:
         out += [f"**{w['suppressed']}:**", ""]
-        # action codes are lower_snake_case (the pack schema): safe inside a code span
-        out += [f"- `{one_line(s.action)}`: {show(s.reason)}" for s in decision.suppressed]
+        if sources:
+            # action codes are lower_snake_case (the pack schema): safe inside a code span
+            out += [f"- `{one_line(s.action)}`: {show(s.reason)}" for s in decision.suppressed]
+        else:
+            out += [f"- {show(reason)}" for reason in _left_out(decision, sources)]
         out.append("")
     if trace:
         out += [markdown_code("\n".join(_json_line(e) for e in decision.trace), "json"), ""]

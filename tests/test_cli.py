@@ -77,17 +77,21 @@ def invoke(runner: CliRunner, *args: str, stdin: bytes | None = None):  # type: 
 def test_advise_text_is_ranked_with_reasons(
     runner: CliRunner, pack: Path, situation_file: Path
 ) -> None:
-    result = invoke(runner, "advise", str(situation_file), "--rules", str(pack), "--lang", "en")
+    result = invoke(
+        runner, "advise", str(situation_file), "--rules", str(pack), "--lang", "en", "--sources"
+    )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "Advice · as of 2026-11-28 · rules testpack 1.0.0"
     assert lines[1:3] == ["Summary:", "  - Income after essentials: ¥2,200.00"]
-    assert lines[4:7] == [
-        "1. Contact the lender  [now · jiebei]",
+    assert lines[4:9] == [
+        "Today:",
+        "",
+        "1. Contact the lender  [now · jiebei · contact_lender]",
         "   jiebei owes ¥2,100.00.",
-        "   Why: The loan is overdue (guide §2.2)",
+        "   Why: The loan is overdue (guide §2.2; overdue_contact)",
     ]
-    assert "2. Write a budget  [this week]" in lines
+    assert "2. Write a budget  [this week · build_budget]" in lines
 
 
 def test_advise_chinese_is_the_default(runner: CliRunner, pack: Path, situation_file: Path) -> None:
@@ -331,16 +335,18 @@ def test_long_advice_lists_the_rest_by_title(
     pack = make_pack(rules, name="eight")
     result = invoke(runner, "advise", str(situation_file), "--rules", str(pack), "--lang", "en")
     text = result.stdout
-    assert "6. title 5  [ongoing]\n   message 5\n" in text
-    assert (
-        "Also worth doing (all 8 in full: --top 8):\n7. title 6  [ongoing]\n8. title 7  [ongoing]\n"
-        in text
-    )
-    assert "message 6" not in text
-    full = invoke(
-        runner, "advise", str(situation_file), "--rules", str(pack), "--lang", "en", "--top", "8"
-    )
-    assert "   message 7\n" in full.stdout and "Also worth doing" not in full.stdout
+    assert "3. title 2  [ongoing]\n   message 2\n" in text
+    titles = "".join(f"{i + 1}. title {i}  [ongoing]\n" for i in range(3, 8))
+    assert f"Also worth doing:\n{titles}\nAll 8 recommendations in full: xieshang" in text
+    assert "message 3" not in text
+    for option in (["--top", "8"], ["--all"], ["--all", "--top", "8"]):
+        full = invoke(
+            runner, "advise", str(situation_file), "--rules", str(pack), "--lang", "en", *option
+        )
+        assert "   message 7\n" in full.stdout and "Also worth doing" not in full.stdout
+        assert "--all" not in full.stdout
+    top = invoke(runner, "advise", str(situation_file), "--rules", str(pack), "--top", "2", "--all")
+    assert "2. 标题 1" in top.stdout and "标题 2" not in top.stdout  # --top bounds --all
 
 
 @pytest.mark.slow  # a subprocess
