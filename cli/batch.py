@@ -316,14 +316,19 @@ def batch(
                     progress=show,
                 )
         except (KeyboardInterrupt, _Signalled) as stop:
-            if show is not None:
-                sys.stderr.write("\n")
-            signum = stop.signum if isinstance(stop, _Signalled) else signal.SIGINT
-            name = "interrupted" if signum == signal.SIGINT else "terminated"
-            fail(f"{name} ({signal.Signals(signum).name})", 128 + signum)
+            _stopped(stop, show)
         except _WriteError as exc:
             fail(f"error: cannot write {output or 'the output'}: {exc}", 1)
     _finish(summary, show)
+
+
+def _stopped(stop: BaseException, show: Callable[[Summary], None] | None) -> NoReturn:
+    """Ctrl-C, SIGTERM or SIGHUP: the output was cleaned up on the way out; say so, exit 128+N."""
+    if show is not None:
+        sys.stderr.write("\n")
+    signum = stop.signum if isinstance(stop, _Signalled) else signal.SIGINT
+    name = "interrupted" if signum == signal.SIGINT else "terminated"
+    fail(f"{name} ({signal.Signals(signum).name})", 128 + signum)
 
 
 def _finish(summary: Summary, show: Callable[[Summary], None] | None) -> NoReturn:
@@ -390,11 +395,7 @@ def _dask_batch(
                 writer = dk.Writer(out, fmt_out, schema)
                 summary = dk.run(client, pack, partitions, writer, options, show)
         except (KeyboardInterrupt, _Signalled) as stop:
-            if show is not None:
-                sys.stderr.write("\n")
-            signum = stop.signum if isinstance(stop, _Signalled) else signal.SIGINT
-            name = "interrupted" if signum == signal.SIGINT else "terminated"
-            fail(f"{name} ({signal.Signals(signum).name})", 128 + signum)
+            _stopped(stop, show)
         except (_WriteError, dk.WriteFailed) as exc:
             fail(f"error: cannot write {output or 'the output'}: {exc}", 1)
     _finish(summary, show)

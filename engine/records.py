@@ -57,7 +57,7 @@ from engine.memory import Memory
 from engine.ranking import rank
 from engine.render import render_json
 from engine.schemas import validator
-from engine.situation import schema_problem, validate_situation
+from engine.situation import MAX_NUMBER_LITERAL, schema_problem, validate_situation
 from engine.values import UNKNOWN
 from engine.version import __version__
 
@@ -71,7 +71,6 @@ REDACTED = "[redacted]"
 
 MAX_LINE_BYTES = 16_000_000  #: longest record line read (a situation is at most 1 MB)
 MAX_DEPTH = 64  #: deepest nesting of objects and arrays in a record line
-MAX_NUMBER_LITERAL = 40  #: longest number literal in a record line, in characters
 
 
 class AuditWriteError(XieshangError):

@@ -127,6 +127,24 @@ def example_lines(count: int) -> bytes:
     return ((line + "\n") * count).encode("utf-8")
 
 
+def start_working_batch(source: Path, out: Path) -> tuple[subprocess.Popen[str], list[int]]:
+    """``batch SOURCE -o OUT --workers 2`` started, once both workers exist and output grows."""
+    process = subprocess.Popen(
+        [XIESHANG, "batch", str(source), "-o", str(out), "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        workers = wait_for(lambda: len(children(process.pid)) == 2 and children(process.pid), "2")
+        wait_for(lambda: any(p.stat().st_size for p in out.parent.glob(f".{out.name}.*")), "output")
+    except BaseException:
+        os.killpg(process.pid, signal.SIGKILL)  # never leave a batch running behind a failed test
+        raise
+    return process, workers
+
+
 @pytest.fixture(scope="module")
 def advice_line() -> str:
     """The batch output line for the example (what every line of example_lines gives)."""
@@ -157,17 +175,9 @@ def test_a_killed_worker_is_replaced_and_its_lines_evaluated_again(
     source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     count = 400
     source.write_bytes(example_lines(count))
-    process = subprocess.Popen(
-        [XIESHANG, "batch", str(source), "-o", str(out), "--workers", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    process, workers = start_working_batch(source, out)
     try:
-        workers = wait_for(lambda: len(children(process.pid)) == 2 and children(process.pid), "2")
-        # let them get to work (the temporary output grows), then kill one as the OOM killer would
-        wait_for(lambda: any(p.stat().st_size for p in tmp_path.glob(".out.jsonl.*")), "output")
+        # the workers are at work (the temporary output grows): kill one as the OOM killer would
         os.kill(workers[0], signal.SIGKILL)
         _, stderr = process.communicate(timeout=DEADLINE)
     finally:
@@ -222,16 +232,8 @@ def test_a_line_that_kills_its_worker_becomes_an_error_record(
 def test_sigterm_and_sighup_stop_the_batch_leaving_no_files(tmp_path: Path, signum: int) -> None:
     source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     source.write_bytes(example_lines(2000))
-    process = subprocess.Popen(
-        [XIESHANG, "batch", str(source), "-o", str(out), "--workers", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    process, workers = start_working_batch(source, out)
     try:
-        workers = wait_for(lambda: len(children(process.pid)) == 2 and children(process.pid), "2")
-        wait_for(lambda: any(p.stat().st_size for p in tmp_path.glob(".out.jsonl.*")), "output")
         process.send_signal(signum)
         _, stderr = process.communicate(timeout=DEADLINE)
     finally:
