@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 EXAMPLE ?= examples/first-late-payment.json
 
-.PHONY: demo test test-fast lint typecheck unit install-check bench examples clean
+.PHONY: demo test test-fast lint typecheck unit install-check bench examples clean browser
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("xieshang needs Python 3.11 or 3.12 (durable-rules does not import on 3.13+)") if not ((3, 11) <= sys.version_info[:2] <= (3, 12)) else None'
@@ -18,7 +18,14 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 demo: $(VENV)/.installed
 	$(BIN)/xieshang advise $(EXAMPLE)
 
-test: $(VENV)/.installed lint typecheck unit install-check
+test: $(VENV)/.installed browser lint typecheck unit install-check
+
+# Headless Chromium (Debian's packages) for the browser tests and screenshots, installed when
+# missing. Never fatal: without it the browser tests skip with a loud message.
+browser:
+	@(command -v chromium >/dev/null && command -v chromedriver >/dev/null) || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null) || \
+	  echo "WARNING: Debian chromium/chromium-driver could not be installed; browser tests will be SKIPPED"
 
 # The inner loop: ruff and the tests not marked slow (subprocess, property, scale, thread tests).
 test-fast: $(VENV)/.installed
