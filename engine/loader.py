@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # yaml and jsonschema load only when rule files are read
     from engine.yamlsource import SourceMap
 
 RULE_SUFFIXES = (".yaml", ".yml")
+DOCUMENTS_DIR = "documents"  #: a pack's document templates and their manifest, not rule files
 TEST_SUFFIXES = (".test.yaml", ".test.yml")
 
 
@@ -198,6 +199,7 @@ def _rule_files(root: Path) -> Iterator[Path]:
             if not (
                 d.startswith(".")
                 or d in ("tests", "__pycache__", "node_modules")
+                or (d == DOCUMENTS_DIR and here == root)  # templates (engine.documents)
                 or _exists(here / d / "pyvenv.cfg")
                 or _exists(here / d / "pack.yaml")
             )
