@@ -20,6 +20,7 @@ from typing import Annotated
 import typer
 
 import cli.batch  # noqa: F401 - registers the batch command
+import cli.documents  # noqa: F401 - registers the documents command
 from cli.app import (
     Format,
     Lang,
@@ -148,6 +149,11 @@ def rules_validate(
                 raise RuleLoadError(mine) from exc
             write_stdout(f"{len(files)} file(s): ok ({others} error(s) elsewhere in the pack)\n")
             return
+        from engine.documents import check_documents
+
+        problems = check_documents(ruleset.pack.roots, ruleset.compiled.facts)
+        if problems:  # the pack's document templates (docs/documents.md)
+            raise RuleLoadError(problems)
     pack = ruleset.pack
     shards = len(ruleset.compiled.shards)
     write_stdout(

@@ -7,6 +7,7 @@ The public API is small: :func:`load_rules` loads, checks and compiles a rule pa
 from __future__ import annotations
 
 from engine.api import Decision, RuleSet, evaluate, load_rules
+from engine.documents import DOCUMENT_NAMES, Document, build_documents
 from engine.errors import (
     EvaluationError,
     RuleLoadError,
@@ -17,7 +18,9 @@ from engine.errors import (
 from engine.version import __version__
 
 __all__ = [
+    "DOCUMENT_NAMES",
     "Decision",
+    "Document",
     "EvaluationError",
     "RuleLoadError",
     "RuleSet",
@@ -25,6 +28,7 @@ __all__ = [
     "UsageError",
     "XieshangError",
     "__version__",
+    "build_documents",
     "evaluate",
     "load_rules",
 ]

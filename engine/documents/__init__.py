@@ -14,19 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.documents.pack import (
-    DOCUMENT_NAMES,
-    Condition,
-    DocumentPack,
-    DocumentSpec,
-    documents_dir,
-    load_document_pack,
-)
+from engine.documents.names import DOCUMENT_NAMES
 from engine.errors import RuleError, RuleLoadError, UsageError, did_you_mean
 from engine.source import Location
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the template engine loads only when documents are made
     from engine.decision import Decision
+    from engine.documents.pack import Condition, DocumentPack, DocumentSpec
 
 __all__ = ["DOCUMENT_NAMES", "Document", "build_documents", "check_documents"]
 
@@ -66,6 +60,8 @@ def _stamp(folder: Path) -> tuple[tuple[str, int, int], ...]:
 
 def document_pack(decision: Decision) -> DocumentPack:
     """The decision's pack's documents, loaded once per change of its files."""
+    from engine.documents.pack import documents_dir, load_document_pack
+
     folder = documents_dir(decision.ruleset.pack.roots)
     if folder is None:
         roots = ", ".join(decision.ruleset.pack.roots) or decision.ruleset.name
@@ -89,6 +85,7 @@ def check_documents(roots: Sequence[str], facts: Mapping[str, Any]) -> list[Rule
     context does not have is found before a person's documents are made.
     """
     from engine.documents.fixture import render_fixtures
+    from engine.documents.pack import documents_dir, load_document_pack
 
     folder = documents_dir(roots)
     if folder is None:

@@ -25,6 +25,7 @@ CONTEXT_NAMES = frozenset(
      "loans", "loan", "today"}
 )
 BLANK = "____"  #: a figure not known: a blank the person fills in by hand
+NONE = "—"  #: a figure the plan's strategy does not have (a pause has no monthly payment)
 MONEY_BLANK = f"¥{BLANK}"
 TODAY = 3  #: recommendations quoted in full on the plan (the "today" card, SPEC §7.3)
 
@@ -100,6 +101,12 @@ def build_context(decision: Decision, pack: DocumentPack) -> dict[str, Any]:
         loan_id = raw["id"]
         status = raw.get("status", {})
         entry = by_id.get(loan_id, {})
+        strategy = entry.get("strategy")
+
+        def figure(field: str, shown: str) -> str:
+            skip = pack.not_applicable.get(field, ())
+            return NONE if entry.get(field) is None and strategy in skip else shown
+
         extra = {field: fact_value(named, loan_id) for field, named in pack.facts["loan"].items()}
         kind = extra.get("lender_kind") or "unknown"
         if not extra.get("complaint_route"):
@@ -123,8 +130,10 @@ def build_context(decision: Decision, pack: DocumentPack) -> dict[str, Any]:
                     "strategy_label": label("strategy", entry.get("strategy")),
                     "pay_now": money(entry.get("pay_now"), locale),
                     "pays_now": bool(entry.get("pay_now")),
-                    "monthly_payment": money(entry.get("monthly_payment"), locale),
-                    "months": months(entry.get("months"), locale),
+                    "monthly_payment": figure(
+                        "monthly_payment", money(entry.get("monthly_payment"), locale)
+                    ),
+                    "months": figure("months", months(entry.get("months"), locale)),
                     "months_at_contract_rate": months(entry.get("months_at_contract_rate"), locale),
                     "monthly_interest": money(entry.get("monthly_interest"), locale),
                     "covers_interest": entry.get("covers_interest"),

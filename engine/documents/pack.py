@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.documents.calendar import check_words
+from engine.documents.names import DOCUMENT_NAMES, TEMPLATE_DOCUMENTS
 from engine.documents.sandbox import TemplateProblem, compile_template, template_environment
 from engine.errors import RuleError, RuleLoadError, did_you_mean
 from engine.loader import DOCUMENTS_DIR
@@ -24,24 +25,9 @@ from engine.userfiles import MAX_YAML_BYTES, ReadProblem, read_file
 
 MANIFEST = "documents.yaml"
 
-#: Every document the engine can build, in the order they are written. ``calendar`` is made in
-#: Python (engine.documents.calendar); the others from the pack's templates, one per locale:
-#: ``documents/<name>.<locale>.md.j2`` (Markdown; the HTML is made from it).
-DOCUMENT_NAMES: tuple[str, ...] = (
-    "plan",
-    "calendar",
-    "call_script",
-    "hardship_statement",
-    "instalment_request",
-    "complaint_letter",
-    "fee_dispute",
-    "credit_report_dispute",
-    "relatives_message",
-)
-TEMPLATE_DOCUMENTS = tuple(name for name in DOCUMENT_NAMES if name != "calendar")
 LAYOUT = "layout.html.j2"  #: the HTML page every Markdown document is printed in
 _WHEN_KEYS = {"action", "strategy", "fact"}
-_TOP_KEYS = {"documents", "facts", "labels", "complaint_routes", "calendar"}
+_TOP_KEYS = {"documents", "facts", "labels", "complaint_routes", "calendar", "not_applicable"}
 
 
 @dataclass(frozen=True)
@@ -74,6 +60,8 @@ class DocumentPack:
     labels: Mapping[str, Mapping[str, Mapping[str, str]]]  #: group → code → locale → text
     complaint_routes: Mapping[str, Mapping[str, str]]  #: lender kind → locale → text
     calendar: Mapping[str, Any]
+    #: plan figure → the strategies that have none (shown as "—", not as a blank)
+    not_applicable: Mapping[str, tuple[str, ...]]
     templates: Mapping[str, Any]  #: "<name>.<locale>" → compiled jinja2 Template; and LAYOUT
 
 
@@ -211,5 +199,6 @@ def load_document_pack(folder: Path, facts: Mapping[str, Any]) -> DocumentPack:
         labels=data.get("labels", {}),
         complaint_routes=data.get("complaint_routes", {}),
         calendar=data.get("calendar", {}),
+        not_applicable={k: tuple(v) for k, v in data.get("not_applicable", {}).items()},
         templates=templates,
     )

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.documents.calendar import render_calendar
-from engine.documents.pack import LAYOUT, TEMPLATE_DOCUMENTS, DocumentPack
+from engine.documents.names import TEMPLATE_DOCUMENTS
+from engine.documents.pack import LAYOUT, DocumentPack
 from engine.documents.sandbox import render_template
 
 
