@@ -20,7 +20,7 @@ from engine.source import Location
 
 if TYPE_CHECKING:  # the template engine loads only when documents are made
     from engine.decision import Decision
-    from engine.documents.pack import Condition, DocumentPack, DocumentSpec
+    from engine.documents.model import Condition, DocumentPack, DocumentSpec
 
 __all__ = ["DOCUMENT_NAMES", "Document", "build_documents", "check_documents"]
 
@@ -113,7 +113,11 @@ def build_documents(decision: Decision, *, only: Sequence[str] | None = None) ->
         if name not in DOCUMENT_NAMES:
             raise UsageError(
                 f"unknown document {name!r}: expected one of {', '.join(DOCUMENT_NAMES)}"
-                + (f" ({did_you_mean(name, DOCUMENT_NAMES)})" if did_you_mean(name, DOCUMENT_NAMES) else "")
+                + (
+                    f" ({did_you_mean(name, DOCUMENT_NAMES)})"
+                    if did_you_mean(name, DOCUMENT_NAMES)
+                    else ""
+                )
             )
     pack = document_pack(decision)
     context = build_context(decision, pack)
@@ -145,7 +149,9 @@ def build_documents(decision: Decision, *, only: Sequence[str] | None = None) ->
                         [RuleError(Location(exc.file, exc.line), "documents_render", exc.message)]
                     ) from None
                 kind = FORMATS[fmt]
-                out.append(Document(name, f"{stem}.{kind.extension}", kind.media_type, content, loan_id))
+                out.append(
+                    Document(name, f"{stem}.{kind.extension}", kind.media_type, content, loan_id)
+                )
     return out
 
 

@@ -55,8 +55,12 @@ def add_months(day: dt.date, count: int) -> dt.date:
     return dt.date(year, month, min(day.day, months_calendar.monthrange(year, month)[1]))
 
 
-def events(context: Mapping[str, Any], raw_loans: list[Mapping[str, Any]], words: Mapping[str, Any],
-           plan: Mapping[str, Any]) -> list[Event]:
+def events(
+    context: Mapping[str, Any],
+    raw_loans: list[Mapping[str, Any]],
+    words: Mapping[str, Any],
+    plan: Mapping[str, Any],
+) -> list[Event]:
     """The events of one decision, in date order.
 
     ``context`` is the template context (names and figures as shown), ``raw_loans`` the
@@ -83,7 +87,9 @@ def events(context: Mapping[str, Any], raw_loans: list[Mapping[str, Any]], words
         name = loan["name"]
         due = date(raw.get("next_due_date"))
         if due is not None and due >= as_of:
-            out.append(Event(due, "due", index, 0, text("due", name=name, amount=loan["monthly_payment"])))
+            out.append(
+                Event(due, "due", index, 0, text("due", name=name, amount=loan["monthly_payment"]))
+            )
         for kind in ("court_deadline", "appeal_deadline"):
             day = date(loan.get(kind))
             if day is not None and day >= as_of:
@@ -93,7 +99,15 @@ def events(context: Mapping[str, Any], raw_loans: list[Mapping[str, Any]], words
             out.append(Event(hearing, "hearing", index, 0, text("hearing", name=name)))
         entry = entries.get(raw["id"], {})
         if entry.get("pay_now"):
-            out.append(Event(as_of, "pay_now", index, 0, text("pay_now", name=name, amount=loan["plan"]["pay_now"])))
+            out.append(
+                Event(
+                    as_of,
+                    "pay_now",
+                    index,
+                    0,
+                    text("pay_now", name=name, amount=loan["plan"]["pay_now"]),
+                )
+            )
         if entry.get("monthly_payment") and entry.get("strategy") not in (None, "court"):
             count = min(entry.get("months") or open_ended, MAX_INSTALMENTS)
             first = due if due is not None and due > as_of else add_months(as_of, 1)
@@ -140,10 +154,14 @@ def check_words(words: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def render_calendar(context: Mapping[str, Any], raw_loans: list[Mapping[str, Any]],
-                    words: Mapping[str, Any], plan: Mapping[str, Any]) -> str:
+def render_calendar(
+    context: Mapping[str, Any],
+    raw_loans: list[Mapping[str, Any]],
+    words: Mapping[str, Any],
+    plan: Mapping[str, Any],
+) -> str:
     as_of = dt.date.fromisoformat(context["as_of"])
-    stamp = dt.datetime(as_of.year, as_of.month, as_of.day, tzinfo=dt.timezone.utc)
+    stamp = dt.datetime(as_of.year, as_of.month, as_of.day, tzinfo=dt.UTC)
     cal = icalendar.Calendar()
     cal.add("prodid", f"-//xieshang//{context['pack']['name']} {context['pack']['version']}//EN")
     cal.add("version", "2.0")
@@ -160,4 +178,4 @@ def render_calendar(context: Mapping[str, Any], raw_loans: list[Mapping[str, Any
         item.add("summary", event.summary)
         item.add("categories", [event.kind])
         cal.add_component(item)
-    return cal.to_ical().decode("utf-8")
+    return bytes(cal.to_ical()).decode("utf-8")

@@ -17,12 +17,24 @@ from engine.values import UNKNOWN
 
 if TYPE_CHECKING:
     from engine.decision import Decision
-    from engine.documents.pack import DocumentPack
+    from engine.documents.model import DocumentPack
 
 #: The names a template may use (checked when it is loaded).
 CONTEXT_NAMES = frozenset(
-    {"lang", "as_of", "title", "blank", "pack", "borrower", "budget", "situation", "collection",
-     "loans", "loan", "today"}
+    {
+        "lang",
+        "as_of",
+        "title",
+        "blank",
+        "pack",
+        "borrower",
+        "budget",
+        "situation",
+        "collection",
+        "loans",
+        "loan",
+        "today",
+    }
 )
 BLANK = "____"  #: a figure not known: a blank the person fills in by hand
 NONE = "—"  #: a figure the plan's strategy does not have (a pause has no monthly payment)
@@ -87,7 +99,7 @@ def build_context(decision: Decision, pack: DocumentPack) -> dict[str, Any]:
         return str(pack.labels.get(group, {}).get(str(code), {}).get(locale, code))
 
     def fact_value(named: Any, loan: str | None) -> Any:
-        name = named.get(locale) if isinstance(named, Mapping) else named
+        name = str(named.get(locale) if isinstance(named, Mapping) else named)
         return shown(memory.get(name, loan), facts[name].unit, locale)
 
     recommended: dict[str, set[str]] = {}  # loan id → action codes (situation actions: all)
@@ -101,11 +113,10 @@ def build_context(decision: Decision, pack: DocumentPack) -> dict[str, Any]:
         loan_id = raw["id"]
         status = raw.get("status", {})
         entry = by_id.get(loan_id, {})
-        strategy = entry.get("strategy")
 
-        def figure(field: str, shown: str) -> str:
+        def figure(field: str, shown: str, entry: Mapping[str, Any] = entry) -> str:
             skip = pack.not_applicable.get(field, ())
-            return NONE if entry.get(field) is None and strategy in skip else shown
+            return NONE if entry.get(field) is None and entry.get("strategy") in skip else shown
 
         extra = {field: fact_value(named, loan_id) for field, named in pack.facts["loan"].items()}
         kind = extra.get("lender_kind") or "unknown"
@@ -184,7 +195,6 @@ def build_context(decision: Decision, pack: DocumentPack) -> dict[str, Any]:
         "loans": loans,
         "loan": None,
         "today": [
-            {"title": rec.title, "message": rec.message}
-            for rec in decision.recommendations[:TODAY]
+            {"title": rec.title, "message": rec.message} for rec in decision.recommendations[:TODAY]
         ],
     }

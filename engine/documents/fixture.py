@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.documents.context import BLANK, MONEY_BLANK, months
-from engine.documents.pack import DocumentPack
+from engine.documents.model import DocumentPack
 from engine.documents.registry import REGISTRY, Job, TemplateRenderError
 from engine.errors import RuleError
 from engine.model import LOCALES
@@ -23,11 +23,17 @@ def fixture_context(pack: DocumentPack, locale: str, full: bool) -> dict[str, An
     text = "示例" if full else ""
     flag = full
 
-    samples = {"boolean": flag if full else None, "date": "2026-12-05" if full else BLANK,
-               "money": money, "percent": "24%" if full else f"{BLANK}%"}
+    samples = {
+        "boolean": flag if full else None,
+        "date": "2026-12-05" if full else BLANK,
+        "money": money,
+        "percent": "24%" if full else f"{BLANK}%",
+    }
 
     def extra(scope: str) -> dict[str, Any]:
-        return {field: samples.get(pack.units.get(field, "text"), text) for field in pack.facts[scope]}
+        return {
+            field: samples.get(pack.units.get(field, "text"), text) for field in pack.facts[scope]
+        }
 
     loan = {
         "product": text,
@@ -118,5 +124,7 @@ def render_fixtures(pack: DocumentPack) -> list[RuleError]:
                 try:
                     renderer(job)
                 except TemplateRenderError as exc:
-                    errors.add(RuleError(Location(exc.file, exc.line), "documents_render", exc.message))
+                    errors.add(
+                        RuleError(Location(exc.file, exc.line), "documents_render", exc.message)
+                    )
     return sorted(errors)

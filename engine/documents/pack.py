@@ -10,11 +10,11 @@ template can reach Python (``engine.documents.sandbox``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine.documents.calendar import check_words
+from engine.documents.model import LAYOUT, Condition, DocumentPack, DocumentSpec
 from engine.documents.names import DOCUMENT_NAMES, TEMPLATE_DOCUMENTS
 from engine.documents.sandbox import TemplateProblem, compile_template, template_environment
 from engine.errors import RuleError, RuleLoadError, did_you_mean
@@ -25,44 +25,8 @@ from engine.userfiles import MAX_YAML_BYTES, ReadProblem, read_file
 
 MANIFEST = "documents.yaml"
 
-LAYOUT = "layout.html.j2"  #: the HTML page every Markdown document is printed in
 _WHEN_KEYS = {"action", "strategy", "fact"}
 _TOP_KEYS = {"documents", "facts", "labels", "complaint_routes", "calendar", "not_applicable"}
-
-
-@dataclass(frozen=True)
-class Condition:
-    """One way a document applies: an action recommended, a plan strategy, or a fact's value."""
-
-    action: str | None = None
-    strategies: tuple[str, ...] = ()
-    fact: str | None = None
-    equals: Any = None  #: None: the fact is true, or a list that is not empty
-
-
-@dataclass(frozen=True)
-class DocumentSpec:
-    name: str
-    per_loan: bool
-    when: tuple[Condition, ...]  #: any of them; empty: always
-    title: Mapping[str, str]  #: by locale
-
-
-@dataclass(frozen=True)
-class DocumentPack:
-    """A pack's documents, checked and compiled."""
-
-    root: str
-    specs: Mapping[str, DocumentSpec]  #: in DOCUMENT_NAMES order
-    #: context field → fact name, or {locale: fact name}; ``loan`` and ``situation`` scopes
-    facts: Mapping[str, Mapping[str, Any]]
-    units: Mapping[str, str]  #: context field → the unit of its fact (money, date, boolean, ...)
-    labels: Mapping[str, Mapping[str, Mapping[str, str]]]  #: group → code → locale → text
-    complaint_routes: Mapping[str, Mapping[str, str]]  #: lender kind → locale → text
-    calendar: Mapping[str, Any]
-    #: plan figure → the strategies that have none (shown as "—", not as a blank)
-    not_applicable: Mapping[str, tuple[str, ...]]
-    templates: Mapping[str, Any]  #: "<name>.<locale>" → compiled jinja2 Template; and LAYOUT
 
 
 def documents_dir(roots: Iterable[str]) -> Path | None:
@@ -85,7 +49,9 @@ def load_document_pack(folder: Path, facts: Mapping[str, Any]) -> DocumentPack:
     manifest_file = f"{shown}/{MANIFEST}"
     errors: list[RuleError] = []
     try:
-        data, smap, problems = load_yaml(read_file(folder / MANIFEST, MAX_YAML_BYTES), manifest_file)
+        data, smap, problems = load_yaml(
+            read_file(folder / MANIFEST, MAX_YAML_BYTES), manifest_file
+        )
     except ReadProblem as problem:
         raise RuleLoadError(
             [RuleError(Location(manifest_file), "documents_unreadable", problem.reason)]
@@ -123,13 +89,17 @@ def load_document_pack(folder: Path, facts: Mapping[str, Any]) -> DocumentPack:
                         f"unknown fact {name!r}",
                         did_you_mean(str(name), known_facts),
                     )
-    for problem in check_words(data.get("calendar", {})):
-        error(("calendar",), problem)
+    for wrong in check_words(data.get("calendar", {})):
+        error(("calendar",), wrong)
     specs: dict[str, DocumentSpec] = {}
     declared = data.get("documents", {})
     for name in declared:
         if name not in DOCUMENT_NAMES:
-            error(("documents", name), f"unknown document {name!r}", did_you_mean(name, DOCUMENT_NAMES))
+            error(
+                ("documents", name),
+                f"unknown document {name!r}",
+                did_you_mean(name, DOCUMENT_NAMES),
+            )
     for name in DOCUMENT_NAMES:
         if name not in declared:
             continue
@@ -137,7 +107,9 @@ def load_document_pack(folder: Path, facts: Mapping[str, Any]) -> DocumentPack:
         conditions = []
         for index, alt in enumerate(body.get("when", [])):
             if not isinstance(alt, dict) or len(set(alt) & _WHEN_KEYS) != 1:
-                error(("documents", name, "when", index), "expected one of action:, strategy:, fact:")
+                error(
+                    ("documents", name, "when", index), "expected one of action:, strategy:, fact:"
+                )
                 continue
             fact = alt.get("fact")
             if fact is not None and fact not in known_facts:
@@ -158,12 +130,17 @@ def load_document_pack(folder: Path, facts: Mapping[str, Any]) -> DocumentPack:
         title = body.get("title", {})
         if set(title) != set(LOCALES):
             error(("documents", name), f"give a title in each of {', '.join(LOCALES)}")
-        specs[name] = DocumentSpec(name, bool(body.get("per_loan", False)), tuple(conditions), title)
+        specs[name] = DocumentSpec(
+            name, bool(body.get("per_loan", False)), tuple(conditions), title
+        )
 
     env = template_environment(folder)
     templates: dict[str, Any] = {}
     wanted = [LAYOUT] + [
-        f"{name}.{locale}.md.j2" for name in TEMPLATE_DOCUMENTS if name in specs for locale in LOCALES
+        f"{name}.{locale}.md.j2"
+        for name in TEMPLATE_DOCUMENTS
+        if name in specs
+        for locale in LOCALES
     ]
     for file in wanted:
         path = folder / file

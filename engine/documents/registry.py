@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.documents.calendar import render_calendar
+from engine.documents.model import LAYOUT, DocumentPack
 from engine.documents.names import TEMPLATE_DOCUMENTS
-from engine.documents.pack import LAYOUT, DocumentPack
 from engine.documents.sandbox import render_template
 
 
@@ -60,7 +60,8 @@ def render_markdown(job: Job) -> str:
     try:
         text = render_template(job.pack.templates[key], dict(job.context), f"{key}.md.j2")
     except TemplateProblem as problem:
-        raise TemplateRenderError(f"{job.pack.root}/{key}.md.j2", problem.line, problem.message)
+        file = f"{job.pack.root}/{key}.md.j2"
+        raise TemplateRenderError(file, problem.line, problem.message) from None
     return text.rstrip("\n") + "\n"
 
 
@@ -73,9 +74,9 @@ def _markdown_to_html(text: str) -> str:
 
 
 def render_html(job: Job) -> str:
-    from engine.documents.sandbox import TemplateProblem
-
     from markupsafe import Markup
+
+    from engine.documents.sandbox import TemplateProblem
 
     # markdown-it with raw HTML off made this HTML from escaped Markdown: trusted as markup
     body = Markup(_markdown_to_html(render_markdown(job)))
@@ -83,7 +84,8 @@ def render_html(job: Job) -> str:
     try:
         page = render_template(job.pack.templates[LAYOUT], context, LAYOUT)
     except TemplateProblem as problem:
-        raise TemplateRenderError(f"{job.pack.root}/{LAYOUT}", problem.line, problem.message)
+        file = f"{job.pack.root}/{LAYOUT}"
+        raise TemplateRenderError(file, problem.line, problem.message) from None
     return page.rstrip("\n") + "\n"
 
 

@@ -71,16 +71,16 @@ def compile_template(envs: dict[str, SandboxedEnvironment], source: str, file: s
         tree = env.parse(source, file, file)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateProblem(f"template syntax: {exc.message}", exc.lineno or 0) from None
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        attr = node.attr if isinstance(node, nodes.Getattr) else _const(node.arg)
+    for access in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        attr = access.attr if isinstance(access, nodes.Getattr) else _const(access)
         if isinstance(attr, str) and attr.startswith("_"):
             raise TemplateProblem(
                 f"{attr!r}: names starting with '_' are Python internals and not allowed",
-                node.lineno,
+                access.lineno,
             )
-    for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+    for statement in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
         raise TemplateProblem(
-            "templates cannot include, import or extend other files", node.lineno
+            "templates cannot include, import or extend other files", statement.lineno
         )
     allowed = CONTEXT_NAMES | ({"body", "title", "lang"} if file.endswith(".html.j2") else set())
     for name in sorted(meta.find_undeclared_variables(tree) - allowed):
@@ -94,8 +94,9 @@ def compile_template(envs: dict[str, SandboxedEnvironment], source: str, file: s
     return env.template_class.from_code(env, code, env.make_globals(None), None)
 
 
-def _const(node: nodes.Node) -> Any:
-    return node.value if isinstance(node, nodes.Const) else None
+def _const(item: Any) -> Any:
+    """The key of ``x["key"]`` when it is written as a constant."""
+    return item.arg.value if isinstance(item.arg, nodes.Const) else None
 
 
 def render_template(template: Any, context: dict[str, Any], file: str) -> str:
