@@ -20,7 +20,7 @@ from typing import Annotated
 import typer
 
 import cli.batch  # noqa: F401 - registers the batch command
-import cli.documents  # noqa: F401 - registers the documents command
+from cli.documents import documents as _documents  # noqa: F401 - registers the command
 from cli.app import (
     Format,
     Lang,
