@@ -20,7 +20,6 @@ from typing import Annotated
 import typer
 
 import cli.batch  # noqa: F401 - registers the batch command
-from cli.documents import documents as _documents  # noqa: F401 - registers the command
 from cli.app import (
     Format,
     Lang,
@@ -36,6 +35,7 @@ from cli.app import (
     rules_app,
 )
 from cli.audit import PendingRecord, coverage_lines, near_miss_text, prepare_record
+from cli.documents import documents as _documents  # noqa: F401 - registers the command
 from cli.output import write_stdout
 
 __all__ = ["app", "run"]
