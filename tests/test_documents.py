@@ -675,3 +675,44 @@ def test_readme_shows_a_screenshot_of_every_document_type() -> None:
         assert (ROOT / "docs" / "images" / f"{name}.png").is_file()
     assert "xieshang documents examples/" in readme
     assert documents_dir([str(PACK)]) == PACK / "documents"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("name", ["job-loss-several-debts", "income-cut-several-debts"])
+def test_printable_plan_is_one_a4_page(
+    default_rules: engine.RuleSet, tmp_path: Path, name: str, locale: str
+) -> None:
+    """The plan of four debts prints on one A4 page (Chromium's print to PDF, the page count)."""
+    if shutil.which("chromium") is None:
+        pytest.skip(
+            "NO CHROMIUM: /usr/bin/chromium is missing, printing NOT checked (make browser)"
+        )
+    [html] = [
+        d
+        for d in engine.build_documents(decide(default_rules, load(name), locale), only=["plan"])
+        if d.filename == "plan.html"
+    ]
+    page, pdf = tmp_path / "plan.html", tmp_path / "plan.pdf"
+    page.write_text(html.content, "utf-8")
+    subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
+         f"--print-to-pdf={pdf}", page.as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    data = pdf.read_bytes()
+    width, height = re.findall(rb"/MediaBox\s*\[\s*0 0 ([0-9.]+) ([0-9.]+)", data)[0]
+    assert (round(float(width)), round(float(height))) == (595, 842)  # A4 in points: @page size
+    assert re.findall(rb"/Count (\d+)", data) == [b"1"]
+
+
+def test_readme_documents_listing_is_current(tmp_path: Path, runner: CliRunner) -> None:
+    readme = (ROOT / "README.md").read_text("utf-8")
+    block = re.search(r"\$ xieshang documents (\S+) --out my-documents\n(.*?)```", readme, re.S)
+    assert block is not None
+    out = tmp_path / "my-documents"
+    result = runner.invoke(app, ["documents", str(ROOT / block.group(1)), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert [Path(line).name for line in result.output.splitlines()] == [
+        Path(line).name for line in block.group(2).splitlines()
+    ]

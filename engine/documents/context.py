@@ -126,6 +126,7 @@ def build_context(decision: Decision, pack: DocumentPack) -> dict[str, Any]:
             {
                 "product": label("product", raw.get("product")),
                 "lender_kind_label": label("lender_kind", kind),
+                "lender_given": bool(raw.get("lender")),  # else ``lender`` is a description
                 "balance": money(raw.get("outstanding_balance"), locale),
                 "overdue": money(raw.get("overdue_amount"), locale),
                 "monthly_payment": money(raw.get("monthly_payment"), locale),

@@ -38,6 +38,7 @@ def fixture_context(pack: DocumentPack, locale: str, full: bool) -> dict[str, An
     loan = {
         "product": text,
         "lender_kind_label": text,
+        "lender_given": flag,
         "balance": money,
         "overdue": money,
         "monthly_payment": money,
