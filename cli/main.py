@@ -152,6 +152,9 @@ def rules_validate(
         from engine.documents import check_documents
 
         problems = check_documents(ruleset.pack.roots, ruleset.compiled.facts)
+        if files:  # only the files named (a template, or the documents' manifest)
+            named = {p.resolve() for p in paths or [] if p.is_file()}
+            problems = [e for e in problems if Path(e.location.file).resolve() in named]
         if problems:  # the pack's document templates (docs/documents.md)
             raise RuleLoadError(problems)
     pack = ruleset.pack

@@ -716,3 +716,16 @@ def test_readme_documents_listing_is_current(tmp_path: Path, runner: CliRunner) 
     assert [Path(line).name for line in result.output.splitlines()] == [
         Path(line).name for line in block.group(2).splitlines()
     ]
+
+
+def test_rules_validate_one_template_file(tmp_path: Path, runner: CliRunner) -> None:
+    """A template named on its own is checked with its pack, and only its errors are shown."""
+    pack = tmp_path / "mypack"
+    shutil.copytree(PACK, pack, ignore=shutil.ignore_patterns("tests"))
+    broken = pack / "documents" / "plan.zh-CN.md.j2"
+    broken.write_text("# {{ title }\n", "utf-8")
+    result = runner.invoke(app, ["rules", "validate", str(broken)])
+    assert result.exit_code == 2, result.output
+    assert f"{broken.as_posix()}:1: documents_template: template syntax" in result.output
+    other = runner.invoke(app, ["rules", "validate", str(pack / "contact.yaml")])
+    assert other.exit_code == 0, other.output
