@@ -398,7 +398,6 @@ def test_hostile_template_is_refused_when_loaded(
     ("line", "message"),
     [
         ("{{ budget | attr('__class__') }}", "SecurityError"),
-        ("{{ loan.name.__len__ }}", ""),
         ("{{ budget.no_such_field }}", "has no attribute 'no_such_field'"),
         ("{{ loan.plan.strategy_labl }}", "has no attribute 'strategy_labl'"),
     ],
@@ -413,18 +412,13 @@ def test_template_errors_at_render_name_the_line(
     lines[4] = line
     template.write_text("\n".join(lines) + "\n", "utf-8")
     facts = default_rules.compiled.facts
-    try:
-        pack = load_document_pack(documents_copy, facts)
-    except RuleLoadError as exc:  # refused before rendering: just as good
-        assert "__len__" in str(exc.errors[0])
-        return
+    load_document_pack(documents_copy, facts)  # nothing to see before rendering
     errors = check_documents([str(documents_copy.parent)], facts)
     assert errors, "the fixture render must find it"
     assert {str(e.location) for e in errors} == {
         f"{documents_copy.as_posix()}/call_script.zh-CN.md.j2:5"
     }
     assert message in errors[0].message
-    del pack
 
 
 def test_rules_validate_reports_a_broken_template(tmp_path: Path, runner: CliRunner) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import icalendar
 
-from engine.template import placeholders, render
+from engine.template import TemplateError, placeholders, render
 
 #: The placeholders each event's text may use (checked when the pack's documents load).
 EVENT_FIELDS: Mapping[str, frozenset[str]] = {
@@ -143,8 +143,8 @@ def check_words(words: Mapping[str, Any]) -> list[str]:
         for locale, template in by_locale.items():
             try:
                 unknown = set(placeholders(str(template))) - allowed
-            except Exception as exc:  # engine.template.TemplateError
-                problems.append(f"calendar event {kind!r} ({locale}): {exc}")
+            except TemplateError as exc:
+                problems.append(f"calendar event {kind!r} ({locale}): {exc.message}")
                 continue
             if unknown:
                 problems.append(

@@ -134,7 +134,7 @@ def load_document_pack(folder: Path, facts: Mapping[str, Any]) -> DocumentPack:
             name, bool(body.get("per_loan", False)), tuple(conditions), title
         )
 
-    env = template_environment(folder)
+    env = template_environment()
     templates: dict[str, Any] = {}
     wanted = [LAYOUT] + [
         f"{name}.{locale}.md.j2"

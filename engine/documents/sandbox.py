@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -40,10 +39,9 @@ def _markdown_value(value: Any) -> str:
     return markdown(str(value))
 
 
-def template_environment(folder: Path) -> dict[str, SandboxedEnvironment]:
+def template_environment() -> dict[str, SandboxedEnvironment]:
     """The two sandboxes: Markdown templates (values escaped as Markdown text) and the HTML
-    layout (autoescaped). ``folder`` is only for messages; nothing is loaded from it by name."""
-    del folder
+    layout (autoescaped). Neither has a loader: no template can read another file."""
     common: dict[str, Any] = {
         "undefined": jinja2.StrictUndefined,
         "keep_trailing_newline": True,
