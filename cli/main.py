@@ -35,6 +35,7 @@ from cli.app import (
     rules_app,
 )
 from cli.audit import PendingRecord, coverage_lines, near_miss_text, prepare_record
+from cli.interview import interview as _interview  # noqa: F401 - registers the command
 from cli.output import write_stdout
 
 __all__ = ["app", "run"]
@@ -148,6 +149,11 @@ def rules_validate(
                 raise RuleLoadError(mine) from exc
             write_stdout(f"{len(files)} file(s): ok ({others} error(s) elsewhere in the pack)\n")
             return
+        from engine.interview import check_book
+
+        question_errors = check_book(ruleset.pack)  # the interview's questions.yaml, if any
+        if question_errors:
+            raise RuleLoadError(question_errors)
     pack = ruleset.pack
     shards = len(ruleset.compiled.shards)
     write_stdout(

@@ -471,3 +471,24 @@ def answered_count(ruleset: RuleSet, situation: Mapping[str, Any], declined: Ite
         else:
             count += value_at(situation, name) is not UNKNOWN
     return count
+
+
+def load_partial_file(path: str, *, today: dt.date | None = None) -> dict[str, Any]:
+    """Read a partial situation file (``--from``), bounded like every situation read, and check
+    it (``check_partial``)."""
+    from pathlib import Path
+
+    from engine.situation import MAX_BYTES, parse_situation_bytes
+    from engine.userfiles import ReadProblem, read_file
+
+    try:
+        data = read_file(Path(path), MAX_BYTES)
+    except ReadProblem as problem:
+        if problem.too_large:
+            raise SituationError(path, "$", f"larger than the limit of {MAX_BYTES} bytes") from None
+        raise UsageError(f"cannot read situation: {path}: {problem.reason}") from None
+    doc = parse_situation_bytes(data, path)
+    if not isinstance(doc, dict):
+        raise SituationError(path, "$", "expected a JSON object at the top level")
+    check_partial(doc, today=today, source=path)
+    return doc
