@@ -16,10 +16,12 @@ from engine.interview.session import (
     apply_answer,
     check_partial,
     evaluate_partial,
+    fields_read_for,
     forget,
     interview_next,
     next_questions,
     path_of,
+    replay,
     value_at,
 )
 
@@ -32,10 +34,12 @@ __all__ = [
     "check_partial",
     "evaluate_partial",
     "fields_read",
+    "fields_read_for",
     "forget",
     "interview_next",
     "load_book",
     "next_questions",
     "path_of",
+    "replay",
     "value_at",
 ]

@@ -26,11 +26,13 @@ score of the last one in the top), and a derived fact when the advice's plan sho
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.checks import leaves
+from engine.compiler import CompiledPack
 from engine.decision import Decision
 from engine.explain import Truth, combine, leaf_truth
 from engine.expr import names as expr_names
@@ -56,9 +58,10 @@ class Effects:
 
 @dataclass(frozen=True)
 class _Binding:
+    loan: str | None
     when: Condition | None
+    leaves: tuple[Leaf, ...]
     leaf_keys: tuple[Key, ...]
-    leaf_truths: tuple[Truth, ...]  #: each leaf's truth now
     reads: frozenset[Key]  #: what the derive expression reads (``_ANY_LOAN`` for aggregates)
     derives: Key | None
     action: str | None
@@ -69,6 +72,20 @@ Pair = tuple[Truth, Truth]
 _TRUTHS: tuple[Truth, ...] = (True, False, None)
 _ANY_PAIR: frozenset[Pair] = frozenset((a, b) for a in _TRUTHS for b in _TRUTHS)
 _EQUAL_PAIRS: frozenset[Pair] = frozenset((t, t) for t in _TRUTHS)
+#: a leaf's kind in one analysis: K could change it, it is open, or settled at a truth
+_CHANGED, _OPEN = 0, 1
+_TRUTH_KIND: dict[Truth, int] = {True: 2, False: 3, None: 4}
+_KIND_PAIRS: tuple[frozenset[Pair], ...] = (
+    _ANY_PAIR,
+    _EQUAL_PAIRS,
+    frozenset({(True, True)}),
+    frozenset({(False, False)}),
+    frozenset({(None, None)}),
+)
+_KLEENE: dict[str, dict[tuple[Truth, Truth], Truth]] = {
+    kind: {(a, b): combine(kind, [a, b]) for a in _TRUTHS for b in _TRUTHS}
+    for kind in ("all", "any")
+}
 
 
 class Relevance:
@@ -87,12 +104,15 @@ class Relevance:
                 {r.action for r in recs[:top]} | {a for a, b in self.bound.items() if b >= last}
             )
         self.plan_keys = _plan_keys(decision)
-        self.bindings: list[_Binding] = []
-        order = sorted(range(len(compiled.rules)), key=lambda i: compiled.rules[i].stage)
-        for index in order:
-            rule = compiled.rules[index].rule
-            for loan in memory.loans if rule.about == "loan" else [None]:
-                self.bindings.append(_binding(rule, loan, memory))
+        shape = _shape(compiled, tuple(memory.loans))
+        self.bindings = shape.bindings
+        self.readers = shape.readers
+        self.any_loan_readers = shape.any_loan_readers
+        self._memo = shape.memo
+        self.truths: list[tuple[Truth, ...]] = [
+            tuple(leaf_truth(leaf, memory.get(leaf.fact, b.loan)) for leaf in b.leaves)
+            for b in self.bindings
+        ]
         self.open = self._open_keys(memory, frozenset(declined))
 
     def _open_keys(self, memory: Any, declined: frozenset[Key]) -> frozenset[Key]:
@@ -123,40 +143,59 @@ class Relevance:
     def effects(self, key: Key) -> Effects:
         """What knowing the open input ``key`` (fact, loan id or None) could change."""
         changed: set[Key] = {key}
-        any_loan: set[str] = {key[0]} if key[1] is not None else set()
+        any_loan: set[str] = set()
         actions: set[str] = set()
-        for b in self.bindings:
+        pending: list[int] = []  # a heap of binding positions: bindings are in stage order
+        seen: set[int] = set()
+
+        def touch(changed_key: Key) -> None:
+            found = list(self.readers.get(changed_key, ()))
+            if changed_key[1] is not None and changed_key[0] not in any_loan:
+                any_loan.add(changed_key[0])
+                found += self.any_loan_readers.get(changed_key[0], ())
+            for position in found:
+                if position not in seen:
+                    seen.add(position)
+                    heapq.heappush(pending, position)
+
+        touch(key)
+        while pending:
+            position = heapq.heappop(pending)
+            b = self.bindings[position]
             reads_changed = not b.reads.isdisjoint(changed) or any(
                 (fact, _ANY_LOAN) in b.reads for fact in any_loan
             )
-            if b.keys.isdisjoint(changed) and not reads_changed:
-                continue
-            pairs = self._pairs(b, changed)
+            pairs = self._pairs(position, changed)
             pivotal = any((x is True) != (y is True) for x, y in pairs)
             if b.derives is not None:
                 can_fire = any(x is True or y is True for x, y in pairs)
-                if pivotal or (reads_changed and can_fire):
+                if (pivotal or (reads_changed and can_fire)) and b.derives not in changed:
                     changed.add(b.derives)
-                    if b.derives[1] is not None:
-                        any_loan.add(b.derives[0])
+                    touch(b.derives)
             elif pivotal and b.action in self.actions:
                 actions.add(b.action)
         plan = tuple(sorted((k for k in changed if k in self.plan_keys), key=_key_order))
         ordered = tuple(sorted(actions, key=lambda a: (-self.bound.get(a, 0), a)))
         return Effects(ordered, plan)
 
-    def _pairs(self, b: _Binding, changed: set[Key]) -> set[Pair]:
+    def _pairs(self, position: int, changed: set[Key]) -> frozenset[Pair]:
+        b = self.bindings[position]
         if b.when is None:
-            return {(True, True)}
-        sets: list[frozenset[Pair]] = []
-        for leaf_key, now in zip(b.leaf_keys, b.leaf_truths, strict=True):
-            if leaf_key in changed:
-                sets.append(_ANY_PAIR)
-            elif leaf_key in self.open:
-                sets.append(_EQUAL_PAIRS)
-            else:
-                sets.append(frozenset({(now, now)}))
-        return _pair_sets(b.when, sets, [0])
+            return frozenset({(True, True)})
+        kinds = tuple(
+            _CHANGED
+            if leaf_key in changed
+            else _OPEN
+            if leaf_key in self.open
+            else _TRUTH_KIND[now]
+            for leaf_key, now in zip(b.leaf_keys, self.truths[position], strict=True)
+        )
+        memo_key = (position, kinds)
+        found = self._memo.get(memo_key)
+        if found is None:
+            found = frozenset(_pair_sets(b.when, [_KIND_PAIRS[k] for k in kinds], [0]))
+            self._memo[memo_key] = found
+        return found
 
 
 def memory_derived(memory: Any) -> frozenset[str]:
@@ -169,10 +208,50 @@ def _key_order(key: Key) -> tuple[str, str]:
     return (key[1] or "", key[0])
 
 
-def _binding(rule: Any, loan: str | None, memory: Any) -> _Binding:
-    found = list(leaves(rule.when)) if rule.when is not None else []
+@dataclass
+class _Shape:
+    """What the analysis needs of a pack for one list of loans, whatever the answers: the
+    bindings in stage order, who reads what, and the pair sets computed so far."""
+
+    bindings: list[_Binding]
+    readers: dict[Key, list[int]]
+    any_loan_readers: dict[str, list[int]]
+    memo: dict[tuple[int, tuple[int, ...]], frozenset[Pair]] = field(default_factory=dict)
+
+
+_SHAPES: dict[tuple[int, tuple[str, ...]], tuple[CompiledPack, _Shape]] = {}
+_MAX_SHAPES = 64
+
+
+def _shape(compiled: CompiledPack, loans: tuple[str, ...]) -> _Shape:
+    key = (id(compiled), loans)
+    cached = _SHAPES.get(key)
+    if cached is not None and cached[0] is compiled:
+        return cached[1]
+    bindings: list[_Binding] = []
+    order = sorted(range(len(compiled.rules)), key=lambda i: compiled.rules[i].stage)
+    for index in order:
+        rule = compiled.rules[index].rule
+        for loan in loans if rule.about == "loan" else (None,):
+            bindings.append(_binding(rule, loan))
+    readers: dict[Key, list[int]] = {}
+    any_loan_readers: dict[str, list[int]] = {}
+    for position, b in enumerate(bindings):
+        for read in b.keys:
+            if read[1] == _ANY_LOAN:
+                any_loan_readers.setdefault(read[0], []).append(position)
+            else:
+                readers.setdefault(read, []).append(position)
+    shape = _Shape(bindings, readers, any_loan_readers)
+    if len(_SHAPES) >= _MAX_SHAPES:
+        _SHAPES.clear()
+    _SHAPES[key] = (compiled, shape)  # the pack is kept, so its id is not reused meanwhile
+    return shape
+
+
+def _binding(rule: Any, loan: str | None) -> _Binding:
+    found = tuple(leaves(rule.when)) if rule.when is not None else ()
     keys = tuple(_key(leaf.fact, loan) for leaf in found)
-    truths = tuple(leaf_truth(leaf, memory.get(leaf.fact, loan)) for leaf in found)
     reads: set[Key] = set()
     derives: Key | None = None
     action: str | None = None
@@ -190,7 +269,7 @@ def _binding(rule: Any, loan: str | None, memory: Any) -> _Binding:
     elif isinstance(then, Recommend | Adjust | Suppress):
         action = then.action
     return _Binding(
-        rule.when, keys, truths, frozenset(reads), derives, action, frozenset(keys) | reads
+        loan, rule.when, found, keys, frozenset(reads), derives, action, frozenset(keys) | reads
     )
 
 
@@ -207,13 +286,10 @@ def _pair_sets(cond: Condition, sets: Sequence[frozenset[Pair]], counter: list[i
     parts = [_pair_sets(item, sets, counter) for item in cond.items]
     if cond.kind == "not":
         return {(combine("not", [x]), combine("not", [y])) for x, y in parts[0]}
+    table = _KLEENE[cond.kind]
     result: set[Pair] = set(parts[0])
     for part in parts[1:]:
-        result = {
-            (combine(cond.kind, [x1, x2]), combine(cond.kind, [y1, y2]))
-            for x1, y1 in result
-            for x2, y2 in part
-        }
+        result = {(table[x1, x2], table[y1, y2]) for x1, y1 in result for x2, y2 in part}
     return result
 
 

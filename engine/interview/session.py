@@ -492,3 +492,59 @@ def load_partial_file(path: str, *, today: dt.date | None = None) -> dict[str, A
         raise SituationError(path, "$", "expected a JSON object at the top level")
     check_partial(doc, today=today, source=path)
     return doc
+
+
+@dataclass(frozen=True)
+class Replay:
+    """An interview answered from a known situation: what was asked, in order, and the result."""
+
+    asked: tuple[str, ...]
+    situation: dict[str, Any]
+    declined: tuple[str, ...]
+
+
+def replay(
+    ruleset: RuleSet,
+    known: Mapping[str, Any],
+    *,
+    locale: str | None = None,
+    today: dt.date | None = None,
+) -> Replay:
+    """Run an interview that answers each question from ``known`` (a full situation), and
+    "don't know" where it has no value. Starts from its ``as_of`` and ``locale`` only; the loans
+    are named with their own ids. Used to measure and test the interview (docs/interview.md)."""
+    start = {k: known[k] for k in ("as_of", "locale") if k in known}
+    session = Interview(
+        ruleset, start, locale=locale or str(known.get("locale", "zh-CN")), today=today
+    )
+    asked: list[str] = []
+    while True:
+        questions = session.questions(limit=1)
+        if not questions:
+            break
+        path = questions[0].path
+        asked.append(path)
+        if path == LOANS:
+            loans = known.get("loans") or []
+            session.answer(LOANS, [{"id": x["id"], "product": x["product"]} for x in loans])
+            continue
+        value = value_at(known, path)
+        if value is UNKNOWN:
+            session.skip(path)
+        else:
+            session.answer(path, value)
+    return Replay(tuple(asked), session.situation, tuple(session.declined))
+
+
+def fields_read_for(ruleset: RuleSet, situation: Mapping[str, Any]) -> int:
+    """How many questions a form asking every field the pack reads would have for this
+    situation: each situation field, each loan field once per loan, and the loans themselves."""
+    book = load_book(ruleset.pack)
+    loans = situation.get("loans")
+    count = 0
+    for name in book.questions:
+        if name.startswith("loan."):
+            count += len(loans) if isinstance(loans, list) else 0
+        else:
+            count += 1
+    return count
