@@ -22,6 +22,7 @@ from cli.app import Lang, RulesOption, _load, _locale, app, fail, reported
 if TYPE_CHECKING:
     from engine.interview.session import Interview, Question
 
+LONG = 10  #: with more questions left than this, the progress line recalls that "a" stops early
 _WORDS = {
     "zh-CN": {
         "intro": (
@@ -29,6 +30,7 @@ _WORDS = {
             "输入编号或数字后回车。s = 跳过（不知道），b = 回到上一题，a = 现在就看建议。"
         ),
         "progress": "已答 {answered} 题 · 最多还有 {left} 题",
+        "progress_long": "已答 {answered} 题 · 最多还有 {left} 题（重要的先问；输入 a 随时看建议）",
         "help": "说明",
         "prompt": "> ",
         "back_none": "已经是第一题了。",
@@ -40,7 +42,6 @@ _WORDS = {
         "first": "先看这一条：",
         "no_loans": "还没有说是哪几笔欠款，所以建议里没有还款计划。",
         "saved": "已保存到 {path}",
-        "choices_hint": "（可多选，用空格隔开）",
     },
     "en": {
         "intro": (
@@ -49,6 +50,9 @@ _WORDS = {
             " a = advice now."
         ),
         "progress": "{answered} answered · at most {left} to go",
+        "progress_long": (
+            "{answered} answered · at most {left} to go (most important first; a = advice now)"
+        ),
         "help": "Note",
         "prompt": "> ",
         "back_none": "This is the first question.",
@@ -60,7 +64,6 @@ _WORDS = {
         "first": "First, this:",
         "no_loans": "No debt was named yet, so the advice has no repayment plan.",
         "saved": "Saved to {path}",
-        "choices_hint": "(choose any, separated by spaces)",
     },
 }
 
@@ -156,11 +159,9 @@ def _ask_all(session: Interview, words: dict[str, str]) -> bool:
 
 def _show(question: Question, words: dict[str, str], answered: int, left: int) -> None:
     _say("")
-    _say(f"[{words['progress'].format(answered=answered, left=left)}]")
-    text = question.text
-    if question.type in ("choices", "loans"):
-        text += " " + words["choices_hint"]
-    _say(text)
+    progress = words["progress_long" if left > LONG else "progress"]
+    _say(f"[{progress.format(answered=answered, left=left)}]")
+    _say(question.text)
     _say(f"  {words['help']}: {question.help}")
     for number, (_, label) in enumerate(question.choices, start=1):
         _say(f"  {number}. {label}")
