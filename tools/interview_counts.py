@@ -11,6 +11,7 @@ that situation (each situation field, each loan field once per loan, the loans t
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 from pathlib import Path
@@ -31,8 +32,6 @@ def situations() -> list[tuple[str, dict[str, object]]]:
         found.setdefault(path.read_text(encoding="utf-8"), (path.name, load_situation_file(path)))
     cases = load_cases(test_files([ROOT / "rules" / "jiebei" / "tests"]), ruleset)
     for case in cases:
-        import json
-
         key = json.dumps(case.situation, sort_keys=True, ensure_ascii=False)
         found.setdefault(key, (f"{case.location.short}: {case.name}", case.situation))
     return sorted(found.values(), key=lambda item: item[0])
@@ -41,16 +40,21 @@ def situations() -> list[tuple[str, dict[str, object]]]:
 def main() -> None:
     ruleset = load_rules()
     asked: list[int] = []
+    read: list[int] = []
     ratios: list[float] = []
     for name, situation in situations():
         run = replay(ruleset, situation)
         fields = fields_read_for(ruleset, situation)
         asked.append(len(run.asked))
+        read.append(fields)
         ratios.append(len(run.asked) / fields)
         if "-v" in sys.argv:
             print(f"{len(run.asked):3} of {fields:3}  {name}")
     print(f"situations: {len(asked)}")
-    print(f"questions asked: median {statistics.median(asked)}, max {max(asked)}")
+    print(f"questions asked: median {statistics.median(asked)}, max {max(asked)}, min {min(asked)}")
+    print(
+        f"fields the pack reads for the situation: median {statistics.median(read)}, max {max(read)}"
+    )
     print(
         f"asked / fields read for the situation: median {statistics.median(ratios):.0%},"
         f" max {max(ratios):.0%}"
