@@ -36,6 +36,7 @@ from cli.app import (
 )
 from cli.audit import PendingRecord, coverage_lines, near_miss_text, prepare_record
 from cli.documents import documents as _documents  # noqa: F401 - registers the command
+from cli.interview import interview as _interview  # noqa: F401 - registers the command
 from cli.output import write_stdout
 
 __all__ = ["app", "run"]
@@ -157,6 +158,11 @@ def rules_validate(
             problems = [e for e in problems if Path(e.location.file).resolve() in named]
         if problems:  # the pack's document templates (docs/documents.md)
             raise RuleLoadError(problems)
+        from engine.interview import check_book
+
+        question_errors = check_book(ruleset.pack)  # the interview's questions.yaml, if any
+        if question_errors:
+            raise RuleLoadError(question_errors)
     pack = ruleset.pack
     shards = len(ruleset.compiled.shards)
     write_stdout(

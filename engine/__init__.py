@@ -15,6 +15,15 @@ from engine.errors import (
     UsageError,
     XieshangError,
 )
+from engine.interview import (
+    Interview,
+    Question,
+    apply_answer,
+    evaluate_partial,
+    forget,
+    interview_next,
+    next_questions,
+)
 from engine.version import __version__
 
 __all__ = [
@@ -22,13 +31,20 @@ __all__ = [
     "Decision",
     "Document",
     "EvaluationError",
+    "Interview",
+    "Question",
     "RuleLoadError",
     "RuleSet",
     "SituationError",
     "UsageError",
     "XieshangError",
     "__version__",
+    "apply_answer",
     "build_documents",
     "evaluate",
+    "evaluate_partial",
+    "forget",
+    "interview_next",
     "load_rules",
+    "next_questions",
 ]

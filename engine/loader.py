@@ -43,6 +43,9 @@ if TYPE_CHECKING:  # yaml and jsonschema load only when rule files are read
 RULE_SUFFIXES = (".yaml", ".yml")
 DOCUMENTS_DIR = "documents"  #: a pack's document templates and their manifest, not rule files
 TEST_SUFFIXES = (".test.yaml", ".test.yml")
+#: The interview's questions at a pack's root: pack data, but not rules (``engine.interview``
+#: reads and checks it).
+QUESTIONS_FILE = "questions.yaml"
 
 
 @dataclass(frozen=True)
@@ -186,8 +189,8 @@ MAX_PACK_FOLDERS = 5000  #: folders walked under one root (``--rules /`` stops e
 
 
 def _rule_files(root: Path) -> Iterator[Path]:
-    """The pack's rule files: hidden folders, virtualenvs, ``tests/`` and nested packs (folders
-    with their own pack.yaml) are not part of it."""
+    """The pack's rule files: hidden folders, virtualenvs, ``tests/``, nested packs (folders
+    with their own pack.yaml) and the interview's ``questions.yaml`` are not part of it."""
     found: list[Path] = []
     for folders, (folder, subfolders, names) in enumerate(os.walk(root), start=1):
         if folders > MAX_PACK_FOLDERS:
@@ -205,6 +208,8 @@ def _rule_files(root: Path) -> Iterator[Path]:
             )
         )
         for name in names:
+            if name == QUESTIONS_FILE and here == root:
+                continue
             if name.endswith(RULE_SUFFIXES) and not name.endswith(TEST_SUFFIXES):
                 found.append(here / name)
         if len(found) > MAX_PACK_FILES:
