@@ -652,7 +652,8 @@ def main() -> None:
         "",
     ]
     kept = RESULTS.read_text("utf-8") if RESULTS.exists() else ""
-    marker = "<!-- bench/distributed.py: start -->"  # that script's section is kept
+    # the sections of other scripts (bench/distributed.py, bench/load_time.py ...) are kept
+    marker = "<!-- bench/"
     if marker in kept:
         report.append("\n" + kept[kept.index(marker) :].rstrip("\n") + "\n")
     RESULTS.write_text("\n".join(report), encoding="utf-8")
