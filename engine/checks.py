@@ -24,6 +24,7 @@ from engine.model import (
     ActionSpec,
     Adjust,
     Condition,
+    CrisisSpec,
     Derive,
     DerivedFact,
     Group,
@@ -54,6 +55,7 @@ class Context:
     #: derived facts whose type could not be worked out (their own rules have errors)
     unresolved: set[str] = field(default_factory=set)
     plan: PlanSpec | None = None  #: the pack's ``plan:`` once it checked clean
+    crisis: CrisisSpec | None = None  #: the pack's ``crisis:`` once it checked clean
 
 
 Stage = Callable[[Context], list[RuleError]]
@@ -601,6 +603,39 @@ def check_plan(ctx: Context) -> list[RuleError]:
     return errors
 
 
+def check_crisis(ctx: Context) -> list[RuleError]:
+    """The pack's ``crisis:`` names a boolean situation fact and actions the pack knows."""
+    if not ctx.raw.packs or "crisis" not in ctx.raw.packs[0][0]:
+        return []
+    spec: dict[str, Any] = ctx.raw.packs[0][0]["crisis"]
+    smap = ctx.raw.pack_maps[0]
+    errors: list[RuleError] = []
+    when = spec["when"]
+    fact = ctx.facts.get(when)
+    problem = ""
+    if fact is None:
+        problem = f"crisis.when: unknown fact '{when}'"
+        hint = did_you_mean(when, [f for f in ctx.facts if scope_of(f) == "situation"])
+    elif scope_of(when) != "situation" or fact.type != "boolean":
+        problem, hint = f"crisis.when: '{when}' is not a boolean situation fact", ""
+    if problem:
+        location = smap.locate(("pack", "crisis", "when"))
+        errors.append(RuleError(location, "pack_crisis", problem, hint))
+    for index, action in enumerate(spec["actions"]):
+        if action not in ctx.actions:
+            errors.append(
+                RuleError(
+                    smap.locate(("pack", "crisis", "actions", index)),
+                    "pack_crisis",
+                    f"crisis.actions: unknown action '{action}'",
+                    did_you_mean(action, ctx.actions),
+                )
+            )
+    if not errors:
+        ctx.crisis = CrisisSpec(when, tuple(spec["actions"]))
+    return errors
+
+
 def _text_literals(node: expr.Node) -> Iterator[str]:
     """The text literals an expression may take as its value (the branches of ``if`` and
     ``coalesce``; a bare literal)."""
@@ -709,6 +744,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("conditions", check_conditions),
     ("templates", check_templates),
     ("plan", check_plan),
+    ("crisis", check_crisis),
     ("cycles", check_cycles),
 )
 
@@ -735,6 +771,7 @@ def check_pack(
         derived=dict(ctx.derived),
         roots=roots,
         plan=ctx.plan,
+        crisis=ctx.crisis,
     )
     return pack, []
 

@@ -52,6 +52,8 @@ _WORDS = {
         "crisis": "Today (only what matters most right now)",
         "later": "Also worth doing:",
         "more": "All {count} recommendations in full: xieshang advise ... --all",
+        "crisis_more": "The rest of the advice can wait until you feel safer."
+        " All {count} recommendations and your plan: xieshang advise ... --all",
         "sources": "Sources",
         "footer": "General guidance from published rules, not legal"
         " advice. Check every figure with your lender, or with the court's papers"
@@ -74,6 +76,8 @@ _WORDS = {
         "crisis": "今天先做（只列出眼下最要紧的）",
         "later": "之后还可以做：",
         "more": "查看全部 {count} 条建议的详情：xieshang advise ... --all",
+        "crisis_more": "其他建议可以等你感觉安全一些再看。全部 {count} 条建议和还款计划："
+        "xieshang advise ... --all",
         "sources": "依据",
         "footer": "以上是基于公开规则的一般性建议，不是法律意见；所有金额请以贷款方显示为准；"
         "法院已经判决或支付令已生效的，以法院文书为准。",
@@ -87,11 +91,6 @@ _WORDS = {
 
 TODAY = 3  #: recommendations shown in full by default (SPEC 7.3, the "today" card)
 LATER = 5  #: recommendations listed by title after them
-#: What a person in distress sees by default (SPEC 7.3): crisis support, a court deadline and who
-#: can help. Action codes of the pack catalogue; a pack with none of them gets the usual card.
-CRISIS_ACTIONS = frozenset(
-    {"crisis_support", "respond_to_court", "attend_hearing", "seek_free_advice"}
-)
 
 
 def _words(locale: str) -> dict[str, str]:
@@ -197,18 +196,25 @@ class _View:
 
 def _view(decision: Decision, top: int | None, show_all: bool) -> _View:
     """SPEC 7.3: by default the "today" card (``TODAY`` in full, ``LATER`` titles); for a person
-    in distress only crisis support, court deadlines and who can help. ``--top N`` shows the first
+    in crisis (the pack's ``crisis:``) only the pack's crisis actions: crisis support, court
+    deadlines and who can help. ``--top N`` shows the first
     N in full (with or without ``--all``); ``--all`` shows every recommendation in full."""
     recs = list(decision.recommendations)
     if top:
         return _View(recs[:top], [], False, False)
     if show_all:
         return _View(recs, [], False, False)
-    if decision.situation.get("borrower", {}).get("distress") is True:
-        crisis = [r for r in recs if r.action in CRISIS_ACTIONS][:TODAY]
-        if crisis:
-            return _View(crisis, [], True, len(recs) > len(crisis))
+    crisis = decision.ruleset.pack.crisis
+    if crisis is not None and decision.memory.get(crisis.when, None) is True:
+        shown = [r for r in recs if r.action in crisis.actions][:TODAY]
+        if shown:
+            return _View(shown, [], True, len(recs) > len(shown))
     return _View(recs[:TODAY], recs[TODAY : TODAY + LATER], False, len(recs) > TODAY)
+
+
+def _more_line(w: dict[str, str], view: _View, decision: Decision) -> str:
+    """How to see everything: on the crisis card, also that the rest can wait."""
+    return w["crisis_more" if view.crisis else "more"].format(count=len(decision.recommendations))
 
 
 def _left_out(decision: Decision, sources: bool) -> list[str]:
@@ -236,7 +242,8 @@ def render_text(
             f"{w['rules']} {pack.name} {pack.version}"
         )
     ]
-    summary = summary_lines(decision)
+    # the crisis card shows nothing but the crisis actions: no figures, no plan (SPEC 7.3)
+    summary = [] if view.crisis else summary_lines(decision)
     if summary:
         out.append(f"{w['summary']}:")
         out += [f"  - {show(line)}" for line in summary]
@@ -260,11 +267,11 @@ def render_text(
         ]
         out.append("")
     if view.more:
-        out += [w["more"].format(count=len(decision.recommendations)), ""]
-    plan = plan_lines(decision)
+        out += [_more_line(w, view, decision), ""]
+    plan = [] if view.crisis else plan_lines(decision)
     if plan:
         out += [f"{w['plan']}:", *(f"  - {show(line)}" for line in plan), ""]
-    if decision.suppressed:
+    if decision.suppressed and not view.crisis:
         out += [f"{w['suppressed']}: {show('; '.join(_left_out(decision, sources)))}", ""]
     if trace:
         out += ["trace:", *(f"  {_json_line(e)}" for e in decision.trace), ""]
@@ -294,7 +301,7 @@ def render_markdown(
         f"*{w['rules']}: {show(pack.name)} {show(pack.version)}*",
         "",
     ]
-    summary = summary_lines(decision)
+    summary = [] if view.crisis else summary_lines(decision)
     if summary:
         out += [f"**{w['summary']}:** " + " · ".join(show(line) for line in summary), ""]
     if not view.full:
@@ -315,11 +322,11 @@ def render_markdown(
         ]
         out.append("")
     if view.more:
-        out += [show(w["more"].format(count=len(decision.recommendations))), ""]
-    plan = plan_lines(decision)
+        out += [show(_more_line(w, view, decision)), ""]
+    plan = [] if view.crisis else plan_lines(decision)
     if plan:
         out += [f"## {w['plan']}", "", *(f"- {show(line)}" for line in plan), ""]
-    if decision.suppressed:
+    if decision.suppressed and not view.crisis:
         out += [f"**{w['suppressed']}:**", ""]
         if sources:
             # action codes are lower_snake_case (the pack schema): safe inside a code span
