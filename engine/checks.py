@@ -484,6 +484,8 @@ def _texts(rule: Rule) -> Iterator[tuple[tuple[str, ...], LocalText]]:
     if isinstance(then, Recommend):
         yield ("recommend", "title"), then.title
         yield ("recommend", "message"), then.message
+        if then.common is not None:
+            yield ("recommend", "common"), then.common
     elif isinstance(then, Adjust | Suppress):
         yield (rule.kind, "reason"), then.reason
 
@@ -507,7 +509,7 @@ def _check_template(
             )
             continue
         for name in names:
-            problem = _placeholder_problem(name, rule, ctx)
+            problem = _placeholder_problem(name, rule, ctx, once=path[-1] == "common")
             if problem:
                 errors.append(
                     RuleError(
@@ -520,7 +522,9 @@ def _check_template(
     return errors
 
 
-def _placeholder_problem(name: str, rule: Rule, ctx: Context) -> tuple[str, str] | None:
+def _placeholder_problem(
+    name: str, rule: Rule, ctx: Context, once: bool = False
+) -> tuple[str, str] | None:
     if name.startswith("params."):
         if name.removeprefix("params.") in ctx.raw.parameters:
             return None
@@ -529,6 +533,11 @@ def _placeholder_problem(name: str, rule: Rule, ctx: Context) -> tuple[str, str]
         return f"unknown fact '{{{name}}}'", did_you_mean(name, [*ctx.facts, *_param_names(ctx)])
     if scope_of(name) == "loan" and rule.about != "loan":
         return f"'{{{name}}}' is per loan but the rule is about the situation", "add 'about: loan'"
+    if scope_of(name) == "loan" and once:
+        return (
+            f"'{{{name}}}' is per loan but common is said once for all loans",
+            "use it in message",
+        )
     return None
 
 

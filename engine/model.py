@@ -60,6 +60,9 @@ class Recommend:
     urgency: Urgency
     title: LocalText
     message: LocalText
+    #: said once after the per-loan lines of an ``about: loan`` rule (situation facts only):
+    #: what is the same for every loan is not repeated per loan
+    common: LocalText | None = None
 
 
 @dataclass(frozen=True)

@@ -224,6 +224,10 @@ rules_schema = {
                         "urgency": {"enum": URGENCY},
                         "title": text_pair("Action title template."),
                         "message": text_pair("Action message template."),
+                        "common": text_pair(
+                            "Said once after the per-loan messages of an 'about: loan' rule"
+                            " (situation facts and parameters only)."
+                        ),
                     },
                 },
                 "derive": {

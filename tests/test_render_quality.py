@@ -1,0 +1,108 @@
+"""The default text of every example and scenario, read as a person under stress reads it
+(SPEC 7.3, issue 11): few items, nothing said twice, no codes, ids or citations, no slips.
+
+"Said twice" is measured: two items of one default text must not share a title, and their
+messages must not be near-identical — ``difflib.SequenceMatcher.ratio() > NEAR`` once figures
+and loan names are taken out. The same holds for the per-loan lines inside one item's message
+(a paragraph repeated per loan). ``--sources`` brings the codes back for advisers.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from engine import evaluate, load_rules
+
+ROOT = Path(__file__).resolve().parent.parent
+SITUATIONS = sorted((ROOT / "examples").glob("*.json")) + sorted(
+    (ROOT / "rules" / "jiebei" / "tests" / "situations").glob("*.json")
+)
+LANGS = {"zh": "zh-CN", "en": "en"}
+NEAR = 0.8  #: above this difflib ratio two messages say the same thing
+#: a per-loan line at most this long (figures and names out) is a listing ("借呗：还 ¥300"), which
+#: may repeat its few words per loan; a longer one is a paragraph, which may not
+LISTING = {"zh": 50, "en": 110}
+MAX_ITEMS, MAX_CRISIS_ITEMS = 8, 3
+#: at most this many characters in a default text (the footer and the heading included): the
+#: today card is three messages, five titles and a plan, not the whole advice
+MAX_CHARS = {"zh": 2600, "en": 6000}
+NUMBERED = re.compile(r"^(\d+)\. (.*?)  \[(.*)\]$", re.M)
+FIGURE = re.compile(r"[¥$]?\d[\d,.:%-]*")
+
+
+@pytest.fixture(scope="module")
+def rules() -> Any:
+    with load_rules() as loaded:
+        yield loaded
+
+
+def _advise(runner: CliRunner, situation: Path, *options: str) -> str:
+    result = runner.invoke(app, ["advise", str(situation), *options])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def _names(rules: Any, situation: dict[str, Any], locale: str) -> list[str]:
+    """How the text names each loan (the pack's name facts), its id and its lender."""
+    decision = evaluate(rules, situation, locale=locale)
+    spec = rules.pack.plan.name
+    names = []
+    for loan in situation["loans"]:
+        for fact in (spec.en, spec.get(locale)):
+            names.append(str(decision.memory.get(fact, loan["id"])))
+        names += [loan["id"], loan.get("lender") or loan["id"]]
+    return sorted({n for n in names if n}, key=len, reverse=True)
+
+
+def _plain(text: str, names: list[str]) -> str:
+    for name in names:
+        text = text.replace(name, "")
+    return FIGURE.sub("", text)
+
+
+def near(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+
+def _shown(runner: CliRunner, situation: Path, lang: str) -> tuple[str, list[dict[str, Any]]]:
+    """The default text and the recommendations it shows (numbered items), in order."""
+    text = _advise(runner, situation, "--lang", lang)
+    advice = json.loads(_advise(runner, situation, "--lang", lang, "--format", "json"))
+    by_title: dict[str, list[dict[str, Any]]] = {}
+    for rec in advice["recommendations"]:
+        by_title.setdefault(rec["title"], []).append(rec)
+    shown = []
+    for _, title, _ in NUMBERED.findall(text):
+        shown += by_title.get(title, [])[:1]
+    return text, shown
+
+
+CASES = [(s, lang) for s in SITUATIONS for lang in LANGS]
+
+
+@pytest.mark.parametrize(("situation", "lang"), CASES, ids=[f"{s.stem}-{g}" for s, g in CASES])
+def test_default_text_says_each_thing_once(
+    runner: CliRunner, rules: Any, situation: Path, lang: str
+) -> None:
+    data = json.loads(situation.read_text(encoding="utf-8"))
+    names = _names(rules, data, LANGS[lang])
+    text, shown = _shown(runner, situation, lang)
+    titles = [title for _, title, _ in NUMBERED.findall(text)]
+    assert len(titles) == len(set(titles)) == len(shown), titles
+    for a, b in combinations(shown, 2):
+        ratio = near(_plain(a["message"], names), _plain(b["message"], names))
+        assert ratio <= NEAR, (a["title"], b["title"], round(ratio, 2))
+    for rec in shown:
+        lines = [_plain(line, names) for line in rec["message"].split("\n")]
+        paragraphs = [line for line in lines if len(line) > LISTING[lang]]
+        for x, y in combinations(paragraphs, 2):
+            assert near(x, y) <= NEAR, (rec["title"], x, y)
