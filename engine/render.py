@@ -62,6 +62,8 @@ _WORDS = {
         "budget": "For unsecured debts: {budget} a month; the plan uses {allocated}",
         "pay_today": "pay {amount} today",
         "not_known": "an amount not known (some payments were not given)",
+        "days": "{n} days",
+        "one_day": "1 day",
     },
     "zh-CN": {
         "heading": "建议",
@@ -85,6 +87,8 @@ _WORDS = {
         "budget": "每月可用于无抵押债务 {budget}，计划用 {allocated}",
         "pay_today": "今天先还 {amount}",
         "not_known": "多少未知（有的月供没有给出）",
+        "days": "{n} 天",
+        "one_day": "1 天",
     },
 }
 
@@ -102,12 +106,16 @@ def summary_lines(decision: Decision) -> list[str]:
     lines = []
     pack = decision.ruleset.pack
     titles = {r.id: r.title for r in pack.rules}
+    w = _words(decision.locale)
     for name, value in decision.summary().items():
         if value is None:
             continue  # unknown: nothing useful to show a person
         fact = pack.derived[name]
         label = titles[fact.rules[0]].get(decision.locale)
-        lines.append(f"{label}: {format_value(value, fact.unit, decision.locale)}")
+        shown = format_value(value, fact.unit, decision.locale)
+        if fact.unit == "days":  # a figure always has its unit (money and percent carry theirs)
+            shown = w["one_day"] if value == 1 else w["days"].format(n=shown)
+        lines.append(f"{label}: {shown}")
     return lines
 
 

@@ -193,7 +193,9 @@ def test_95188_only_after_the_in_app_route() -> None:
             else ("我的" in before and "客服" in before)
             or re.search(r"\bin-app\b", before) is not None
         )
-        words = {"zh-CN": ("自己", "手动"), "en": ("yourself",)}.get(loc, ("自己", "手动", "yourself"))
+        words = {"zh-CN": ("自己", "手动"), "en": ("yourself",)}.get(
+            loc, ("自己", "手动", "yourself")
+        )
         self_typed = any(word in text for word in words)  # an expression may be in either
         if not (in_app and self_typed):
             bad.append((rid, loc))

@@ -106,3 +106,43 @@ def test_default_text_says_each_thing_once(
         paragraphs = [line for line in lines if len(line) > LISTING[lang]]
         for x, y in combinations(paragraphs, 2):
             assert near(x, y) <= NEAR, (rec["title"], x, y)
+
+
+SLIPS = [
+    (re.compile(r"-¥|¥-|结余 *-"), "a negative amount: say it as a shortfall (每月缺口 / short)"),
+    (re.compile(r"\b1 (months|days|years)\b"), "'1 months': singular after one"),
+    (re.compile(r"可支配"), "可支配收入 means income after tax, not after essentials"),
+    (re.compile(r"发工资"), "发工资 does not fit every income (pensions, allowances)"),
+]
+SUMMARY_VALUE = re.compile(r": (¥[\d,]+\.\d\d|\d+(\.\d+)?%|\d+ (天|days?)|\d{4}-\d\d-\d\d|\d+)$")
+
+
+@pytest.mark.parametrize(("situation", "lang"), CASES, ids=[f"{s.stem}-{g}" for s, g in CASES])
+def test_no_language_slips(runner: CliRunner, situation: Path, lang: str) -> None:
+    """Issue 11's slips, in every text (default and --all) of every example and scenario."""
+    data = json.loads(situation.read_text(encoding="utf-8"))
+    borrower = data.get("borrower", {})
+    for options in ((), ("--all",)):
+        text = _advise(runner, situation, "--lang", lang, *options)
+        for pattern, what in SLIPS:
+            found = pattern.search(text)
+            assert found is None, (what, text[max(0, found.start() - 60) : found.end() + 20])
+        # hardship evidence is asked for only when a hardship was given
+        if not borrower.get("hardship"):
+            for words in (
+                "困难证明",
+                "失业证明、病历",
+                "proof of the hardship",
+                "unemployment proof",
+            ):
+                assert words not in text, words
+        # a student's allowance, an older person's pension: never "wages" (工资) for them
+        if borrower.get("student") or borrower.get("age", 0) >= 60:
+            assert "wages" not in text and "工资" not in text
+        summary = text.split("\n\n")[0].splitlines()[2:]
+        for line in summary:
+            # every figure carries its unit: ¥, %, days; a bare number only for a count ("笔数")
+            value = SUMMARY_VALUE.search(line)
+            assert value is not None, line
+            if value.group(1).isdigit():
+                assert "笔数" in line or "loans" in line, line
