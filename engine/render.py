@@ -60,6 +60,7 @@ _WORDS = {
         " once a court has decided.",
         "plan": "Your plan",
         "budget": "For unsecured debts: {budget} a month; the plan uses {allocated}",
+        "no_budget": "Nothing is left each month for unsecured debts",
         "pay_today": "pay {amount} today",
         "not_known": "an amount not known (some payments were not given)",
         "days": "{n} days",
@@ -85,6 +86,7 @@ _WORDS = {
         "法院已经判决或支付令已生效的，以法院文书为准。",
         "plan": "你的还款计划",
         "budget": "每月可用于无抵押债务 {budget}，计划用 {allocated}",
+        "no_budget": "每月没有钱可以还无抵押债务",
         "pay_today": "今天先还 {amount}",
         "not_known": "多少未知（有的月供没有给出）",
         "days": "{n} 天",
@@ -128,7 +130,9 @@ def plan_lines(decision: Decision) -> list[str]:
         return format_value(UNKNOWN if value is None else value, "money", decision.locale)
 
     lines = []
-    if plan["budget"] is not None:
+    if plan["budget"] == 0 and not plan["allocated"]:
+        lines.append(w["no_budget"])  # not "¥0.00 a month; the plan uses ¥0.00"
+    elif plan["budget"] is not None:
         lines.append(
             w["budget"].format(
                 budget=money(plan["budget"]),
@@ -136,17 +140,22 @@ def plan_lines(decision: Decision) -> list[str]:
                 allocated=w["not_known"] if plan["allocated"] is None else money(plan["allocated"]),
             )
         )
+    # loans with the same sentence and nothing to pay today share one line naming them all
+    named: dict[str, list[str]] = {}
     for entry in plan["loans"]:
         if not entry["why"]:
             continue
         name = _loan_name(decision, entry["loan_id"])
-        today = (
-            f" ({w['pay_today'].format(amount=money(entry['pay_now']))})"
-            if entry["pay_now"]
-            else ""
-        )
-        lines.append(f"{name}{today}: {entry['why']}")
-    return lines
+        if entry["pay_now"]:
+            today = w["pay_today"].format(amount=money(entry["pay_now"]))
+            lines.append(f"{name} ({today}): {entry['why']}")
+            continue
+        if entry["why"] not in named:
+            named[entry["why"]] = []
+            lines.append(entry["why"])  # a placeholder, replaced below
+        named[entry["why"]].append(name)
+    joiner = "、" if decision.locale == "zh-CN" else ", "
+    return [f"{joiner.join(named[line])}: {line}" if line in named else line for line in lines]
 
 
 def _loan_name(decision: Decision, loan_id: str) -> str:

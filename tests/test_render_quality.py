@@ -102,6 +102,12 @@ def test_default_text_says_each_thing_once(
     for a, b in combinations(shown, 2):
         ratio = near(_plain(a["message"], names), _plain(b["message"], names))
         assert ratio <= NEAR, (a["title"], b["title"], round(ratio, 2))
+    # the plan says each loan's sentence once: loans with the same one share a line
+    blocks = text.split("\n\n")
+    plan = next((b for b in blocks if b.startswith(("你的还款计划:", "Your plan:"))), "")
+    plan = plan.splitlines()[1:]
+    sentences = [line.split(": ", 1)[-1] for line in plan]
+    assert len(sentences) == len(set(sentences)), plan
     for rec in shown:
         lines = [_plain(line, names) for line in rec["message"].split("\n")]
         paragraphs = [line for line in lines if len(line) > LISTING[lang]]
