@@ -24,6 +24,7 @@ from engine.model import (
     ActionSpec,
     Adjust,
     Condition,
+    CrisisSpec,
     Derive,
     DerivedFact,
     Group,
@@ -54,6 +55,7 @@ class Context:
     #: derived facts whose type could not be worked out (their own rules have errors)
     unresolved: set[str] = field(default_factory=set)
     plan: PlanSpec | None = None  #: the pack's ``plan:`` once it checked clean
+    crisis: CrisisSpec | None = None  #: the pack's ``crisis:`` once it checked clean
 
 
 Stage = Callable[[Context], list[RuleError]]
@@ -482,6 +484,8 @@ def _texts(rule: Rule) -> Iterator[tuple[tuple[str, ...], LocalText]]:
     if isinstance(then, Recommend):
         yield ("recommend", "title"), then.title
         yield ("recommend", "message"), then.message
+        if then.common is not None:
+            yield ("recommend", "common"), then.common
     elif isinstance(then, Adjust | Suppress):
         yield (rule.kind, "reason"), then.reason
 
@@ -504,7 +508,7 @@ def _check_template(
             )
             continue
         for name in names:
-            problem = _placeholder_problem(name, rule, ctx)
+            problem = _placeholder_problem(name, rule, ctx, once=path[-1] == "common")
             if problem:
                 errors.append(
                     RuleError(
@@ -517,7 +521,9 @@ def _check_template(
     return errors
 
 
-def _placeholder_problem(name: str, rule: Rule, ctx: Context) -> tuple[str, str] | None:
+def _placeholder_problem(
+    name: str, rule: Rule, ctx: Context, once: bool = False
+) -> tuple[str, str] | None:
     if name.startswith("params."):
         if name.removeprefix("params.") in ctx.raw.parameters:
             return None
@@ -526,6 +532,11 @@ def _placeholder_problem(name: str, rule: Rule, ctx: Context) -> tuple[str, str]
         return f"unknown fact '{{{name}}}'", did_you_mean(name, [*ctx.facts, *_param_names(ctx)])
     if scope_of(name) == "loan" and rule.about != "loan":
         return f"'{{{name}}}' is per loan but the rule is about the situation", "add 'about: loan'"
+    if scope_of(name) == "loan" and once:
+        return (
+            f"'{{{name}}}' is per loan but common is said once for all loans",
+            "use it in message",
+        )
     return None
 
 
@@ -597,6 +608,39 @@ def check_plan(ctx: Context) -> list[RuleError]:
     if not errors:
         named = LocalText(spec["name"]["en"], spec["name"]["zh-CN"]) if "name" in spec else None
         ctx.plan = PlanSpec(spec["budget"], spec["allocated"], dict(spec["loan"]), why, named)
+    return errors
+
+
+def check_crisis(ctx: Context) -> list[RuleError]:
+    """The pack's ``crisis:`` names a boolean situation fact and actions the pack knows."""
+    if not ctx.raw.packs or "crisis" not in ctx.raw.packs[0][0]:
+        return []
+    spec: dict[str, Any] = ctx.raw.packs[0][0]["crisis"]
+    smap = ctx.raw.pack_maps[0]
+    errors: list[RuleError] = []
+    when = spec["when"]
+    fact = ctx.facts.get(when)
+    problem = ""
+    if fact is None:
+        problem = f"crisis.when: unknown fact '{when}'"
+        hint = did_you_mean(when, [f for f in ctx.facts if scope_of(f) == "situation"])
+    elif scope_of(when) != "situation" or fact.type != "boolean":
+        problem, hint = f"crisis.when: '{when}' is not a boolean situation fact", ""
+    if problem:
+        location = smap.locate(("pack", "crisis", "when"))
+        errors.append(RuleError(location, "pack_crisis", problem, hint))
+    for index, action in enumerate(spec["actions"]):
+        if action not in ctx.actions:
+            errors.append(
+                RuleError(
+                    smap.locate(("pack", "crisis", "actions", index)),
+                    "pack_crisis",
+                    f"crisis.actions: unknown action '{action}'",
+                    did_you_mean(action, ctx.actions),
+                )
+            )
+    if not errors:
+        ctx.crisis = CrisisSpec(when, tuple(spec["actions"]))
     return errors
 
 
@@ -708,6 +752,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("conditions", check_conditions),
     ("templates", check_templates),
     ("plan", check_plan),
+    ("crisis", check_crisis),
     ("cycles", check_cycles),
 )
 
@@ -734,6 +779,7 @@ def check_pack(
         derived=dict(ctx.derived),
         roots=roots,
         plan=ctx.plan,
+        crisis=ctx.crisis,
     )
     return pack, []
 

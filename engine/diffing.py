@@ -50,6 +50,8 @@ def rule_definition(rule: Rule) -> dict[str, Any]:
                 "message": _text(then.message),
             }
         }
+        if then.common is not None:
+            body["recommend"]["common"] = _text(then.common)
     elif isinstance(then, Adjust):
         body = {"adjust": {"action": then.action, "by": then.by, "reason": _text(then.reason)}}
     elif isinstance(then, Suppress):
@@ -79,6 +81,8 @@ def texts(rule: Rule) -> list[LocalText]:
     found = [rule.title]
     if isinstance(then, Recommend):
         found += [then.title, then.message]
+        if then.common is not None:
+            found.append(then.common)
     elif isinstance(then, Adjust | Suppress):
         found.append(then.reason)
     return found

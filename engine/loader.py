@@ -524,8 +524,9 @@ def _consequence(
 ) -> Recommend | Derive | Adjust | Suppress:
     if "recommend" in spec:
         r = spec["recommend"]
+        common = _text(r["common"]) if "common" in r else None
         return Recommend(
-            r["action"], r["priority"], r["urgency"], _text(r["title"]), _text(r["message"])
+            r["action"], r["priority"], r["urgency"], _text(r["title"]), _text(r["message"]), common
         )
     if "adjust" in spec:
         a = spec["adjust"]

@@ -60,6 +60,9 @@ class Recommend:
     urgency: Urgency
     title: LocalText
     message: LocalText
+    #: said once after the per-loan lines of an ``about: loan`` rule (situation facts only):
+    #: what is the same for every loan is not repeated per loan
+    common: LocalText | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,18 @@ class PlanSpec:
 
 
 @dataclass(frozen=True)
+class CrisisSpec:
+    """The pack's ``crisis:``: when a person is in crisis, and what they see then (SPEC 7.3).
+
+    When the situation fact ``when`` is true, text and Markdown show only recommendations whose
+    action is in ``actions`` (in rank order, at most 3): no summary, no plan, no other advice.
+    """
+
+    when: str  #: a boolean situation fact
+    actions: tuple[str, ...]  #: action codes of the catalogue or the pack
+
+
+@dataclass(frozen=True)
 class Pack:
     """A validated rule pack, ready to compile."""
 
@@ -181,6 +196,7 @@ class Pack:
     derived: Mapping[str, DerivedFact] = field(default_factory=dict)
     roots: tuple[str, ...] = ()  #: the directories or files it was loaded from, as given
     plan: PlanSpec | None = None  #: the pack's ``plan:``, when it declares one
+    crisis: CrisisSpec | None = None  #: the pack's ``crisis:``, when it declares one
 
 
 @dataclass(frozen=True)

@@ -204,9 +204,11 @@ def _recommendation_fields(
                     "adjustment", adjust.by, rule_id, renderer.text(adjust.reason, firing.loan_id)
                 )
             )
-    messages = _messages(
-        renderer, [(thens[id(f)].message, f.loan_id) for f in _message_firings(group)]
-    )
+    shown = _message_firings(group)
+    messages = _messages(renderer, [(thens[id(f)].message, f.loan_id) for f in shown])
+    commons = (thens[id(f)].common for f in shown)
+    said = [renderer.text(common, None) for common in commons if common is not None]
+    messages = "\n".join([messages, *dict.fromkeys(said)])
     urgency = min((then.urgency for _, _, then in keyed), key=URGENCY_ORDER.index)
     loans = sorted({f.loan_index: f.loan_id for f in group if f.loan_id is not None}.items())
     return (
@@ -222,27 +224,44 @@ def _recommendation_fields(
     )
 
 
-_LOAN_ID = "\x00"  #: stands for the loan id while messages are compared
-
-
 def _messages(renderer: Renderer, items: list[tuple[LocalText, str | None]]) -> str:
-    """One line per distinct message; loans whose messages differ only in the loan id share a
-    line that names them all ("jiebei、huabei：…"), so several loans do not repeat a paragraph."""
+    """One line per distinct message; loans whose messages differ only in how the loan is named
+    (its id, or the pack's plan ``name`` facts) share one line that names them all
+    ("「借呗、花呗」：…"), so several loans do not repeat a paragraph."""
+    markers = _loan_markers(renderer)
     lines: dict[str, list[str]] = {}
     for template, loan in items:
-        text = _with_loan_marker(renderer, template, loan)
+        text = _with_loan_markers(renderer, template, loan, markers)
         ids = lines.setdefault(text, [])
         if loan is not None and loan not in ids:
             ids.append(loan)
     joiner = "、" if renderer.locale == "zh-CN" else ", "
-    return "\n".join(
-        text.replace(_LOAN_ID, joiner.join(one_line(i) for i in ids)) for text, ids in lines.items()
-    )
+    out = []
+    for text, ids in lines.items():
+        for fact, marker in markers.items():
+            if marker in text:
+                shown = (renderer.show(fact, i) if fact != "loan.id" else i for i in ids)
+                text = text.replace(marker, joiner.join(one_line(n) for n in shown))
+        out.append(text)
+    return "\n".join(out)
 
 
-def _with_loan_marker(renderer: Renderer, template: LocalText, loan: str | None) -> str:
+def _loan_markers(renderer: Renderer) -> dict[str, str]:
+    """The facts that name a loan, each with the character that stands for it while messages
+    are compared: the loan id, and the pack's plan ``name`` facts when it declares them."""
+    markers = {"loan.id": "\x00"}
+    plan = renderer.compiled.pack.plan
+    if plan is not None and plan.name is not None:
+        markers.setdefault(plan.name.en, "\x01")
+        markers.setdefault(plan.name.get("zh-CN"), "\x02")
+    return markers
+
+
+def _with_loan_markers(
+    renderer: Renderer, template: LocalText, loan: str | None, markers: dict[str, str]
+) -> str:
     def show(name: str) -> str:
-        return _LOAN_ID if name == "loan.id" else renderer.show(name, loan)
+        return markers[name] if name in markers else renderer.show(name, loan)
 
     return render(template.get(renderer.locale), show)
 

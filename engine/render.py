@@ -52,14 +52,19 @@ _WORDS = {
         "crisis": "Today (only what matters most right now)",
         "later": "Also worth doing:",
         "more": "All {count} recommendations in full: xieshang advise ... --all",
+        "crisis_more": "The rest of the advice can wait until you feel safer."
+        " All {count} recommendations and your plan: xieshang advise ... --all",
         "sources": "Sources",
         "footer": "General guidance from published rules, not legal"
         " advice. Check every figure with your lender, or with the court's papers"
         " once a court has decided.",
         "plan": "Your plan",
         "budget": "For unsecured debts: {budget} a month; the plan uses {allocated}",
+        "no_budget": "Nothing is left each month for unsecured debts",
         "pay_today": "pay {amount} today",
         "not_known": "an amount not known (some payments were not given)",
+        "days": "{n} days",
+        "one_day": "1 day",
     },
     "zh-CN": {
         "heading": "建议",
@@ -74,24 +79,24 @@ _WORDS = {
         "crisis": "今天先做（只列出眼下最要紧的）",
         "later": "之后还可以做：",
         "more": "查看全部 {count} 条建议的详情：xieshang advise ... --all",
+        "crisis_more": "其他建议可以等你感觉安全一些再看。全部 {count} 条建议和还款计划："
+        "xieshang advise ... --all",
         "sources": "依据",
         "footer": "以上是基于公开规则的一般性建议，不是法律意见；所有金额请以贷款方显示为准；"
         "法院已经判决或支付令已生效的，以法院文书为准。",
         "plan": "你的还款计划",
         "budget": "每月可用于无抵押债务 {budget}，计划用 {allocated}",
+        "no_budget": "每月没有钱可以还无抵押债务",
         "pay_today": "今天先还 {amount}",
         "not_known": "多少未知（有的月供没有给出）",
+        "days": "{n} 天",
+        "one_day": "1 天",
     },
 }
 
 
 TODAY = 3  #: recommendations shown in full by default (SPEC 7.3, the "today" card)
 LATER = 5  #: recommendations listed by title after them
-#: What a person in distress sees by default (SPEC 7.3): crisis support, a court deadline and who
-#: can help. Action codes of the pack catalogue; a pack with none of them gets the usual card.
-CRISIS_ACTIONS = frozenset(
-    {"crisis_support", "respond_to_court", "attend_hearing", "seek_free_advice"}
-)
 
 
 def _words(locale: str) -> dict[str, str]:
@@ -103,12 +108,16 @@ def summary_lines(decision: Decision) -> list[str]:
     lines = []
     pack = decision.ruleset.pack
     titles = {r.id: r.title for r in pack.rules}
+    w = _words(decision.locale)
     for name, value in decision.summary().items():
         if value is None:
             continue  # unknown: nothing useful to show a person
         fact = pack.derived[name]
         label = titles[fact.rules[0]].get(decision.locale)
-        lines.append(f"{label}: {format_value(value, fact.unit, decision.locale)}")
+        shown = format_value(value, fact.unit, decision.locale)
+        if fact.unit == "days":  # a figure always has its unit (money and percent carry theirs)
+            shown = w["one_day"] if value == 1 else w["days"].format(n=shown)
+        lines.append(f"{label}: {shown}")
     return lines
 
 
@@ -121,7 +130,9 @@ def plan_lines(decision: Decision) -> list[str]:
         return format_value(UNKNOWN if value is None else value, "money", decision.locale)
 
     lines = []
-    if plan["budget"] is not None:
+    if plan["budget"] == 0 and not plan["allocated"]:
+        lines.append(w["no_budget"])  # not "¥0.00 a month; the plan uses ¥0.00"
+    elif plan["budget"] is not None:
         lines.append(
             w["budget"].format(
                 budget=money(plan["budget"]),
@@ -129,17 +140,22 @@ def plan_lines(decision: Decision) -> list[str]:
                 allocated=w["not_known"] if plan["allocated"] is None else money(plan["allocated"]),
             )
         )
+    # loans with the same sentence and nothing to pay today share one line naming them all
+    named: dict[str, list[str]] = {}
     for entry in plan["loans"]:
         if not entry["why"]:
             continue
         name = _loan_name(decision, entry["loan_id"])
-        today = (
-            f" ({w['pay_today'].format(amount=money(entry['pay_now']))})"
-            if entry["pay_now"]
-            else ""
-        )
-        lines.append(f"{name}{today}: {entry['why']}")
-    return lines
+        if entry["pay_now"]:
+            today = w["pay_today"].format(amount=money(entry["pay_now"]))
+            lines.append(f"{name} ({today}): {entry['why']}")
+            continue
+        if entry["why"] not in named:
+            named[entry["why"]] = []
+            lines.append(entry["why"])  # a placeholder, replaced below
+        named[entry["why"]].append(name)
+    joiner = "、" if decision.locale == "zh-CN" else ", "
+    return [f"{joiner.join(named[line])}: {line}" if line in named else line for line in lines]
 
 
 def _loan_name(decision: Decision, loan_id: str) -> str:
@@ -197,18 +213,25 @@ class _View:
 
 def _view(decision: Decision, top: int | None, show_all: bool) -> _View:
     """SPEC 7.3: by default the "today" card (``TODAY`` in full, ``LATER`` titles); for a person
-    in distress only crisis support, court deadlines and who can help. ``--top N`` shows the first
+    in crisis (the pack's ``crisis:``) only the pack's crisis actions: crisis support, court
+    deadlines and who can help. ``--top N`` shows the first
     N in full (with or without ``--all``); ``--all`` shows every recommendation in full."""
     recs = list(decision.recommendations)
     if top:
         return _View(recs[:top], [], False, False)
     if show_all:
         return _View(recs, [], False, False)
-    if decision.situation.get("borrower", {}).get("distress") is True:
-        crisis = [r for r in recs if r.action in CRISIS_ACTIONS][:TODAY]
-        if crisis:
-            return _View(crisis, [], True, len(recs) > len(crisis))
+    crisis = decision.ruleset.pack.crisis
+    if crisis is not None and decision.memory.get(crisis.when, None) is True:
+        shown = [r for r in recs if r.action in crisis.actions][:TODAY]
+        if shown:
+            return _View(shown, [], True, len(recs) > len(shown))
     return _View(recs[:TODAY], recs[TODAY : TODAY + LATER], False, len(recs) > TODAY)
+
+
+def _more_line(w: dict[str, str], view: _View, decision: Decision) -> str:
+    """How to see everything: on the crisis card, also that the rest can wait."""
+    return w["crisis_more" if view.crisis else "more"].format(count=len(decision.recommendations))
 
 
 def _left_out(decision: Decision, sources: bool) -> list[str]:
@@ -236,7 +259,8 @@ def render_text(
             f"{w['rules']} {pack.name} {pack.version}"
         )
     ]
-    summary = summary_lines(decision)
+    # the crisis card shows nothing but the crisis actions: no figures, no plan (SPEC 7.3)
+    summary = [] if view.crisis else summary_lines(decision)
     if summary:
         out.append(f"{w['summary']}:")
         out += [f"  - {show(line)}" for line in summary]
@@ -260,11 +284,11 @@ def render_text(
         ]
         out.append("")
     if view.more:
-        out += [w["more"].format(count=len(decision.recommendations)), ""]
-    plan = plan_lines(decision)
+        out += [_more_line(w, view, decision), ""]
+    plan = [] if view.crisis else plan_lines(decision)
     if plan:
         out += [f"{w['plan']}:", *(f"  - {show(line)}" for line in plan), ""]
-    if decision.suppressed:
+    if decision.suppressed and not view.crisis:
         out += [f"{w['suppressed']}: {show('; '.join(_left_out(decision, sources)))}", ""]
     if trace:
         out += ["trace:", *(f"  {_json_line(e)}" for e in decision.trace), ""]
@@ -294,7 +318,7 @@ def render_markdown(
         f"*{w['rules']}: {show(pack.name)} {show(pack.version)}*",
         "",
     ]
-    summary = summary_lines(decision)
+    summary = [] if view.crisis else summary_lines(decision)
     if summary:
         out += [f"**{w['summary']}:** " + " · ".join(show(line) for line in summary), ""]
     if not view.full:
@@ -315,11 +339,11 @@ def render_markdown(
         ]
         out.append("")
     if view.more:
-        out += [show(w["more"].format(count=len(decision.recommendations))), ""]
-    plan = plan_lines(decision)
+        out += [show(_more_line(w, view, decision)), ""]
+    plan = [] if view.crisis else plan_lines(decision)
     if plan:
         out += [f"## {w['plan']}", "", *(f"- {show(line)}" for line in plan), ""]
-    if decision.suppressed:
+    if decision.suppressed and not view.crisis:
         out += [f"**{w['suppressed']}:**", ""]
         if sources:
             # action codes are lower_snake_case (the pack schema): safe inside a code span

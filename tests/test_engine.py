@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from engine.reference import reference_run
 from engine.run import run
 from engine.situation import normalise
 from tests.conftest import PackFactory, situation
+
+ROOT = Path(__file__).resolve().parent.parent
 
 TITLE = "title: {en: t, zh-CN: t}"
 
@@ -572,3 +575,61 @@ def test_each_derive_expression_is_parsed_once_per_load(
     explain(decision, decision.recommendations[0].action)
     near_misses(decision)
     assert sorted(parsed) == sorted(derives)  # nothing after the load parsed again
+
+
+def test_common_text_is_said_once_after_the_loans(make_pack: PackFactory) -> None:
+    """``recommend.common``: what every loan's line would repeat is said once, after them."""
+    rules = engine.load_rules(
+        [
+            make_pack(f"""
+    rules:
+      - id: offer
+        {TITLE}
+        source: guide §4.2
+        about: loan
+        when: {{fact: loan.days_overdue, op: ">", value: 0}}
+        recommend:
+          action: propose_installments
+          priority: 60
+          urgency: this_week
+          title: {{en: Offer, zh-CN: 提出}}
+          message: {{en: "{{loan.id}}: {{loan.days_overdue}} days", zh-CN: "{{loan.id}}：{{loan.days_overdue}} 天"}}
+          common: {{en: "Attach your budget ({{plans.can_pay_now}}).", zh-CN: "附上预算（{{plans.can_pay_now}}）。"}}
+    """)
+        ]
+    )
+    loans = [{"id": i, "product": "jiebei", "days_overdue": d} for i, d in (("a", 3), ("b", 9))]
+    sit = situation(loans=loans, locale="en", plans={"can_pay_now": 100})
+    (rec,) = engine.evaluate(rules, sit).recommendations
+    assert rec.message == "a: 3 days\nb: 9 days\nAttach your budget (¥100.00)."
+
+
+def test_common_text_may_not_name_a_loan_fact(make_pack: PackFactory) -> None:
+    pack = make_pack(f"""
+    rules:
+      - id: offer
+        {TITLE}
+        source: guide §4.2
+        about: loan
+        recommend:
+          action: propose_installments
+          priority: 60
+          urgency: this_week
+          title: {{en: Offer, zh-CN: 提出}}
+          message: {{en: "{{loan.id}}", zh-CN: "{{loan.id}}"}}
+          common: {{en: "{{loan.id}} again", zh-CN: "{{loan.id}}"}}
+    """)
+    with pytest.raises(engine.RuleLoadError) as caught:
+        engine.load_rules([pack])
+    assert {e.code for e in caught.value.errors} == {"rule_placeholder"}
+    assert "common is said once for all loans" in str(caught.value)
+
+
+def test_loans_named_alike_share_one_line(default_rules: engine.RuleSet) -> None:
+    """Loans whose messages differ only in their name (the pack's plan name facts) share one
+    line naming them all: the jiebei pack's "check what is overdue" for three loans."""
+    sit = json.loads((ROOT / "examples" / "job-loss-several-debts.json").read_text("utf-8"))
+    decision = engine.evaluate(default_rules, sit)
+    (check,) = [r for r in decision.recommendations if r.action == "confirm_overdue_details"]
+    lines = check.message.split("\n")
+    assert len(lines) == 2 and lines[0].startswith("「借呗、招商银行、微粒贷」：")

@@ -21,7 +21,10 @@ BLOCKS = re.findall(CONSOLE, README, flags=re.S) + re.findall(CONSOLE, PACK_READ
 def test_readme_has_worked_examples_in_both_languages() -> None:
     assert len(BLOCKS) >= 4  # two in README.md, two in rules/jiebei/README.md
     outputs = "".join(output for _, output in BLOCKS)
-    assert "1. 今天就联系贷款方  [立即" in outputs and "Tell the lender before" in outputs
+    assert (
+        "1. 今天就联系贷款方，说明你愿意还、能还多少  [立即" in outputs
+        and "Tell the lender before" in outputs
+    )
 
 
 @pytest.mark.parametrize(("command", "output"), BLOCKS, ids=[c for c, _ in BLOCKS])

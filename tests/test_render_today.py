@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,14 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from engine import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
 LANGS = ["zh", "en"]
-CRISIS_ACTIONS = {"crisis_support", "respond_to_court", "attend_hearing", "seek_free_advice"}
+with load_rules() as _rules:
+    assert _rules.pack.crisis is not None
+    CRISIS_ACTIONS = set(_rules.pack.crisis.actions)  # the pack's crisis: section
 WHY = re.compile(r"^ {3}(原因|Why): ", re.M)  # one per recommendation shown in full
 NUMBERED = re.compile(r"^(\d+)\. (.*?)  \[(.*)\]$", re.M)  # text items: number, title, tag
 MORE = {"zh": "xieshang advise ... --all", "en": "xieshang advise ... --all"}
@@ -159,7 +163,7 @@ def test_all_shows_every_recommendation_in_full(runner: CliRunner, lang: str, fm
     advice = _advice(runner, situation, lang)
     out = _advise(runner, situation, "--lang", lang, "--format", fmt, "--all")
     full = WHY.findall(out) if fmt == "text" else re.findall(r"^## \d+\. ", out, re.M)
-    assert len(full) == len(advice["recommendations"]) == 19
+    assert len(full) == len(advice["recommendations"]) > 8  # more than the today card holds
     assert all(r["message"].split("\n")[0][:20] in out for r in advice["recommendations"])
     assert "--all" not in out
 
@@ -177,3 +181,88 @@ def test_markdown_has_the_same_structure(runner: CliRunner) -> None:
 def test_json_ignores_all_and_sources(runner: CliRunner, situation: Path) -> None:
     plain = _advise(runner, situation, "--format", "json")
     assert _advise(runner, situation, "--format", "json", "--all", "--sources") == plain
+
+
+SUMMARY_PLAN = {
+    "zh": ("概况", "你的还款计划", "未列出"),
+    "en": ("Summary", "Your plan", "Left out"),
+}
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+@pytest.mark.parametrize("lang", LANGS)
+def test_crisis_card_shows_nothing_but_crisis_court_and_help(
+    runner: CliRunner, tmp_path: Path, lang: str, fmt: str
+) -> None:
+    """SPEC 7.3: in distress, no summary of figures, no plan, no left-out line: only crisis
+    support, a court deadline and who can help (the distress example has no court case, so
+    who can help comes second)."""
+    for situation in (ROOT / "examples" / "distress.json", _judgment(tmp_path, distress=True)):
+        advice = _advice(runner, situation, lang)
+        out = _advise(runner, situation, "--lang", lang, "--format", fmt)
+        for heading in SUMMARY_PLAN[lang]:
+            assert heading not in out, (situation.name, heading)
+        assert advice["summary"] and advice["plan"]["loans"]  # JSON keeps them
+        with_all = _advise(runner, situation, "--lang", lang, "--format", fmt, "--all")
+        assert SUMMARY_PLAN[lang][0] in with_all and SUMMARY_PLAN[lang][1] in with_all
+    distress = _advice(runner, ROOT / "examples" / "distress.json", lang)
+    crisis = [r["action"] for r in distress["recommendations"] if r["action"] in CRISIS_ACTIONS]
+    assert crisis[:2] == ["crisis_support", "seek_free_advice"]
+
+
+def _pack_copy(tmp_path: Path, crisis: str | None) -> Path:
+    """The built-in pack with its ``crisis:`` section replaced (None: removed)."""
+    pack = tmp_path / "jiebei"
+    shutil.copytree(ROOT / "rules" / "jiebei", pack, ignore=shutil.ignore_patterns("tests"))
+    manifest = pack / "pack.yaml"
+    text = manifest.read_text(encoding="utf-8")
+    start = text.index("  crisis:\n")
+    end = text.index("\n  # ", start) + 1
+    manifest.write_text(text[:start] + (crisis or "") + text[end:], encoding="utf-8")
+    return pack
+
+
+def test_crisis_actions_are_read_from_the_pack(runner: CliRunner, tmp_path: Path) -> None:
+    situation = ROOT / "examples" / "distress.json"
+    only_support = _pack_copy(
+        tmp_path / "a", "  crisis:\n    when: borrower.distress\n    actions: [crisis_support]\n"
+    )
+    out = _advise(runner, situation, "--rules", str(only_support), "--lang", "en")
+    assert [t for _, t, _ in NUMBERED.findall(out)] == ["Your safety comes before any debt"]
+    # a pack without crisis: shows the usual today card, summary and plan included
+    out = _advise(runner, situation, "--rules", str(_pack_copy(tmp_path / "b", None)))
+    assert len(WHY.findall(out)) == 3 and len(NUMBERED.findall(out)) == 8
+    assert "概况" in out and "你的还款计划" in out
+
+
+@pytest.mark.parametrize(
+    ("crisis", "line", "message"),
+    [
+        (
+            "  crisis:\n    when: borrower.distress\n    actions: [crisis_support, seek_free_advise]\n",
+            "crisis.actions: unknown action 'seek_free_advise'",
+            "seek_free_advice",
+        ),
+        (
+            "  crisis:\n    when: borrower.monthly_income\n    actions: [crisis_support]\n",
+            "crisis.when: 'borrower.monthly_income' is not a boolean situation fact",
+            "",
+        ),
+        (
+            "  crisis:\n    when: borrower.distres\n    actions: [crisis_support]\n",
+            "crisis.when: unknown fact 'borrower.distres'",
+            "borrower.distress",
+        ),
+    ],
+)
+def test_crisis_section_is_checked_at_load(
+    runner: CliRunner, tmp_path: Path, crisis: str, line: str, message: str
+) -> None:
+    pack = _pack_copy(tmp_path, crisis)
+    result = runner.invoke(
+        app, ["advise", str(ROOT / "examples" / "distress.json"), "--rules", str(pack)]
+    )
+    assert result.exit_code == 2 and not result.stdout
+    assert "pack.yaml:" in result.stderr and "pack_crisis" in result.stderr
+    assert line in result.stderr and message in result.stderr
+    assert "Traceback" not in result.stderr

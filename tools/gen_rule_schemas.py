@@ -142,6 +142,25 @@ rules_schema = {
                         },
                     },
                 },
+                "crisis": {
+                    "type": "object",
+                    "description": "What a person in crisis sees by default (SPEC §7.3; docs/rules.md 'The crisis card').",
+                    "additionalProperties": False,
+                    "required": ["when", "actions"],
+                    "properties": {
+                        "when": {
+                            "type": "string",
+                            "description": "situation fact (boolean): true shows the crisis card",
+                        },
+                        "actions": {
+                            "type": "array",
+                            "description": "the actions the crisis card may show, in rank order, at most 3",
+                            "minItems": 1,
+                            "uniqueItems": True,
+                            "items": ident(),
+                        },
+                    },
+                },
                 "actions": {
                     "type": "array",
                     "description": "Action codes this pack adds to the SPEC catalogue, in tie-break order.",
@@ -205,6 +224,10 @@ rules_schema = {
                         "urgency": {"enum": URGENCY},
                         "title": text_pair("Action title template."),
                         "message": text_pair("Action message template."),
+                        "common": text_pair(
+                            "Said once after the per-loan messages of an 'about: loan' rule"
+                            " (situation facts and parameters only)."
+                        ),
                     },
                 },
                 "derive": {
