@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.fastschema import Check, _Unsupported, checker, compile_check
+from engine.loader import QUESTIONS_FILE
 from engine.packs import builtin_rules_dir
 from engine.schemas import load_schema, validator
 from engine.yamlsource import load_yaml
@@ -46,7 +47,11 @@ def read(path: Path) -> Any:
 
 
 def rule_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.glob("*.y*ml") if ".test." not in p.name)
+    """The pack's rule files, as the loader takes them (tests and the interview's questions are
+    pack files but not rules)."""
+    return sorted(
+        p for p in root.glob("*.y*ml") if ".test." not in p.name and p.name != QUESTIONS_FILE
+    )
 
 
 @pytest.fixture(scope="module")

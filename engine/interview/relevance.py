@@ -123,11 +123,6 @@ class Relevance:
             for key, value in memory.values.items()
             if value is UNKNOWN and key not in declined and key[0] not in memory_derived(memory)
         }
-        keys |= {
-            (fact, None)
-            for fact, spec in input_facts().items()
-            if spec.scope == "situation" and (fact, None) not in memory.values
-        } - declined
         loan_facts = {fact for fact, lid in keys if lid is not None}
         for b in self.bindings:
             if b.derives is None or b.derives in keys:

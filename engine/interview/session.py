@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,11 +25,12 @@ from engine.api import evaluate
 from engine.decision import Decision
 from engine.errors import SituationError, UsageError
 from engine.facts import input_facts
-from engine.interview.book import LOANS, QuestionBook, QuestionSpec, load_book
+from engine.interview.book import LOANS, QuestionSpec, load_book
 from engine.interview.relevance import Effects, Relevance, unknown_inputs
 from engine.memory import Key
 from engine.model import LOCALES
 from engine.ruleset import RuleSet
+from engine.safetext import one_line
 from engine.situation import SCHEMA_VERSION, validate_situation
 from engine.values import UNKNOWN
 
@@ -213,12 +214,8 @@ def loan_name(decision: Decision, loan: str, locale: str) -> str:
     if spec is not None and spec.name is not None:
         value = decision.memory.get(spec.name.get(locale), loan)
         if isinstance(value, str) and value:
-            return value
-    return loan
-
-
-def book_of(ruleset: RuleSet) -> QuestionBook:
-    return load_book(ruleset.pack)
+            return one_line(value)
+    return one_line(loan)
 
 
 # --- paths and answers ------------------------------------------------------------------------
@@ -410,10 +407,6 @@ class Interview:
 
     def decision(self) -> Decision:
         return evaluate_partial(self.ruleset, self.situation, locale=self.locale, today=self.today)
-
-
-def answered_paths(history: Sequence[tuple[str, Any, bool]]) -> list[str]:
-    return [path for path, _, skipped in history if not skipped]
 
 
 # --- one request, one answer (the HTTP shape) -------------------------------------------------
