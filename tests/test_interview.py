@@ -76,7 +76,7 @@ def test_first_question_is_the_sensitive_distress_gate(ruleset: Any) -> None:
     first = next_questions(ruleset, {"as_of": "2026-11-28"}, limit=1)[0]
     assert first.path == "borrower.distress"
     assert first.sensitive and first.group == "safety"
-    assert first.actions == ("crisis_support",)
+    assert first.actions == ("crisis_support", "seek_free_advice")
     data = first.as_dict()
     assert json.loads(json.dumps(data, ensure_ascii=False)) == data
     assert set(data) == {
@@ -96,7 +96,7 @@ def test_first_question_is_the_sensitive_distress_gate(ruleset: Any) -> None:
         {"value": True, "label": "有过这样的感觉或念头"},
         {"value": False, "label": "没有"},
     ]
-    assert data["why"] == {"actions": ["crisis_support"], "plan": []}
+    assert data["why"] == {"actions": ["crisis_support", "seek_free_advice"], "plan": []}
 
 
 def test_safety_gates_come_before_the_loans_and_money(ruleset: Any) -> None:
