@@ -185,7 +185,7 @@ CASES = [
         5,
         31,
         ("rules/0/when/op", "'matches' is not an allowed value"),
-        "allowed values: ==, !=, <, <=, >, >=, in, not_in, contains, not_contains, known",
+        "allowed values: ==, !=, <, <=, >, >=, in, not_in, contains, not_contains, between, not_between, known",
     ),
     # --- the pack as a whole
     Case(
