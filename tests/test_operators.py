@@ -350,7 +350,7 @@ def test_between_takes_a_parameter_pair(tmp_path: Path) -> None:
 
 
 def _lint(runner: CliRunner, root: Path) -> tuple[int, str]:
-    result = runner.invoke(app, ["rules", "lint", str(root)])
+    result = runner.invoke(app, ["rules", "lint", "--rules", str(root)])
     return result.exit_code, result.stdout
 
 
