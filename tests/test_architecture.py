@@ -52,3 +52,16 @@ def test_the_public_api_loads_batch_lint_and_yaml_only_when_used() -> None:
         [sys.executable, "-c", LAZY_CHECK], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_the_doctests_of_every_module_run() -> None:
+    """``pytest`` (and so ``make test`` and ``make test-fast``) collects the doctests of every
+    module of the engine, the CLI and the tools."""
+    import tomllib
+
+    options = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    pytest_options = options["tool"]["pytest"]["ini_options"]
+    assert "--doctest-modules" in pytest_options["addopts"].split()
+    code_dirs = {p.parent.name for p in ROOT.glob("*/*.py")} - {"tests", "bench"}
+    assert code_dirs == {"engine", "cli", "tools"}
+    assert code_dirs <= set(pytest_options["testpaths"])

@@ -383,6 +383,37 @@ def test_batch_input_may_be_a_pipe(runner: CliRunner, tmp_path: Path, advice_lin
     assert result.stdout.splitlines() == [advice_line] * 2
 
 
+def _write_once_read(fifo: Path, data: bytes) -> None:
+    """Write ``data`` into a named pipe only after this process has opened it for reading."""
+    while not any(os.path.realpath(f"/proc/self/fd/{fd}") == str(fifo) for fd in _fds()):
+        time.sleep(0.01)
+    time.sleep(0.2)  # the reader has had every chance to read (and, before the fix, see EOF)
+    fifo.write_bytes(data)
+
+
+def _fds() -> list[str]:
+    try:
+        return os.listdir("/proc/self/fd")
+    except FileNotFoundError:  # no /proc: write at once
+        return []
+
+
+def test_batch_waits_for_a_named_pipe_writer_that_comes_later(
+    runner: CliRunner, tmp_path: Path, advice_line: str
+) -> None:
+    """``mkfifo in; xieshang batch in & producer > in``: the batch used to read "no situations"
+    at once and exit 0 when its open came before the writer's."""
+    fifo = tmp_path / "late.jsonl"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=_write_once_read, args=(fifo, example_lines(2)), daemon=True)
+    writer.start()
+    with deadline(DEADLINE):
+        result = runner.invoke(app, ["batch", str(fifo)])
+    writer.join(DEADLINE)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [advice_line] * 2
+
+
 @pytest.mark.slow  # a subprocess
 def test_pack_files_that_cannot_be_read_are_named(tmp_path: Path, feature_pack: Path) -> None:
     pack = tmp_path / "pack"

@@ -21,7 +21,11 @@ OPS = list(OPERATORS)
 
 
 def operator_description():
-    """Each operator with the value it takes, grouped by that value's kind, in table order."""
+    """Each operator with the value it takes, grouped by that value's kind, in table order.
+
+    >>> operator_description().split("; ")[2]
+    'between not_between: [low, high] (inclusive)'
+    """
     groups = {}
     for op in OPERATORS.values():
         groups.setdefault(op.operand, []).append(op.name)
