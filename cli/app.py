@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 if TYPE_CHECKING:
-    from engine.api import RuleSet
+    from engine import RuleSet
 
 app = typer.Typer(
     name="xieshang",
@@ -62,7 +62,7 @@ RulesOption = Annotated[
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """One line on stderr (control characters from file names or input shown as escapes)."""
-    from engine.safetext import one_line
+    from engine import one_line
 
     typer.echo(f"xieshang: {one_line(message)}", err=True)
     raise typer.Exit(code)
@@ -72,14 +72,14 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def reported() -> Iterator[None]:
     """Turn library errors into one clear message and the error's exit code; never a traceback
     unless --debug."""
-    from engine.errors import RuleLoadError, XieshangError
+    from engine import RuleLoadError, XieshangError
 
     try:
         yield
     except (typer.Exit, BrokenPipeError):
         raise
     except RuleLoadError as exc:
-        from engine.safetext import one_line
+        from engine import one_line
 
         for error in exc.errors:
             typer.echo(one_line(str(error)), err=True)
@@ -118,13 +118,13 @@ def main(
 
 
 def _load(rules: list[Path] | None) -> RuleSet:
-    from engine.api import load_rules
+    from engine import load_rules
 
     return load_rules(rules or None)
 
 
 def _read_situation(path: str) -> dict[str, object]:
-    from engine.situation import load_situation_file, load_situation_stream
+    from engine import load_situation_file, load_situation_stream
 
     if path == "-":  # bounded read; fd 0 closed (``<&-``) leaves sys.stdin None
         stdin = typer.get_binary_stream("stdin") if sys.stdin is not None else None
@@ -138,9 +138,26 @@ def _locale(lang: Lang | None) -> str | None:
     return "en" if lang is Lang.en else "zh-CN"
 
 
+def note(message: str) -> None:
+    """One line on stderr that does not change the outcome (a deprecated form, say)."""
+    from engine import one_line
+
+    typer.echo(f"xieshang: note: {one_line(message)}", err=True)
+
+
+def _packs_and_files(rules: list[Path] | None, paths: list[Path] | None) -> list[Path]:
+    """``--rules`` directories, then the command's path arguments. A directory among the
+    arguments is the old way to name a pack: it still works, with a note to use ``--rules``."""
+    named = [p for p in paths or [] if p.is_dir()]
+    if named:
+        shown = " ".join(f"--rules {p}" for p in named)
+        note(f"a pack directory as an argument is deprecated: use {shown}")
+    return [*(rules or []), *(paths or [])]
+
+
 def _pack_roots(paths: list[Path] | None) -> list[Path] | None:
     """The pack directories meant: a rule or test file stands for the pack it belongs to."""
-    from engine.loader import pack_root_of
+    from engine import pack_root_of
 
     roots: list[Path] = []
     seen: set[Path] = set()
@@ -154,7 +171,7 @@ def _pack_roots(paths: list[Path] | None) -> list[Path] | None:
 
 def _exit(message: str, code: int) -> NoReturn:
     """:func:`fail` outside a command (after the Typer app has returned)."""
-    from engine.safetext import one_line
+    from engine import one_line
 
     typer.echo(f"xieshang: {one_line(message)}", err=True)
     sys.exit(code)

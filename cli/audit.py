@@ -19,18 +19,19 @@ from cli.app import (
     _load,
     _locale,
     _pack_roots,
+    _packs_and_files,
     _read_situation,
     app,
     fail,
+    note,
     reported,
     rules_app,
 )
 from cli.output import write_stdout
 
 if TYPE_CHECKING:
-    from engine.api import Decision, RuleSet
-    from engine.records import AuditLog
-    from engine.testing import CaseResult
+    from engine import Decision, RuleSet
+    from engine.audit import AuditLog, CaseResult
 
 
 class OutFormat(StrEnum):
@@ -42,7 +43,7 @@ FormatOption = Annotated[OutFormat, typer.Option("--format", help="Output format
 
 
 def _json(data: Any) -> str:
-    from engine.render import render_json
+    from engine import render_json
 
     return render_json(data)
 
@@ -52,7 +53,7 @@ def _json(data: Any) -> str:
 
 def near_miss_text(decision: Decision) -> str:
     """The near-miss section for ``advise --near-misses`` in text and Markdown."""
-    from engine.whynot import near_misses, render_near_misses_text
+    from engine.audit import near_misses, render_near_misses_text
 
     text = render_near_misses_text(near_misses(decision), decision.locale)
     return f"\n{text}" if text else ""
@@ -87,7 +88,7 @@ def prepare_record(
 
     ``shown`` is the advice document already shown (``--format json``), reused when possible.
     """
-    from engine.records import AuditLog, make_record
+    from engine.audit import AuditLog, make_record
 
     record = make_record(decision, top=top, near_misses=near_misses, shown=shown)
     return PendingRecord(AuditLog(path), record)
@@ -100,9 +101,9 @@ def coverage_lines(
     min_conditions: float | None,
 ) -> tuple[list[str], bool]:
     """The coverage report of ``rules test --coverage``, and whether it is below a minimum."""
-    from engine.coverage import measure, report_lines
+    from engine.audit import coverage_report_lines, measure_coverage
 
-    return report_lines(measure(ruleset, results), min_rules, min_conditions)
+    return coverage_report_lines(measure_coverage(ruleset, results), min_rules, min_conditions)
 
 
 # --- explain ----------------------------------------------------------------------------------
@@ -125,11 +126,10 @@ def explain(
     fmt: FormatOption = OutFormat.text,
 ) -> None:
     """Why an action or rule fired, or why not (failing conditions and what would flip them)."""
-    from engine.api import evaluate
-    from engine.errors import UsageError
-    from engine.whynot import compare as compare_actions
-    from engine.whynot import explain as explain_target
-    from engine.whynot import render_explain_text
+    from engine import UsageError, evaluate
+    from engine.audit import compare as compare_actions
+    from engine.audit import explain as explain_target
+    from engine.audit import render_explain_text
 
     with reported():
         if (target is None) == (compare is None):
@@ -166,9 +166,9 @@ def replay(
     changed recommendations and the changed rules are reported (exit 0, or 1 with --strict).
     A damaged line is reported with its number and the other records are replayed (exit 2).
     """
-    from engine.errors import UsageError
-    from engine.records import read_log, render_replay_text, replay_failed
-    from engine.records import replay as replay_records
+    from engine import UsageError
+    from engine.audit import read_log, render_replay_text, replay_failed
+    from engine.audit import replay as replay_records
 
     with reported():
         contents = read_log(log)
@@ -216,8 +216,13 @@ _DAMAGED_SHOWN = 10  #: damaged lines named on stderr (the report lists them all
 @rules_app.command("lint")
 def rules_lint(
     paths: Annotated[
-        list[Path] | None, typer.Argument(help="Pack directories or rule files.")
+        list[Path] | None,
+        typer.Argument(
+            help="A rule file stands for its pack; a directory is the deprecated --rules.",
+            metavar="FILE",
+        ),
     ] = None,
+    rules: RulesOption = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
     fmt: FormatOption = OutFormat.text,
 ) -> None:
@@ -225,10 +230,11 @@ def rules_lint(
 
     Exit 2 when there are errors; with --strict, 1 when there are only warnings; else 0.
     """
-    from engine.lint import exit_code, lint
+    from engine.audit import lint
+    from engine.audit import lint_exit_code as exit_code
 
     with reported():
-        ruleset = _load(_pack_roots(paths))  # a rule file stands for its pack
+        ruleset = _load(_pack_roots(_packs_and_files(rules, paths)))
         findings = lint(ruleset)
     errors = sum(1 for f in findings if f.severity == "error")
     warnings = len(findings) - errors
@@ -245,9 +251,8 @@ def rules_lint(
 
 def _read_corpus(path: Path) -> list[tuple[str, dict[str, Any]]]:
     """Situations from a JSON-lines file: one situation (or decision record) per line."""
-    from engine.errors import UsageError
-    from engine.records import LineRefused, json_lines, parse_json_line
-    from engine.situation import validate_situation
+    from engine import UsageError, validate_situation
+    from engine.audit import LineRefused, json_lines, parse_json_line
 
     found = []
     for number, line in json_lines(path, "corpus"):
@@ -266,21 +271,49 @@ def _read_corpus(path: Path) -> list[tuple[str, dict[str, Any]]]:
 
 @rules_app.command("diff")
 def rules_diff(
-    old: Annotated[Path, typer.Argument(help="The old pack directory.")],
-    new: Annotated[Path, typer.Argument(help="The new pack directory.")],
     corpus: Annotated[
         Path, typer.Option("--corpus", help="Situations, one JSON per line (JSONL).")
     ],
+    old_pack: Annotated[
+        Path | None, typer.Argument(help="Deprecated: use --old.", metavar="OLD")
+    ] = None,
+    new_pack: Annotated[
+        Path | None, typer.Argument(help="Deprecated: use --rules.", metavar="NEW")
+    ] = None,
+    old: Annotated[
+        list[Path] | None,
+        typer.Option("--old", metavar="DIR", help="The old pack directory (repeatable)."),
+    ] = None,
+    rules: RulesOption = None,
     fmt: FormatOption = OutFormat.text,
 ) -> None:
-    """Which situations' advice changes between two packs, and which rule changes cause it."""
-    from engine.diffing import diff_corpus, render_diff_text
+    """Which situations' advice changes between two packs (--old, and --rules: the new one),
+    and which rule changes cause it."""
+    from engine.audit import diff_corpus, render_diff_text
 
     with reported():
+        old_roots, new_roots = _diff_packs(old_pack, new_pack, old, rules)
         situations = _read_corpus(corpus)
-        report = diff_corpus(_load([old]), _load([new]), situations)
+        report = diff_corpus(_load(old_roots), _load(new_roots), situations)
         output = _json(report) if fmt is OutFormat.json else render_diff_text(report)
     write_stdout(output, json=fmt is OutFormat.json)
+
+
+def _diff_packs(
+    old_pack: Path | None, new_pack: Path | None, old: list[Path] | None, rules: list[Path] | None
+) -> tuple[list[Path], list[Path] | None]:
+    """The old and new packs of ``rules diff``: ``--old`` and ``--rules`` (default: the built-in
+    pack), or the deprecated positional OLD NEW."""
+    from engine import UsageError
+
+    if old_pack is None:
+        if not old:
+            raise UsageError("give the old pack with --old DIR (and the new one with --rules DIR)")
+        return old, rules
+    if old or rules or new_pack is None:
+        raise UsageError("give the packs as --old DIR --rules DIR (OLD NEW is deprecated)")
+    note(f"OLD NEW arguments are deprecated: use --old {old_pack} --rules {new_pack}")
+    return [old_pack], [new_pack]
 
 
 @rules_app.command("show")
@@ -290,9 +323,15 @@ def rules_show(
     fmt: FormatOption = OutFormat.text,
 ) -> None:
     """One rule: file:line, source, conditions, parameters, and the test cases that cover it."""
-    from engine.packs import default_pack_dir
-    from engine.ruleview import find_rule, render_show_text, show_rule
-    from engine.testing import load_cases, run_cases, test_files
+    from engine import default_pack_dir
+    from engine.audit import (
+        find_rule,
+        load_cases,
+        render_show_text,
+        run_cases,
+        show_rule,
+        test_files,
+    )
 
     with reported():
         ruleset = _load(rules)

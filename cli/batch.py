@@ -30,10 +30,10 @@ import typer
 
 from cli.app import Lang, RulesOption, _load, _locale, app, fail, reported
 from cli.output import stdout_closed
-from engine.userfiles import ReadProblem, kind_of, open_regular
+from engine import ReadProblem, kind_of, open_regular
 
 if TYPE_CHECKING:
-    from engine.batch import Summary
+    from engine import BatchSummary as Summary
 
 _PROGRESS_EVERY = 0.2  #: seconds between progress updates
 
@@ -272,7 +272,9 @@ def batch(
     ] = None,
 ) -> None:
     """Advise every situation of a JSON Lines file: one advice (or error record) per line."""
-    from engine.batch import Options, read_lines, run_batch
+    from engine import BatchOptions as Options
+    from engine import read_batch_lines as read_lines
+    from engine import run_batch
 
     if dask is not None:
         _dask_batch(
@@ -359,8 +361,9 @@ def _dask_batch(
 ) -> None:
     """``batch --dask``: the same output, advised on a Dask cluster (``cli.dask_batch``)."""
     from cli import dask_batch as dk
-    from engine.batch import Options
-    from engine.distributed import ShippedPack, run_options
+    from engine import BatchOptions as Options
+    from engine import ShippedPack
+    from engine import worker_options as run_options
 
     dk.check_address(address, MAX_WORKERS)
     fmt_in, fmt_out = dk.format_of(source, input_format), dk.format_of(output, output_format)

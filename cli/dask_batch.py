@@ -24,9 +24,15 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from cli.app import fail
-from engine.batch import Line, Options, Result, Summary, read_lines
-from engine.distributed import ShippedPack, advise_lines, as_line, keep
-from engine.userfiles import ReadProblem, open_regular
+from engine import BatchLine as Line
+from engine import BatchOptions as Options
+from engine import BatchResult as Result
+from engine import BatchSummary as Summary
+from engine import ReadProblem, ShippedPack, open_regular
+from engine import advise_shipped_lines as advise_lines
+from engine import keep_shipped_pack as keep
+from engine import read_batch_lines as read_lines
+from engine import shipped_line as as_line
 
 INSTALL_HINT = "pip install 'xieshang[dask]'"
 CONNECT_TIMEOUT = 5  #: seconds to reach a scheduler before giving up

@@ -18,7 +18,7 @@ from cli.app import Lang, RulesOption, _load, _locale, _read_situation, app, fai
 from cli.output import write_stdout
 
 if TYPE_CHECKING:
-    from engine.documents import Document
+    from engine import Document
 
 
 @app.command()
@@ -44,8 +44,7 @@ def documents(
     ] = None,
 ) -> None:
     """Write the documents that apply: call scripts, letters, the printable plan, a calendar."""
-    from engine.api import evaluate
-    from engine.documents import build_documents
+    from engine import build_documents, evaluate
 
     with reported():
         if out.exists() and not out.is_dir():

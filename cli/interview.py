@@ -20,7 +20,7 @@ import typer
 from cli.app import Lang, RulesOption, _load, _locale, app, fail, reported
 
 if TYPE_CHECKING:
-    from engine.interview.session import Interview, Question
+    from engine import Interview, Question
 
 LONG = 10  #: with more questions left than this, the progress line recalls that "a" stops early
 _WORDS = {
@@ -86,12 +86,11 @@ def interview(
     rules: RulesOption = None,
 ) -> None:
     """Guided interview: asks only what can change the advice, then prints the advice."""
-    from engine.interview.session import Interview, load_partial_file
-    from engine.situation import default_today
+    from engine import Interview, default_today, load_partial_file
 
     with reported():
         ruleset = _load(rules)
-        from engine.interview import load_book
+        from engine import load_question_book as load_book
 
         load_book(ruleset.pack)  # a pack without questions fails before the first question
         situation: dict[str, Any] = load_partial_file(str(start)) if start is not None else {}
@@ -102,7 +101,7 @@ def interview(
         _say(words["intro"])
         finished = _ask_all(session, words)
         _say("\n" + words["done" if finished else "early"] + "\n")
-        from engine.render import render_text
+        from engine import render_text
 
         decision = session.decision()
         _say(render_text(decision).rstrip("\n"))
@@ -115,8 +114,7 @@ def interview(
 
 def _ask_all(session: Interview, words: dict[str, str]) -> bool:
     """Ask until nothing is left (True) or the person asks for the advice or input ends."""
-    from engine.errors import SituationError, UsageError
-    from engine.interview.answers import parse_answer
+    from engine import SituationError, UsageError, parse_answer
 
     while True:
         questions = session.questions()
@@ -202,7 +200,7 @@ def _is_terminal(stream: Any) -> bool:
 
 
 def _clean(text: str) -> str:
-    from engine.safetext import one_line
+    from engine import one_line
 
     return "\n".join(one_line(part) for part in text.split("\n"))
 
@@ -213,7 +211,7 @@ def _say(text: str) -> None:
 
 def _save(path: Path, session: Interview) -> None:
     """Write the situation built, atomically: a temporary file in the same folder, renamed."""
-    from engine.situation import validate_situation
+    from engine import validate_situation
 
     situation = dict(session.situation)
     situation.setdefault("schema_version", 1)

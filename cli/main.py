@@ -28,6 +28,7 @@ from cli.app import (
     _load,
     _locale,
     _pack_roots,
+    _packs_and_files,
     _read_situation,
     app,
     fail,
@@ -84,8 +85,7 @@ def advise(
     ] = None,
 ) -> None:
     """Ranked, explained advice for a situation."""
-    from engine.api import evaluate
-    from engine.render import render_json, render_markdown, render_text
+    from engine import evaluate, render_json, render_markdown, render_text
 
     pending: PendingRecord | None = None
     with reported():
@@ -107,7 +107,7 @@ def advise(
         if near_misses and fmt is not Format.json:
             extra = near_miss_text(decision)
             if fmt is Format.markdown and extra:
-                from engine.safetext import markdown_code
+                from engine import markdown_code
 
                 extra = f"\n{markdown_code(extra.strip(chr(10)))}\n"  # verbatim, never markup
             output += extra
@@ -128,8 +128,13 @@ def advise(
 @rules_app.command("validate")
 def rules_validate(
     paths: Annotated[
-        list[Path] | None, typer.Argument(help="Pack directories or rule files.")
+        list[Path] | None,
+        typer.Argument(
+            help="Rule files to check (with their pack); a directory is the deprecated --rules.",
+            metavar="FILE",
+        ),
     ] = None,
+    rules: RulesOption = None,
 ) -> None:
     """Check rule files: every error at once, as file:line:col: code: message.
 
@@ -137,9 +142,9 @@ def rules_validate(
     with pack.yaml), so that facts and parameters defined in other files resolve; only the
     errors in the files named are reported.
     """
-    from engine.errors import RuleLoadError
+    from engine import RuleLoadError
 
-    roots, files = _validation_targets(paths or [])
+    roots, files = _validation_targets(_packs_and_files(rules, paths))
     with reported():
         try:
             ruleset = _load(roots or None)
@@ -152,7 +157,7 @@ def rules_validate(
                 raise RuleLoadError(mine) from exc
             write_stdout(f"{len(files)} file(s): ok ({others} error(s) elsewhere in the pack)\n")
             return
-        from engine.documents import check_documents
+        from engine.audit import check_documents
 
         problems = check_documents(ruleset.pack.roots, ruleset.compiled.facts)
         if files:  # only the files named (a template, or the documents' manifest)
@@ -160,9 +165,9 @@ def rules_validate(
             problems = [e for e in problems if Path(e.location.file).resolve() in named]
         if problems:  # the pack's document templates (docs/documents.md)
             raise RuleLoadError(problems)
-        from engine.interview import check_book
+        from engine.audit import check_questions
 
-        question_errors = check_book(ruleset.pack)  # the interview's questions.yaml, if any
+        question_errors = check_questions(ruleset.pack)  # the interview's questions.yaml, if any
         if question_errors:
             raise RuleLoadError(question_errors)
     pack = ruleset.pack
@@ -176,7 +181,7 @@ def rules_validate(
 
 def _validation_targets(paths: list[Path]) -> tuple[list[Path], set[str]]:
     """The roots to load, and the files (as shown in errors) to report; empty: report all."""
-    from engine.loader import display_root, pack_root_of
+    from engine import display_root, pack_root_of
 
     kept: dict[Path, Path] = {}  #: each pack, by its resolved path, as first named
     files: set[str] = set()
@@ -194,8 +199,12 @@ def _validation_targets(paths: list[Path]) -> tuple[list[Path], set[str]]:
 def rules_test(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Pack directories, or test files (run with their pack)."),
+        typer.Argument(
+            help="Test files to run (with their pack); a directory is the deprecated --rules.",
+            metavar="FILE",
+        ),
     ] = None,
+    rules: RulesOption = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="List passing cases too.")
     ] = False,
@@ -220,12 +229,11 @@ def rules_test(
     ] = None,
 ) -> None:
     """Run the YAML test cases of a pack (its tests/ folder)."""
-    from engine.loader import TEST_SUFFIXES
-    from engine.packs import default_pack_dir
-    from engine.testing import load_cases, run_cases, test_files
+    from engine import TEST_SUFFIXES, default_pack_dir
+    from engine.audit import load_cases, run_cases, test_files
 
     with reported():
-        roots = _pack_roots(paths) or [default_pack_dir()]
+        roots = _pack_roots(_packs_and_files(rules, paths)) or [default_pack_dir()]
         ruleset = _load(roots)
         named = [p for p in paths or [] if p.is_file() and p.name.endswith(TEST_SUFFIXES)]
         files = named or test_files([Path(r) / "tests" for r in roots])
@@ -258,7 +266,7 @@ def rules_list(
     facts: Annotated[bool, typer.Option("--facts", help="List the facts rules can use.")] = False,
 ) -> None:
     """List the rules of a pack (or, with --facts, the fact vocabulary)."""
-    from engine.checks import fact_specs
+    from engine import fact_specs
 
     with reported():
         ruleset = _load(rules)
@@ -288,7 +296,7 @@ def schema(
     """Print a JSON Schema."""
     import json
 
-    from engine.schemas import load_schema
+    from engine import load_schema
 
     with reported():
         text = json.dumps(load_schema(name), ensure_ascii=False, indent=2)

@@ -19,7 +19,7 @@ from typing import NoReturn
 
 import typer
 
-from engine.safetext import describe, json_ascii, json_text, lines
+from engine import describe, json_ascii, json_text, lines
 
 #: Encodings that can represent every character: nothing to check.
 _UNIVERSAL = frozenset({"utf-8", "utf-8-sig", "utf-16", "utf-32", "gb18030"})

@@ -36,7 +36,7 @@ from engine.model import (
     Rule,
     Suppress,
 )
-from engine.operators import OPERATORS
+from engine.operators import OPERATORS, Operand, operand_problem
 from engine.source import Location
 from engine.template import TemplateError, placeholders
 
@@ -406,7 +406,7 @@ def _check_leaf(leaf: Leaf, rule: Rule, ctx: Context) -> Any:
     return _expected_value(leaf, spec, op.operand, rule, ctx)
 
 
-def _expected_value(leaf: Leaf, spec: FactSpec, operand: str, rule: Rule, ctx: Context) -> Any:
+def _expected_value(leaf: Leaf, spec: FactSpec, operand: Operand, rule: Rule, ctx: Context) -> Any:
     where = f"rule '{rule.id}'"
     given = leaf.param is not None or leaf.expected is not None
     if operand == "none":
@@ -432,10 +432,10 @@ def _expected_value(leaf: Leaf, spec: FactSpec, operand: str, rule: Rule, ctx: C
                 did_you_mean(leaf.param, ctx.raw.parameters),
             )
         value = param.value
-    if (operand == "list") != isinstance(value, list):
-        wanted = "a list of values" if operand == "list" else "a single value"
+    shape = operand_problem(operand, value)
+    if shape is not None:
         return RuleError(
-            leaf.location, "rule_value_type", f"{where}: '{leaf.op}' needs {wanted}, got {value!r}"
+            leaf.location, "rule_value_type", f"{where}: '{leaf.op}' {shape}, got {value!r}"
         )
     for item in value if isinstance(value, list) else [value]:
         problem = _value_problem(item, spec)

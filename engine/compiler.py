@@ -257,23 +257,8 @@ def _branch(
 
 
 def test_json(test: Test) -> dict[str, Any] | None:
-    """One test in durable_rules' condition language (None: the fact just has to be present)."""
-    v, op = test.expected, test.op
-    simple = {"==": None, "!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
-    if op in simple:
-        key = simple[op]
-        return {"v": v} if key is None else {key: {"v": v}}
-    if op == "in":
-        return {"$or": [{"v": item} for item in v]} if len(v) > 1 else {"v": v[0]}
-    if op == "not_in":
-        return {"$and": [{"$neq": {"v": item}} for item in v]}
-    if op == "contains":
-        return {"$iany": {"v": {"$i": v}}}
-    if op == "not_contains":
-        return {"$or": [{"n": 0}, {"$iall": {"v": {"$neq": {"$i": v}}}}]}
-    if op == "known":
-        return {"$ex": {"v": 1}}
-    return {"u": 1}  # unknown
+    """One test in durable_rules' condition language: the operator table's lowering."""
+    return OPERATORS[test.op].lower(test.expected)
 
 
 def pattern_json(pattern: Pattern, join: str | None) -> dict[str, Any]:
@@ -356,7 +341,7 @@ def _load(compiled: CompiledRule) -> list[tuple[str, str, int]]:
     for branch in compiled.branches:
         for pattern in branch.patterns:
             chain = to_engine_json([test_json(t) for t in pattern.tests])
-            width = max((len(t.expected) for t in pattern.tests if t.op == "in"), default=1)
+            width = max((OPERATORS[t.op].fanout(t.expected) for t in pattern.tests), default=1)
             load.append((pattern.fact, chain, width))
         if branch.gate is not None:
             load.append((GATE, str(branch.gate), 1))

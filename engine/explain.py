@@ -11,7 +11,7 @@ from typing import Any
 
 from engine.memory import Memory
 from engine.model import Condition, Leaf
-from engine.operators import OPERATORS
+from engine.operators import truth
 from engine.source import Location
 from engine.values import UNKNOWN
 
@@ -44,13 +44,7 @@ class ConditionOutcome:
 
 def leaf_truth(leaf: Leaf, value: Any) -> Truth:
     """Kleene truth of one leaf for a fact value (UNKNOWN allowed)."""
-    if leaf.op == "known":
-        return value is not UNKNOWN
-    if leaf.op == "unknown":
-        return value is UNKNOWN
-    if value is UNKNOWN:
-        return None
-    return OPERATORS[leaf.op].test(value, leaf.expected)
+    return truth(leaf.op, value, leaf.expected, UNKNOWN)
 
 
 def evaluate_condition(

@@ -38,7 +38,7 @@ from engine.model import (
     Rule,
     Suppress,
 )
-from engine.operators import OPERATORS
+from engine.operators import OPERATORS, Bound
 from engine.source import Location
 from engine.template import TemplateError, placeholders
 from engine.values import canonical_json
@@ -79,7 +79,7 @@ class Finding:
 
 
 def _show(test: Test) -> str:
-    if test.op in ("known", "unknown"):
+    if OPERATORS[test.op].operand == "none":
         return f"{test.fact} {test.op}"
     return f"{test.fact} {test.op} {canonical_json(test.expected)}"
 
@@ -92,12 +92,9 @@ def conflict(tests: list[Test], spec: FactSpec) -> str | None:
     if "unknown" in ops and ops != {"unknown"}:
         other = next(t for t in tests if t.op != "unknown")
         return f"'{tests[0].fact} unknown' and '{_show(other)}' cannot both hold"
-    value_tests = [t for t in tests if t.op not in ("known", "unknown")]
+    value_tests = [t for t in tests if OPERATORS[t.op].operand != "none"]
     if spec.type == "list":
-        has = {canonical_json(t.expected) for t in value_tests if t.op == "contains"}
-        lacks = {canonical_json(t.expected) for t in value_tests if t.op == "not_contains"}
-        both = sorted(has & lacks)
-        return f"{tests[0].fact} both contains and not_contains {both[0]}" if both else None
+        return _complement_conflict(value_tests)
     candidates = _candidates(value_tests, spec)
     if candidates is not None:
         if not any(
@@ -108,12 +105,20 @@ def conflict(tests: list[Test], spec: FactSpec) -> str | None:
     return _interval_conflict(value_tests, spec)
 
 
+def _complement_conflict(tests: list[Test]) -> str | None:
+    """A test beside its own complement with the same value (``contains v``, ``not_contains v``)."""
+    seen = {(t.op, canonical_json(t.expected)) for t in tests}
+    for op, value in sorted(seen):
+        complement = OPERATORS[op].complement
+        if (complement, value) in seen:
+            return f"{tests[0].fact} both {op} and {complement} {value}"
+    return None
+
+
 def _candidates(tests: list[Test], spec: FactSpec) -> list[Any] | None:
     if spec.type == "boolean":
         return [True, False]
-    sets = [
-        [t.expected] if t.op == "==" else list(t.expected) for t in tests if t.op in ("==", "in")
-    ]
+    sets = [admits(t.expected) for t in tests if (admits := OPERATORS[t.op].values) is not None]
     if sets:
         return [v for v in sets[0] if all(_member(v, s) for s in sets[1:])] or []
     if spec.enum:
@@ -130,36 +135,47 @@ def _conflict_text(tests: list[Test]) -> str:
 
 
 def _interval_conflict(tests: list[Test], spec: FactSpec) -> str | None:
+    """A conflict among the intervals the tests confine the value to (the table's ``bounds``)."""
     integral = spec.unit in ("days", "integer")
-    low: tuple[Any, bool] | None = None  # (bound, strict)
-    high: tuple[Any, bool] | None = None
+    low: Bound | None = None
+    high: Bound | None = None
+    bounded = []
     for t in tests:
-        v = t.expected
-        if t.op in (">", ">=") and isinstance(v, int | float | str):
-            bound = (
-                (math.floor(v) + 1, False)
-                if integral and t.op == ">" and not isinstance(v, str)
-                else (v, t.op == ">")
-            )
+        confine = OPERATORS[t.op].bounds
+        if confine is None:
+            continue
+        lower, upper = confine(t.expected)
+        if any(b is not None and _orderable(b[0]) for b in (lower, upper)):
+            bounded.append(t)
+        if lower is not None and _orderable(lower[0]):
+            bound = _integral(lower, integral, math.floor, 1)
             if low is None or bound[0] > low[0] or (bound[0] == low[0] and bound[1]):
                 low = bound
-        elif t.op in ("<", "<=") and isinstance(v, int | float | str):
-            bound = (
-                (math.ceil(v) - 1, False)
-                if integral and t.op == "<" and not isinstance(v, str)
-                else (v, t.op == "<")
-            )
+        if upper is not None and _orderable(upper[0]):
+            bound = _integral(upper, integral, math.ceil, -1)
             if high is None or bound[0] < high[0] or (bound[0] == high[0] and bound[1]):
                 high = bound
     if low is None or high is None:
         return None
     if low[0] > high[0] or (low[0] == high[0] and (low[1] or high[1])):
-        return _conflict_text([t for t in tests if t.op in (">", ">=", "<", "<=")])
+        return _conflict_text(bounded)
     if low[0] == high[0]:
         point = low[0]
         if any(not OPERATORS[t.op].test(point, t.expected) for t in tests):
             return _conflict_text(tests)
     return None
+
+
+def _orderable(value: Any) -> bool:
+    return isinstance(value, int | float | str) and not isinstance(value, bool)
+
+
+def _integral(bound: Bound, integral: bool, rounding: Callable[[float], int], step: int) -> Bound:
+    """A strict bound on an integer fact as the inclusive one it means (``> 2.5`` is ``>= 3``)."""
+    value, strict = bound
+    if integral and strict and not isinstance(value, str):
+        return (rounding(value) + step, False)
+    return bound
 
 
 def branch_conflict(branch: list[Test], facts: Mapping[str, FactSpec]) -> tuple[Test, str] | None:

@@ -13,18 +13,14 @@ from typing import Any
 from engine.compiler import Branch, CompiledPack, Test
 from engine.memory import Firing, Memory
 from engine.model import Derive
-from engine.operators import OPERATORS
+from engine.operators import truth
 from engine.run import RunResult
 from engine.values import UNKNOWN
 
 
 def test_holds(test: Test, value: Any) -> bool:
     """Whether one compiled test passes for a fact value (UNKNOWN when the fact is unknown)."""
-    if test.op == "unknown":
-        return value is UNKNOWN
-    if value is UNKNOWN:
-        return False
-    return OPERATORS[test.op].test(value, test.expected)
+    return truth(test.op, value, test.expected, UNKNOWN) is True
 
 
 def branch_holds(branch: Branch, memory: Memory, loan: str | None) -> bool:

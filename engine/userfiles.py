@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import stat
 from pathlib import Path
 from typing import IO
@@ -74,7 +75,8 @@ def open_regular(path: str | Path, *, allow_fifo: bool = False) -> int:
     """Open ``path`` for reading without blocking; refuse what is not a regular file.
 
     Returns a file descriptor in blocking mode, positioned at the start. ``allow_fifo`` accepts a
-    pipe too (batch input streams from one, e.g. ``<(zcat in.jsonl.gz)``).
+    pipe too (batch input streams from one, e.g. ``<(zcat in.jsonl.gz)``); for a named pipe
+    whose writer has not opened it yet, this waits for the writer, as ``cat < fifo`` does.
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -83,13 +85,25 @@ def open_regular(path: str | Path, *, allow_fifo: bool = False) -> int:
     except ValueError:  # a NUL byte in the name
         raise ReadProblem("is not a valid file name") from None
     try:
-        mode = os.fstat(fd).st_mode
-        if not (stat.S_ISREG(mode) or (allow_fifo and stat.S_ISFIFO(mode))):
-            raise ReadProblem(f"is {kind_of(mode)}, not a regular file")
+        info = os.fstat(fd)
+        if not (stat.S_ISREG(info.st_mode) or (allow_fifo and stat.S_ISFIFO(info.st_mode))):
+            raise ReadProblem(f"is {kind_of(info.st_mode)}, not a regular file")
+        if stat.S_ISFIFO(info.st_mode):
+            return _writer_connected(fd)
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
         raise
+    return fd
+
+
+def _writer_connected(fd: int) -> int:
+    """A pipe read before any writer opened it reads as empty at once: wait until it has data or
+    its writer came and went (poll reports no hang-up before a first writer), then block."""
+    waiting = select.poll()
+    waiting.register(fd, select.POLLIN)
+    waiting.poll()
+    os.set_blocking(fd, True)
     return fd
 
 

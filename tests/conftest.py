@@ -7,8 +7,11 @@ import tempfile
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer.main
+import typer.testing
 from hypothesis import settings
 from typer.testing import CliRunner
 
@@ -22,6 +25,20 @@ settings.load_profile(os.environ.get("XIESHANG_HYPOTHESIS", "ci"))
 
 # Keep the compiled-pack cache of this test run out of the user's home (subprocesses inherit it).
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="xieshang-tests-cache-")
+
+# typer's CliRunner rebuilds the Click command tree from the Typer app on every invoke (reading
+# every command's signature and type hints: about half of a quick command's time). A process
+# builds it once; so do the tests: one tree per app object, reused by every invoke.
+_commands: dict[int, tuple[typer.Typer, Any]] = {}
+
+
+def _command_of(app: typer.Typer) -> Any:
+    if id(app) not in _commands:
+        _commands[id(app)] = (app, typer.main.get_command(app))  # holds the app: ids stay unique
+    return _commands[id(app)][1]
+
+
+typer.testing._get_command = _command_of  # type: ignore[attr-defined]
 
 # --doctest-modules imports every module under tests/: the fixtures' scripts run when imported.
 collect_ignore_glob = ["fixtures/*"]
@@ -37,6 +54,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
             item.add_marker(pytest.mark.slow)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Under ``-m "not slow"`` (``make test-fast``) a module whose every test is slow
+    (``pytestmark = pytest.mark.slow``) is not imported at all, only for its tests to be
+    deselected: tests/test_distributed.py alone imports Dask, pandas and pyarrow (seconds)."""
+    if config.getoption("markexpr") != "not slow" or collection_path.suffix != ".py":
+        return None
+    if "\npytestmark = pytest.mark.slow" in collection_path.read_text(encoding="utf-8"):
+        return True
+    return None
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ from tests.fixtures.audit.helpers import CRISIS, LINTPACK, PACK, UNKNOWN_INCOME,
 
 
 def _findings(path: Path) -> list[str]:
-    out = run("rules", "lint", path).stdout.splitlines()
+    out = run("rules", "lint", "--rules", path).stdout.splitlines()
     return [line for line in out[:-1] if "lint_action_unused" not in line]
 
 
@@ -62,16 +62,18 @@ def test_lint_finds_each_problem_with_position_severity_and_code() -> None:
 
 
 def test_lint_exit_codes_distinguish_errors_and_warnings() -> None:
-    result = run("rules", "lint", LINTPACK)
+    result = run("rules", "lint", "--rules", LINTPACK)
     assert result.exit_code == 2
     assert result.stdout.splitlines()[-1] == "lint_fixture: 3 errors, 37 warnings"
-    assert run("rules", "lint", PACK).exit_code == 0  # warnings only
-    assert run("rules", "lint", PACK, "--strict").exit_code == 1
+    assert run("rules", "lint", "--rules", PACK).exit_code == 0  # warnings only
+    assert run("rules", "lint", "--rules", PACK, "--strict").exit_code == 1
     unused = [
-        line for line in run("rules", "lint", PACK).stdout.splitlines() if ": warning: " in line
+        line
+        for line in run("rules", "lint", "--rules", PACK).stdout.splitlines()
+        if ": warning: " in line
     ]
     assert all("lint_action_unused" in line for line in unused)
-    data = json.loads(run("rules", "lint", LINTPACK, "--format", "json").stdout)
+    data = json.loads(run("rules", "lint", "--rules", LINTPACK, "--format", "json").stdout)
     assert sum(f["severity"] == "error" for f in data["findings"]) == 3
 
 
@@ -252,7 +254,7 @@ def test_surely_known_facts_are_known_in_every_default_pack_case() -> None:
 
 
 def test_rules_test_coverage_reports_rules_and_conditions() -> None:
-    result = run("rules", "test", PACK, "--coverage")
+    result = run("rules", "test", "--rules", PACK, "--coverage")
     assert result.exit_code == 0, result.stdout
     lines = result.stdout.splitlines()
     assert lines[0] == "2 passed, 0 failed"
@@ -268,8 +270,8 @@ def test_rules_test_coverage_reports_rules_and_conditions() -> None:
 
 
 def test_min_coverage_thresholds_fail_the_run(tmp_path: Path) -> None:
-    assert run("rules", "test", PACK, "--min-coverage", "100").exit_code == 0
-    low = run("rules", "test", PACK, "--min-condition-coverage", "50")
+    assert run("rules", "test", "--rules", PACK, "--min-coverage", "100").exit_code == 0
+    low = run("rules", "test", "--rules", PACK, "--min-condition-coverage", "50")
     assert low.exit_code == 1
     assert low.stdout.splitlines()[-1] == (
         "condition coverage 28.6% is below --min-condition-coverage 50%"
@@ -279,7 +281,7 @@ def test_min_coverage_thresholds_fail_the_run(tmp_path: Path) -> None:
     tests = pack / "tests" / "audit.test.yaml"
     text = tests.read_text()
     tests.write_text(text[: text.index("  - name: long overdue")])
-    result = run("rules", "test", pack, "--min-coverage", "90")
+    result = run("rules", "test", "--rules", pack, "--min-coverage", "90")
     assert result.exit_code == 1
     assert "rule coverage: 58.3% (7 of 12 rules fired)" in result.stdout
     assert "rule crisis_first never fired" in result.stdout
@@ -299,7 +301,7 @@ def test_rules_diff_over_a_corpus_attributes_changes_to_rules(tmp_path: Path) ->
     refused["loans"][0]["arrangement"] = {"status": "refused"}
     rows = [json.loads(UNKNOWN_INCOME.read_text()), refused, json.loads(CRISIS.read_text())]
     corpus.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    result = run("rules", "diff", PACK, new, "--corpus", corpus)
+    result = run("rules", "diff", "--old", PACK, "--rules", new, "--corpus", corpus)
     assert result.exit_code == 0, result.stderr
     out = result.stdout.splitlines()
     assert out[1:5] == [
@@ -320,7 +322,9 @@ def test_rules_diff_over_a_corpus_attributes_changes_to_rules(tmp_path: Path) ->
     )
     assert out[-1] == "2 of 3 situations change"
     data = json.loads(
-        run("rules", "diff", PACK, new, "--corpus", corpus, "--format", "json").stdout
+        run(
+            "rules", "diff", "--old", PACK, "--rules", new, "--corpus", corpus, "--format", "json"
+        ).stdout
     )
     assert data["situations"][2]["changes"] == []
 
@@ -328,7 +332,7 @@ def test_rules_diff_over_a_corpus_attributes_changes_to_rules(tmp_path: Path) ->
 def test_rules_diff_refuses_a_bad_corpus(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text('{"schema_version": 1}\n')
-    result = run("rules", "diff", PACK, PACK, "--corpus", corpus)
+    result = run("rules", "diff", "--old", PACK, "--rules", PACK, "--corpus", corpus)
     assert result.exit_code == 2
     assert "corpus.jsonl:1" in result.stderr
 

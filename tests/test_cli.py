@@ -222,7 +222,7 @@ def test_broken_rules_exit_2_with_every_error(
 
 
 def test_rules_validate_and_list(runner: CliRunner, pack: Path) -> None:
-    result = invoke(runner, "rules", "validate", str(pack))
+    result = invoke(runner, "rules", "validate", "--rules", str(pack))
     assert result.exit_code == 0
     assert result.stdout.startswith("testpack 1.0.0: 3 rules in 2 files")
     listing = invoke(runner, "rules", "list", "--rules", str(pack))
@@ -245,10 +245,12 @@ def test_rules_test_passes_and_fails(runner: CliRunner, pack: Path) -> None:
         "expect": {"top": ["contact_lender"], "absent": ["pay_now"]},
     }
     (tests / "a.test.yaml").write_text(json.dumps({"cases": [case]}), encoding="utf-8")
-    assert invoke(runner, "rules", "test", str(pack)).stdout.endswith("1 passed, 0 failed\n")
+    assert invoke(runner, "rules", "test", "--rules", str(pack)).stdout.endswith(
+        "1 passed, 0 failed\n"
+    )
     case["expect"] = {"top": ["build_budget"]}
     (tests / "a.test.yaml").write_text(json.dumps({"cases": [case]}), encoding="utf-8")
-    result = invoke(runner, "rules", "test", str(pack))
+    result = invoke(runner, "rules", "test", "--rules", str(pack))
     assert result.exit_code == 1
     assert "expected the top actions to be build_budget; got: contact_lender, build_budget" in (
         result.stdout
@@ -447,12 +449,12 @@ def test_a_pack_leaves_out_hidden_folders_virtualenvs_and_nested_packs(
     (pack / "other_pack" / "pack.yaml").write_text(
         "pack: {name: other, version: 1.0.0}\n", encoding="utf-8"
     )
-    result = invoke(runner, "rules", "validate", str(pack))
+    result = invoke(runner, "rules", "validate", "--rules", str(pack))
     assert result.exit_code == 0, result.stderr
     assert "3 rules in 2 files" in result.stdout
     (pack / "sub").mkdir()
     (pack / "sub" / "x.yaml").write_text(broken, encoding="utf-8")  # an ordinary folder counts
-    assert invoke(runner, "rules", "validate", str(pack)).exit_code == 2
+    assert invoke(runner, "rules", "validate", "--rules", str(pack)).exit_code == 2
 
 
 def test_rule_and_test_files_stand_for_their_pack(runner: CliRunner, pack: Path) -> None:

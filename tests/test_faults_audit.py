@@ -308,7 +308,7 @@ def test_replay_of_a_tampered_record_is_bad_input(tmp_path: Path, case: str) -> 
 def test_rules_diff_with_a_tampered_corpus_is_bad_input(tmp_path: Path, case: str) -> None:
     change, expected = TAMPERED[case]
     bad = _tampered(tmp_path, change)
-    result = run("rules", "diff", PACK, PACK, "--corpus", bad)
+    result = run("rules", "diff", "--old", PACK, "--rules", PACK, "--corpus", bad)
     assert result.exit_code == 2
     assert result.stderr == f"xieshang: error: {bad}:1: {expected}\n"
     assert result.stdout == ""

@@ -329,7 +329,7 @@ def test_rules_test_runs_an_overflowing_case_like_any_other(
     pack = make_pack(OVERFLOW_RULES)
     (pack / "tests").mkdir()
     (pack / "tests" / "overflow.test.yaml").write_text(OVERFLOW_TESTS, encoding="utf-8")
-    result = runner.invoke(app, ["rules", "test", str(pack)])
+    result = runner.invoke(app, ["rules", "test", "--rules", str(pack)])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-1] == "2 passed, 0 failed"
 
@@ -350,7 +350,7 @@ def test_rules_test_fails_only_the_case_that_hit_an_internal_error(
     pack = make_pack(OVERFLOW_RULES)
     (pack / "tests").mkdir()
     (pack / "tests" / "overflow.test.yaml").write_text(OVERFLOW_TESTS, encoding="utf-8")
-    result = runner.invoke(app, ["rules", "test", str(pack)])
+    result = runner.invoke(app, ["rules", "test", "--rules", str(pack)])
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert lines[-1] == "1 passed, 1 failed"
@@ -392,7 +392,7 @@ def test_a_long_flat_sum_works_through_every_command(
     assert json.loads(advice.stdout)["summary"]["big"] == 348
     for args in (
         ["explain", str(path), "build_budget", "--rules", str(pack)],
-        ["rules", "lint", str(pack)],
+        ["rules", "lint", "--rules", str(pack)],
         ["rules", "show", "derive_big", "--rules", str(pack)],
     ):
         result = runner.invoke(app, args)

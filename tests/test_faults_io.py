@@ -383,6 +383,37 @@ def test_batch_input_may_be_a_pipe(runner: CliRunner, tmp_path: Path, advice_lin
     assert result.stdout.splitlines() == [advice_line] * 2
 
 
+def _write_once_read(fifo: Path, data: bytes) -> None:
+    """Write ``data`` into a named pipe only after this process has opened it for reading."""
+    while not any(os.path.realpath(f"/proc/self/fd/{fd}") == str(fifo) for fd in _fds()):
+        time.sleep(0.01)
+    time.sleep(0.2)  # the reader has had every chance to read (and, before the fix, see EOF)
+    fifo.write_bytes(data)
+
+
+def _fds() -> list[str]:
+    try:
+        return os.listdir("/proc/self/fd")
+    except FileNotFoundError:  # no /proc: write at once
+        return []
+
+
+def test_batch_waits_for_a_named_pipe_writer_that_comes_later(
+    runner: CliRunner, tmp_path: Path, advice_line: str
+) -> None:
+    """``mkfifo in; xieshang batch in & producer > in``: the batch used to read "no situations"
+    at once and exit 0 when its open came before the writer's."""
+    fifo = tmp_path / "late.jsonl"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=_write_once_read, args=(fifo, example_lines(2)), daemon=True)
+    writer.start()
+    with deadline(DEADLINE):
+        result = runner.invoke(app, ["batch", str(fifo)])
+    writer.join(DEADLINE)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [advice_line] * 2
+
+
 @pytest.mark.slow  # a subprocess
 def test_pack_files_that_cannot_be_read_are_named(tmp_path: Path, feature_pack: Path) -> None:
     pack = tmp_path / "pack"
@@ -395,7 +426,7 @@ def test_pack_files_that_cannot_be_read_are_named(tmp_path: Path, feature_pack: 
     bad_name = os.fsencode(str(pack)) + b"/bad\xff.yaml"
     with open(bad_name, "wb") as handle:
         handle.write(b"rules: []\n")
-    result = run(["rules", "validate", str(pack)], limit_memory=True)
+    result = run(["rules", "validate", "--rules", str(pack)], limit_memory=True)
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines() == [
         f"{pack}/bad\N{REPLACEMENT CHARACTER}.yaml: pack_file_name: the file name is not valid"
@@ -431,7 +462,7 @@ def test_an_unreadable_rule_file_is_named(
     monkeypatch.setattr(os, "open", refusing(os.open))
     monkeypatch.setattr(io, "open", refusing(io.open))
     packcache.clear_memory()
-    result = runner.invoke(app, ["rules", "validate", str(pack)])
+    result = runner.invoke(app, ["rules", "validate", "--rules", str(pack)])
     assert result.exit_code == 2
     assert f"{pack}/secret.yaml:1:1: pack_unreadable: cannot read: permission denied" in (
         result.stderr.splitlines()
@@ -440,7 +471,7 @@ def test_an_unreadable_rule_file_is_named(
 
 @pytest.mark.slow  # a subprocess
 def test_the_root_directory_as_a_pack_is_refused_quickly() -> None:
-    result = run(["rules", "validate", "/"])
+    result = run(["rules", "validate", "--rules", "/"])
     assert result.returncode == 2
     assert "internal error" not in result.stderr
     assert result.stderr.splitlines()[0].startswith("/: pack_too_large: more than ")
@@ -475,7 +506,7 @@ def test_a_situation_file_that_is_not_an_object_is_an_error(
         "    situation_file: zero.json\n"
         "    expect: {absent: [crisis_support]}\n",
     )
-    result = run(["rules", "test", "pack"], cwd=tmp_path, limit_memory=True)
+    result = run(["rules", "test", "--rules", "pack"], cwd=tmp_path, limit_memory=True)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "pack/tests/x.test.yaml:3:21: test_situation_file: situation_file: pack/tests/list.json:"
@@ -504,7 +535,7 @@ def test_misspelt_expected_names_are_errors_with_a_hint(
         "      rank: {contact_lendr: 3}\n",
     )
     monkeypatch.chdir(tmp_path)
-    result = runner.invoke(app, ["rules", "test", "jiebei"])
+    result = runner.invoke(app, ["rules", "test", "--rules", "jiebei"])
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         "jiebei/tests/x.test.yaml:5:16: test_unknown_name: expect/absent: unknown action"
@@ -526,7 +557,9 @@ def test_a_pack_and_one_of_its_test_files_load_the_pack_once(
     shutil.copytree(ROOT / "rules" / "jiebei", pack)
     monkeypatch.chdir(tmp_path)
     tests = sorted((pack / "tests").glob("*.test.yaml"))
-    result = runner.invoke(app, ["rules", "test", "jiebei", str(tests[0].relative_to(tmp_path))])
+    result = runner.invoke(
+        app, ["rules", "test", "--rules", "jiebei", str(tests[0].relative_to(tmp_path))]
+    )
     assert result.exit_code == 0, result.stderr
     assert "duplicate" not in result.stderr and result.stdout.endswith(" passed, 0 failed\n")
 
@@ -538,7 +571,7 @@ def test_a_pack_and_one_of_its_rule_files_validate_the_pack_once(
     shutil.copytree(ROOT / "rules" / "jiebei", pack, ignore=shutil.ignore_patterns("tests"))
     (pack / "zz.yaml").write_text("rules:\n  - id: Bad\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    result = runner.invoke(app, ["rules", "validate", "jiebei", "jiebei/zz.yaml"])
+    result = runner.invoke(app, ["rules", "validate", "--rules", "jiebei", "jiebei/zz.yaml"])
     assert result.exit_code == 2
     errors = result.stderr.splitlines()[:-1]
     assert errors and all(line.startswith("jiebei/zz.yaml:") for line in errors)
@@ -550,7 +583,7 @@ def test_a_huge_key_is_shortened_in_messages(runner: CliRunner, tmp_path: Path) 
     shutil.copytree(ROOT / "rules" / "jiebei", pack, ignore=shutil.ignore_patterns("tests"))
     key = "k" * 1_900_000
     (pack / "extra.yaml").write_text(f"rules:\n  - id: a_b\n    ? {key}\n    : 1\n")
-    result = runner.invoke(app, ["rules", "validate", str(pack)])
+    result = runner.invoke(app, ["rules", "validate", "--rules", str(pack)])
     assert result.exit_code == 2
     unknown = [line for line in result.stderr.splitlines() if "unknown key" in line]
     assert len(unknown) == 1 and len(unknown[0]) < 400

@@ -185,7 +185,7 @@ CASES = [
         5,
         31,
         ("rules/0/when/op", "'matches' is not an allowed value"),
-        "allowed values: ==, !=, <, <=, >, >=, in, not_in, contains, not_contains, known",
+        "allowed values: ==, !=, <, <=, >, >=, in, not_in, contains, not_contains, between, not_between, known",
     ),
     # --- the pack as a whole
     Case(
@@ -566,7 +566,7 @@ ERROR_LINE = re.compile(r"^(?P<loc>\S+?:\d+:\d+): (?P<code>[a-z_]+): .+$")
 
 
 def test_cli_validate_prints_every_error_on_stderr_and_exits_2() -> None:
-    result = CliRunner().invoke(app, ["rules", "validate", str(MANY)])
+    result = CliRunner().invoke(app, ["rules", "validate", "--rules", str(MANY)])
     assert result.exit_code == 2
     assert result.stdout == ""
     lines = result.stderr.splitlines()
@@ -585,7 +585,7 @@ def test_cli_validate_prints_every_error_on_stderr_and_exits_2() -> None:
 
 @pytest.mark.parametrize("mode", ["yaml_syntax_flow", "yaml_alias_bomb", "pack_missing"])
 def test_cli_validate_on_unreadable_packs_exits_2_without_a_traceback(mode: str) -> None:
-    result = CliRunner().invoke(app, ["rules", "validate", str(FIXTURES / mode)])
+    result = CliRunner().invoke(app, ["rules", "validate", "--rules", str(FIXTURES / mode)])
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr.splitlines()[-1] == "xieshang: 1 error in the rules"
@@ -593,7 +593,7 @@ def test_cli_validate_on_unreadable_packs_exits_2_without_a_traceback(mode: str)
 
 
 def test_cli_validate_on_a_missing_directory_exits_2(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["rules", "validate", str(tmp_path / "nope")])
+    result = CliRunner().invoke(app, ["rules", "validate", "--rules", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert result.stdout == ""
     assert "pack_not_found" in result.stderr

@@ -1,6 +1,10 @@
-"""Generate schemas/rules.schema.json and schemas/tests.schema.json (run: python tools/gen_rule_schemas.py).
+"""Generate schemas/rules.schema.json and schemas/tests.schema.json.
 
-The operator list here must equal engine.operators.OPERATORS (a test checks it).
+Run ``python tools/gen_rule_schemas.py`` to write them, ``--check`` to fail (exit 1) when the
+committed files differ from what it would write (tests/test_operators.py does the same).
+
+The operator list and the operator description come from the operator table,
+engine.operators.OPERATORS: a new operator reaches the schema by regenerating it.
 
 ``x-error`` and ``x-hint`` map a JSON Schema keyword (``oneOf``, ``pattern``, ...) to the message
 and hint that engine.loader shows when a value fails that keyword; ``{value}`` in them is replaced
@@ -8,22 +12,29 @@ by the value that failed.
 """
 
 import json
+import sys
 from pathlib import Path
 
-OPS = [
-    "==",
-    "!=",
-    "<",
-    "<=",
-    ">",
-    ">=",
-    "in",
-    "not_in",
-    "contains",
-    "not_contains",
-    "known",
-    "unknown",
-]
+from engine.operators import OPERAND_WORDS, OPERATORS
+
+OPS = list(OPERATORS)
+
+
+def operator_description():
+    """Each operator with the value it takes, grouped by that value's kind, in table order.
+
+    >>> operator_description().split("; ")[2]
+    'between not_between: [low, high] (inclusive)'
+    """
+    groups = {}
+    for op in OPERATORS.values():
+        groups.setdefault(op.operand, []).append(op.name)
+    takes = "; ".join(
+        f"{' '.join(names)}: {OPERAND_WORDS[operand]}" for operand, names in groups.items()
+    )
+    return f"The test (docs/rules.md). Its value or param: {takes}."
+
+
 UNITS = ["money", "percent", "days", "integer", "number", "date", "text", "boolean"]
 PLAN_FIELDS = [
     "strategy",
@@ -309,7 +320,7 @@ rules_schema = {
             "required": ["fact", "op"],
             "properties": {
                 "fact": {"type": "string", "pattern": r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$"},
-                "op": {"enum": OPS},
+                "op": {"enum": OPS, "description": operator_description()},
                 "value": {
                     "oneOf": [
                         scalar,
@@ -400,8 +411,34 @@ tests_schema = {
     },
 }
 
-root = Path(__file__).resolve().parent.parent / "schemas"
-for name, schema in [("rules", rules_schema), ("tests", tests_schema)]:
-    (root / f"{name}.schema.json").write_text(
-        json.dumps(schema, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-    )
+ROOT = Path(__file__).resolve().parent.parent / "schemas"
+
+
+def generated():
+    """File name → the text this generator writes."""
+    return {
+        f"{name}.schema.json": json.dumps(schema, ensure_ascii=False, indent=2) + "\n"
+        for name, schema in [("rules", rules_schema), ("tests", tests_schema)]
+    }
+
+
+def main(argv):
+    stale = []
+    for name, text in generated().items():
+        path = ROOT / name
+        if "--check" in argv:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(name)
+        else:
+            path.write_text(text, encoding="utf-8")
+    if stale:
+        print(
+            f"schemas out of date: {', '.join(stale)}; run python tools/gen_rule_schemas.py",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

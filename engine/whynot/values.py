@@ -11,21 +11,8 @@ import datetime as dt
 import json
 from typing import Any
 
+from engine.operators import phrase
 from engine.values import UNKNOWN
-
-_PHRASES = {
-    ">": "more than {v}",
-    ">=": "at least {v}",
-    "<": "less than {v}",
-    "<=": "at most {v}",
-    "==": "{v}",
-    "!=": "anything but {v}",
-    "in": "one of {v}",
-    "not_in": "none of {v}",
-    "contains": "it to include {v}",
-    "not_contains": "it not to include {v}",
-}
-
 
 # --- values ---------------------------------------------------------------------------------
 
@@ -48,17 +35,10 @@ def show(value: Any) -> str:
     return json.dumps(jsonable(value), ensure_ascii=False, separators=(", ", ": "))
 
 
-def needs_phrase(op: str, expected: Any, param: str | None) -> str:
-    """What a leaf with operator ``op`` needs, in words: ``more than 0``, ``one of "a", "b"``."""
-    if op == "known":
-        return "it to be known"
-    if op == "unknown":
-        return "it to be unknown"
-    items = expected if isinstance(expected, list | tuple) else [expected]
-    shown = ", ".join(show(v) for v in items)
-    if param:
-        shown = f"{param} ({shown})"
-    return _PHRASES[op].format(v=shown)
+def needs_phrase(op: str, expected: Any, param: str | None, locale: str = "en") -> str:
+    """What a leaf with operator ``op`` needs, in words: ``more than 0``, ``one of "a", "b"``
+    (the operator table's phrase)."""
+    return phrase(op, expected, show, param, locale)
 
 
 def _named(fact: str, loan: str | None) -> str:

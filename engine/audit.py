@@ -1,0 +1,114 @@
+"""The public API of the audit and authoring tools (docs/audit.md): why and why not, decision
+records and replay, lint, pack diffs, one rule's view, YAML test cases and their coverage.
+
+With the façade (``engine``) this is all the command line imports (the import contract in
+pyproject.toml). Each name is imported from its module on first use, so ``advise`` pays only
+for what it uses (YAML test cases import the YAML parser; a cached-pack ``advise`` does not).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from engine._lazy import lazy_names
+
+__all__ = [
+    "AuditLog",
+    "CaseResult",
+    "LineRefused",
+    "check_documents",
+    "check_questions",
+    "compare",
+    "coverage_report_lines",
+    "diff_corpus",
+    "explain",
+    "find_rule",
+    "json_lines",
+    "lint",
+    "lint_exit_code",
+    "load_cases",
+    "make_record",
+    "measure_coverage",
+    "near_misses",
+    "parse_json_line",
+    "read_log",
+    "render_diff_text",
+    "render_explain_text",
+    "render_near_misses_text",
+    "render_replay_text",
+    "render_show_text",
+    "replay",
+    "replay_failed",
+    "run_cases",
+    "show_rule",
+    "test_files",
+]
+
+if TYPE_CHECKING:
+    from engine.coverage import measure as measure_coverage
+    from engine.coverage import report_lines as coverage_report_lines
+    from engine.diffing import diff_corpus, render_diff_text
+    from engine.documents import check_documents
+    from engine.interview import check_book as check_questions
+    from engine.lint import exit_code as lint_exit_code
+    from engine.lint import lint
+    from engine.records import (
+        AuditLog,
+        LineRefused,
+        json_lines,
+        make_record,
+        parse_json_line,
+        read_log,
+        render_replay_text,
+        replay,
+        replay_failed,
+    )
+    from engine.ruleview import find_rule, render_show_text, show_rule
+    from engine.testing import CaseResult, load_cases, run_cases, test_files
+    from engine.whynot import (
+        compare,
+        explain,
+        near_misses,
+        render_explain_text,
+        render_near_misses_text,
+    )
+
+_WHERE = {
+    "engine.coverage": {"measure_coverage": "measure", "coverage_report_lines": "report_lines"},
+    "engine.diffing": {"diff_corpus": "diff_corpus", "render_diff_text": "render_diff_text"},
+    "engine.documents": {"check_documents": "check_documents"},
+    "engine.interview": {"check_questions": "check_book"},
+    "engine.lint": {"lint": "lint", "lint_exit_code": "exit_code"},
+    "engine.records": {
+        name: name
+        for name in (
+            "AuditLog",
+            "LineRefused",
+            "json_lines",
+            "make_record",
+            "parse_json_line",
+            "read_log",
+            "render_replay_text",
+            "replay",
+            "replay_failed",
+        )
+    },
+    "engine.ruleview": {n: n for n in ("find_rule", "render_show_text", "show_rule")},
+    "engine.testing": {n: n for n in ("CaseResult", "load_cases", "run_cases", "test_files")},
+    "engine.whynot": {
+        n: n
+        for n in (
+            "compare",
+            "explain",
+            "near_misses",
+            "render_explain_text",
+            "render_near_misses_text",
+        )
+    },
+}
+
+__getattr__ = lazy_names(
+    __name__,
+    {name: (module, attr) for module, names in _WHERE.items() for name, attr in names.items()},
+    globals(),
+)
