@@ -1,11 +1,14 @@
 """Compile a checked ``Pack`` into durable_rules rulesets: ``Pack`` → ``CompiledPack``.
 
-Encoding (DURABLE_RULES.md §9.8, one fact per attribute): every fact is a small engine fact
-``{"id", "a": name, "v": value, "l": loan_id}``; an unknown fact is ``{"id", "a", "u": 1}``.
-A rule's
-conditions are pushed into disjunctive normal form (``not`` moves to the leaves through each
-operator's complement, so no ``$not`` pattern is ever needed), each conjunction becomes one engine
-rule, and the leaves on one fact become one pattern. Per-loan patterns join on ``l``.
+Encoding (docs/architecture.md, "How rules become durable_rules rulesets"): one *entity* fact for
+the situation and one per loan carry every input fact the pack tests, each in its own column
+(``"v7": value``, or ``"u7": 1`` when it is unknown, plus ``"n7": length`` for a list); a derived
+fact is a small fact of its own, ``{"id", "a": name, "v": value, "l": loan_id}`` or ``{"id",
+"a", "u": 1}`` when it is unknown. A rule's conditions are pushed into disjunctive normal form
+(``not`` moves to the leaves through each operator's complement, so no ``$not`` pattern is ever
+needed), each conjunction becomes one engine rule, and the leaves on one engine fact (an entity,
+or one derived fact) become one pattern, so a rule on input facts only is a single pattern with
+no join. Per-loan patterns join on ``l``.
 
 Unknown derived facts are asserted by the driver when a *level* closes (stratified evaluation):
 a derived fact's level is one more than the highest level its deriving rules read, inputs are level
@@ -34,6 +37,12 @@ from engine.operators import OPERATORS
 from engine.rete import check_hash_collisions, property_names
 
 GATE = "@closed"
+SITUATION_ENTITY = "@situation"  #: the pattern key of the situation's entity fact
+LOAN_ENTITY = "@loan"  #: the pattern key of a loan's entity fact
+#: each entity fact's ``"t"`` (the first test of every pattern on it)
+ENTITY_TYPES: Mapping[str, str] = {SITUATION_ENTITY: "s", LOAN_ENTITY: "l"}
+#: properties an entity fact may carry (durable_rules: 252 user properties per fact, error 302)
+MAX_ENTITY_PROPERTIES = 240
 SENTINEL = "__sentinel__"
 MAX_BRANCHES = 64  #: conjunctions one rule may expand to
 MAX_PATTERNS = 16  #: durable_rules: patterns per rule (304)
@@ -55,7 +64,11 @@ class Test:
 
 @dataclass(frozen=True)
 class Pattern:
-    """The tests of one branch on one fact; no tests means "the fact is present"."""
+    """The tests of one branch on one engine fact; no tests means "the fact is present".
+
+    ``fact`` is ``SITUATION_ENTITY`` or ``LOAN_ENTITY`` (the tests are on input facts, each
+    test naming its own) or a derived fact's name.
+    """
 
     fact: str
     tests: tuple[Test, ...]
@@ -96,6 +109,9 @@ class CompiledPack:
     max_level: int
     facts: Mapping[str, FactSpec]
     routes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  #: fact → shard indexes
+    #: input fact → its column in the entity facts (``v<column>``, ``u<column>``, ``n<column>``),
+    #: for the input facts some rule tests: only these are sent to the engine
+    columns: Mapping[str, int] = field(default_factory=dict)
 
 
 class CompileError(Exception):
@@ -108,6 +124,7 @@ def compile_pack(pack: Pack) -> CompiledPack:
     """Compile every rule; raises CompileError with every rule that breaks an engine limit."""
     facts = fact_specs(pack)
     levels = derived_levels(pack.rules)
+    vocabulary = [name for name, spec in facts.items() if not spec.derived]
     compiled: list[CompiledRule] = []
     errors: list[RuleError] = []
     for rule in pack.rules:
@@ -117,7 +134,17 @@ def compile_pack(pack: Pack) -> CompiledPack:
             errors.append(RuleError(rule.location, "rule_too_complex", f"rule '{rule.id}': {exc}"))
     if errors:
         raise CompileError(errors)
-    shards = _shard(compiled)
+    tested = {
+        test.fact
+        for rule in compiled
+        for branch in rule.branches
+        for pattern in branch.patterns
+        if pattern.fact in ENTITY_TYPES
+        for test in pattern.tests
+    }
+    columns = {name: i for i, name in enumerate(vocabulary) if name in tested}
+    _check_entities(columns, facts)
+    shards = _shard(compiled, columns)
     routes: dict[str, list[int]] = {}
     for shard in shards:
         for fact in shard.facts:
@@ -130,7 +157,31 @@ def compile_pack(pack: Pack) -> CompiledPack:
         max(levels.values(), default=0),
         facts,
         {k: tuple(v) for k, v in sorted(routes.items())},
+        columns,
     )
+
+
+def entity_properties(column: int) -> tuple[str, str, str]:
+    """The properties of one input fact in an entity: value, unknown marker, list length."""
+    return f"v{column}", f"u{column}", f"n{column}"
+
+
+def _check_entities(columns: Mapping[str, int], facts: Mapping[str, FactSpec]) -> None:
+    """Entity facts stay under the engine's property limit; no two property names collide."""
+    names = {"id", "sid", "t", "l", "a", "v", "u", "n", "$s"}
+    for scope in ("situation", "loan"):
+        count = 4  # sid, id, t, l
+        for name in columns:
+            if facts[name].scope == scope:
+                count += 2 if facts[name].type == "list" else 1  # a value or a marker (+ length)
+        if count > MAX_ENTITY_PROPERTIES:
+            raise ValueError(
+                f"the rules test {count} {scope} properties; the engine allows"
+                f" {MAX_ENTITY_PROPERTIES} per fact"
+            )
+    for column in columns.values():
+        names.update(entity_properties(column))
+    check_hash_collisions(names)
 
 
 def derived_levels(rules: Sequence[Rule]) -> dict[str, int]:
@@ -231,20 +282,26 @@ def _branch(
     gate: int | None,
     facts: Mapping[str, FactSpec],
 ) -> Branch:
+    """One conjunction as patterns: one per entity it tests, one per derived fact it reads.
+
+    Input facts a derive expression reads need no pattern: their entity is always asserted at
+    level 0. A derived fact it reads does (the rule waits for its value or its unknown marker).
+    """
     by_fact: dict[str, list[Test]] = {}
     for test in tests:
-        by_fact.setdefault(test.fact, []).append(test)
+        spec = facts[test.fact]
+        key = test.fact if spec.derived else _entity(spec)
+        by_fact.setdefault(key, []).append(test)
     for name in triggers:
-        by_fact.setdefault(name, [])
-    if rule.about == "loan" and not any(facts[f].scope == "loan" for f in by_fact):
-        by_fact = {"loan.id": [], **by_fact}
+        if facts[name].derived:
+            by_fact.setdefault(name, [])
+    if rule.about == "loan" and not any(_is_loan(k, facts) for k in by_fact):
+        by_fact[LOAN_ENTITY] = []
     if not by_fact and gate is None:
-        by_fact["as_of"] = []
-    situation = [
-        Pattern(f, tuple(t), False) for f, t in by_fact.items() if facts[f].scope != "loan"
-    ]
-    loans = [Pattern(f, tuple(t), True) for f, t in by_fact.items() if facts[f].scope == "loan"]
-    patterns = tuple(situation + loans)
+        by_fact[SITUATION_ENTITY] = []
+    # entities first: the loan entity is then the first loan pattern, the one others join
+    order = sorted(by_fact, key=lambda k: (_is_loan(k, facts), k not in ENTITY_TYPES))
+    patterns = tuple(Pattern(k, tuple(by_fact[k]), _is_loan(k, facts)) for k in order)
     if len(patterns) + (gate is not None) > MAX_PATTERNS:
         raise _RuleTooComplex(
             f"it tests {len(patterns)} different facts in one alternative;"
@@ -253,48 +310,69 @@ def _branch(
     return Branch(patterns, gate)
 
 
+def _entity(spec: FactSpec) -> str:
+    return LOAN_ENTITY if spec.scope == "loan" else SITUATION_ENTITY
+
+
+def _is_loan(key: str, facts: Mapping[str, FactSpec]) -> bool:
+    if key in ENTITY_TYPES:
+        return key == LOAN_ENTITY
+    return facts[key].scope == "loan"
+
+
 # --- durable_rules JSON ---------------------------------------------------------------------
 
 
-def test_json(test: Test) -> dict[str, Any] | None:
-    """One test in durable_rules' condition language (None: the fact just has to be present)."""
+def test_json(test: Test, columns: Mapping[str, int]) -> dict[str, Any] | None:
+    """One test in durable_rules' condition language (None: the fact just has to be present).
+
+    An input fact is tested in its entity column (``v7``, ``u7``, ``n7``); a derived fact in
+    its own fact (``v``, ``u``, ``n``). A missing property matches no test but ``$ex``/``$nex``,
+    which are not used on missing values: an unknown value is its marker, never an absence.
+    """
+    column = columns.get(test.fact)
+    value, unknown, length = ("v", "u", "n") if column is None else entity_properties(column)
     v, op = test.expected, test.op
     simple = {"==": None, "!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
     if op in simple:
         key = simple[op]
-        return {"v": v} if key is None else {key: {"v": v}}
+        return {value: v} if key is None else {key: {value: v}}
     if op == "in":
-        return {"$or": [{"v": item} for item in v]} if len(v) > 1 else {"v": v[0]}
+        return {"$or": [{value: item} for item in v]} if len(v) > 1 else {value: v[0]}
     if op == "not_in":
-        return {"$and": [{"$neq": {"v": item}} for item in v]}
+        return {"$and": [{"$neq": {value: item}} for item in v]}
     if op == "contains":
-        return {"$iany": {"v": {"$i": v}}}
+        return {"$iany": {value: {"$i": v}}}
     if op == "not_contains":
-        return {"$or": [{"n": 0}, {"$iall": {"v": {"$neq": {"$i": v}}}}]}
+        return {"$or": [{length: 0}, {"$iall": {value: {"$neq": {"$i": v}}}}]}
     if op == "known":
-        return {"$ex": {"v": 1}}
-    return {"u": 1}  # unknown
+        return {"$ex": {value: 1}}
+    return {unknown: 1}  # unknown
 
 
-def pattern_json(pattern: Pattern, join: str | None) -> dict[str, Any]:
-    """One pattern: the attribute, then the join on the loan id, then the tests.
+def pattern_json(
+    pattern: Pattern, join: str | None, columns: Mapping[str, int]
+) -> dict[str, Any]:
+    """One pattern: the kind of fact, then the join on the loan id, then the tests.
 
     The join must come before the tests: durable_rules 2.0.28 loses a join that follows an
     ``$or`` in the same ``$and`` (the pattern then matches any loan's fact).
     """
-    terms: list[dict[str, Any]] = [{"a": pattern.fact}]
+    kind = ENTITY_TYPES.get(pattern.fact)
+    terms: list[dict[str, Any]] = [{"a": pattern.fact} if kind is None else {"t": kind}]
     if join is not None:
         terms.append({"l": {join: "l"}})
-    terms += [t for t in (test_json(test) for test in pattern.tests) if t is not None]
+    terms += [t for t in (test_json(test, columns) for test in pattern.tests) if t is not None]
     return terms[0] if len(terms) == 1 else {"$and": terms}
 
 
-def branch_json(branch: Branch) -> dict[str, Any]:
+def branch_json(branch: Branch, columns: Mapping[str, int]) -> dict[str, Any]:
     items: list[dict[str, Any]] = []
     first_loan: str | None = None
     for i, pattern in enumerate(branch.patterns):
         alias = f"c{i}"
-        items.append({alias: pattern_json(pattern, first_loan if pattern.loan else None)})
+        join = first_loan if pattern.loan else None
+        items.append({alias: pattern_json(pattern, join, columns)})
         if pattern.loan and first_loan is None:
             first_loan = alias
     if branch.gate is not None:
@@ -350,12 +428,16 @@ class _ShardBuilder:
             shared[(fact, chain)] += 1
 
 
-def _load(compiled: CompiledRule) -> list[tuple[str, str, int]]:
-    """(fact, test chain, width) of every pattern of every branch: what the rule adds to a shard."""
+def _load(compiled: CompiledRule, columns: Mapping[str, int]) -> list[tuple[str, str, int]]:
+    """(fact, test chain, width) of every pattern of every branch: what the rule adds to a shard.
+
+    The fact is the engine fact the pattern matches (an entity or a derived fact): the fan-out
+    budget is per engine fact, since one entity fact meets every test on its entity.
+    """
     load = []
     for branch in compiled.branches:
         for pattern in branch.patterns:
-            chain = to_engine_json([test_json(t) for t in pattern.tests])
+            chain = to_engine_json([test_json(t, columns) for t in pattern.tests])
             width = max((len(t.expected) for t in pattern.tests if t.op == "in"), default=1)
             load.append((pattern.fact, chain, width))
         if branch.gate is not None:
@@ -363,16 +445,16 @@ def _load(compiled: CompiledRule) -> list[tuple[str, str, int]]:
     return load
 
 
-def _shard(compiled: Sequence[CompiledRule]) -> list[Shard]:
+def _shard(compiled: Sequence[CompiledRule], columns: Mapping[str, int]) -> list[Shard]:
     builders = [_ShardBuilder(0)]
     for index, rule in enumerate(compiled):
-        load = _load(rule)
+        load = _load(rule, columns)
         if not builders[-1].fits(load, len(rule.branches)):
             builders.append(_ShardBuilder(len(builders)))
         current = builders[-1]
         for b, branch in enumerate(rule.branches):
             name = f"r{index}" if len(rule.branches) == 1 else f"r{index}b{b}"
-            current.rules[name] = branch_json(branch)
+            current.rules[name] = branch_json(branch, columns)
             current.names[name] = (index, first_loan_alias(branch))
         current.add(load)
         current.late = (

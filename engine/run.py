@@ -1,9 +1,11 @@
 """Evaluate a compiled pack with durable_rules: the engine decides what fires and drives chaining.
 
-The driver asserts the input facts, lets the engine run the agenda, and asserts each derived fact
-back as soon as its rule fires, so that further rules trigger on it. Between levels it asserts the
-"unknown" markers of derived facts that no rule derived, and the gate fact that aggregates wait
-for (see ``engine.compiler``). Python records what fired; it never decides it.
+The driver asserts the input facts (one entity fact for the situation and one per loan, see
+``engine.compiler``), lets the engine run the agenda shard by shard, and asserts each derived fact
+back as soon as its rule fires, so that further rules trigger on it. A shard that reads no derived
+facts is deleted right after its drain, so the next shard's state reuses its memory. Between
+levels it asserts the "unknown" markers of derived facts that no rule derived, and the gate fact
+that aggregates wait for (see ``engine.compiler``). Python records what fired; it never decides it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ from json.encoder import encode_basestring
 from operator import attrgetter
 from typing import Any, Final
 
-from engine.compiler import GATE, CompiledPack
+from engine.compiler import (
+    ENTITY_TYPES,
+    GATE,
+    LOAN_ENTITY,
+    CompiledPack,
+    entity_properties,
+)
 from engine.encoding import to_engine_json
 from engine.expr import Compiled, compile_expr
 from engine.memory import Firing, Key, Memory
@@ -52,6 +60,8 @@ class Runtime:
     derive_fns: dict[int, Compiled] = field(default_factory=dict, repr=False)
     #: level → the derived facts of that level, in ``compiled.levels`` order (made on first use)
     closing: dict[int, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    #: entity → (fact, ``"v7":``, ``"u7":1``, ``"n7":`` or None) per column it carries
+    columns: dict[str, tuple[_Column, ...]] = field(default_factory=dict, repr=False)
     closed: bool = field(default=False, init=False)
     _finalizer: weakref.finalize[[list[Ruleset]], Runtime] = field(
         init=False, repr=False, compare=False
@@ -78,10 +88,27 @@ class Runtime:
             facts = self.closing[level] = tuple(f for f, at in levels if at == level)
         return facts
 
+    def entity_columns(self, entity: str) -> tuple[_Column, ...]:
+        columns = self.columns.get(entity)
+        if columns is None:
+            loan = entity == LOAN_ENTITY
+            made = []
+            for fact, column in sorted(self.compiled.columns.items(), key=lambda c: c[1]):
+                spec = self.compiled.facts[fact]
+                if (spec.scope == "loan") == loan:
+                    value, unknown, length = entity_properties(column)
+                    listed = f'"{length}":' if spec.type == "list" else None
+                    made.append((fact, f'"{value}":', f'"{unknown}":1', listed))
+            columns = self.columns[entity] = tuple(made)
+        return columns
+
     def close(self) -> None:
         """Give up this runtime's engine rulesets (idempotent)."""
         self.closed = True
         self._finalizer()
+
+
+_Column = tuple[str, str, str, str | None]
 
 
 def _close_all(rulesets: list[Ruleset]) -> None:
@@ -117,11 +144,44 @@ class _Driver:
             if isinstance(value, list):
                 body += f',"n":{len(value)}'
         if loan is not None:
-            member = self.loan_members.get(loan)
-            if member is None:
-                member = self.loan_members[loan] = f',"l":{encode_basestring(loan)}'
-            body += member
+            body += self.loan_member(loan)
         return body + "}"
+
+    def entities(self) -> dict[int, list[str]]:
+        """The entity facts (situation, each loan) for the shards that test them."""
+        batches: dict[int, list[str]] = {}
+        routes = self.compiled.routes
+        values = self.memory.values
+        for entity, kind in ENTITY_TYPES.items():
+            shards = routes.get(entity)
+            if not shards:
+                continue
+            columns = self.runtime.entity_columns(entity)
+            for loan in self.memory.loans if entity == LOAN_ENTITY else (None,):
+                fact_id = FACT_IDS.get(self.next_id)
+                self.next_id += 1
+                parts = [f'{{"id":"{fact_id}","t":"{kind}"']
+                if loan is not None:
+                    parts.append(self.loan_member(loan)[1:])
+                for fact, known, unknown, length in columns:
+                    value = values.get((fact, loan), UNKNOWN)
+                    if value is UNKNOWN:
+                        parts.append(unknown)
+                    else:
+                        parts.append(known + to_engine_json(value))
+                        if length is not None:
+                            parts.append(f"{length}{len(value)}")
+                encoded = ",".join(parts) + "}"
+                for shard in shards:
+                    batches.setdefault(shard, []).append(encoded)
+        return batches
+
+    def loan_member(self, loan: str) -> str:
+        """``,"l":<loan id>``, encoded once per loan."""
+        member = self.loan_members.get(loan)
+        if member is None:
+            member = self.loan_members[loan] = f',"l":{encode_basestring(loan)}'
+        return member
 
     def route(self, keys: Iterable[Key]) -> dict[int, list[str]]:
         batches: dict[int, list[str]] = {}
@@ -164,19 +224,29 @@ class _Driver:
         return [(s, encoded) for s in shards]
 
     def run_level(self, level: int, batches: dict[int, list[str]]) -> None:
+        """Assert each shard's facts and drain it, in shard order, until no shard has work.
+
+        At level 0 a shard that reads no derived facts ("early") is deleted right after its
+        drain: nothing can reach it later, and its memory is then reused by the next shard's
+        state instead of all states living at once.
+        """
         count = sum(len(facts) for facts in batches.values())
         self.trace.append({"op": "assert", "level": level, "facts": count, "shards": len(batches)})
-        for shard, facts in sorted(batches.items()):
-            self.session.assert_facts(shard, facts)
+        shards, session = self.compiled.shards, self.session
         pending = set(batches)
         while pending:
             shard = min(pending)
             pending.discard(shard)
-            pending |= self.session.drain(shard, self.on_action)
+            facts = batches.pop(shard, None)
+            if facts:
+                session.assert_facts(shard, facts)
+            pending |= session.drain(shard, self.on_action)
+            if level == 0 and not shards[shard].late:
+                session.close_shard(shard)
 
     def run(self) -> RunResult:
         try:
-            batches = self.route(self.memory.values)
+            batches = self.entities()
             self.gate(0, batches)
             self.run_level(0, batches)
             for shard in self.compiled.shards:
@@ -201,23 +271,23 @@ class _Driver:
         return batches
 
 
-_FACT_DECODER: Final = json.JSONDecoder()
+_STRING_DECODER: Final = json.JSONDecoder()
 
 
 def _bound_loan(message: str, alias: str) -> str:
-    """``json.loads(message)[name][alias]["l"]``, decoding only the fact bound to ``alias``.
+    """``json.loads(message)[name][alias]["l"]``, decoding only that one string.
 
-    The message is ``{"<rule>":{"<alias>":{fact},...}}`` where a fact's keys are its own fields
-    (``sid id a v u n l``) and the aliases are ``c0``, ``c1``, ... . Outside strings, text
-    ``"<alias>":`` can only be that key (inside a string every quote is escaped, and a string
-    followed by ``:`` is a key), and no fact field is named like an alias, so its first
-    occurrence is the alias key itself.
+    The message is ``{"<rule>":{"<alias>":{fact},...}}``: the engine returns each fact's JSON
+    text as the driver wrote it. A fact's keys are its own fields (``sid id t a v u n l``,
+    ``v7 u7 n7``) and the aliases are ``c0``, ``c1``, ... . Outside strings, text ``"<alias>":``
+    can only be that key, and ``"l":`` only a fact's ``l`` key (inside a string every quote is
+    escaped). The fact bound to a loan alias always has ``l`` and holds no nested object, so
+    the first ``"l":`` after the alias is its own.
     """
-    start = message.index(f'"{alias}":') + len(alias) + 3
-    while message[start] in " \t\n\r":  # JSON whitespace, which json.loads skips too
-        start += 1
-    fact, _end = _FACT_DECODER.raw_decode(message, start)
-    loan: str = fact["l"]
+    start = message.index('"l":', message.index(f'"{alias}":') + len(alias) + 3) + 4
+    loan, _end = _STRING_DECODER.raw_decode(message, start)
+    if not isinstance(loan, str):  # pragma: no cover - the driver writes every "l" as a string
+        raise TypeError(f"engine payload without a loan id: {message[:200]}")
     return loan
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import engine
-from engine.compiler import FANOUT_BUDGET
+from engine.compiler import FANOUT_BUDGET, entity_properties
 from engine.encoding import EncodingError, number_text, to_engine_json
 from engine.errors import EngineError, EngineLimitError
 from engine.rete import (
@@ -63,10 +63,15 @@ def test_known_fnv_collision_is_detected() -> None:
 def test_property_names_of_a_compiled_pack_are_the_fixed_encoding(
     default_rules: engine.RuleSet,
 ) -> None:
+    """The fixed names, and the entity columns of the input facts the pack tests (no others)."""
     names: set[str] = set()
     for shard in default_rules.compiled.shards:
         names |= property_names(json.loads(shard.definition))
-    assert names <= {"a", "v", "u", "l", "n", "$s"}
+    columns = default_rules.compiled.columns
+    entity = {p for column in columns.values() for p in entity_properties(column)}
+    assert names <= {"a", "t", "v", "u", "l", "n", "$s"} | entity
+    for column in columns.values():  # a column is sent only because some rule tests it
+        assert set(entity_properties(column)) & names
 
 
 def test_fact_ids_have_distinct_hashes() -> None:
