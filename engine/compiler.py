@@ -1,14 +1,16 @@
 """Compile a checked ``Pack`` into durable_rules rulesets: ``Pack`` → ``CompiledPack``.
 
-Encoding (docs/architecture.md, "How rules become durable_rules rulesets"): one *entity* fact for
-the situation and one per loan carry every input fact the pack tests, each in its own column
-(``"v7": value``, or ``"u7": 1`` when it is unknown, plus ``"n7": length`` for a list); a derived
-fact is a small fact of its own, ``{"id", "a": name, "v": value, "l": loan_id}`` or ``{"id",
-"a", "u": 1}`` when it is unknown. A rule's conditions are pushed into disjunctive normal form
-(``not`` moves to the leaves through each operator's complement, so no ``$not`` pattern is ever
-needed), each conjunction becomes one engine rule, and the leaves on one engine fact (an entity,
-or one derived fact) become one pattern, so a rule on input facts only is a single pattern with
-no join. Per-loan patterns join on ``l``.
+Encoding (docs/architecture.md, "How rules become durable_rules rulesets"): one *entity* fact
+for the situation and one per loan carry the input facts the pack's rules test, each in its own
+column (``"v7": value``, or ``"u7": 1`` when it is unknown, plus ``"n7": length`` for a list).
+The situation entity carries what situation rules test; a loan entity carries what per-loan
+rules test, the situation's facts included, so that a per-loan rule on input facts is one
+pattern. A derived fact is a small fact of its own, ``{"id", "a": name, "v": value, "l":
+loan_id}``, or ``{"id", "a", "u": 1}`` when it is unknown. A rule's conditions are pushed into
+disjunctive normal form (``not`` moves to the leaves through each operator's complement, so no
+``$not`` pattern is ever needed), each conjunction becomes one engine rule, and the leaves on
+one engine fact (an entity, or one derived fact) become one pattern: a rule on input facts
+only is a single pattern with no join. Per-loan patterns join on ``l``.
 
 Unknown derived facts are asserted by the driver when a *level* closes (stratified evaluation):
 a derived fact's level is one more than the highest level its deriving rules read, inputs are level
@@ -98,6 +100,9 @@ class Shard:
     names: Mapping[str, tuple[int, str | None]]  #: engine rule → (rule index, first loan alias)
     facts: frozenset[str]  #: the facts its rules test: only these are asserted into it
     late: bool  #: reads derived facts or gates, so it must stay open until the last level
+    #: the derived facts whose unknown marker one of its patterns can match (no test on the fact
+    #: but ``unknown``): markers go only to these shards, since every other test fails on them
+    unknowns: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -109,9 +114,13 @@ class CompiledPack:
     max_level: int
     facts: Mapping[str, FactSpec]
     routes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  #: fact → shard indexes
+    #: derived fact → the shards its unknown marker is asserted into (``Shard.unknowns``)
+    marker_routes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     #: input fact → its column in the entity facts (``v<column>``, ``u<column>``, ``n<column>``),
     #: for the input facts some rule tests: only these are sent to the engine
     columns: Mapping[str, int] = field(default_factory=dict)
+    #: entity → the input facts it carries (those its patterns test), in column order
+    entities: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class CompileError(Exception):
@@ -134,21 +143,25 @@ def compile_pack(pack: Pack) -> CompiledPack:
             errors.append(RuleError(rule.location, "rule_too_complex", f"rule '{rule.id}': {exc}"))
     if errors:
         raise CompileError(errors)
-    tested = {
-        test.fact
-        for rule in compiled
-        for branch in rule.branches
-        for pattern in branch.patterns
-        if pattern.fact in ENTITY_TYPES
-        for test in pattern.tests
-    }
-    columns = {name: i for i, name in enumerate(vocabulary) if name in tested}
-    _check_entities(columns, facts)
+    tested: dict[str, set[str]] = {entity: set() for entity in ENTITY_TYPES}
+    for crule in compiled:
+        for branch in crule.branches:
+            for pattern in branch.patterns:
+                if pattern.fact in ENTITY_TYPES:
+                    tested[pattern.fact].update(test.fact for test in pattern.tests)
+    every = set().union(*tested.values())
+    columns = {name: i for i, name in enumerate(vocabulary) if name in every}
+    entities = {e: tuple(n for n in columns if n in carried) for e, carried in tested.items()}
+    _check_entities(entities, facts)
+    _check_columns(columns)
     shards = _shard(compiled, columns)
     routes: dict[str, list[int]] = {}
+    marker_routes: dict[str, list[int]] = {}
     for shard in shards:
         for fact in shard.facts:
             routes.setdefault(fact, []).append(shard.index)
+        for fact in shard.unknowns:
+            marker_routes.setdefault(fact, []).append(shard.index)
     return CompiledPack(
         pack,
         tuple(compiled),
@@ -156,8 +169,10 @@ def compile_pack(pack: Pack) -> CompiledPack:
         levels,
         max(levels.values(), default=0),
         facts,
-        {k: tuple(v) for k, v in sorted(routes.items())},
-        columns,
+        routes={k: tuple(v) for k, v in sorted(routes.items())},
+        marker_routes={k: tuple(v) for k, v in sorted(marker_routes.items())},
+        columns=columns,
+        entities=entities,
     )
 
 
@@ -166,19 +181,21 @@ def entity_properties(column: int) -> tuple[str, str, str]:
     return f"v{column}", f"u{column}", f"n{column}"
 
 
-def _check_entities(columns: Mapping[str, int], facts: Mapping[str, FactSpec]) -> None:
-    """Entity facts stay under the engine's property limit; no two property names collide."""
-    names = {"id", "sid", "t", "l", "a", "v", "u", "n", "$s"}
-    for scope in ("situation", "loan"):
-        count = 4  # sid, id, t, l
-        for name in columns:
-            if facts[name].scope == scope:
-                count += 2 if facts[name].type == "list" else 1  # a value or a marker (+ length)
+def _check_entities(entities: Mapping[str, tuple[str, ...]], facts: Mapping[str, FactSpec]) -> None:
+    """Entity facts stay under the engine's property limit (the vocabulary is far below it)."""
+    for entity, carried in entities.items():
+        # sid, id, t, l; then a value or a marker per fact, and a list's length
+        count = 4 + sum(2 if facts[name].type == "list" else 1 for name in carried)
         if count > MAX_ENTITY_PROPERTIES:
             raise ValueError(
-                f"the rules test {count} {scope} properties; the engine allows"
-                f" {MAX_ENTITY_PROPERTIES} per fact"
+                f"the rules test {count} properties of one {entity} fact; the engine allows"
+                f" {MAX_ENTITY_PROPERTIES}"
             )
+
+
+def _check_columns(columns: Mapping[str, int]) -> None:
+    """No two property names of the encoding collide in the engine's 32-bit hash."""
+    names = {"id", "sid", "t", "l", "a", "v", "u", "n", "$s"}
     for column in columns.values():
         names.update(entity_properties(column))
     check_hash_collisions(names)
@@ -282,15 +299,17 @@ def _branch(
     gate: int | None,
     facts: Mapping[str, FactSpec],
 ) -> Branch:
-    """One conjunction as patterns: one per entity it tests, one per derived fact it reads.
+    """One conjunction as patterns: one on the rule's entity, one per derived fact it reads.
 
-    Input facts a derive expression reads need no pattern: their entity is always asserted at
-    level 0. A derived fact it reads does (the rule waits for its value or its unknown marker).
+    Every input fact a rule tests is on one entity fact: the situation's for a situation rule,
+    each loan's for a per-loan rule (a loan entity carries the situation's facts too). Input
+    facts a derive expression reads need no pattern: the entities are always asserted at level
+    0. A derived fact it reads does (the rule waits for its value or its unknown marker).
     """
+    entity = LOAN_ENTITY if rule.about == "loan" else SITUATION_ENTITY
     by_fact: dict[str, list[Test]] = {}
     for test in tests:
-        spec = facts[test.fact]
-        key = test.fact if spec.derived else _entity(spec)
+        key = test.fact if facts[test.fact].derived else entity
         by_fact.setdefault(key, []).append(test)
     for name in triggers:
         if facts[name].derived:
@@ -308,10 +327,6 @@ def _branch(
             f" the engine allows {MAX_PATTERNS - 1}"
         )
     return Branch(patterns, gate)
-
-
-def _entity(spec: FactSpec) -> str:
-    return LOAN_ENTITY if spec.scope == "loan" else SITUATION_ENTITY
 
 
 def _is_loan(key: str, facts: Mapping[str, FactSpec]) -> bool:
@@ -350,9 +365,7 @@ def test_json(test: Test, columns: Mapping[str, int]) -> dict[str, Any] | None:
     return {unknown: 1}  # unknown
 
 
-def pattern_json(
-    pattern: Pattern, join: str | None, columns: Mapping[str, int]
-) -> dict[str, Any]:
+def pattern_json(pattern: Pattern, join: str | None, columns: Mapping[str, int]) -> dict[str, Any]:
     """One pattern: the kind of fact, then the join on the loan id, then the tests.
 
     The join must come before the tests: durable_rules 2.0.28 loses a join that follows an
@@ -398,6 +411,7 @@ class _ShardBuilder:
     chains: dict[str, dict[str, int]] = field(default_factory=dict)  #: fact → test chain → width
     shared: Counter[tuple[str, str]] = field(default_factory=Counter)
     late: bool = False
+    unknowns: set[str] = field(default_factory=set)
 
     def fits(self, load: list[tuple[str, str, int]], branches: int) -> bool:
         """Whether a rule with this load can join without risking an engine limit."""
@@ -457,6 +471,13 @@ def _shard(compiled: Sequence[CompiledRule], columns: Mapping[str, int]) -> list
             current.rules[name] = branch_json(branch, columns)
             current.names[name] = (index, first_loan_alias(branch))
         current.add(load)
+        current.unknowns.update(
+            pattern.fact
+            for branch in rule.branches
+            for pattern in branch.patterns
+            if pattern.fact not in ENTITY_TYPES
+            and all(test.op == "unknown" for test in pattern.tests)
+        )
         current.late = (
             current.late or rule.stage > 0 or any(b.gate is not None for b in rule.branches)
         )
@@ -473,4 +494,5 @@ def _finish(builder: _ShardBuilder) -> Shard:
         dict(builder.names),
         frozenset(builder.chains),
         builder.late,
+        frozenset(builder.unknowns),
     )

@@ -25,7 +25,7 @@ from engine.compiler import (
     CompiledPack,
     entity_properties,
 )
-from engine.encoding import to_engine_json
+from engine.encoding import to_engine_json, value_json
 from engine.expr import Compiled, compile_expr
 from engine.memory import Firing, Key, Memory
 from engine.model import Derive
@@ -60,8 +60,10 @@ class Runtime:
     derive_fns: dict[int, Compiled] = field(default_factory=dict, repr=False)
     #: level → the derived facts of that level, in ``compiled.levels`` order (made on first use)
     closing: dict[int, tuple[str, ...]] = field(default_factory=dict, repr=False)
-    #: entity → (fact, ``"v7":``, ``"u7":1``, ``"n7":`` or None) per column it carries
+    #: entity → (fact, per loan, ``"v7":``, ``"u7":1``, ``"n7":`` or None) per column it carries
     columns: dict[str, tuple[_Column, ...]] = field(default_factory=dict, repr=False)
+    #: the pack's parameters by name, as derive expressions read them (read-only)
+    parameters: Mapping[str, Any] = field(default_factory=dict, repr=False)
     closed: bool = field(default=False, init=False)
     _finalizer: weakref.finalize[[list[Ruleset]], Runtime] = field(
         init=False, repr=False, compare=False
@@ -69,6 +71,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.rulesets = [open_ruleset(shard.definition) for shard in self.compiled.shards]
+        self.parameters = {n: p.value for n, p in self.compiled.pack.parameters.items()}
         # the callback holds the list, not the runtime, so it cannot keep the runtime alive
         self._finalizer = weakref.finalize(self, _close_all, self.rulesets)
         self._finalizer.atexit = False  # the process exiting frees everything anyway
@@ -91,14 +94,12 @@ class Runtime:
     def entity_columns(self, entity: str) -> tuple[_Column, ...]:
         columns = self.columns.get(entity)
         if columns is None:
-            loan = entity == LOAN_ENTITY
             made = []
-            for fact, column in sorted(self.compiled.columns.items(), key=lambda c: c[1]):
+            for fact in self.compiled.entities.get(entity, ()):
                 spec = self.compiled.facts[fact]
-                if (spec.scope == "loan") == loan:
-                    value, unknown, length = entity_properties(column)
-                    listed = f'"{length}":' if spec.type == "list" else None
-                    made.append((fact, f'"{value}":', f'"{unknown}":1', listed))
+                value, unknown, length = entity_properties(self.compiled.columns[fact])
+                listed = f'"{length}":' if spec.type == "list" else None
+                made.append((fact, spec.scope == "loan", f'"{value}":', f'"{unknown}":1', listed))
             columns = self.columns[entity] = tuple(made)
         return columns
 
@@ -108,7 +109,7 @@ class Runtime:
         self._finalizer()
 
 
-_Column = tuple[str, str, str, str | None]
+_Column = tuple[str, bool, str, str, str | None]
 
 
 def _close_all(rulesets: list[Ruleset]) -> None:
@@ -121,7 +122,7 @@ class _Driver:
         self.compiled = runtime.compiled
         self.runtime = runtime
         self.memory = memory
-        self.parameters = {n: p.value for n, p in self.compiled.pack.parameters.items()}
+        self.parameters = runtime.parameters
         if runtime.closed:
             raise ValueError("the rule set was closed; load the rules again to evaluate")
         loans = max(len(memory.loans), 1)
@@ -140,7 +141,7 @@ class _Driver:
         if value is UNKNOWN:
             body = f'{{"id":"{fact_id}","a":{name},"u":1'
         else:
-            body = f'{{"id":"{fact_id}","a":{name},"v":{to_engine_json(value)}'
+            body = f'{{"id":"{fact_id}","a":{name},"v":{value_json(value)}'
             if isinstance(value, list):
                 body += f',"n":{len(value)}'
         if loan is not None:
@@ -148,10 +149,15 @@ class _Driver:
         return body + "}"
 
     def entities(self) -> dict[int, list[str]]:
-        """The entity facts (situation, each loan) for the shards that test them."""
+        """The entity facts (situation, each loan) for the shards that test them.
+
+        Each column is ``"v7":<value>`` or ``"u7":1`` (plus ``"n7":<length>`` for a list); a
+        situation value is encoded once, however many entities carry it.
+        """
         batches: dict[int, list[str]] = {}
         routes = self.compiled.routes
         values = self.memory.values
+        shared: dict[str, str] = {}  #: situation fact → its encoded column
         for entity, kind in ENTITY_TYPES.items():
             shards = routes.get(entity)
             if not shards:
@@ -163,14 +169,19 @@ class _Driver:
                 parts = [f'{{"id":"{fact_id}","t":"{kind}"']
                 if loan is not None:
                     parts.append(self.loan_member(loan)[1:])
-                for fact, known, unknown, length in columns:
-                    value = values.get((fact, loan), UNKNOWN)
-                    if value is UNKNOWN:
-                        parts.append(unknown)
-                    else:
-                        parts.append(known + to_engine_json(value))
-                        if length is not None:
-                            parts.append(f"{length}{len(value)}")
+                for fact, per_loan, known, unknown, length in columns:
+                    text = None if per_loan else shared.get(fact)
+                    if text is None:
+                        value = values.get((fact, loan if per_loan else None), UNKNOWN)
+                        if value is UNKNOWN:
+                            text = unknown
+                        elif length is None:
+                            text = known + value_json(value)
+                        else:
+                            text = f"{known}{value_json(value)},{length}{len(value)}"
+                        if not per_loan:
+                            shared[fact] = text
+                    parts.append(text)
                 encoded = ",".join(parts) + "}"
                 for shard in shards:
                     batches.setdefault(shard, []).append(encoded)
@@ -183,20 +194,24 @@ class _Driver:
             member = self.loan_members[loan] = f',"l":{encode_basestring(loan)}'
         return member
 
-    def route(self, keys: Iterable[Key]) -> dict[int, list[str]]:
+    def markers(self, keys: Iterable[Key]) -> dict[int, list[str]]:
+        """Unknown markers of derived facts, for the shards with a pattern that can match one."""
         batches: dict[int, list[str]] = {}
         for fact, loan in keys:
-            shards = self.compiled.routes.get(fact, ())
+            shards = self.compiled.marker_routes.get(fact, ())
             if shards:
-                encoded = self.encode(fact, loan, self.memory.values.get((fact, loan), UNKNOWN))
+                encoded = self.encode(fact, loan, UNKNOWN)
                 for shard in shards:
                     batches.setdefault(shard, []).append(encoded)
         return batches
 
     def gate(self, level: int, batches: dict[int, list[str]]) -> None:
+        shards = self.compiled.routes.get(GATE, ())
+        if not shards:
+            return
         encoded = to_engine_json({"id": FACT_IDS.get(self.next_id), "a": GATE, "v": level})
         self.next_id += 1
-        for shard in self.compiled.routes.get(GATE, ()):
+        for shard in shards:
             batches.setdefault(shard, []).append(encoded)
 
     def on_action(self, shard: int, name: str, message: str) -> list[tuple[int, str]]:
@@ -220,7 +235,7 @@ class _Driver:
         shards = self.compiled.routes.get(key[0], ())
         if not shards:
             return []
-        encoded = self.encode(key[0], key[1], value)  # == route([key]), for one key
+        encoded = self.encode(key[0], key[1], value)
         return [(s, encoded) for s in shards]
 
     def run_level(self, level: int, batches: dict[int, list[str]]) -> None:
@@ -266,7 +281,7 @@ class _Driver:
             marked += self.memory.close(fact, fact.startswith("loan."))
         unknown = [f"{fact}[{loan}]" if loan else fact for fact, loan in marked]
         self.trace.append({"op": "close", "level": level, "unknown": unknown})
-        batches = self.route(marked)
+        batches = self.markers(marked)
         self.gate(level, batches)
         return batches
 
