@@ -154,7 +154,7 @@ def compile_pack(pack: Pack) -> CompiledPack:
     entities = {e: tuple(n for n in columns if n in carried) for e, carried in tested.items()}
     _check_entities(entities, facts)
     _check_columns(columns)
-    shards = _shard(compiled, columns)
+    shards = _shard(compiled, columns, levels)
     routes: dict[str, list[int]] = {}
     marker_routes: dict[str, list[int]] = {}
     for shard in shards:
@@ -459,9 +459,30 @@ def _load(compiled: CompiledRule, columns: Mapping[str, int]) -> list[tuple[str,
     return load
 
 
-def _shard(compiled: Sequence[CompiledRule], columns: Mapping[str, int]) -> list[Shard]:
+def _is_late(rule: CompiledRule) -> bool:
+    """Whether a rule reads derived facts or waits for a gate: its shard must stay open."""
+    return rule.stage > 0 or any(b.gate is not None for b in rule.branches)
+
+
+def _shard(
+    compiled: Sequence[CompiledRule], columns: Mapping[str, int], levels: Mapping[str, int]
+) -> list[Shard]:
+    """Pack rules into shards: first the rules on input facts only, then the late ones.
+
+    Keeping late rules together keeps the other shards early: the driver deletes an early
+    shard's state right after its drain, while a late one lives until the last level. Late
+    rules are grouped by the derived facts they read, so that a derived fact is asserted into
+    as few shards as possible.
+    """
+
+    def place(i: int) -> tuple[bool, tuple[str, ...]]:
+        rule = compiled[i]
+        return _is_late(rule), tuple(sorted(f for f in rule.reads if f in levels))
+
     builders = [_ShardBuilder(0)]
-    for index, rule in enumerate(compiled):
+    order = sorted(range(len(compiled)), key=place)  # stable: rule order within a group
+    for index in order:
+        rule = compiled[index]
         load = _load(rule, columns)
         if not builders[-1].fits(load, len(rule.branches)):
             builders.append(_ShardBuilder(len(builders)))
@@ -478,9 +499,7 @@ def _shard(compiled: Sequence[CompiledRule], columns: Mapping[str, int]) -> list
             if pattern.fact not in ENTITY_TYPES
             and all(test.op == "unknown" for test in pattern.tests)
         )
-        current.late = (
-            current.late or rule.stage > 0 or any(b.gate is not None for b in rule.branches)
-        )
+        current.late = current.late or _is_late(rule)
     return [_finish(b) for b in builders if b.rules]
 
 

@@ -397,22 +397,27 @@ class Session:
 
     def drain(self, shard: int, on_action: OnAction) -> set[int]:
         """Run every pending action of a shard; returns the shards that received derived facts."""
-        if shard not in self._offsets:
+        offset = self._offsets.get(shard)
+        if offset is None:
             return set()
-        handle, offset = self._handle(shard), self._offsets[shard]
+        handle = self._handle(shard)
         touched: set[int] = set()
+        complete = _engine.complete_and_start_action
         try:
             result = _engine.start_action_for_state(handle, offset)
             message = result[1] if result else None
-            while message:
+            if message:
                 self._in_action.add(shard)
-                self._count()
+            while message:
+                self.firings += 1
+                if self.firings > self.budget:
+                    self._over_budget()
                 rule = message[2 : message.index('"', 2)]
                 if rule != _SENTINEL:
                     for target, fact in on_action(shard, rule, message):
                         touched.add(target)
                         self.assert_facts(target, [fact])
-                message = _engine.complete_and_start_action(handle, offset)
+                message = complete(handle, offset)
             self._in_action.discard(shard)
         except (_engine.error, MemoryError) as exc:
             self._broken.add(shard)
@@ -420,13 +425,11 @@ class Session:
         touched.discard(shard)
         return touched
 
-    def _count(self) -> None:
-        self.firings += 1
-        if self.firings > self.budget:
-            raise FiringBudgetExceeded(
-                f"more than {self.budget} rule firings in one evaluation: the rules keep"
-                " deriving new facts (a chain that does not terminate?)"
-            )
+    def _over_budget(self) -> None:
+        raise FiringBudgetExceeded(
+            f"more than {self.budget} rule firings in one evaluation: the rules keep"
+            " deriving new facts (a chain that does not terminate?)"
+        )
 
     def close_shard(self, shard: int) -> None:
         """Delete a drained shard's state now (a live state holds ≈12.5 KB per rule)."""
