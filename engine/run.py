@@ -28,12 +28,13 @@ from engine.compiler import (
 from engine.encoding import to_engine_json, value_json
 from engine.expr import Compiled, compile_expr
 from engine.memory import Firing, Key, Memory
-from engine.model import Derive
+from engine.model import Derive, Rule
 from engine.rete import FACT_IDS, Ruleset, Session, open_ruleset
 from engine.values import UNKNOWN
 
 _NAMES: dict[str, str] = {}  #: fact name → its JSON string (the vocabulary is small)
 DEFAULT_BUDGET_PER_RULE = 64  #: firing budget: this many firings per rule per loan, at least
+COLUMN_TEXTS = 4096  #: encoded entity columns a runtime remembers (``Runtime.column_texts``)
 
 
 @dataclass
@@ -64,6 +65,12 @@ class Runtime:
     columns: dict[str, tuple[_Column, ...]] = field(default_factory=dict, repr=False)
     #: the pack's parameters by name, as derive expressions read them (read-only)
     parameters: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    #: (``"v7":``, type, scalar value) → ``"v7":<value>``: the texts of the values met most, up
+    #: to ``COLUMN_TEXTS`` of them (situations repeat most values: flags, enums, small numbers)
+    column_texts: dict[tuple[str, type, Any], str] = field(default_factory=dict, repr=False)
+    #: per shard, engine rule name → (rule index, first loan alias); rule index → its rule
+    names: list[Mapping[str, tuple[int, str | None]]] = field(default_factory=list, repr=False)
+    rules: list[Rule] = field(default_factory=list, repr=False)
     closed: bool = field(default=False, init=False)
     _finalizer: weakref.finalize[[list[Ruleset]], Runtime] = field(
         init=False, repr=False, compare=False
@@ -72,6 +79,8 @@ class Runtime:
     def __post_init__(self) -> None:
         self.rulesets = [open_ruleset(shard.definition) for shard in self.compiled.shards]
         self.parameters = {n: p.value for n, p in self.compiled.pack.parameters.items()}
+        self.names = [shard.names for shard in self.compiled.shards]
+        self.rules = [compiled.rule for compiled in self.compiled.rules]
         # the callback holds the list, not the runtime, so it cannot keep the runtime alive
         self._finalizer = weakref.finalize(self, _close_all, self.rulesets)
         self._finalizer.atexit = False  # the process exiting frees everything anyway
@@ -158,6 +167,7 @@ class _Driver:
         routes = self.compiled.routes
         values = self.memory.values
         shared: dict[str, str] = {}  #: situation fact → its encoded column
+        texts = self.runtime.column_texts
         for entity, kind in ENTITY_TYPES.items():
             shards = routes.get(entity)
             if not shards:
@@ -175,10 +185,16 @@ class _Driver:
                         value = values.get((fact, loan if per_loan else None), UNKNOWN)
                         if value is UNKNOWN:
                             text = unknown
-                        elif length is None:
-                            text = known + value_json(value)
-                        else:
+                        elif length is not None:
                             text = f"{known}{value_json(value)},{length}{len(value)}"
+                        else:
+                            # typed key: True == 1 and 2 == 2.0, but their texts differ
+                            cached = (known, type(value), value)
+                            text = texts.get(cached)
+                            if text is None:
+                                text = known + value_json(value)
+                                if len(texts) < COLUMN_TEXTS:
+                                    texts[cached] = text
                         if not per_loan:
                             shared[fact] = text
                     parts.append(text)
@@ -215,13 +231,14 @@ class _Driver:
             batches.setdefault(shard, []).append(encoded)
 
     def on_action(self, shard: int, name: str, message: str) -> list[tuple[int, str]]:
-        index, alias = self.compiled.shards[shard].names[name]
+        index, alias = self.runtime.names[shard][name]
         loan = _bound_loan(message, alias) if alias else None
         fired = self.fired
-        if (index, loan) in fired:
+        binding = (index, loan)
+        if binding in fired:
             return []  # another alternative (DNF branch) of a rule that already fired
-        fired[(index, loan)] = Firing(index, self.memory.loan_index(loan), loan)
-        rule = self.compiled.rules[index].rule
+        fired[binding] = Firing(index, -1 if loan is None else self.memory.loan_index(loan), loan)
+        rule = self.runtime.rules[index]
         event: dict[str, Any] = {"op": "fire", "rule": rule.id, "loan": loan, "shard": shard}
         self.trace.append(event)
         if not isinstance(rule.then, Derive):
