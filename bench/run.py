@@ -652,9 +652,11 @@ def main() -> None:
         "",
     ]
     kept = RESULTS.read_text("utf-8") if RESULTS.exists() else ""
-    marker = "<!-- bench/distributed.py: start -->"  # that script's section is kept
-    if marker in kept:
-        report.append("\n" + kept[kept.index(marker) :].rstrip("\n") + "\n")
+    # sections written by other means are kept: bench/distributed.py's, the peer benchmark's
+    markers = ("<!-- bench/distributed.py: start -->", "<!-- peer benchmark: start -->")
+    starts = [kept.index(marker) for marker in markers if marker in kept]
+    if starts:
+        report.append("\n" + kept[min(starts) :].rstrip("\n") + "\n")
     RESULTS.write_text("\n".join(report), encoding="utf-8")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
 
