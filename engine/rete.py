@@ -442,6 +442,11 @@ class Session:
                 self._broken.add(shard)
                 raise to_error(exc) from exc
 
+    def close_drained(self) -> None:
+        """Delete every live state, each drained to its end (the evaluation finished normally)."""
+        for shard in sorted(self._open - self._broken - self._in_action):
+            self.close_shard(shard)
+
     def close(self) -> None:
         """Run out and delete every live state; abandon broken ones; release every lease."""
         try:

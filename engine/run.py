@@ -286,6 +286,7 @@ class _Driver:
                     self.session.close_shard(shard.index)
             for level in range(1, self.compiled.max_level + 1):
                 self.run_level(level, self._closure(level))
+            self.session.close_drained()  # every agenda ran out: no quiet drain needed
         finally:
             self.session.close()
         # the order of Firing (rule, loan index); a key is much faster than dataclass __lt__
