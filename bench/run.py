@@ -652,10 +652,12 @@ def main() -> None:
         "",
     ]
     kept = RESULTS.read_text("utf-8") if RESULTS.exists() else ""
-    # the sections of other scripts (bench/distributed.py, bench/load_time.py ...) are kept
-    marker = "<!-- bench/"
-    if marker in kept:
-        report.append("\n" + kept[kept.index(marker) :].rstrip("\n") + "\n")
+    # the sections of other scripts (bench/distributed.py, bench/load_time.py, the peer
+    # benchmark ...) are kept
+    markers = ("<!-- bench/", "<!-- peer benchmark")
+    starts = [kept.index(marker) for marker in markers if marker in kept]
+    if starts:
+        report.append("\n" + kept[min(starts) :].rstrip("\n") + "\n")
     RESULTS.write_text("\n".join(report), encoding="utf-8")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
 

@@ -50,6 +50,24 @@ def number_text(value: int | float) -> str:
     return text if "." in text else f"{text}.0"
 
 
+def value_json(value: object) -> str:
+    """``to_engine_json`` of one fact value, with the common scalars first (the driver's hot path).
+
+    >>> value_json("借呗"), value_json(True), value_json(7), value_json(0.5), value_json(1e-05)
+    ('"借呗"', 'true', '7', '0.5', '0.00001')
+    """
+    kind = type(value)
+    if kind is str:
+        return str(encode_basestring(value))  # type: ignore[arg-type]
+    if kind is int and INT64_MIN <= value <= INT64_MAX:  # type: ignore[operator]
+        return str(value)
+    if kind is float:
+        text = repr(value)
+        if "e" not in text and "n" not in text:  # exponent notation, inf and nan go the long way
+            return text
+    return to_engine_json(value)
+
+
 def to_engine_json(value: object) -> str:
     """Encode plain data (dict, list, str, int, float, bool, None) for durable_rules."""
     if isinstance(value, str):

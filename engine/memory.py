@@ -41,12 +41,10 @@ class Memory:
         """Every input fact of the vocabulary, known or UNKNOWN, for the situation and each loan."""
         loans = situation["loans"]
         values: dict[Key, Any] = {}
-        for name, situation_scope, path in _input_paths():
-            if situation_scope:
-                values[(name, None)] = _lookup(situation, path)
-            else:
-                for loan in loans:
-                    values[(name, loan["id"])] = _lookup(loan, path)
+        situation_tree, loan_tree = _input_trees()
+        _read(situation, situation_tree, None, values)
+        for loan in loans:
+            _read(loan, loan_tree, loan["id"], values)
         return cls(values, [loan["id"] for loan in loans])
 
     def get(self, fact: str, loan: str | None) -> Any:
@@ -171,21 +169,41 @@ def normalise(value: Any, unit: str) -> Any:
     return int(rounded) if float(rounded).is_integer() else rounded
 
 
+#: (key, fact name, None) for a leaf, (key, None, subtree) for an object: the input facts as
+#: they nest in a situation or a loan, so that each object is looked up once, not once per leaf
+_Tree = tuple[tuple[str, "str | None", "_Tree | None"], ...]
+
+
 @functools.cache
-def _input_paths() -> tuple[tuple[str, bool, tuple[str, ...]], ...]:
-    """(name, situation scope, path inside the situation or the loan) of every input fact."""
-    paths = []
+def _input_trees() -> tuple[_Tree, _Tree]:
+    """The input facts of the situation and of a loan, as trees of their paths (schema order)."""
+    roots: dict[bool, dict[str, Any]] = {True: {}, False: {}}
     for name, spec in input_facts().items():
         parts = name.split(".")
         situation_scope = spec.scope == "situation"
-        paths.append((name, situation_scope, tuple(parts if situation_scope else parts[1:])))
-    return tuple(paths)
+        node = roots[situation_scope]
+        path = parts if situation_scope else parts[1:]
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = name
+
+    def freeze(node: dict[str, Any]) -> _Tree:
+        return tuple(
+            (key, sub, None) if isinstance(sub, str) else (key, None, freeze(sub))
+            for key, sub in node.items()
+        )
+
+    return freeze(roots[True]), freeze(roots[False])
 
 
-def _lookup(data: Mapping[str, Any], path: Sequence[str]) -> Any:
-    node: Any = data
-    for part in path:
-        if not (type(node) is dict or isinstance(node, Mapping)) or part not in node:
-            return UNKNOWN
-        node = node[part]
-    return UNKNOWN if node is None else node
+def _read(data: Any, tree: _Tree, loan: str | None, values: dict[Key, Any]) -> None:
+    """Every fact of ``tree`` from ``data``: its value, or UNKNOWN when absent, null or not
+    inside an object."""
+    mapping = type(data) is dict or isinstance(data, Mapping)
+    for key, name, sub in tree:
+        node = data.get(key) if mapping else None
+        if name is not None:
+            values[(name, loan)] = UNKNOWN if node is None else node
+        else:
+            assert sub is not None
+            _read(node, sub, loan, values)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from engine.facts import FactType
 
@@ -62,7 +62,9 @@ class Operator:
     complement: str  #: the operator that is true exactly when this one is false (known facts)
     test: Callable[[Any, Any], bool]  #: decides it for a known fact value and the expected value
     on_unknown: Truth  #: its three-valued result on an unknown fact (None: unknown)
-    lower: Callable[[Any], dict[str, Any]]  #: the durable_rules test of the fact's ``v`` or ``u``
+    #: the durable_rules test, given the expected value and the names of the fact's value,
+    #: unknown-marker and list-length properties (an entity column or a derived fact's own)
+    lower: Callable[[Any, Props], dict[str, Any]]
     fanout: Callable[[Any], int]  #: alternative test chains ``lower`` adds (``$or`` branches)
     phrase: Phrase  #: what it needs, in words
     values: Callable[[Any], list[Any]] | None  #: lint: the only values it admits (None: many)
@@ -74,16 +76,24 @@ _SCALARS: frozenset[FactType] = frozenset({"number", "text", "date", "boolean"})
 _ALL: frozenset[FactType] = frozenset({"number", "text", "date", "boolean", "list"})
 
 
+class Props(NamedTuple):
+    """Where a fact lives in its engine fact: value, unknown marker, list length."""
+
+    value: str = "v"
+    unknown: str = "u"
+    length: str = "n"
+
+
 def _one(_v: Any) -> int:
     return 1
 
 
-def _cmp(key: str) -> Callable[[Any], dict[str, Any]]:
-    return lambda v: {key: {"v": v}}
+def _cmp(key: str) -> Callable[[Any, Props], dict[str, Any]]:
+    return lambda v, p: {key: {p.value: v}}
 
 
-def _one_of(v: Any) -> dict[str, Any]:
-    return {"$or": [{"v": item} for item in v]} if len(v) > 1 else {"v": v[0]}
+def _one_of(v: Any, p: Props) -> dict[str, Any]:
+    return {"$or": [{p.value: item} for item in v]} if len(v) > 1 else {p.value: v[0]}
 
 
 _TABLE = (
@@ -94,7 +104,7 @@ _TABLE = (
         complement="!=",
         test=lambda a, b: a == b,
         on_unknown=None,
-        lower=lambda v: {"v": v},
+        lower=lambda v, p: {p.value: v},
         fanout=_one,
         phrase=Phrase("{v}", "等于 {v}"),
         values=lambda v: [v],
@@ -185,7 +195,7 @@ _TABLE = (
         complement="in",
         test=lambda a, b: a not in b,
         on_unknown=None,
-        lower=lambda v: {"$and": [{"$neq": {"v": item}} for item in v]},
+        lower=lambda v, p: {"$and": [{"$neq": {p.value: item}} for item in v]},
         fanout=_one,
         phrase=Phrase("none of {v}", "不是 {v} 中的任何一个"),
         values=None,
@@ -198,7 +208,7 @@ _TABLE = (
         complement="not_contains",
         test=lambda a, b: b in a,
         on_unknown=None,
-        lower=lambda v: {"$iany": {"v": {"$i": v}}},
+        lower=lambda v, p: {"$iany": {p.value: {"$i": v}}},
         fanout=_one,
         phrase=Phrase("it to include {v}", "包含 {v}"),
         values=None,
@@ -211,7 +221,7 @@ _TABLE = (
         complement="contains",
         test=lambda a, b: b not in a,
         on_unknown=None,
-        lower=lambda v: {"$or": [{"n": 0}, {"$iall": {"v": {"$neq": {"$i": v}}}}]},
+        lower=lambda v, p: {"$or": [{p.length: 0}, {"$iall": {p.value: {"$neq": {"$i": v}}}}]},
         fanout=_one,
         phrase=Phrase("it not to include {v}", "不包含 {v}"),
         values=None,
@@ -224,7 +234,7 @@ _TABLE = (
         complement="not_between",
         test=lambda a, b: b[0] <= a <= b[1],
         on_unknown=None,
-        lower=lambda v: {"$and": [{"$gte": {"v": v[0]}}, {"$lte": {"v": v[1]}}]},
+        lower=lambda v, p: {"$and": [{"$gte": {p.value: v[0]}}, {"$lte": {p.value: v[1]}}]},
         fanout=_one,
         phrase=Phrase("between {low} and {high}", "介于 {low} 与 {high} 之间"),
         values=None,
@@ -237,7 +247,7 @@ _TABLE = (
         complement="between",
         test=lambda a, b: not b[0] <= a <= b[1],
         on_unknown=None,
-        lower=lambda v: {"$or": [{"$lt": {"v": v[0]}}, {"$gt": {"v": v[1]}}]},
+        lower=lambda v, p: {"$or": [{"$lt": {p.value: v[0]}}, {"$gt": {p.value: v[1]}}]},
         fanout=lambda _v: 2,
         phrase=Phrase("less than {low} or more than {high}", "小于 {low} 或大于 {high}"),
         values=None,
@@ -250,7 +260,7 @@ _TABLE = (
         complement="unknown",
         test=lambda a, b: True,
         on_unknown=False,
-        lower=lambda _v: {"$ex": {"v": 1}},
+        lower=lambda _v, p: {"$ex": {p.value: 1}},
         fanout=_one,
         phrase=Phrase("it to be known", "它为已知"),
         values=None,
@@ -263,7 +273,7 @@ _TABLE = (
         complement="known",
         test=lambda a, b: False,
         on_unknown=True,
-        lower=lambda _v: {"u": 1},
+        lower=lambda _v, p: {p.unknown: 1},
         fanout=_one,
         phrase=Phrase("it to be unknown", "它为未知"),
         values=None,

@@ -59,7 +59,7 @@ from engine.version import __version__
 if TYPE_CHECKING:
     from engine.loader import PackFile
 
-FORMAT = 4  #: bump when the cache layout changes (1 was a pickle: never read any more)
+FORMAT = 5  #: bump when the cache layout changes (1 was a pickle: never read any more)
 _MAGIC = b"xieshang-pack-cache"
 _ENGINE_DIR = Path(__file__).resolve().parent
 MEMORY_ENTRIES = 8  #: packs kept in this process (a 10,000-rule pack holds ~100 MB)

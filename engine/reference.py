@@ -25,7 +25,7 @@ def test_holds(test: Test, value: Any) -> bool:
 
 def branch_holds(branch: Branch, memory: Memory, loan: str | None) -> bool:
     return all(
-        test_holds(test, memory.get(pattern.fact, loan))
+        test_holds(test, memory.get(test.fact, loan))
         for pattern in branch.patterns
         for test in pattern.tests
     )

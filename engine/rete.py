@@ -12,7 +12,10 @@ when nothing fired and starts timer threads), following DURABLE_RULES.md §9:
   closes them (``open_ruleset``), so loading a pack again does not create them again;
 * facts and rulesets are encoded by ``engine.encoding``; property names are checked for FNV-1a-32
   collisions before a ruleset is created; fact ids are explicit and collision-checked;
-* engine error codes become typed exceptions; a firing budget stops runaway chaining.
+* engine error codes become typed exceptions; a firing budget stops runaway chaining;
+* on glibc, the allocator is tuned before the first ruleset is created (``tune_allocator``), so
+  that the engine's per-state memory is reused instead of being returned to the kernel and
+  faulted back in by every evaluation.
 """
 
 from __future__ import annotations
@@ -37,6 +40,13 @@ if sys.version_info >= (3, 13):  # pragma: no cover - checked by the install met
 
 import durable_rules_engine as _engine
 
+#: Set to 1 to leave glibc's malloc settings alone (docs/architecture.md, "Memory").
+NO_MALLOC_TUNING = "XIESHANG_NO_MALLOC_TUNING"
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  #: mallopt parameters (glibc malloc.h)
+#: allocations below this come from the heap, not mmap: glibc's largest allowed value on 64-bit
+MMAP_THRESHOLD = 32 * 2**20
+#: free memory at the top of the heap kept up to this size, not returned to the kernel
+TRIM_THRESHOLD = 64 * 2**20
 _ERROR_CODE = re.compile(r"error code: (\d+)")
 _LIMIT_CODES = {102, 106, 107, 108, 113, 302, 303, 304, 314, 501, 504, 508}
 _PARSE_CODES = {201, 202, 203, 204, 205}
@@ -108,6 +118,53 @@ def to_error(exc: BaseException) -> EngineError:
     if code in _PARSE_CODES:
         return EngineParseError(code, f"the rule engine could not parse its input ({exc})")
     return EngineError(code, message)
+
+
+_tuned: bool | None = None  #: None: not decided yet in this process (see tune_allocator)
+
+
+def tune_allocator() -> bool:
+    """Keep glibc from handing the engine's state memory back to the kernel after each evaluation.
+
+    Every durable_rules state allocates ≈12.5 KB per rule of its ruleset (several MB for a
+    large shard) and frees it at ``delete_state``. With glibc's default, dynamic thresholds
+    that memory is mmapped or trimmed off the heap top each time, and the next evaluation
+    faults it back in page by page: at 1,000 rules, thousands of minor page faults and most
+    of the time of an evaluation. Fixed thresholds (``MMAP_THRESHOLD``, ``TRIM_THRESHOLD``)
+    keep it in the heap for reuse; the price is that up to ``TRIM_THRESHOLD`` of free heap
+    stays mapped. Called once per process, before the first ruleset is created; does nothing
+    off glibc, when ``XIESHANG_NO_MALLOC_TUNING=1``, or when the user tuned malloc already
+    (``MALLOC_*_THRESHOLD_`` or ``glibc.malloc`` tunables in the environment). Returns whether
+    it tuned.
+    """
+    global _tuned
+    if _tuned is not None:
+        return _tuned
+    _tuned = False
+    environ = os.environ
+    if environ.get(NO_MALLOC_TUNING, "") not in ("", "0"):
+        return False
+    if any(k.startswith("MALLOC_") and k.endswith("_") for k in environ) or (
+        "glibc.malloc" in environ.get("GLIBC_TUNABLES", "")
+    ):
+        return False
+    try:
+        if not os.confstr("CS_GNU_LIBC_VERSION"):
+            return False
+    except (ValueError, OSError):  # not glibc: the name is unknown there
+        return False
+    import ctypes  # only here: it costs start-up time, and only glibc needs it
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt.restype = ctypes.c_int
+    _tuned = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    )
+    return _tuned
 
 
 class FactIds:
@@ -261,6 +318,7 @@ class Ruleset:
             _delete(generation)
 
     def _create(self) -> int:
+        tune_allocator()
         try:
             handle = int(_engine.create_ruleset(f"xieshang{next(_ruleset_names)}", self.definition))
         except (_engine.error, MemoryError) as exc:
@@ -339,22 +397,27 @@ class Session:
 
     def drain(self, shard: int, on_action: OnAction) -> set[int]:
         """Run every pending action of a shard; returns the shards that received derived facts."""
-        if shard not in self._offsets:
+        offset = self._offsets.get(shard)
+        if offset is None:
             return set()
-        handle, offset = self._handle(shard), self._offsets[shard]
+        handle = self._handle(shard)
         touched: set[int] = set()
+        complete = _engine.complete_and_start_action
         try:
             result = _engine.start_action_for_state(handle, offset)
             message = result[1] if result else None
-            while message:
+            if message:
                 self._in_action.add(shard)
-                self._count()
+            while message:
+                self.firings += 1
+                if self.firings > self.budget:
+                    self._over_budget()
                 rule = message[2 : message.index('"', 2)]
                 if rule != _SENTINEL:
                     for target, fact in on_action(shard, rule, message):
                         touched.add(target)
                         self.assert_facts(target, [fact])
-                message = _engine.complete_and_start_action(handle, offset)
+                message = complete(handle, offset)
             self._in_action.discard(shard)
         except (_engine.error, MemoryError) as exc:
             self._broken.add(shard)
@@ -362,13 +425,11 @@ class Session:
         touched.discard(shard)
         return touched
 
-    def _count(self) -> None:
-        self.firings += 1
-        if self.firings > self.budget:
-            raise FiringBudgetExceeded(
-                f"more than {self.budget} rule firings in one evaluation: the rules keep"
-                " deriving new facts (a chain that does not terminate?)"
-            )
+    def _over_budget(self) -> None:
+        raise FiringBudgetExceeded(
+            f"more than {self.budget} rule firings in one evaluation: the rules keep"
+            " deriving new facts (a chain that does not terminate?)"
+        )
 
     def close_shard(self, shard: int) -> None:
         """Delete a drained shard's state now (a live state holds ≈12.5 KB per rule)."""
@@ -380,6 +441,11 @@ class Session:
             except _engine.error as exc:
                 self._broken.add(shard)
                 raise to_error(exc) from exc
+
+    def close_drained(self) -> None:
+        """Delete every live state, each drained to its end (the evaluation finished normally)."""
+        for shard in sorted(self._open - self._broken - self._in_action):
+            self.close_shard(shard)
 
     def close(self) -> None:
         """Run out and delete every live state; abandon broken ones; release every lease."""

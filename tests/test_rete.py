@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 import engine
-from engine.compiler import FANOUT_BUDGET
-from engine.encoding import EncodingError, number_text, to_engine_json
+from engine.compiler import FANOUT_BUDGET, entity_properties
+from engine.encoding import EncodingError, number_text, to_engine_json, value_json
 from engine.errors import EngineError, EngineLimitError
+from engine.memory import Memory
 from engine.rete import (
     FACT_IDS,
     Ruleset,
@@ -23,6 +24,7 @@ from engine.rete import (
     property_names,
     to_error,
 )
+from engine.run import _Driver
 from tests.conftest import PackFactory, situation
 
 
@@ -63,10 +65,15 @@ def test_known_fnv_collision_is_detected() -> None:
 def test_property_names_of_a_compiled_pack_are_the_fixed_encoding(
     default_rules: engine.RuleSet,
 ) -> None:
+    """The fixed names, and the entity columns of the input facts the pack tests (no others)."""
     names: set[str] = set()
     for shard in default_rules.compiled.shards:
         names |= property_names(json.loads(shard.definition))
-    assert names <= {"a", "v", "u", "l", "n", "$s"}
+    columns = default_rules.compiled.columns
+    entity = {p for column in columns.values() for p in entity_properties(column)}
+    assert names <= {"a", "t", "v", "u", "l", "n", "$s"} | entity
+    for column in columns.values():  # a column is sent only because some rule tests it
+        assert set(entity_properties(column)) & names
 
 
 def test_fact_ids_have_distinct_hashes() -> None:
@@ -179,3 +186,30 @@ def test_live_sessions_never_share_a_sid_hash(monkeypatch: pytest.MonkeyPatch) -
     rete.release_sid(first)
     rete.release_sid(second)
     assert fnv1a_32("e5") not in rete._live_sid_hashes
+
+
+@pytest.mark.parametrize(
+    "value", [1e-05, 1e20, 0.5, -0.0, 7, -(2**63), 2**63 - 1, True, False, None, '中\r\n"', ["a"]]
+)
+def test_value_json_is_to_engine_json(value: object) -> None:
+    assert value_json(value) == to_engine_json(value)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 2**63, -(2**63) - 1])
+def test_value_json_refuses_what_the_engine_cannot_read(value: object) -> None:
+    with pytest.raises(EncodingError):
+        value_json(value)
+
+
+def test_entity_columns_keep_the_type_of_equal_values(default_rules: engine.RuleSet) -> None:
+    """2 and 2.0 (and True and 1) are equal keys in Python, but different engine texts."""
+    compiled = default_rules.compiled
+    income = "borrower.monthly_income"
+    prefix = f'"v{compiled.columns[income]}":'
+    texts = []
+    for value in (2, 2.0, 2):
+        driver = _Driver(default_rules.runtime, Memory({(income, None): value}, []), None)
+        (entity,) = {fact for facts in driver.entities().values() for fact in facts}
+        driver.session.close()
+        texts.append(next(p for p in entity[1:-1].split(",") if p.startswith(prefix)))
+    assert texts == [f"{prefix}2", f"{prefix}2.0", f"{prefix}2"]
