@@ -21,6 +21,8 @@ import typer
 
 import cli.batch  # noqa: F401 - registers the batch command
 from cli.app import (
+    Backend,
+    BackendOption,
     Format,
     Lang,
     RulesOption,
@@ -80,6 +82,7 @@ def advise(
             "--audit-log", metavar="FILE", help="Append a decision record (one JSON line) to FILE."
         ),
     ] = None,
+    backend: BackendOption = Backend.rete,
 ) -> None:
     """Ranked, explained advice for a situation."""
     from engine.api import evaluate
@@ -89,7 +92,9 @@ def advise(
     with reported():
         data = _read_situation(situation)
         ruleset = _load(rules)
-        decision = evaluate(ruleset, data, locale=_locale(lang), validated=True)
+        decision = evaluate(
+            ruleset, data, locale=_locale(lang), validated=True, backend=backend.value
+        )
         renderers: dict[Format, Callable[[], str]] = {
             Format.json: lambda: render_json(decision.to_advice(top, trace, near_misses)),
             Format.markdown: lambda: render_markdown(

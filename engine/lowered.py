@@ -1,0 +1,590 @@
+"""The compiled backend: a ``CompiledPack`` lowered once to straight-line Python.
+
+``lower`` turns the compiled rules into one Python function, built node by node with the ``ast``
+module and given to ``compile()``; nothing of the pack ever becomes source text. Fact names, rule
+ids, thresholds and units enter the tree only as ``ast.Constant`` values (or, for any other
+value, as a global of the generated module under a name made here); every identifier is one this
+module generates and checks (``_ident``). Parameters are read once, when lowering.
+
+The function computes exactly what ``engine.reference.reference_run`` computes, in the same
+order wherever order can be seen: levels in order; within a level, derive rules in the pack's
+order, each over the loans in situation order (so derivations, conflicts and their messages come
+in the same order); the rules that only fire are free of side effects, so those of one level and
+scope share one loop over the loans. Tests are three-valued as in ``reference.test_holds``: a test
+passes only for a known value, ``unknown`` only for UNKNOWN. Derive expressions are lowered
+inline with the value semantics of ``engine.expr.runtime`` (the helpers ``compile_expr`` uses), so
+they give exactly ``expr.evaluate``'s values. Unknown derived facts are closed at the end of each
+level like ``Memory.close``.
+
+It fills the same ``Memory``, firings and trace structure as the durable_rules driver, so the
+ranking and the explanations read it unchanged. durable_rules stays the engine of record: the
+agreement tests check that all three (Rete, reference, compiled) give the same firings, values
+and derivations.
+"""
+
+from __future__ import annotations
+
+import ast
+import keyword
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any, Final, TypeGuard
+
+from engine.compiler import CompiledPack, Test
+from engine.errors import EvaluationError
+from engine.expr import AGGREGATES, Binary, Call, Literal_, Name, Node, Unary
+from engine.expr.runtime import (
+    _AGGREGATE_FNS,
+    _STRICT_FNS,
+    _arithmetic,
+    _compare,
+    _finite,
+    _is_number,
+    _normalise,
+)
+from engine.memory import Firing, Key, Memory, normalise
+from engine.model import Derive
+from engine.run import RunResult
+from engine.values import UNKNOWN
+
+#: the function ``lower`` makes: (values, loans, loan indexes, derivations, firings.append)
+Derivations = dict[Key, list[tuple[str, Any]]]
+Lowered = Callable[
+    [dict[Key, Any], list[str], Sequence[int], Derivations, Callable[[Firing], None]], None
+]
+
+_IDENT: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PLAIN: Final = frozenset({int, str, bool})  #: types that ``_normalise`` returns unchanged
+_COMPARE_AST: Final[Mapping[str, ast.cmpop]] = {
+    "==": ast.Eq(),
+    "!=": ast.NotEq(),
+    "<": ast.Lt(),
+    "<=": ast.LtE(),
+    ">": ast.Gt(),
+    ">=": ast.GtE(),
+    "in": ast.In(),
+    "not_in": ast.NotIn(),
+}
+
+
+@dataclass(frozen=True)
+class Program:
+    """A compiled pack lowered to one Python function (made by ``lower``)."""
+
+    compiled: CompiledPack
+    function: Lowered
+    #: level → the rules of that stage, in the pack's order (for the trace)
+    stages: tuple[tuple[int, ...], ...]
+    #: level → the derived facts closed after it (``compiled.levels`` order)
+    closing: tuple[tuple[str, ...], ...]
+
+
+def run(program: Program, situation: Mapping[str, Any]) -> RunResult:
+    """Evaluate a normalised situation with the lowered function (``engine.run.run``'s result)."""
+    memory = Memory.from_situation(situation)
+    loans = memory.loans
+    unique = len(set(loans)) == len(loans)
+    indexes: Sequence[int] = range(len(loans)) if unique else [loans.index(i) for i in loans]
+    firings: list[Firing] = []
+    program.function(memory.values, loans, indexes, memory.derivations, firings.append)
+    firings.sort(key=attrgetter("rule_index", "loan_index"))
+    return RunResult(firings, memory, _trace(program, firings, memory))
+
+
+def _trace(program: Program, firings: list[Firing], memory: Memory) -> list[dict[str, Any]]:
+    """What happened, level by level: the rules that fired and the facts closed unknown.
+
+    The same events as the durable_rules driver's trace (``fire`` with ``derived``, ``close``),
+    in this backend's order; there are no engine shards, so no ``assert`` events.
+    """
+    rules = program.compiled.rules
+    by_stage: dict[int, list[Firing]] = {}
+    for firing in firings:
+        by_stage.setdefault(rules[firing.rule_index].stage, []).append(firing)
+    trace: list[dict[str, Any]] = []
+    values, loans = memory.values, memory.loans
+    for level, closing in enumerate(program.closing):
+        for firing in by_stage.get(level, ()):
+            rule = rules[firing.rule_index].rule
+            event: dict[str, Any] = {"op": "fire", "rule": rule.id, "loan": firing.loan_id}
+            if isinstance(rule.then, Derive):
+                key = (rule.then.fact, firing.loan_id)
+                value = next(v for r, v in memory.derivations[key] if r == rule.id)
+                event["derived"] = {"fact": key[0], "value": None if value is UNKNOWN else value}
+            trace.append(event)
+        unknown: list[str] = []
+        for fact in closing:
+            scoped = fact.startswith("loan.")
+            for loan in loans if scoped else [None]:
+                if values.get((fact, loan), UNKNOWN) is UNKNOWN:
+                    unknown.append(f"{fact}[{loan}]" if loan else fact)
+        if closing:
+            trace.append({"op": "close", "level": level + 1, "unknown": unknown})
+    return trace
+
+
+# --- run-time helpers the generated code calls ------------------------------------------------
+
+
+def _value(value: object) -> object:
+    """A fact's value as an expression sees it (``compile_expr``'s name nodes)."""
+    return value if type(value) in _PLAIN else _normalise(value)
+
+
+def _not(value: object) -> object:
+    return (not value) if isinstance(value, bool) else UNKNOWN
+
+
+def _minus(value: object) -> object:
+    return -value if _is_number(value) else UNKNOWN
+
+
+def _strict(function: Callable[[Sequence[object]], object], values: list[object]) -> object:
+    for value in values:
+        if value is UNKNOWN:
+            return UNKNOWN
+    return _finite(function(values))
+
+
+def _conflict(
+    derivations: Mapping[Key, list[tuple[str, Any]]],
+    key: Key,
+    rule_id: str,
+    old: Any,
+    value: Any,
+) -> None:
+    """``Memory.derive``'s error for two rules deriving different values (same message)."""
+    other = next(r for r, v in derivations[key] if v == old)
+    where = f" for loan '{key[1]}'" if key[1] else ""
+    raise EvaluationError(
+        f"rules '{other}' and '{rule_id}' derive different values for"
+        f" '{key[0]}'{where}: {old!r} and {value!r}"
+    )
+
+
+_RUNTIME: Final[Mapping[str, object]] = {
+    "U": UNKNOWN,
+    "Firing": Firing,
+    "normalise": normalise,
+    "conflict": _conflict,
+    "value_of": _value,
+    "not_": _not,
+    "minus": _minus,
+    "strict": _strict,
+    "finite": _finite,
+    "arithmetic": _arithmetic,
+    "compare": _compare,
+    "isinstance": isinstance,
+    "bool": bool,
+    "zip": zip,
+    "ArithmeticError": ArithmeticError,
+}
+
+
+# --- lowering -----------------------------------------------------------------------------------
+
+
+def _ident(name: str) -> str:
+    """A name for the generated code: only ever one made here, and checked to be an identifier."""
+    if not _IDENT.fullmatch(name) or keyword.iskeyword(name):
+        raise ValueError(f"not an identifier for generated code: {name!r}")
+    return name
+
+
+def _load(name: str) -> ast.Name:
+    return ast.Name(_ident(name), ast.Load())
+
+
+def _store(name: str) -> ast.Name:
+    return ast.Name(_ident(name), ast.Store())
+
+
+def _call(function: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(_load(function), list(args), [])
+
+
+def _assign(name: str, value: ast.expr) -> ast.Assign:
+    return ast.Assign([_store(name)], value)
+
+
+def _key(fact: str, loan: str | None) -> ast.Tuple:
+    """``(fact, loan)``, the key of a value: ``loan`` names the local holding the loan id."""
+    return ast.Tuple([ast.Constant(fact), _load(loan) if loan else ast.Constant(None)], ast.Load())
+
+
+def _is(left: ast.expr, unknown: bool) -> ast.Compare:
+    return ast.Compare(left, [ast.Is() if unknown else ast.IsNot()], [_load("U")])
+
+
+def _args(*names: str) -> ast.arguments:
+    return ast.arguments([], [ast.arg(_ident(n)) for n in names], None, [], [], None, [])
+
+
+def _def(name: str, params: Sequence[str], body: list[ast.stmt]) -> ast.FunctionDef:
+    return ast.FunctionDef(_ident(name), _args(*params), body or [ast.Pass()], [], None)
+
+
+class _Lowerer:
+    """Builds the module: the run function and one function per derive expression or call."""
+
+    def __init__(self, compiled: CompiledPack) -> None:
+        self.compiled = compiled
+        self.parameters = {n: p.value for n, p in compiled.pack.parameters.items()}
+        self.namespace: dict[str, object] = dict(_RUNTIME)
+        self.functions: list[ast.stmt] = []
+        self.counter = 0
+        self.situation_locals: dict[str, str] = {}  #: fact → local of its (fact, None) value
+        self.loan_locals: dict[str, str] = {}  #: fact → local of its (fact, loan) value
+
+    def fresh(self, prefix: str) -> str:
+        self.counter += 1
+        return _ident(f"{prefix}_{self.counter}")
+
+    def constant(self, value: object) -> ast.expr:
+        """A value as a constant of the tree; other values become a global of the module."""
+        if _is_scalar(value):
+            return ast.Constant(value)
+        if isinstance(value, list | tuple) and all(_is_scalar(v) for v in value):
+            return ast.Tuple([ast.Constant(v) for v in value], ast.Load())
+        name = self.fresh("k")
+        self.namespace[name] = value
+        return _load(name)
+
+    # --- the run function
+
+    def module(self) -> ast.Module:
+        compiled = self.compiled
+        body: list[ast.stmt] = [_assign("get", ast.Attribute(_load("values"), "get", ast.Load()))]
+        body.append(
+            _assign("remember", ast.Attribute(_load("derivations"), "setdefault", ast.Load()))
+        )
+        for level in range(compiled.max_level + 1):
+            body += self.level(level)
+        body.append(ast.Return(None))
+        run = _def("run", ("values", "loans", "indexes", "derivations", "fire"), body)
+        return ast.Module([*self.functions, run], [])
+
+    def level(self, level: int) -> list[ast.stmt]:
+        rules = [(i, c) for i, c in enumerate(self.compiled.rules) if c.stage == level]
+        out: list[ast.stmt] = []
+        # situation values this level's tests read: final since the previous level closed
+        for fact in self._read(rules, loan=False):
+            if fact not in self.situation_locals:
+                local = self.situation_locals[fact] = self.fresh("s")
+                out.append(_assign(local, self._get(fact, None)))
+        firing_only: list[int] = []
+        for index, crule in rules:
+            derives = isinstance(crule.rule.then, Derive)
+            if crule.rule.about == "loan":
+                if derives:
+                    out.append(self.loan_loop([index], derive=True))
+                else:
+                    firing_only.append(index)
+                continue
+            fire: list[ast.stmt] = [ast.Expr(_call("fire", self._firing(index)))]
+            if derives:
+                fire += self.derive(index, loan=False)
+            out.append(ast.If(self.condition(index, loan=False), fire, []))
+        if firing_only:
+            out.append(self.loan_loop(firing_only, derive=False))
+        out += self.close(level)
+        return out
+
+    def _read(self, rules: Iterable[tuple[int, Any]], loan: bool) -> list[str]:
+        """The facts the rules' tests read in one scope, in order."""
+        found: dict[str, None] = {}
+        for _, crule in rules:
+            bound = crule.rule.about == "loan"
+            for branch in crule.branches:
+                for pattern in branch.patterns:
+                    if not pattern.tests:
+                        continue
+                    per_loan = bound and pattern.fact.startswith("loan.")
+                    if per_loan == loan:
+                        found[pattern.fact] = None
+        return list(found)
+
+    def _get(self, fact: str, loan: str | None) -> ast.expr:
+        """``values.get((fact, loan), U)``; ``loan`` names the local that holds the loan id."""
+        return ast.Call(_load("get"), [_key(fact, loan), _load("U")], [])
+
+    def _firing(self, index: int) -> ast.expr:
+        name = _ident(f"fired_{index}")
+        self.namespace[name] = Firing(index, -1, None)
+        return _load(name)
+
+    def loan_loop(self, indexes: list[int], derive: bool) -> ast.For:
+        rules = [(i, self.compiled.rules[i]) for i in indexes]
+        body: list[ast.stmt] = []
+        self.loan_locals = {}
+        for fact in self._read(rules, loan=True):
+            local = self.loan_locals[fact] = self.fresh("l")
+            body.append(_assign(local, self._get(fact, "loan")))
+        for index in indexes:
+            firing = ast.Call(
+                _load("Firing"), [ast.Constant(index), _load("index"), _load("loan")], []
+            )
+            fire: list[ast.stmt] = [ast.Expr(_call("fire", firing))]
+            if derive:
+                fire += self.derive(index, loan=True)
+            body.append(ast.If(self.condition(index, loan=True), fire, []))
+        target = ast.Tuple([_store("index"), _store("loan")], ast.Store())
+        pairs = _call("zip", _load("indexes"), _load("loans"))
+        return ast.For(target, pairs, body, [])
+
+    def condition(self, index: int, loan: bool) -> ast.expr:
+        """Any branch holds (``reference.branch_holds``), three-valued."""
+        branches = []
+        for branch in self.compiled.rules[index].branches:
+            terms: list[ast.expr] = []
+            for pattern in branch.patterns:
+                if not pattern.tests:
+                    continue  # "the fact is present": every fact is, known or unknown
+                per_loan = loan and pattern.fact.startswith("loan.")
+                local = (self.loan_locals if per_loan else self.situation_locals)[pattern.fact]
+                terms += self.tests(local, pattern.tests)
+            branches.append(
+                ast.Constant(True)
+                if not terms
+                else terms[0]
+                if len(terms) == 1
+                else ast.BoolOp(ast.And(), terms)
+            )
+        if len(branches) == 1:
+            return branches[0]
+        return ast.BoolOp(ast.Or(), branches)
+
+    def tests(self, local: str, tests: Sequence[Test]) -> list[ast.expr]:
+        """``reference.test_holds`` for each test, one known-value guard shared by a pattern."""
+        if any(t.op == "unknown" for t in tests):
+            return [_is(_load(local), unknown=True)] + [
+                ast.Constant(False) for t in tests if t.op != "unknown"
+            ]
+        terms: list[ast.expr] = [_is(_load(local), unknown=False)]
+        for test in tests:
+            if test.op == "known":
+                continue
+            expected = self.constant(test.expected)
+            if test.op in ("contains", "not_contains"):
+                op: ast.cmpop = ast.In() if test.op == "contains" else ast.NotIn()
+                terms.append(ast.Compare(expected, [op], [_load(local)]))
+            else:
+                terms.append(ast.Compare(_load(local), [_COMPARE_AST[test.op]], [expected]))
+        return terms
+
+    def derive(self, index: int, loan: bool) -> list[ast.stmt]:
+        """``Memory.derive`` inline: compute, normalise by unit, record, store or refuse."""
+        rule = self.compiled.rules[index].rule
+        then = rule.then
+        assert isinstance(then, Derive)
+        function = self.fresh("expr")
+        self.functions.append(
+            _def(function, ("get", "loan", "loans"), [ast.Return(self.expr(then.expr, None))])
+        )
+        binding: ast.expr = _load("loan") if loan else ast.Constant(None)
+        unit = self.compiled.facts[then.fact].unit
+        computed = _call(function, _load("get"), binding, _load("loans"))
+        key = _key(then.fact, "loan" if loan else None)
+        record = ast.Tuple([ast.Constant(rule.id), _load("value")], ast.Load())
+        remember = ast.Call(_load("remember"), [_load("key"), ast.List([], ast.Load())], [])
+        store = ast.Assign(
+            [ast.Subscript(_load("values"), _load("key"), ast.Store())], _load("value")
+        )
+        refuse = ast.If(
+            ast.Compare(_load("old"), [ast.NotEq()], [_load("value")]),
+            [
+                ast.Expr(
+                    _call(
+                        "conflict",
+                        _load("derivations"),
+                        _load("key"),
+                        ast.Constant(rule.id),
+                        _load("old"),
+                        _load("value"),
+                    )
+                )
+            ],
+            [],
+        )
+        return [
+            _assign("value", _call("normalise", computed, ast.Constant(unit))),
+            _assign("key", key),
+            ast.Expr(ast.Call(ast.Attribute(remember, "append", ast.Load()), [record], [])),
+            ast.If(
+                _is(_load("value"), unknown=False),
+                [
+                    _assign("old", ast.Call(_load("get"), [_load("key"), _load("U")], [])),
+                    ast.If(_is(_load("old"), unknown=True), [store], [refuse]),
+                ],
+                [],
+            ),
+        ]
+
+    def close(self, level: int) -> list[ast.stmt]:
+        """``Memory.close`` for the facts of the next level: unknown wherever none was derived."""
+        out: list[ast.stmt] = []
+        for fact, at in self.compiled.levels.items():
+            if at != level + 1:
+                continue
+            per_loan = fact.startswith("loan.")
+            key = _key(fact, "loan" if per_loan else None)
+            mark = ast.If(
+                _is(ast.Call(_load("get"), [key, _load("U")], []), unknown=True),
+                [ast.Assign([ast.Subscript(_load("values"), key, ast.Store())], _load("U"))],
+                [],
+            )
+            out.append(ast.For(_store("loan"), _load("loans"), [mark], []) if per_loan else mark)
+        return out
+
+    # --- derive expressions (``engine.expr.compilation``'s semantics, as code)
+
+    def expr(self, node: Node, each: str | None) -> ast.expr:
+        """One node; ``each`` names the local holding an aggregate's current loan, if inside one."""
+        if isinstance(node, Literal_):
+            return self.constant(node.value)
+        if isinstance(node, Name):
+            return self.name(node.name, each)
+        if isinstance(node, Unary):
+            operand = self.expr(node.operand, each)
+            return _call("not_" if node.op == "not" else "minus", operand)
+        if isinstance(node, Binary):
+            left, right = self.expr(node.left, each), self.expr(node.right, each)
+            if node.op in ("and", "or"):
+                return self.kleene(node.op == "or", left, right)
+            helper = "compare" if node.op in ("==", "!=", "<", "<=", ">", ">=") else "arithmetic"
+            return _call(helper, ast.Constant(node.op), left, right)
+        return self.call(node, each)
+
+    def name(self, name: str, each: str | None) -> ast.expr:
+        if name.startswith("params."):
+            parameter = name.removeprefix("params.")
+            if parameter not in self.parameters:  # refused by the checker; fail alike anyway
+                missing = self.fresh("missing")
+                self.namespace[missing] = _raiser(KeyError(parameter))
+                return _call(missing)
+            return self.constant(_value(self.parameters[parameter]))
+        key = _key(name, (each or "loan") if name.startswith("loan.") else None)
+        return _call("value_of", ast.Call(_load("get"), [key, _load("U")], []))
+
+    def kleene(self, decisive: bool, left: ast.expr, right: ast.expr) -> ast.expr:
+        """``a or b`` / ``a and b`` of three-valued logic; ``b`` only computed when needed."""
+        a, b = self.fresh("t"), self.fresh("t")
+        both_bool = ast.BoolOp(
+            ast.And(),
+            [_call("isinstance", _load(x), _load("bool")) for x in (a, b)],
+        )
+        otherwise = ast.IfExp(both_bool, ast.Constant(not decisive), _load("U"))
+        second = ast.IfExp(
+            ast.Compare(ast.NamedExpr(_store(b), right), [ast.Is()], [ast.Constant(decisive)]),
+            ast.Constant(decisive),
+            otherwise,
+        )
+        return ast.IfExp(
+            ast.Compare(ast.NamedExpr(_store(a), left), [ast.Is()], [ast.Constant(decisive)]),
+            ast.Constant(decisive),
+            second,
+        )
+
+    def call(self, node: Call, each: str | None) -> ast.expr:
+        """A call becomes a function of its own: every call turns ArithmeticError into UNKNOWN."""
+        function = self.fresh("call")
+        inner = "each" if each is not None else None
+        body: list[ast.stmt]
+        if node.func in AGGREGATES:
+            current = self.fresh("loan")
+            items = self.fresh("items")
+            value = self.fresh("v")
+            body = [
+                _assign(items, ast.List([], ast.Load())),
+                ast.For(
+                    _store(current),
+                    _load("loans"),
+                    [
+                        _assign(value, self.expr(node.args[0], current)),
+                        ast.If(_is(_load(value), unknown=True), [ast.Return(_load("U"))], []),
+                        ast.Expr(_call_method(items, "append", _load(value))),
+                    ],
+                    [],
+                ),
+                ast.Return(_call("finite", ast.Call(self.function(node.func), [_load(items)], []))),
+            ]
+        elif node.func == "coalesce":
+            value = self.fresh("v")
+            body = []
+            for arg in node.args:
+                body += [
+                    _assign(value, self.expr(arg, inner)),
+                    ast.If(_is(_load(value), unknown=False), [ast.Return(_load(value))], []),
+                ]
+            body.append(ast.Return(_load("U")))
+        elif node.func == "if":
+            test = self.fresh("v")
+            condition, then, other = node.args
+            body = [
+                _assign(test, self.expr(condition, inner)),
+                ast.If(
+                    ast.Compare(_load(test), [ast.Is()], [ast.Constant(True)]),
+                    [ast.Return(self.expr(then, inner))],
+                    [],
+                ),
+                ast.If(
+                    ast.Compare(_load(test), [ast.Is()], [ast.Constant(False)]),
+                    [ast.Return(self.expr(other, inner))],
+                    [],
+                ),
+                ast.Return(_load("U")),
+            ]
+        else:
+            args = ast.List([self.expr(arg, inner) for arg in node.args], ast.Load())
+            body = [ast.Return(_call("strict", self.function(node.func), args))]
+        guarded = ast.Try(
+            body,
+            [ast.ExceptHandler(_load("ArithmeticError"), None, [ast.Return(_load("U"))])],
+            [],
+            [],
+        )
+        self.functions.append(_def(function, ("get", "loan", "loans", "each"), [guarded]))
+        current_each: ast.expr = _load(each) if each is not None else ast.Constant(None)
+        return _call(function, _load("get"), _load("loan"), _load("loans"), current_each)
+
+    def function(self, func: str) -> ast.expr:
+        table = _AGGREGATE_FNS if func in AGGREGATES else _STRICT_FNS
+        name = self.fresh("fn")
+        self.namespace[name] = table[func]
+        return _load(name)
+
+
+def _is_scalar(value: object) -> TypeGuard[str | int | float | bool | None]:
+    return value is None or type(value) in (str, int, float, bool)
+
+
+def _call_method(owner: str, method: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(ast.Attribute(_load(owner), _ident(method), ast.Load()), list(args), [])
+
+
+def _raiser(error: Exception) -> Callable[[], object]:
+    def fail() -> object:
+        raise error
+
+    return fail
+
+
+def lower(compiled: CompiledPack) -> Program:
+    """Lower a compiled pack to one Python function (``compile()`` of an ``ast`` tree)."""
+    lowerer = _Lowerer(compiled)
+    module = ast.fix_missing_locations(lowerer.module())
+    code = compile(module, f"<xieshang pack {compiled.pack.name}>", "exec")
+    namespace = lowerer.namespace
+    namespace["__builtins__"] = {}
+    exec(code, namespace)  # the module only defines functions; no text was ever parsed
+    levels = range(compiled.max_level + 1)
+    stages = tuple(
+        tuple(i for i, c in enumerate(compiled.rules) if c.stage == level) for level in levels
+    )
+    closing = tuple(
+        tuple(f for f, at in compiled.levels.items() if at == level + 1) for level in levels
+    )
+    function: Lowered = namespace["run"]  # type: ignore[assignment]
+    return Program(compiled, function, stages, closing)
