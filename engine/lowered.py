@@ -25,11 +25,12 @@ and derivations.
 from __future__ import annotations
 
 import ast
+import functools
+import gc
 import keyword
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from operator import attrgetter
+from dataclasses import dataclass, field
 from typing import Any, Final, TypeGuard
 
 from engine.compiler import CompiledPack, Test
@@ -44,18 +45,21 @@ from engine.expr.runtime import (
     _is_number,
     _normalise,
 )
-from engine.memory import Firing, Key, Memory, normalise
+from engine.memory import Firing, Key, Memory, _input_paths, normalise
 from engine.model import Derive
+from engine.reference import reference_run
 from engine.run import RunResult
 from engine.values import UNKNOWN
 
 #: the function ``lower`` makes: (values, loans, loan indexes, derivations, firings.append)
 Derivations = dict[Key, list[tuple[str, Any]]]
+Fired = tuple[int, int, str | None]  #: (rule index, loan index, loan id): a Firing's fields
 Lowered = Callable[
-    [dict[Key, Any], list[str], Sequence[int], Derivations, Callable[[Firing], None]], None
+    [dict[Key, Any], list[str], Sequence[int], Derivations, Callable[[Fired], None]], None
 ]
 
 _IDENT: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_FIRINGS_KEPT: Final = 1 << 16  #: firings remembered per program before starting afresh
 _PLAIN: Final = frozenset({int, str, bool})  #: types that ``_normalise`` returns unchanged
 _COMPARE_AST: Final[Mapping[str, ast.cmpop]] = {
     "==": ast.Eq(),
@@ -75,22 +79,55 @@ class Program:
 
     compiled: CompiledPack
     function: Lowered
-    #: level → the rules of that stage, in the pack's order (for the trace)
-    stages: tuple[tuple[int, ...], ...]
+    #: rule index → (stage, rule id, the fact it derives or None): what the trace shows
+    rules: tuple[tuple[int, str, str | None], ...]
     #: level → the derived facts closed after it (``compiled.levels`` order)
     closing: tuple[tuple[str, ...], ...]
+    #: the Firing of each (rule index, loan index, loan id) seen: they are immutable, so one
+    #: instance serves every evaluation (making one costs more than evaluating a rule)
+    firings: dict[Fired, Firing] = field(default_factory=dict)
 
 
 def run(program: Program, situation: Mapping[str, Any]) -> RunResult:
     """Evaluate a normalised situation with the lowered function (``engine.run.run``'s result)."""
-    memory = Memory.from_situation(situation)
-    loans = memory.loans
+    values, loans = _reader()(situation)
+    memory = Memory(values, loans)  # == Memory.from_situation(situation), read by straight code
     unique = len(set(loans)) == len(loans)
     indexes: Sequence[int] = range(len(loans)) if unique else [loans.index(i) for i in loans]
-    firings: list[Firing] = []
-    program.function(memory.values, loans, indexes, memory.derivations, firings.append)
-    firings.sort(key=attrgetter("rule_index", "loan_index"))
-    return RunResult(firings, memory, _trace(program, firings, memory))
+    fired: list[Fired] = []
+    try:
+        program.function(values, loans, indexes, memory.derivations, fired.append)
+    except EvaluationError:
+        # rules derive different values: the reference names the conflict it meets first
+        reference_run(program.compiled, situation)
+        raise
+
+    fired.sort()  # (rule index, loan index, loan id): the order of Firing
+    known = program.firings
+    if len(known) > _FIRINGS_KEPT:
+        known.clear()
+    firings = [known.get(f) or known.setdefault(f, Firing(*f)) for f in fired]
+    return LoweredResult(firings, memory, program)
+
+
+class LoweredResult(RunResult):
+    """``RunResult`` whose trace is made when first read: most evaluations never read it."""
+
+    def __init__(self, firings: list[Firing], memory: Memory, program: Program) -> None:
+        self.firings = firings
+        self.memory = memory
+        self._program = program
+        self._trace: list[dict[str, Any]] | None = None
+
+    @property
+    def trace(self) -> list[dict[str, Any]]:
+        if self._trace is None:
+            self._trace = _trace(self._program, self.firings, self.memory)
+        return self._trace
+
+    @trace.setter
+    def trace(self, events: list[dict[str, Any]]) -> None:
+        self._trace = events
 
 
 def _trace(program: Program, firings: list[Firing], memory: Memory) -> list[dict[str, Any]]:
@@ -99,29 +136,30 @@ def _trace(program: Program, firings: list[Firing], memory: Memory) -> list[dict
     The same events as the durable_rules driver's trace (``fire`` with ``derived``, ``close``),
     in this backend's order; there are no engine shards, so no ``assert`` events.
     """
-    rules = program.compiled.rules
-    by_stage: dict[int, list[Firing]] = {}
+    fired: list[list[dict[str, Any]]] = [[] for _ in program.closing]
+    rules = program.rules
+    derivations = memory.derivations
     for firing in firings:
-        by_stage.setdefault(rules[firing.rule_index].stage, []).append(firing)
+        stage, rule_id, fact = rules[firing.rule_index]
+        loan = firing.loan_id
+        event: dict[str, Any] = {"op": "fire", "rule": rule_id, "loan": loan}
+        if fact is not None:
+            value = next(v for r, v in derivations[(fact, loan)] if r == rule_id)
+            event["derived"] = {"fact": fact, "value": None if value is UNKNOWN else value}
+        fired[stage].append(event)
     trace: list[dict[str, Any]] = []
-    values, loans = memory.values, memory.loans
+    get, loans = memory.values.get, memory.loans
     for level, closing in enumerate(program.closing):
-        for firing in by_stage.get(level, ()):
-            rule = rules[firing.rule_index].rule
-            event: dict[str, Any] = {"op": "fire", "rule": rule.id, "loan": firing.loan_id}
-            if isinstance(rule.then, Derive):
-                key = (rule.then.fact, firing.loan_id)
-                value = next(v for r, v in memory.derivations[key] if r == rule.id)
-                event["derived"] = {"fact": key[0], "value": None if value is UNKNOWN else value}
-            trace.append(event)
+        trace += fired[level]
+        if not closing:
+            continue
         unknown: list[str] = []
         for fact in closing:
-            scoped = fact.startswith("loan.")
-            for loan in loans if scoped else [None]:
-                if values.get((fact, loan), UNKNOWN) is UNKNOWN:
-                    unknown.append(f"{fact}[{loan}]" if loan else fact)
-        if closing:
-            trace.append({"op": "close", "level": level + 1, "unknown": unknown})
+            if fact.startswith("loan."):
+                unknown += [f"{fact}[{i}]" for i in loans if get((fact, i), UNKNOWN) is UNKNOWN]
+            elif get((fact, None), UNKNOWN) is UNKNOWN:
+                unknown.append(fact)
+        trace.append({"op": "close", "level": level + 1, "unknown": unknown})
     return trace
 
 
@@ -165,8 +203,7 @@ def _conflict(
 
 
 _RUNTIME: Final[Mapping[str, object]] = {
-    "U": UNKNOWN,
-    "Firing": Firing,
+    "UNKNOWN": UNKNOWN,
     "normalise": normalise,
     "conflict": _conflict,
     "value_of": _value,
@@ -186,11 +223,33 @@ _RUNTIME: Final[Mapping[str, object]] = {
 # --- lowering -----------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def _ident(name: str) -> str:
     """A name for the generated code: only ever one made here, and checked to be an identifier."""
     if not _IDENT.fullmatch(name) or keyword.iskeyword(name):
         raise ValueError(f"not an identifier for generated code: {name!r}")
     return name
+
+
+_LOCATED: Final = (ast.expr, ast.stmt, ast.excepthandler, ast.arg)
+
+
+def _locate(tree: ast.AST) -> None:
+    """Give every node that needs one a location (all on line 1): ``ast.fix_missing_locations``
+    without its recursion, which costs seconds on a 10,000-rule pack."""
+    stack = [tree]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    while stack:
+        node = pop()
+        if isinstance(node, _LOCATED):
+            node.lineno = node.end_lineno = 1
+            node.col_offset = node.end_col_offset = 0
+        for name in node._fields:
+            child = getattr(node, name, None)
+            if type(child) is list:
+                extend(c for c in child if isinstance(c, ast.AST))
+            elif isinstance(child, ast.AST):
+                push(child)
 
 
 def _load(name: str) -> ast.Name:
@@ -223,15 +282,17 @@ def _args(*names: str) -> ast.arguments:
 
 
 def _def(name: str, params: Sequence[str], body: list[ast.stmt]) -> ast.FunctionDef:
-    return ast.FunctionDef(_ident(name), _args(*params), body or [ast.Pass()], [], None)
+    """A function of the generated module; UNKNOWN is one of its locals (the fastest lookup)."""
+    start = _assign("U", _load("UNKNOWN"))
+    return ast.FunctionDef(_ident(name), _args(*params), [start, *body], [], None)
 
 
 class _Lowerer:
     """Builds the module: the run function and one function per derive expression or call."""
 
-    def __init__(self, compiled: CompiledPack) -> None:
+    def __init__(self, compiled: CompiledPack, parameters: Mapping[str, Any]) -> None:
         self.compiled = compiled
-        self.parameters = {n: p.value for n, p in compiled.pack.parameters.items()}
+        self.parameters = parameters
         self.namespace: dict[str, object] = dict(_RUNTIME)
         self.functions: list[ast.stmt] = []
         self.counter = 0
@@ -274,21 +335,17 @@ class _Lowerer:
             if fact not in self.situation_locals:
                 local = self.situation_locals[fact] = self.fresh("s")
                 out.append(_assign(local, self._get(fact, None)))
-        firing_only: list[int] = []
+        per_loan: list[int] = []
         for index, crule in rules:
-            derives = isinstance(crule.rule.then, Derive)
             if crule.rule.about == "loan":
-                if derives:
-                    out.append(self.loan_loop([index], derive=True))
-                else:
-                    firing_only.append(index)
+                per_loan.append(index)
                 continue
             fire: list[ast.stmt] = [ast.Expr(_call("fire", self._firing(index)))]
-            if derives:
+            if isinstance(crule.rule.then, Derive):
                 fire += self.derive(index, loan=False)
             out.append(ast.If(self.condition(index, loan=False), fire, []))
-        if firing_only:
-            out.append(self.loan_loop(firing_only, derive=False))
+        if per_loan:
+            out.append(self.loan_loop(per_loan))
         out += self.close(level)
         return out
 
@@ -311,23 +368,25 @@ class _Lowerer:
         return ast.Call(_load("get"), [_key(fact, loan), _load("U")], [])
 
     def _firing(self, index: int) -> ast.expr:
-        name = _ident(f"fired_{index}")
-        self.namespace[name] = Firing(index, -1, None)
-        return _load(name)
+        return ast.Tuple([ast.Constant(index), ast.Constant(-1), ast.Constant(None)], ast.Load())
 
-    def loan_loop(self, indexes: list[int], derive: bool) -> ast.For:
+    def loan_loop(self, indexes: list[int]) -> ast.For:
+        """The level's per-loan rules, in the pack's order, inside one loop over the loans.
+
+        For one loan the rules run in the reference's order, so every (fact, loan) gets its
+        derivations in the same order; only a conflict could tell the loops apart (which one
+        is reported first), and ``run`` hands those to the reference to report.
+        """
         rules = [(i, self.compiled.rules[i]) for i in indexes]
         body: list[ast.stmt] = []
         self.loan_locals = {}
         for fact in self._read(rules, loan=True):
             local = self.loan_locals[fact] = self.fresh("l")
             body.append(_assign(local, self._get(fact, "loan")))
-        for index in indexes:
-            firing = ast.Call(
-                _load("Firing"), [ast.Constant(index), _load("index"), _load("loan")], []
-            )
+        for index, crule in rules:
+            firing = ast.Tuple([ast.Constant(index), _load("index"), _load("loan")], ast.Load())
             fire: list[ast.stmt] = [ast.Expr(_call("fire", firing))]
-            if derive:
+            if isinstance(crule.rule.then, Derive):
                 fire += self.derive(index, loan=True)
             body.append(ast.If(self.condition(index, loan=True), fire, []))
         target = ast.Tuple([_store("index"), _store("loan")], ast.Store())
@@ -362,7 +421,7 @@ class _Lowerer:
             return [_is(_load(local), unknown=True)] + [
                 ast.Constant(False) for t in tests if t.op != "unknown"
             ]
-        terms: list[ast.expr] = [_is(_load(local), unknown=False)]
+        terms: list[ast.expr] = []
         for test in tests:
             if test.op == "known":
                 continue
@@ -372,6 +431,8 @@ class _Lowerer:
                 terms.append(ast.Compare(expected, [op], [_load(local)]))
             else:
                 terms.append(ast.Compare(_load(local), [_COMPARE_AST[test.op]], [expected]))
+        if not terms or not all(_false_when_unknown(t) for t in tests if t.op != "known"):
+            terms.insert(0, _is(_load(local), unknown=False))
         return terms
 
     def derive(self, index: int, loan: bool) -> list[ast.stmt]:
@@ -379,10 +440,7 @@ class _Lowerer:
         rule = self.compiled.rules[index].rule
         then = rule.then
         assert isinstance(then, Derive)
-        function = self.fresh("expr")
-        self.functions.append(
-            _def(function, ("get", "loan", "loans"), [ast.Return(self.expr(then.expr, None))])
-        )
+        function = self.expression(then.expr)
         binding: ast.expr = _load("loan") if loan else ast.Constant(None)
         unit = self.compiled.facts[then.fact].unit
         computed = _call(function, _load("get"), binding, _load("loans"))
@@ -425,20 +483,30 @@ class _Lowerer:
     def close(self, level: int) -> list[ast.stmt]:
         """``Memory.close`` for the facts of the next level: unknown wherever none was derived."""
         out: list[ast.stmt] = []
+        per_loan: list[ast.stmt] = []
         for fact, at in self.compiled.levels.items():
             if at != level + 1:
                 continue
-            per_loan = fact.startswith("loan.")
-            key = _key(fact, "loan" if per_loan else None)
+            scoped = fact.startswith("loan.")
+            key = _key(fact, "loan" if scoped else None)
             mark = ast.If(
                 _is(ast.Call(_load("get"), [key, _load("U")], []), unknown=True),
                 [ast.Assign([ast.Subscript(_load("values"), key, ast.Store())], _load("U"))],
                 [],
             )
-            out.append(ast.For(_store("loan"), _load("loans"), [mark], []) if per_loan else mark)
+            (per_loan if scoped else out).append(mark)
+        if per_loan:
+            out.append(ast.For(_store("loan"), _load("loans"), per_loan, []))
         return out
 
     # --- derive expressions (``engine.expr.compilation``'s semantics, as code)
+
+    def expression(self, node: Node) -> str:
+        """A function ``(get, loan, loans)`` of the module computing a derive expression."""
+        function = self.fresh("expr")
+        body: list[ast.stmt] = [ast.Return(self.expr(node, None))]
+        self.functions.append(_def(function, ("get", "loan", "loans"), body))
+        return function
 
     def expr(self, node: Node, each: str | None) -> ast.expr:
         """One node; ``each`` names the local holding an aggregate's current loan, if inside one."""
@@ -556,6 +624,16 @@ class _Lowerer:
         return _load(name)
 
 
+def _false_when_unknown(test: Test) -> bool:
+    """Whether a test is false for UNKNOWN even without the known-value guard: UNKNOWN equals
+    nothing but itself, and ``in`` compares each (plain) item with ``==``."""
+    if test.op == "==":
+        return _is_scalar(test.expected)
+    if test.op == "in":
+        return isinstance(test.expected, list | tuple) and all(map(_is_scalar, test.expected))
+    return False
+
+
 def _is_scalar(value: object) -> TypeGuard[str | int | float | bool | None]:
     return value is None or type(value) in (str, int, float, bool)
 
@@ -571,20 +649,147 @@ def _raiser(error: Exception) -> Callable[[], object]:
     return fail
 
 
+# --- reading a situation ------------------------------------------------------------------------
+
+
+def _child(node: object, part: str) -> object:
+    """One step of ``memory._lookup`` for anything but a dict: UNKNOWN when there is no such key."""
+    if isinstance(node, Mapping) and part in node:
+        return node[part]
+    return UNKNOWN
+
+
+Reader = Callable[[Mapping[str, Any]], tuple[dict[Key, Any], list[str]]]
+
+
+@functools.cache
+def _reader() -> Reader:
+    """``Memory.from_situation`` as straight-line code over the input vocabulary (same values,
+    same order): every path prefix is looked up once, not once per fact."""
+    body: list[ast.stmt] = [
+        _assign("values", ast.Dict([], [])),
+        _assign("loans", ast.Subscript(_load("situation"), ast.Constant("loans"), ast.Load())),
+    ]
+    ids = ast.ListComp(
+        ast.Subscript(_load("loan"), ast.Constant("id"), ast.Load()),
+        [ast.comprehension(_store("loan"), _load("loans"), [], 0)],
+    )
+    body.append(_assign("ids", ids))
+    nodes: dict[tuple[bool, tuple[str, ...]], str] = {}  #: (per loan, prefix) → its local
+    situation_steps: list[ast.stmt] = []
+    loan_steps: list[ast.stmt] = []
+    stores: list[ast.stmt] = []
+    count = 0
+
+    def step(parent: str, part: str) -> ast.expr:
+        """``parent.get(part)`` for a dict, else ``_child``: None or UNKNOWN when missing."""
+        get = _call_method(parent, "get", ast.Constant(part))
+        slow = _call("child", _load(parent), ast.Constant(part))
+        is_dict = ast.Compare(_call("type", _load(parent)), [ast.Is()], [_load("dict")])
+        return ast.IfExp(is_dict, get, slow)
+
+    def node(per_loan: bool, prefix: tuple[str, ...]) -> str:
+        nonlocal count
+        if not prefix:
+            return "loan" if per_loan else "situation"
+        found = nodes.get((per_loan, prefix))
+        if found is None:
+            parent = node(per_loan, prefix[:-1])
+            count += 1
+            found = nodes[(per_loan, prefix)] = _ident(f"n_{count}")
+            steps = loan_steps if per_loan else situation_steps
+            steps.append(_assign(found, step(parent, prefix[-1])))
+        return found
+
+    for name, situation_scope, path in _input_paths():
+        parent = node(not situation_scope, path[:-1])
+        read = _assign("v", step(parent, path[-1]))
+        known = ast.IfExp(
+            ast.Compare(_load("v"), [ast.Is()], [ast.Constant(None)]), _load("U"), _load("v")
+        )
+        key = _key(name, None if situation_scope else "loan_id")
+        store = ast.Assign([ast.Subscript(_load("values"), key, ast.Store())], known)
+        if situation_scope:
+            stores += [read, store]
+        else:
+            row = ast.Tuple([_store("loan_id"), *map(_store, _loan_row(nodes))], ast.Store())
+            stores.append(ast.For(row, _load("rows"), [read, store], []))
+    # every loan's prefixes, once: rows of (loan id, loan, prefix nodes...)
+    columns = _loan_row(nodes)
+    row_value = ast.Tuple(
+        [ast.Subscript(_load("loan"), ast.Constant("id"), ast.Load()), *map(_load, columns)],
+        ast.Load(),
+    )
+    per_loan = ast.For(
+        _store("loan"),
+        _load("loans"),
+        [*loan_steps, ast.Expr(_call_method("rows", "append", row_value))],
+        [],
+    )
+    # the loop variables of ``stores`` name every prefix; the rows hold them in the same order
+    for loop in stores:
+        if isinstance(loop, ast.For):
+            loop.target = ast.Tuple([_store("loan_id"), *map(_store, columns)], ast.Store())
+    body += [*situation_steps, _assign("rows", ast.List([], ast.Load())), per_loan, *stores]
+    body.append(ast.Return(ast.Tuple([_load("values"), _load("ids")], ast.Load())))
+    module = ast.Module([_def("read", ("situation",), body)], [])
+    _locate(module)
+    namespace: dict[str, object] = {
+        "__builtins__": {},
+        "UNKNOWN": UNKNOWN,
+        "child": _child,
+        "type": type,
+        "dict": dict,
+    }
+    exec(compile(module, "<xieshang situation reader>", "exec"), namespace)
+    reader: Reader = namespace["read"]  # type: ignore[assignment]
+    return reader
+
+
+def _loan_row(nodes: Mapping[tuple[bool, tuple[str, ...]], str]) -> list[str]:
+    """The locals of every loan prefix, in the order they were made (``loan`` itself first)."""
+    return ["loan", *(local for (per_loan, _), local in nodes.items() if per_loan)]
+
+
+ExpressionFn = Callable[[Callable[[Key, object], object], str | None, Sequence[str]], object]
+
+
+def lower_expression(node: Node, parameters: Mapping[str, Any]) -> ExpressionFn:
+    """One derive expression alone, as ``lower`` makes it: ``(values.get, loan, loans) → value``
+    with exactly ``Memory.compute``'s result (the tests compare them on random trees)."""
+    lowerer = _Lowerer(None, parameters)  # type: ignore[arg-type]  # expressions never read it
+    name = lowerer.expression(node)
+    module = ast.Module(lowerer.functions, [])
+    _locate(module)
+    namespace = lowerer.namespace
+    namespace["__builtins__"] = {}
+    exec(compile(module, "<xieshang expression>", "exec"), namespace)
+    function: ExpressionFn = namespace[name]  # type: ignore[assignment]
+    return function
+
+
 def lower(compiled: CompiledPack) -> Program:
     """Lower a compiled pack to one Python function (``compile()`` of an ``ast`` tree)."""
-    lowerer = _Lowerer(compiled)
-    module = ast.fix_missing_locations(lowerer.module())
-    code = compile(module, f"<xieshang pack {compiled.pack.name}>", "exec")
+    lowerer = _Lowerer(compiled, {n: p.value for n, p in compiled.pack.parameters.items()})
+    collecting = gc.isenabled()
+    gc.disable()  # a large pack makes ~60 tree nodes per rule, none cyclic: the collector would
+    try:  # walk the whole heap again and again for nothing (most of the time, measured)
+        module = lowerer.module()
+        _locate(module)
+        code = compile(module, f"<xieshang pack {compiled.pack.name}>", "exec")
+    finally:
+        if collecting:
+            gc.enable()
     namespace = lowerer.namespace
     namespace["__builtins__"] = {}
     exec(code, namespace)  # the module only defines functions; no text was ever parsed
     levels = range(compiled.max_level + 1)
-    stages = tuple(
-        tuple(i for i, c in enumerate(compiled.rules) if c.stage == level) for level in levels
+    rules = tuple(
+        (c.stage, c.rule.id, c.rule.then.fact if isinstance(c.rule.then, Derive) else None)
+        for c in compiled.rules
     )
     closing = tuple(
         tuple(f for f, at in compiled.levels.items() if at == level + 1) for level in levels
     )
     function: Lowered = namespace["run"]  # type: ignore[assignment]
-    return Program(compiled, function, stages, closing)
+    return Program(compiled, function, rules, closing)

@@ -1,0 +1,115 @@
+"""The table of issue 14 from one run of run_all.py: per-situation time as a multiple of
+generated plain Python, per N and engine, every cell verified equal to plain Python.
+
+    python bench/peers/table.py OUT/results.json [TABLE.md]
+
+Prints the table (Markdown) and writes it to TABLE.md when given. Exits 1 when any cell failed,
+was not verified on every situation, or differed from plain Python: a table of unverified
+numbers is not a result.
+"""
+import json
+import sys
+
+COLUMNS = [
+    ("zen", "zen-engine"),
+    ("clips", "CLIPS"),
+    ("durable_c", "durable_rules direct C"),
+    ("xieshang_run", "xieshang Rete run()"),
+    ("xieshang", "xieshang Rete evaluate + to_advice"),
+    ("compiled_run", "xieshang compiled run()"),
+    ("compiled", "xieshang compiled evaluate + to_advice"),
+]
+
+
+def ratio(x):
+    return f"{x:.1f}" if x < 10 else f"{x:.0f}"
+
+
+def main():
+    path = sys.argv[1]
+    with open(path) as fh:
+        data = json.load(fh)
+    meta, results = data["meta"], data["results"]
+    by = {(r["engine"], r["n"]): r for r in results}
+    ns = sorted({r["n"] for r in results})
+    present = [(e, label) for e, label in COLUMNS if any((e, n) in by for n in ns)]
+    problems = []
+    lines = [
+        "Per-situation time as a multiple of generated plain Python (lower is better); each cell"
+        " is the median of the timing repetitions divided by the median of plain Python timed"
+        " interleaved in the same process. Every cell was checked equal to plain Python on the"
+        " situations it verified.",
+        "",
+        "| N rules | plain Python µs | " + " | ".join(label for _, label in present) + " |",
+        "|---:|---:|" + "---:|" * len(present),
+    ]
+    workload = {w["n"]: w for w in meta.get("workload", [])}
+    for n in ns:
+        plain = by.get(("plain", n))
+        cells = []
+        plain_us = plain["eval_us"] if plain and plain.get("ok") else None
+        for engine, label in present:
+            r = by.get((engine, n))
+            if r is None:
+                cells.append("–")
+                continue
+            if not r.get("ok"):
+                cells.append("failed")
+                problems.append(f"{label} N={n}: {r.get('error', '?')}")
+                continue
+            if r.get("mismatch_count"):
+                cells.append("MISMATCH")
+                problems.append(f"{label} N={n}: {r['mismatch_count']} situations differ")
+                continue
+            total = len_situations(meta)
+            if r.get("verified") != total:
+                problems.append(f"{label} N={n}: verified {r.get('verified')} of {total}")
+            cell = ratio(r["ratio"])
+            if r.get("timed_sits") not in (None, total):
+                cell += f" ({r['timed_sits']} timed)"
+            cells.append(cell)
+        shown = f"{plain_us:.1f}" if plain_us is not None else "–"
+        lines.append(f"| {n:,} | {shown} | " + " | ".join(cells) + " |")
+    lines.append("")
+    versions = meta.get("versions", {})
+    lines.append(
+        f"Situations: {len_situations(meta)}; machine: {meta.get('cpu', '?')},"
+        f" {meta.get('cores', '?')} cores, Python {meta.get('python', '?')}; "
+        + ", ".join(f"{k} {v}" for k, v in versions.items())
+        + f"; whole run {meta.get('total_s', '?')} s."
+    )
+    if workload:
+        lines.append(
+            "Workload: "
+            + "; ".join(
+                f"N={n}: {w['rules']} rules, {w['recs_per_situation_mean']} recommendations per"
+                " situation"
+                for n, w in sorted(workload.items())
+            )
+            + "."
+        )
+    loads = [
+        (n, by[("compiled", n)]["load_ms"]) for n in ns if by.get(("compiled", n), {}).get("ok")
+    ]
+    if loads:
+        lines.append(
+            "Compiled backend load (YAML pack, uncached, + lowering), ms: "
+            + ", ".join(f"N={n}: {ms:,.0f}" for n, ms in loads)
+            + "."
+        )
+    for problem in problems:
+        lines.append(f"PROBLEM: {problem}")
+    text = "\n".join(lines) + "\n"
+    sys.stdout.write(text)
+    if len(sys.argv) > 2:
+        with open(sys.argv[2], "w", encoding="utf-8") as fh:
+            fh.write(text)
+    return 1 if problems else 0
+
+
+def len_situations(meta):
+    return meta.get("situations", 1000)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
