@@ -163,6 +163,43 @@ def _trace(program: Program, firings: list[Firing], memory: Memory) -> list[dict
     return trace
 
 
+class _Never:
+    """What a test sees for an unknown value: every comparison with it is false, and it
+    contains nothing. Tests on a fact thus need no known-value guard of their own (three-valued
+    logic: a test on an unknown value is never true), except ``not in`` and ``not contains``."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    def __ne__(self, other: object) -> bool:
+        return False
+
+    def __lt__(self, other: object) -> bool:
+        return False
+
+    def __le__(self, other: object) -> bool:
+        return False
+
+    def __gt__(self, other: object) -> bool:
+        return False
+
+    def __ge__(self, other: object) -> bool:
+        return False
+
+    def __contains__(self, item: object) -> bool:
+        return False
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return "NEVER"
+
+
+NEVER: Final = _Never()
+
+
 # --- run-time helpers the generated code calls ------------------------------------------------
 
 
@@ -204,6 +241,7 @@ def _conflict(
 
 _RUNTIME: Final[Mapping[str, object]] = {
     "UNKNOWN": UNKNOWN,
+    "NEVER": NEVER,
     "normalise": normalise,
     "conflict": _conflict,
     "value_of": _value,
@@ -334,7 +372,7 @@ class _Lowerer:
         for fact in self._read(rules, loan=False):
             if fact not in self.situation_locals:
                 local = self.situation_locals[fact] = self.fresh("s")
-                out.append(_assign(local, self._get(fact, None)))
+                out += _read_for_tests(local, self._get(fact, None))
         per_loan: list[int] = []
         for index, crule in rules:
             if crule.rule.about == "loan":
@@ -382,7 +420,7 @@ class _Lowerer:
         self.loan_locals = {}
         for fact in self._read(rules, loan=True):
             local = self.loan_locals[fact] = self.fresh("l")
-            body.append(_assign(local, self._get(fact, "loan")))
+            body += _read_for_tests(local, self._get(fact, "loan"))
         for index, crule in rules:
             firing = ast.Tuple([ast.Constant(index), _load("index"), _load("loan")], ast.Load())
             fire: list[ast.stmt] = [ast.Expr(_call("fire", firing))]
@@ -418,7 +456,7 @@ class _Lowerer:
     def tests(self, local: str, tests: Sequence[Test]) -> list[ast.expr]:
         """``reference.test_holds`` for each test, one known-value guard shared by a pattern."""
         if any(t.op == "unknown" for t in tests):
-            return [_is(_load(local), unknown=True)] + [
+            return [_is_never(local, True)] + [
                 ast.Constant(False) for t in tests if t.op != "unknown"
             ]
         terms: list[ast.expr] = []
@@ -432,7 +470,7 @@ class _Lowerer:
             else:
                 terms.append(ast.Compare(_load(local), [_COMPARE_AST[test.op]], [expected]))
         if not terms or not all(_false_when_unknown(t) for t in tests if t.op != "known"):
-            terms.insert(0, _is(_load(local), unknown=False))
+            terms.insert(0, _is_never(local, False))
         return terms
 
     def derive(self, index: int, loan: bool) -> list[ast.stmt]:
@@ -625,13 +663,23 @@ class _Lowerer:
 
 
 def _false_when_unknown(test: Test) -> bool:
-    """Whether a test is false for UNKNOWN even without the known-value guard: UNKNOWN equals
-    nothing but itself, and ``in`` compares each (plain) item with ``==``."""
-    if test.op == "==":
-        return _is_scalar(test.expected)
+    """Whether a test is false for NEVER (an unknown value) without a guard: every comparison
+    with NEVER is false, and so is ``in`` over plain items (each compared with ``==``)."""
+    if test.op in ("==", "!=", "<", "<=", ">", ">=", "contains"):
+        return True
     if test.op == "in":
         return isinstance(test.expected, list | tuple) and all(map(_is_scalar, test.expected))
-    return False
+    return False  # not_in, not_contains: their negation would be true
+
+
+def _read_for_tests(local: str, value: ast.expr) -> list[ast.stmt]:
+    """``local = value``, NEVER when the value is unknown."""
+    unknown = ast.If(_is(_load(local), unknown=True), [_assign(local, _load("NEVER"))], [])
+    return [_assign(local, value), unknown]
+
+
+def _is_never(local: str, unknown: bool) -> ast.Compare:
+    return ast.Compare(_load(local), [ast.Is() if unknown else ast.IsNot()], [_load("NEVER")])
 
 
 def _is_scalar(value: object) -> TypeGuard[str | int | float | bool | None]:
