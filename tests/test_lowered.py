@@ -379,7 +379,7 @@ def test_pack_text_never_becomes_source(make_pack: PackFactory) -> None:
     names = {n.id for n in ast.walk(module) if isinstance(n, ast.Name)}
     names |= {n.name for n in ast.walk(module) if isinstance(n, ast.FunctionDef)}
     names |= {a.arg for n in ast.walk(module) if isinstance(n, ast.arg) for a in [n]}
-    generated = re.compile(r"[a-z]+(_[0-9]+)?|[a-z]+_|UNKNOWN|U|ArithmeticError")
+    generated = re.compile(r"[a-z]+(_[0-9]+)?|[a-z]+_|UNKNOWN|NEVER|U|ArithmeticError")
     assert all(generated.fullmatch(name) for name in names), sorted(names)
     constants = {n.value for n in ast.walk(module) if isinstance(n, ast.Constant)}
     assert "x'), __import__('os').system('exit 3'), ('" in constants
