@@ -778,7 +778,18 @@ def _reader() -> Reader:
     for loop in stores:
         if isinstance(loop, ast.For):
             loop.target = ast.Tuple([_store("loan_id"), *map(_store, columns)], ast.Store())
-    body += [*situation_steps, _assign("rows", ast.List([], ast.Load())), per_loan, *stores]
+    several = [_assign("rows", ast.List([], ast.Load())), per_loan, *stores]
+    # one loan, the common case: no loops at all
+    first = ast.Subscript(_load("loans"), ast.Constant(0), ast.Load())
+    single: list[ast.stmt] = [
+        _assign("loan", first),
+        _assign("loan_id", ast.Subscript(_load("loan"), ast.Constant("id"), ast.Load())),
+        *loan_steps,
+    ]
+    for statement in stores:
+        single += statement.body if isinstance(statement, ast.For) else [statement]
+    one = ast.Compare(_call("len", _load("loans")), [ast.Eq()], [ast.Constant(1)])
+    body += [*situation_steps, ast.If(one, single, several)]
     body.append(ast.Return(ast.Tuple([_load("values"), _load("ids")], ast.Load())))
     module = ast.Module([_def("read", ("situation",), body)], [])
     _locate(module)
@@ -787,6 +798,7 @@ def _reader() -> Reader:
         "UNKNOWN": UNKNOWN,
         "child": _child,
         "type": type,
+        "len": len,
         "dict": dict,
     }
     exec(compile(module, "<xieshang situation reader>", "exec"), namespace)

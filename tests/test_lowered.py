@@ -407,6 +407,10 @@ def test_unknown_values_and_odd_shapes_read_alike() -> None:
     values, loans = lowered._reader()(odd)
     assert values == Memory.from_situation(odd).values and loans == ["a"]
     assert values[("loan.status.legal", "a")] is UNKNOWN
+    for loans in ([], [{"id": "a"}, {"id": "b", "status": {"legal": "judgment"}}]):
+        values, ids = lowered._reader()({"loans": loans, "borrower": {"dependants": 2}})
+        memory = Memory.from_situation({"loans": loans, "borrower": {"dependants": 2}})
+        assert list(values.items()) == list(memory.values.items()) and ids == memory.loans
 
 
 # --- the command line ---------------------------------------------------------------------------
