@@ -269,60 +269,78 @@ def _ident(name: str) -> str:
     return name
 
 
-_LOCATED: Final = (ast.expr, ast.stmt, ast.excepthandler, ast.arg)
+class _Located:
+    """The ``ast`` node classes the lowering makes, as subclasses that carry a location (line 1):
+    ``compile()`` needs one on every statement and expression, and ``ast.fix_missing_locations``
+    (a recursive walk of the whole tree) costs more than building the tree on a large pack."""
+
+    Name: type[ast.Name]
+    Call: type[ast.Call]
+    Compare: type[ast.Compare]
+    Constant: type[ast.Constant]
+    Tuple: type[ast.Tuple]
+    List: type[ast.List]
+    Dict: type[ast.Dict]
+    Attribute: type[ast.Attribute]
+    Subscript: type[ast.Subscript]
+    BoolOp: type[ast.BoolOp]
+    IfExp: type[ast.IfExp]
+    NamedExpr: type[ast.NamedExpr]
+    ListComp: type[ast.ListComp]
+    Assign: type[ast.Assign]
+    Expr: type[ast.Expr]
+    If: type[ast.If]
+    For: type[ast.For]
+    Return: type[ast.Return]
+    Try: type[ast.Try]
+    ExceptHandler: type[ast.ExceptHandler]
+    FunctionDef: type[ast.FunctionDef]
+    Pass: type[ast.Pass]
+    arg: type[ast.arg]
+
+    def __init__(self) -> None:
+        location = {"lineno": 1, "col_offset": 0, "end_lineno": 1, "end_col_offset": 0}
+        for name in self.__annotations__:
+            base = getattr(ast, name)
+            setattr(self, name, type(name, (base,), dict(location, __module__=__name__)))
 
 
-def _locate(tree: ast.AST) -> None:
-    """Give every node that needs one a location (all on line 1): ``ast.fix_missing_locations``
-    without its recursion, which costs seconds on a 10,000-rule pack."""
-    stack = [tree]
-    pop, push, extend = stack.pop, stack.append, stack.extend
-    while stack:
-        node = pop()
-        if isinstance(node, _LOCATED):
-            node.lineno = node.end_lineno = 1
-            node.col_offset = node.end_col_offset = 0
-        for name in node._fields:
-            child = getattr(node, name, None)
-            if type(child) is list:
-                extend(c for c in child if isinstance(c, ast.AST))
-            elif isinstance(child, ast.AST):
-                push(child)
+_at: Final = _Located()
 
 
 def _load(name: str) -> ast.Name:
-    return ast.Name(_ident(name), ast.Load())
+    return _at.Name(_ident(name), ast.Load())
 
 
 def _store(name: str) -> ast.Name:
-    return ast.Name(_ident(name), ast.Store())
+    return _at.Name(_ident(name), ast.Store())
 
 
 def _call(function: str, *args: ast.expr) -> ast.Call:
-    return ast.Call(_load(function), list(args), [])
+    return _at.Call(_load(function), list(args), [])
 
 
 def _assign(name: str, value: ast.expr) -> ast.Assign:
-    return ast.Assign([_store(name)], value)
+    return _at.Assign([_store(name)], value)
 
 
 def _key(fact: str, loan: str | None) -> ast.Tuple:
     """``(fact, loan)``, the key of a value: ``loan`` names the local holding the loan id."""
-    return ast.Tuple([ast.Constant(fact), _load(loan) if loan else ast.Constant(None)], ast.Load())
+    return _at.Tuple([_at.Constant(fact), _load(loan) if loan else _at.Constant(None)], ast.Load())
 
 
 def _is(left: ast.expr, unknown: bool) -> ast.Compare:
-    return ast.Compare(left, [ast.Is() if unknown else ast.IsNot()], [_load("U")])
+    return _at.Compare(left, [ast.Is() if unknown else ast.IsNot()], [_load("U")])
 
 
 def _args(*names: str) -> ast.arguments:
-    return ast.arguments([], [ast.arg(_ident(n)) for n in names], None, [], [], None, [])
+    return ast.arguments([], [_at.arg(_ident(n)) for n in names], None, [], [], None, [])
 
 
 def _def(name: str, params: Sequence[str], body: list[ast.stmt]) -> ast.FunctionDef:
     """A function of the generated module; UNKNOWN is one of its locals (the fastest lookup)."""
     start = _assign("U", _load("UNKNOWN"))
-    return ast.FunctionDef(_ident(name), _args(*params), [start, *body], [], None)
+    return _at.FunctionDef(_ident(name), _args(*params), [start, *body], [], None)
 
 
 class _Lowerer:
@@ -344,9 +362,9 @@ class _Lowerer:
     def constant(self, value: object) -> ast.expr:
         """A value as a constant of the tree; other values become a global of the module."""
         if _is_scalar(value):
-            return ast.Constant(value)
+            return _at.Constant(value)
         if isinstance(value, list | tuple) and all(_is_scalar(v) for v in value):
-            return ast.Tuple([ast.Constant(v) for v in value], ast.Load())
+            return _at.Tuple([_at.Constant(v) for v in value], ast.Load())
         name = self.fresh("k")
         self.namespace[name] = value
         return _load(name)
@@ -355,13 +373,13 @@ class _Lowerer:
 
     def module(self) -> ast.Module:
         compiled = self.compiled
-        body: list[ast.stmt] = [_assign("get", ast.Attribute(_load("values"), "get", ast.Load()))]
+        body: list[ast.stmt] = [_assign("get", _at.Attribute(_load("values"), "get", ast.Load()))]
         body.append(
-            _assign("remember", ast.Attribute(_load("derivations"), "setdefault", ast.Load()))
+            _assign("remember", _at.Attribute(_load("derivations"), "setdefault", ast.Load()))
         )
         for level in range(compiled.max_level + 1):
             body += self.level(level)
-        body.append(ast.Return(None))
+        body.append(_at.Return(None))
         run = _def("run", ("values", "loans", "indexes", "derivations", "fire"), body)
         return ast.Module([*self.functions, run], [])
 
@@ -378,10 +396,10 @@ class _Lowerer:
             if crule.rule.about == "loan":
                 per_loan.append(index)
                 continue
-            fire: list[ast.stmt] = [ast.Expr(_call("fire", self._firing(index)))]
+            fire: list[ast.stmt] = [_at.Expr(_call("fire", self._firing(index)))]
             if isinstance(crule.rule.then, Derive):
                 fire += self.derive(index, loan=False)
-            out.append(ast.If(self.condition(index, loan=False), fire, []))
+            out.append(_at.If(self.condition(index, loan=False), fire, []))
         if per_loan:
             out.append(self.loan_loop(per_loan))
         out += self.close(level)
@@ -403,10 +421,10 @@ class _Lowerer:
 
     def _get(self, fact: str, loan: str | None) -> ast.expr:
         """``values.get((fact, loan), U)``; ``loan`` names the local that holds the loan id."""
-        return ast.Call(_load("get"), [_key(fact, loan), _load("U")], [])
+        return _at.Call(_load("get"), [_key(fact, loan), _load("U")], [])
 
     def _firing(self, index: int) -> ast.expr:
-        return ast.Tuple([ast.Constant(index), ast.Constant(-1), ast.Constant(None)], ast.Load())
+        return _at.Tuple([_at.Constant(index), _at.Constant(-1), _at.Constant(None)], ast.Load())
 
     def loan_loop(self, indexes: list[int]) -> ast.For:
         """The level's per-loan rules, in the pack's order, inside one loop over the loans.
@@ -422,14 +440,14 @@ class _Lowerer:
             local = self.loan_locals[fact] = self.fresh("l")
             body += _read_for_tests(local, self._get(fact, "loan"))
         for index, crule in rules:
-            firing = ast.Tuple([ast.Constant(index), _load("index"), _load("loan")], ast.Load())
-            fire: list[ast.stmt] = [ast.Expr(_call("fire", firing))]
+            firing = _at.Tuple([_at.Constant(index), _load("index"), _load("loan")], ast.Load())
+            fire: list[ast.stmt] = [_at.Expr(_call("fire", firing))]
             if isinstance(crule.rule.then, Derive):
                 fire += self.derive(index, loan=True)
-            body.append(ast.If(self.condition(index, loan=True), fire, []))
-        target = ast.Tuple([_store("index"), _store("loan")], ast.Store())
+            body.append(_at.If(self.condition(index, loan=True), fire, []))
+        target = _at.Tuple([_store("index"), _store("loan")], ast.Store())
         pairs = _call("zip", _load("indexes"), _load("loans"))
-        return ast.For(target, pairs, body, [])
+        return _at.For(target, pairs, body, [])
 
     def condition(self, index: int, loan: bool) -> ast.expr:
         """Any branch holds (``reference.branch_holds``), three-valued."""
@@ -443,21 +461,21 @@ class _Lowerer:
                 local = (self.loan_locals if per_loan else self.situation_locals)[pattern.fact]
                 terms += self.tests(local, pattern.tests)
             branches.append(
-                ast.Constant(True)
+                _at.Constant(True)
                 if not terms
                 else terms[0]
                 if len(terms) == 1
-                else ast.BoolOp(ast.And(), terms)
+                else _at.BoolOp(ast.And(), terms)
             )
         if len(branches) == 1:
             return branches[0]
-        return ast.BoolOp(ast.Or(), branches)
+        return _at.BoolOp(ast.Or(), branches)
 
     def tests(self, local: str, tests: Sequence[Test]) -> list[ast.expr]:
         """``reference.test_holds`` for each test, one known-value guard shared by a pattern."""
         if any(t.op == "unknown" for t in tests):
             return [_is_never(local, True)] + [
-                ast.Constant(False) for t in tests if t.op != "unknown"
+                _at.Constant(False) for t in tests if t.op != "unknown"
             ]
         terms: list[ast.expr] = []
         for test in tests:
@@ -466,9 +484,9 @@ class _Lowerer:
             expected = self.constant(test.expected)
             if test.op in ("contains", "not_contains"):
                 op: ast.cmpop = ast.In() if test.op == "contains" else ast.NotIn()
-                terms.append(ast.Compare(expected, [op], [_load(local)]))
+                terms.append(_at.Compare(expected, [op], [_load(local)]))
             else:
-                terms.append(ast.Compare(_load(local), [_COMPARE_AST[test.op]], [expected]))
+                terms.append(_at.Compare(_load(local), [_COMPARE_AST[test.op]], [expected]))
         if not terms or not all(_false_when_unknown(t) for t in tests if t.op != "known"):
             terms.insert(0, _is_never(local, False))
         return terms
@@ -479,24 +497,24 @@ class _Lowerer:
         then = rule.then
         assert isinstance(then, Derive)
         function = self.expression(then.expr)
-        binding: ast.expr = _load("loan") if loan else ast.Constant(None)
+        binding: ast.expr = _load("loan") if loan else _at.Constant(None)
         unit = self.compiled.facts[then.fact].unit
         computed = _call(function, _load("get"), binding, _load("loans"))
         key = _key(then.fact, "loan" if loan else None)
-        record = ast.Tuple([ast.Constant(rule.id), _load("value")], ast.Load())
-        remember = ast.Call(_load("remember"), [_load("key"), ast.List([], ast.Load())], [])
-        store = ast.Assign(
-            [ast.Subscript(_load("values"), _load("key"), ast.Store())], _load("value")
+        record = _at.Tuple([_at.Constant(rule.id), _load("value")], ast.Load())
+        remember = _at.Call(_load("remember"), [_load("key"), _at.List([], ast.Load())], [])
+        store = _at.Assign(
+            [_at.Subscript(_load("values"), _load("key"), ast.Store())], _load("value")
         )
-        refuse = ast.If(
-            ast.Compare(_load("old"), [ast.NotEq()], [_load("value")]),
+        refuse = _at.If(
+            _at.Compare(_load("old"), [ast.NotEq()], [_load("value")]),
             [
-                ast.Expr(
+                _at.Expr(
                     _call(
                         "conflict",
                         _load("derivations"),
                         _load("key"),
-                        ast.Constant(rule.id),
+                        _at.Constant(rule.id),
                         _load("old"),
                         _load("value"),
                     )
@@ -505,14 +523,14 @@ class _Lowerer:
             [],
         )
         return [
-            _assign("value", _call("normalise", computed, ast.Constant(unit))),
+            _assign("value", _call("normalise", computed, _at.Constant(unit))),
             _assign("key", key),
-            ast.Expr(ast.Call(ast.Attribute(remember, "append", ast.Load()), [record], [])),
-            ast.If(
+            _at.Expr(_at.Call(_at.Attribute(remember, "append", ast.Load()), [record], [])),
+            _at.If(
                 _is(_load("value"), unknown=False),
                 [
-                    _assign("old", ast.Call(_load("get"), [_load("key"), _load("U")], [])),
-                    ast.If(_is(_load("old"), unknown=True), [store], [refuse]),
+                    _assign("old", _at.Call(_load("get"), [_load("key"), _load("U")], [])),
+                    _at.If(_is(_load("old"), unknown=True), [store], [refuse]),
                 ],
                 [],
             ),
@@ -527,14 +545,14 @@ class _Lowerer:
                 continue
             scoped = fact.startswith("loan.")
             key = _key(fact, "loan" if scoped else None)
-            mark = ast.If(
-                _is(ast.Call(_load("get"), [key, _load("U")], []), unknown=True),
-                [ast.Assign([ast.Subscript(_load("values"), key, ast.Store())], _load("U"))],
+            mark = _at.If(
+                _is(_at.Call(_load("get"), [key, _load("U")], []), unknown=True),
+                [_at.Assign([_at.Subscript(_load("values"), key, ast.Store())], _load("U"))],
                 [],
             )
             (per_loan if scoped else out).append(mark)
         if per_loan:
-            out.append(ast.For(_store("loan"), _load("loans"), per_loan, []))
+            out.append(_at.For(_store("loan"), _load("loans"), per_loan, []))
         return out
 
     # --- derive expressions (``engine.expr.compilation``'s semantics, as code)
@@ -542,7 +560,7 @@ class _Lowerer:
     def expression(self, node: Node) -> str:
         """A function ``(get, loan, loans)`` of the module computing a derive expression."""
         function = self.fresh("expr")
-        body: list[ast.stmt] = [ast.Return(self.expr(node, None))]
+        body: list[ast.stmt] = [_at.Return(self.expr(node, None))]
         self.functions.append(_def(function, ("get", "loan", "loans"), body))
         return function
 
@@ -560,7 +578,7 @@ class _Lowerer:
             if node.op in ("and", "or"):
                 return self.kleene(node.op == "or", left, right)
             helper = "compare" if node.op in ("==", "!=", "<", "<=", ">", ">=") else "arithmetic"
-            return _call(helper, ast.Constant(node.op), left, right)
+            return _call(helper, _at.Constant(node.op), left, right)
         return self.call(node, each)
 
     def name(self, name: str, each: str | None) -> ast.expr:
@@ -572,24 +590,24 @@ class _Lowerer:
                 return _call(missing)
             return self.constant(_value(self.parameters[parameter]))
         key = _key(name, (each or "loan") if name.startswith("loan.") else None)
-        return _call("value_of", ast.Call(_load("get"), [key, _load("U")], []))
+        return _call("value_of", _at.Call(_load("get"), [key, _load("U")], []))
 
     def kleene(self, decisive: bool, left: ast.expr, right: ast.expr) -> ast.expr:
         """``a or b`` / ``a and b`` of three-valued logic; ``b`` only computed when needed."""
         a, b = self.fresh("t"), self.fresh("t")
-        both_bool = ast.BoolOp(
+        both_bool = _at.BoolOp(
             ast.And(),
             [_call("isinstance", _load(x), _load("bool")) for x in (a, b)],
         )
-        otherwise = ast.IfExp(both_bool, ast.Constant(not decisive), _load("U"))
-        second = ast.IfExp(
-            ast.Compare(ast.NamedExpr(_store(b), right), [ast.Is()], [ast.Constant(decisive)]),
-            ast.Constant(decisive),
+        otherwise = _at.IfExp(both_bool, _at.Constant(not decisive), _load("U"))
+        second = _at.IfExp(
+            _at.Compare(_at.NamedExpr(_store(b), right), [ast.Is()], [_at.Constant(decisive)]),
+            _at.Constant(decisive),
             otherwise,
         )
-        return ast.IfExp(
-            ast.Compare(ast.NamedExpr(_store(a), left), [ast.Is()], [ast.Constant(decisive)]),
-            ast.Constant(decisive),
+        return _at.IfExp(
+            _at.Compare(_at.NamedExpr(_store(a), left), [ast.Is()], [_at.Constant(decisive)]),
+            _at.Constant(decisive),
             second,
         )
 
@@ -603,18 +621,18 @@ class _Lowerer:
             items = self.fresh("items")
             value = self.fresh("v")
             body = [
-                _assign(items, ast.List([], ast.Load())),
-                ast.For(
+                _assign(items, _at.List([], ast.Load())),
+                _at.For(
                     _store(current),
                     _load("loans"),
                     [
                         _assign(value, self.expr(node.args[0], current)),
-                        ast.If(_is(_load(value), unknown=True), [ast.Return(_load("U"))], []),
-                        ast.Expr(_call_method(items, "append", _load(value))),
+                        _at.If(_is(_load(value), unknown=True), [_at.Return(_load("U"))], []),
+                        _at.Expr(_call_method(items, "append", _load(value))),
                     ],
                     [],
                 ),
-                ast.Return(_call("finite", ast.Call(self.function(node.func), [_load(items)], []))),
+                _at.Return(_call("finite", _at.Call(self.function(node.func), [_load(items)], []))),
             ]
         elif node.func == "coalesce":
             value = self.fresh("v")
@@ -622,37 +640,37 @@ class _Lowerer:
             for arg in node.args:
                 body += [
                     _assign(value, self.expr(arg, inner)),
-                    ast.If(_is(_load(value), unknown=False), [ast.Return(_load(value))], []),
+                    _at.If(_is(_load(value), unknown=False), [_at.Return(_load(value))], []),
                 ]
-            body.append(ast.Return(_load("U")))
+            body.append(_at.Return(_load("U")))
         elif node.func == "if":
             test = self.fresh("v")
             condition, then, other = node.args
             body = [
                 _assign(test, self.expr(condition, inner)),
-                ast.If(
-                    ast.Compare(_load(test), [ast.Is()], [ast.Constant(True)]),
-                    [ast.Return(self.expr(then, inner))],
+                _at.If(
+                    _at.Compare(_load(test), [ast.Is()], [_at.Constant(True)]),
+                    [_at.Return(self.expr(then, inner))],
                     [],
                 ),
-                ast.If(
-                    ast.Compare(_load(test), [ast.Is()], [ast.Constant(False)]),
-                    [ast.Return(self.expr(other, inner))],
+                _at.If(
+                    _at.Compare(_load(test), [ast.Is()], [_at.Constant(False)]),
+                    [_at.Return(self.expr(other, inner))],
                     [],
                 ),
-                ast.Return(_load("U")),
+                _at.Return(_load("U")),
             ]
         else:
-            args = ast.List([self.expr(arg, inner) for arg in node.args], ast.Load())
-            body = [ast.Return(_call("strict", self.function(node.func), args))]
-        guarded = ast.Try(
+            args = _at.List([self.expr(arg, inner) for arg in node.args], ast.Load())
+            body = [_at.Return(_call("strict", self.function(node.func), args))]
+        guarded = _at.Try(
             body,
-            [ast.ExceptHandler(_load("ArithmeticError"), None, [ast.Return(_load("U"))])],
+            [_at.ExceptHandler(_load("ArithmeticError"), None, [_at.Return(_load("U"))])],
             [],
             [],
         )
         self.functions.append(_def(function, ("get", "loan", "loans", "each"), [guarded]))
-        current_each: ast.expr = _load(each) if each is not None else ast.Constant(None)
+        current_each: ast.expr = _load(each) if each is not None else _at.Constant(None)
         return _call(function, _load("get"), _load("loan"), _load("loans"), current_each)
 
     def function(self, func: str) -> ast.expr:
@@ -674,12 +692,12 @@ def _false_when_unknown(test: Test) -> bool:
 
 def _read_for_tests(local: str, value: ast.expr) -> list[ast.stmt]:
     """``local = value``, NEVER when the value is unknown."""
-    unknown = ast.If(_is(_load(local), unknown=True), [_assign(local, _load("NEVER"))], [])
+    unknown = _at.If(_is(_load(local), unknown=True), [_assign(local, _load("NEVER"))], [])
     return [_assign(local, value), unknown]
 
 
 def _is_never(local: str, unknown: bool) -> ast.Compare:
-    return ast.Compare(_load(local), [ast.Is() if unknown else ast.IsNot()], [_load("NEVER")])
+    return _at.Compare(_load(local), [ast.Is() if unknown else ast.IsNot()], [_load("NEVER")])
 
 
 def _is_scalar(value: object) -> TypeGuard[str | int | float | bool | None]:
@@ -687,7 +705,7 @@ def _is_scalar(value: object) -> TypeGuard[str | int | float | bool | None]:
 
 
 def _call_method(owner: str, method: str, *args: ast.expr) -> ast.Call:
-    return ast.Call(ast.Attribute(_load(owner), _ident(method), ast.Load()), list(args), [])
+    return _at.Call(_at.Attribute(_load(owner), _ident(method), ast.Load()), list(args), [])
 
 
 def _raiser(error: Exception) -> Callable[[], object]:
@@ -715,11 +733,11 @@ def _reader() -> Reader:
     """``Memory.from_situation`` as straight-line code over the input vocabulary (same values,
     same order): every path prefix is looked up once, not once per fact."""
     body: list[ast.stmt] = [
-        _assign("values", ast.Dict([], [])),
-        _assign("loans", ast.Subscript(_load("situation"), ast.Constant("loans"), ast.Load())),
+        _assign("values", _at.Dict([], [])),
+        _assign("loans", _at.Subscript(_load("situation"), _at.Constant("loans"), ast.Load())),
     ]
-    ids = ast.ListComp(
-        ast.Subscript(_load("loan"), ast.Constant("id"), ast.Load()),
+    ids = _at.ListComp(
+        _at.Subscript(_load("loan"), _at.Constant("id"), ast.Load()),
         [ast.comprehension(_store("loan"), _load("loans"), [], 0)],
     )
     body.append(_assign("ids", ids))
@@ -731,10 +749,10 @@ def _reader() -> Reader:
 
     def step(parent: str, part: str) -> ast.expr:
         """``parent.get(part)`` for a dict, else ``_child``: None or UNKNOWN when missing."""
-        get = _call_method(parent, "get", ast.Constant(part))
-        slow = _call("child", _load(parent), ast.Constant(part))
-        is_dict = ast.Compare(_call("type", _load(parent)), [ast.Is()], [_load("dict")])
-        return ast.IfExp(is_dict, get, slow)
+        get = _call_method(parent, "get", _at.Constant(part))
+        slow = _call("child", _load(parent), _at.Constant(part))
+        is_dict = _at.Compare(_call("type", _load(parent)), [ast.Is()], [_load("dict")])
+        return _at.IfExp(is_dict, get, slow)
 
     def node(per_loan: bool, prefix: tuple[str, ...]) -> str:
         nonlocal count
@@ -752,47 +770,46 @@ def _reader() -> Reader:
     for name, situation_scope, path in _input_paths():
         parent = node(not situation_scope, path[:-1])
         read = _assign("v", step(parent, path[-1]))
-        known = ast.IfExp(
-            ast.Compare(_load("v"), [ast.Is()], [ast.Constant(None)]), _load("U"), _load("v")
+        known = _at.IfExp(
+            _at.Compare(_load("v"), [ast.Is()], [_at.Constant(None)]), _load("U"), _load("v")
         )
         key = _key(name, None if situation_scope else "loan_id")
-        store = ast.Assign([ast.Subscript(_load("values"), key, ast.Store())], known)
+        store = _at.Assign([_at.Subscript(_load("values"), key, ast.Store())], known)
         if situation_scope:
             stores += [read, store]
         else:
-            row = ast.Tuple([_store("loan_id"), *map(_store, _loan_row(nodes))], ast.Store())
-            stores.append(ast.For(row, _load("rows"), [read, store], []))
+            row = _at.Tuple([_store("loan_id"), *map(_store, _loan_row(nodes))], ast.Store())
+            stores.append(_at.For(row, _load("rows"), [read, store], []))
     # every loan's prefixes, once: rows of (loan id, loan, prefix nodes...)
     columns = _loan_row(nodes)
-    row_value = ast.Tuple(
-        [ast.Subscript(_load("loan"), ast.Constant("id"), ast.Load()), *map(_load, columns)],
+    row_value = _at.Tuple(
+        [_at.Subscript(_load("loan"), _at.Constant("id"), ast.Load()), *map(_load, columns)],
         ast.Load(),
     )
-    per_loan = ast.For(
+    per_loan = _at.For(
         _store("loan"),
         _load("loans"),
-        [*loan_steps, ast.Expr(_call_method("rows", "append", row_value))],
+        [*loan_steps, _at.Expr(_call_method("rows", "append", row_value))],
         [],
     )
     # the loop variables of ``stores`` name every prefix; the rows hold them in the same order
     for loop in stores:
         if isinstance(loop, ast.For):
-            loop.target = ast.Tuple([_store("loan_id"), *map(_store, columns)], ast.Store())
-    several = [_assign("rows", ast.List([], ast.Load())), per_loan, *stores]
+            loop.target = _at.Tuple([_store("loan_id"), *map(_store, columns)], ast.Store())
+    several = [_assign("rows", _at.List([], ast.Load())), per_loan, *stores]
     # one loan, the common case: no loops at all
-    first = ast.Subscript(_load("loans"), ast.Constant(0), ast.Load())
+    first = _at.Subscript(_load("loans"), _at.Constant(0), ast.Load())
     single: list[ast.stmt] = [
         _assign("loan", first),
-        _assign("loan_id", ast.Subscript(_load("loan"), ast.Constant("id"), ast.Load())),
+        _assign("loan_id", _at.Subscript(_load("loan"), _at.Constant("id"), ast.Load())),
         *loan_steps,
     ]
     for statement in stores:
         single += statement.body if isinstance(statement, ast.For) else [statement]
-    one = ast.Compare(_call("len", _load("loans")), [ast.Eq()], [ast.Constant(1)])
-    body += [*situation_steps, ast.If(one, single, several)]
-    body.append(ast.Return(ast.Tuple([_load("values"), _load("ids")], ast.Load())))
+    one = _at.Compare(_call("len", _load("loans")), [ast.Eq()], [_at.Constant(1)])
+    body += [*situation_steps, _at.If(one, single, several)]
+    body.append(_at.Return(_at.Tuple([_load("values"), _load("ids")], ast.Load())))
     module = ast.Module([_def("read", ("situation",), body)], [])
-    _locate(module)
     namespace: dict[str, object] = {
         "__builtins__": {},
         "UNKNOWN": UNKNOWN,
@@ -820,7 +837,6 @@ def lower_expression(node: Node, parameters: Mapping[str, Any]) -> ExpressionFn:
     lowerer = _Lowerer(None, parameters)  # type: ignore[arg-type]  # expressions never read it
     name = lowerer.expression(node)
     module = ast.Module(lowerer.functions, [])
-    _locate(module)
     namespace = lowerer.namespace
     namespace["__builtins__"] = {}
     exec(compile(module, "<xieshang expression>", "exec"), namespace)
@@ -835,7 +851,6 @@ def lower(compiled: CompiledPack) -> Program:
     gc.disable()  # a large pack makes ~60 tree nodes per rule, none cyclic: the collector would
     try:  # walk the whole heap again and again for nothing (most of the time, measured)
         module = lowerer.module()
-        _locate(module)
         code = compile(module, f"<xieshang pack {compiled.pack.name}>", "exec")
     finally:
         if collecting:
