@@ -95,6 +95,8 @@ def evaluate(
     normal = normalise(checked, day)
     chosen = locale or normal["locale"]
     if backend == "compiled":
+        if ruleset.runtime.closed:  # the same contract as the Rete path (``RuleSet.close``)
+            raise ValueError("the rule set was closed; load the rules again to evaluate")
         result = lowered.run(ruleset.program(), normal)
     else:
         result = run(ruleset.runtime, normal, budget=budget)

@@ -337,6 +337,15 @@ def test_the_pack_is_lowered_once_per_ruleset(
     assert len(calls) == 1 and rules.program() is rules.program()
 
 
+def test_a_closed_ruleset_refuses_both_backends(make_pack: PackFactory) -> None:
+    rules = engine.load_rules([make_pack(CONFLICTS.split("  - id: three")[0])])
+    engine.evaluate(rules, situation(), backend="compiled")
+    rules.close()
+    for backend in engine.api.BACKENDS:
+        with pytest.raises(ValueError, match="the rule set was closed"):
+            engine.evaluate(rules, situation(), backend=backend)
+
+
 def test_an_unknown_backend_is_a_usage_error(default_rules: engine.RuleSet) -> None:
     with pytest.raises(UsageError, match="unknown backend 'fast': expected one of 'rete', 'comp"):
         engine.evaluate(default_rules, situation(), backend="fast")
