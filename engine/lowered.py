@@ -7,14 +7,16 @@ value, as a global of the generated module under a name made here); every identi
 module generates and checks (``_ident``). Parameters are read once, when lowering.
 
 The function computes exactly what ``engine.reference.reference_run`` computes, in the same
-order wherever order can be seen: levels in order; within a level, derive rules in the pack's
-order, each over the loans in situation order (so derivations, conflicts and their messages come
-in the same order); the rules that only fire are free of side effects, so those of one level and
-scope share one loop over the loans. Tests are three-valued as in ``reference.test_holds``: a test
-passes only for a known value, ``unknown`` only for UNKNOWN. Derive expressions are lowered
-inline with the value semantics of ``engine.expr.runtime`` (the helpers ``compile_expr`` uses), so
-they give exactly ``expr.evaluate``'s values. Unknown derived facts are closed at the end of each
-level like ``Memory.close``.
+order wherever order can be seen: levels in order; within a level the situation rules in the
+pack's order, then the per-loan rules in one loop over the loans, each loan's rules in the pack's
+order (so every (fact, loan) gets its derivations in the reference's order; should rules derive
+different values, the reference is asked to report the conflict it meets first). Tests are
+three-valued as in ``reference.test_holds``: a test passes only for a known value, ``unknown``
+only for UNKNOWN; tests read an unknown value as ``NEVER``, which no comparison holds for, so
+most need no known-value guard. Derive expressions are lowered inline with the value semantics
+of ``engine.expr.runtime`` (the helpers ``compile_expr`` uses), so they give exactly
+``expr.evaluate``'s values. Unknown derived facts are closed at the end of each level like
+``Memory.close``.
 
 It fills the same ``Memory``, firings and trace structure as the durable_rules driver, so the
 ranking and the explanations read it unchanged. durable_rules stays the engine of record: the
