@@ -255,6 +255,8 @@ _RUNTIME: Final[Mapping[str, object]] = {
     "compare": _compare,
     "isinstance": isinstance,
     "bool": bool,
+    "str": str,
+    "type": type,
     "zip": zip,
     "ArithmeticError": ArithmeticError,
 }
@@ -461,7 +463,8 @@ class _Lowerer:
                     continue  # "the fact is present": every fact is, known or unknown
                 per_loan = loan and pattern.fact.startswith("loan.")
                 local = (self.loan_locals if per_loan else self.situation_locals)[pattern.fact]
-                terms += self.tests(local, pattern.tests)
+                derived = pattern.fact in self.compiled.levels
+                terms += self.tests(local, pattern.tests, derived)
             branches.append(
                 _at.Constant(True)
                 if not terms
@@ -473,8 +476,12 @@ class _Lowerer:
             return branches[0]
         return _at.BoolOp(ast.Or(), branches)
 
-    def tests(self, local: str, tests: Sequence[Test]) -> list[ast.expr]:
-        """``reference.test_holds`` for each test, one known-value guard shared by a pattern."""
+    def tests(self, local: str, tests: Sequence[Test], derived: bool) -> list[ast.expr]:
+        """``reference.test_holds`` for each test, one known-value guard shared by a pattern.
+
+        A derived fact is often unknown: its tests keep the guard, cheaper than comparing with
+        NEVER (a call of its Python methods); an input fact's tests go without where they can.
+        """
         if any(t.op == "unknown" for t in tests):
             return [_is_never(local, True)] + [
                 _at.Constant(False) for t in tests if t.op != "unknown"
@@ -489,7 +496,8 @@ class _Lowerer:
                 terms.append(_at.Compare(expected, [op], [_load(local)]))
             else:
                 terms.append(_at.Compare(_load(local), [_COMPARE_AST[test.op]], [expected]))
-        if not terms or not all(_false_when_unknown(t) for t in tests if t.op != "known"):
+        unguarded = all(_false_when_unknown(t) for t in tests if t.op != "known")
+        if derived or not terms or not unguarded:
             terms.insert(0, _is_never(local, False))
         return terms
 
@@ -525,7 +533,7 @@ class _Lowerer:
             [],
         )
         return [
-            _assign("value", _call("normalise", computed, _at.Constant(unit))),
+            _assign("value", self.normalised(computed, unit)),
             _assign("key", key),
             _at.Expr(_at.Call(_at.Attribute(remember, "append", ast.Load()), [record], [])),
             _at.If(
@@ -537,6 +545,17 @@ class _Lowerer:
                 [],
             ),
         ]
+
+    def normalised(self, computed: ast.expr, unit: str) -> ast.expr:
+        """``normalise(value, unit)``; for a text or boolean fact only a number is changed, so a
+        value of the fact's own type skips the call (the common case, and exactly the same)."""
+        normal = _call("normalise", _load("value"), _at.Constant(unit))
+        own = {"text": "str", "date": "str", "boolean": "bool"}.get(unit)
+        if own is None:
+            return _call("normalise", computed, _at.Constant(unit))
+        kind = _call("type", _at.NamedExpr(_store("value"), computed))
+        same = _at.Compare(kind, [ast.Is()], [_load(own)])
+        return _at.IfExp(same, _load("value"), normal)
 
     def close(self, level: int) -> list[ast.stmt]:
         """``Memory.close`` for the facts of the next level: unknown wherever none was derived."""
