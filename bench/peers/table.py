@@ -90,6 +90,22 @@ def main():
                 plains.append(r["plain_us"])
         spread = f"{us(min(plains))}–{us(max(plains))}" if plains else "–"
         lines.append(f"| {n:,} | " + " | ".join(cells) + f" | {spread} |")
+    lines += [
+        "",
+        "The same µs divided by the plain-Python cell's own time (one baseline per N, so a"
+        " baseline slowed by the machine in one cell's process does not flatter that cell):",
+        "",
+        "| N rules | " + " | ".join(label for _, label in present) + " |",
+        "|---:|" + "---:|" * len(present),
+    ]
+    for n in ns:
+        base = by.get(("plain", n))
+        cells = []
+        for engine, _ in present:
+            r = by.get((engine, n))
+            ok = r is not None and r.get("ok") and base is not None and base.get("ok")
+            cells.append(ratio(r["eval_us"] / base["eval_us"]) if ok else "–")
+        lines.append(f"| {n:,} | " + " | ".join(cells) + " |")
     lines.append("")
     versions = meta.get("versions", {})
     lines.append(
