@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 EXAMPLE ?= examples/first-late-payment.json
 
-.PHONY: demo test test-fast lint typecheck unit install-check bench examples clean browser screenshots
+.PHONY: demo test test-fast lint typecheck unit install-check bench bench-peers examples clean browser screenshots
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("xieshang needs Python 3.11 or 3.12 (durable-rules does not import on 3.13+)") if not ((3, 11) <= sys.version_info[:2] <= (3, 12)) else None'
@@ -66,6 +66,16 @@ screenshots: $(VENV)/.installed browser
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/run.py
+
+# The peer benchmark of issue 14 (bench/peers/README.md): zen-engine, CLIPS, durable_rules
+# driven directly, generated plain Python and both xieshang backends on one seeded workload,
+# every cell verified equal to plain Python. Prints the table and writes $(PEERS_OUT)/table.md;
+# about 20 minutes on 2 cores. PEERS_NS and PEERS_ENGINES narrow it (bench/peers/run_all.py).
+PEERS_OUT ?= build/peers
+bench-peers: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e ".[bench]"
+	$(BIN)/python bench/peers/run_all.py $(PEERS_OUT)
+	$(BIN)/python bench/peers/table.py $(PEERS_OUT)/results.json $(PEERS_OUT)/table.md
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

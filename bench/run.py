@@ -654,7 +654,7 @@ def main() -> None:
     kept = RESULTS.read_text("utf-8") if RESULTS.exists() else ""
     # the sections of other scripts (bench/distributed.py, bench/load_time.py, the peer
     # benchmark ...) are kept
-    markers = ("<!-- bench/", "<!-- peer benchmark")
+    markers = ("<!-- bench/", "<!-- peer benchmark", "<!-- make bench-peers")
     starts = [kept.index(marker) for marker in markers if marker in kept]
     if starts:
         report.append("\n" + kept[min(starts) :].rstrip("\n") + "\n")

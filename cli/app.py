@@ -44,6 +44,23 @@ class Format(StrEnum):
     markdown = "markdown"
 
 
+class Backend(StrEnum):
+    """``engine.api.BACKENDS``: the same advice either way."""
+
+    rete = "rete"
+    compiled = "compiled"
+
+
+BackendOption = Annotated[
+    Backend,
+    typer.Option(
+        "--backend",
+        help="Evaluation backend: rete (durable_rules, the default and the engine of record) or"
+        " compiled (the pack lowered to Python; the same advice, faster).",
+    ),
+]
+
+
 class Lang(StrEnum):
     zh = "zh"
     zh_cn = "zh-CN"

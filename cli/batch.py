@@ -28,7 +28,7 @@ from typing import IO, TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from cli.app import Lang, RulesOption, _load, _locale, app, fail, reported
+from cli.app import Backend, BackendOption, Lang, RulesOption, _load, _locale, app, fail, reported
 from cli.output import stdout_closed
 from engine import ReadProblem, kind_of, open_regular
 
@@ -270,6 +270,7 @@ def batch(
         FileFormat | None,
         typer.Option("--output-format", help="With --dask (default: by -o's extension)."),
     ] = None,
+    backend: BackendOption = Backend.rete,
 ) -> None:
     """Advise every situation of a JSON Lines file: one advice (or error record) per line."""
     from engine import BatchOptions as Options
@@ -288,6 +289,7 @@ def batch(
             partition_rows,
             input_format.value if input_format else None,
             output_format.value if output_format else None,
+            backend=backend.value,
         )
         return
     if input_format or output_format or (output and str(output).lower().endswith(_PARQUET)):
@@ -295,7 +297,10 @@ def batch(
     with reported():
         ruleset = _load(rules)
         options = Options(
-            source="<stdin>" if source == "-" else source, locale=_locale(lang), top=top
+            source="<stdin>" if source == "-" else source,
+            locale=_locale(lang),
+            top=top,
+            backend=backend.value,
         )
         show = _progress(sys.stderr.isatty() if progress is None else progress)
         try:
@@ -358,6 +363,8 @@ def _dask_batch(
     partition_rows: int,
     input_format: str | None,
     output_format: str | None,
+    *,
+    backend: str = "rete",
 ) -> None:
     """``batch --dask``: the same output, advised on a Dask cluster (``cli.dask_batch``)."""
     from cli import dask_batch as dk
@@ -375,7 +382,12 @@ def _dask_batch(
     with reported():
         ruleset = _load(rules)
         options = run_options(
-            Options(source="<stdin>" if source == "-" else source, locale=_locale(lang), top=top)
+            Options(
+                source="<stdin>" if source == "-" else source,
+                locale=_locale(lang),
+                top=top,
+                backend=backend,
+            )
         )
         pack = ShippedPack.from_ruleset(ruleset)
         show = _progress(sys.stderr.isatty() if progress is None else progress)

@@ -21,6 +21,8 @@ import typer
 
 import cli.batch  # noqa: F401 - registers the batch command
 from cli.app import (
+    Backend,
+    BackendOption,
     Format,
     Lang,
     RulesOption,
@@ -83,6 +85,7 @@ def advise(
             "--audit-log", metavar="FILE", help="Append a decision record (one JSON line) to FILE."
         ),
     ] = None,
+    backend: BackendOption = Backend.rete,
 ) -> None:
     """Ranked, explained advice for a situation."""
     from engine import evaluate, render_json, render_markdown, render_text
@@ -91,7 +94,9 @@ def advise(
     with reported():
         data = _read_situation(situation)
         ruleset = _load(rules)
-        decision = evaluate(ruleset, data, locale=_locale(lang), validated=True)
+        decision = evaluate(
+            ruleset, data, locale=_locale(lang), validated=True, backend=backend.value
+        )
         # the JSON document is made once: the decision record reuses it
         shown = decision.to_advice(top, trace, near_misses) if fmt is Format.json else None
         renderers: dict[Format, Callable[[], str]] = {

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine import packcache
+from engine import lowered, packcache
 from engine.checks import check_pack
 from engine.compiler import CompileError, compile_pack
 from engine.decision import Decision
@@ -27,7 +27,11 @@ from engine.ruleset import RuleSet
 from engine.run import run
 from engine.situation import check_dates, default_today, normalise, validate_situation
 
-__all__ = ["Decision", "RuleSet", "evaluate", "load_rules"]
+__all__ = ["BACKENDS", "Decision", "RuleSet", "evaluate", "load_rules"]
+
+#: ``rete``: durable_rules, the engine of record; ``compiled``: the pack lowered to Python
+#: (``engine.lowered``), proven equal to it by the agreement tests
+BACKENDS = ("rete", "compiled")
 
 
 def load_rules(paths: Sequence[str | Path] | None = None) -> RuleSet:
@@ -79,6 +83,7 @@ def evaluate(
     locale: str | None = None,
     budget: int | None = None,
     validated: bool = False,
+    backend: str = "rete",
 ) -> Decision:
     """Evaluate one situation with durable_rules and rank the result.
 
@@ -88,8 +93,13 @@ def evaluate(
     SituationError for invalid input, EvaluationError when the rules conflict at run time.
     ``today`` is the ``as_of`` of a situation without one (default: the date in China,
     ``engine.situation.default_today``); dates are checked against ``as_of`` even when
-    ``validated``, so an evaluation never sees a notice dated after it.
+    ``validated``, so an evaluation never sees a notice dated after it. ``backend`` is one of
+    ``BACKENDS``: the same decision either way; ``budget`` only bounds the Rete path (the
+    compiled one runs each rule once per loan, level by level, so it cannot loop).
     """
+    if backend not in BACKENDS:
+        allowed = ", ".join(repr(name) for name in BACKENDS)
+        raise UsageError(f"unknown backend {backend!r}: expected one of {allowed}")
     if locale is not None and locale not in LOCALES:
         allowed = ", ".join(repr(name) for name in LOCALES)
         raise UsageError(f"unknown locale {locale!r}: expected one of {allowed}")
@@ -101,7 +111,12 @@ def evaluate(
         checked = validate_situation(situation, "<situation>", today=day)
     normal = normalise(checked, day)
     chosen = locale or normal["locale"]
-    result = run(ruleset.runtime, normal, budget=budget)
+    if backend == "compiled":
+        if ruleset.runtime.closed:  # the same contract as the Rete path (``RuleSet.close``)
+            raise ValueError("the rule set was closed; load the rules again to evaluate")
+        result = lowered.run(ruleset.program(), normal)
+    else:
+        result = run(ruleset.runtime, normal, budget=budget)
     ranking: Ranking = rank(ruleset.compiled, result.firings, result.memory, chosen)
     return Decision(
         ruleset,

@@ -64,6 +64,7 @@ class Options:
     top: int | None = None
     today: datetime.date | None = None  #: as_of when a line gives none; None: today in China,
     #: taken once when the run starts (``run_batch``), so a run across midnight has one date
+    backend: str = "rete"  #: ``engine.api.BACKENDS``
 
 
 @dataclass
@@ -143,7 +144,12 @@ def advise_line(ruleset: RuleSet, line: Line, options: Options) -> Result:
             )
         situation = load_situation_bytes(data, source, today=options.today)
         decision = evaluate(
-            ruleset, situation, today=options.today, locale=options.locale, validated=True
+            ruleset,
+            situation,
+            today=options.today,
+            locale=options.locale,
+            validated=True,
+            backend=options.backend,
         )
         return 0, dumps(decision.to_advice(options.top))
     except XieshangError as exc:

@@ -169,6 +169,27 @@ def normalise(value: Any, unit: str) -> Any:
     return int(rounded) if float(rounded).is_integer() else rounded
 
 
+@functools.cache
+def input_paths() -> tuple[tuple[str, bool, tuple[str, ...]], ...]:
+    """(name, situation scope, path inside the situation or the loan) of every input fact: the
+    situation's, then a loan's, in the order ``Memory.from_situation`` reads them (the compiled
+    backend reads a situation along these)."""
+    paths: list[tuple[str, bool, tuple[str, ...]]] = []
+
+    def walk(tree: _Tree, prefix: tuple[str, ...], situation_scope: bool) -> None:
+        for key, name, sub in tree:
+            if name is not None:
+                paths.append((name, situation_scope, (*prefix, key)))
+            else:
+                assert sub is not None
+                walk(sub, (*prefix, key), situation_scope)
+
+    situation_tree, loan_tree = _input_trees()  # the order in which from_situation reads
+    walk(situation_tree, (), True)
+    walk(loan_tree, (), False)
+    return tuple(paths)
+
+
 #: (key, fact name, None) for a leaf, (key, None, subtree) for an object: the input facts as
 #: they nest in a situation or a loan, so that each object is looked up once, not once per leaf
 _Tree = tuple[tuple[str, "str | None", "_Tree | None"], ...]

@@ -5,9 +5,11 @@ Made by ``engine.load_rules`` (the façade); read by evaluation, explanation and
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from engine.compiler import CompiledPack
+from engine.lowered import Program, lower
 from engine.model import Pack
 from engine.run import Runtime
 
@@ -26,9 +28,24 @@ class RuleSet:
     pack: Pack
     compiled: CompiledPack
     runtime: Runtime = field(init=False)
+    #: the pack lowered to Python for ``backend="compiled"`` (``engine.lowered``), made on first use
+    _program: Program | None = field(default=None, init=False, repr=False, compare=False)
+    _lowering: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self.runtime = Runtime(self.compiled)
+
+    def program(self) -> Program:
+        """The compiled backend's function for this pack: lowered once, then cached here."""
+        program = self._program
+        if program is None:
+            with self._lowering:
+                program = self._program
+                if program is None:
+                    program = self._program = lower(self.compiled)
+        return program
 
     def close(self) -> None:
         """Free the engine rulesets now (idempotent); running evaluations still finish."""
