@@ -361,7 +361,7 @@ def render_card(decision: Decision) -> dict[str, Any]:
     return {
         "locale": decision.locale,
         "heading": f"{w['heading']} · {w['as_of']} {decision.situation['as_of']}",
-        "rules": f"{pack.name} {pack.version}",
+        "rules": f"{w['rules']} {pack.name} {pack.version}",
         "summary": summary_lines(decision),
         "crisis": view.crisis,
         "today_heading": w["crisis" if view.crisis else "today"],
