@@ -32,7 +32,7 @@
       offline: "连不上服务器，请稍后再试。你的回答还在这个页面里。",
       why: "原因",
       summary: "概况",
-      total: "共 {count} 条建议；上面是今天最要紧的。",
+      total: "看全部 {count} 条建议",
       left_out: "未列出",
       doc_unavailable: "这个版本还不能生成话术和计划文件。",
       cleared: "已清除。你的回答都已删掉。",
@@ -66,7 +66,7 @@
       offline: "The server cannot be reached; please try again. Your answers are still in this page.",
       why: "Why",
       summary: "Summary",
-      total: "{count} recommendations in all; the most urgent are above.",
+      total: "See all {count} recommendations",
       left_out: "Left out",
       doc_unavailable: "This version cannot make the call script and plan files yet.",
       cleared: "Cleared. Your answers are deleted.",
@@ -404,8 +404,12 @@
       later.append(ol);
       box.append(later);
     }
-    if (card.total > card.today.length + card.later.length) {
-      box.append(el("p", t("total").replace("{count}", String(card.total)), "muted"));
+    if (card.total > card.today.length) {
+      const all = el("details", undefined, "all");
+      all.id = "all-recommendations";
+      all.append(el("summary", t("total").replace("{count}", String(card.total))));
+      all.addEventListener("toggle", () => { if (all.open) showAll(all); });
+      box.append(all);
     }
     if (card.plan.length) {
       const plan = el("section", undefined, "plan");
@@ -425,6 +429,31 @@
     }
     box.append(el("p", card.footer, "footer-note"));
     $("result-title").focus();
+  }
+
+  // Every recommendation in full (the advice JSON, as `xieshang advise --format json`).
+  async function showAll(details) {
+    if (details.querySelector("ol")) return;
+    let response;
+    try {
+      response = await post(`/v1/advise?lang=${encodeURIComponent(locale)}`, situation());
+    } catch (e) {
+      details.append(el("p", t("offline"), "error"));
+      return;
+    }
+    if (!response.ok) {
+      details.append(el("p", t("failed") + (await problemText(response)), "error"));
+      return;
+    }
+    const advice = await response.json();
+    const ol = el("ol", undefined, "all-list");
+    for (const rec of advice.recommendations) {
+      const li = el("li", undefined, "rec");
+      li.append(el("h4", rec.title));
+      for (const line of rec.message.split("\n")) li.append(el("p", line, "message"));
+      ol.append(li);
+    }
+    details.append(ol);
   }
 
   async function prepareDocuments() {
