@@ -203,12 +203,12 @@ def test_a_first_late_payment(browser: WebDriver, server: Server) -> None:
     assert "今天先还 ¥300.00" in seen
     assert "不是法律意见" in seen
     assert "contact_lender" not in seen  # no action codes or rule ids for a borrower
+    assert browser.switch_to.active_element.get_attribute("id") == "result-title"
     browser.find_element(By.CSS_SELECTOR, "#all-recommendations summary").click()
     wait(browser).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".all-list h4")) > 3)
     everything = [h.text for h in browser.find_elements(By.CSS_SELECTOR, ".all-list h4")]
     assert everything[:3] == today_titles(browser)  # the full list, in the same order
     browser.find_element(By.CSS_SELECTOR, "#all-recommendations summary").click()
-    assert browser.switch_to.active_element.get_attribute("id") == "result-title"
     assert browser.get_cookies() == []
     assert browser.execute_script("return window.localStorage.length") == 0
     assert console_errors(browser) == []
