@@ -48,17 +48,17 @@ def serve(
             min=0.001,
             max=600,
             metavar="SECONDS",
-            help="Longest a request may take to send its body, and to evaluate.",
+            help="Longest an evaluation may take (then 503).",
         ),
     ] = 10.0,
-    header_timeout: Annotated[
+    client_timeout: Annotated[
         float,
         typer.Option(
-            "--header-timeout",
+            "--client-timeout",
             min=0.001,
             max=600,
             metavar="SECONDS",
-            help="Longest a connection may take to send a request's headers (slow clients).",
+            help="Longest a client may take to send a request's headers, and then its body.",
         ),
     ] = 10.0,
     access_log: Annotated[
@@ -78,7 +78,7 @@ def serve(
     settings = Settings(
         rules=tuple(str(p) for p in rules or ()),
         time_limit=time_limit,
-        header_timeout=header_timeout,
+        client_timeout=client_timeout,
     )
     os.environ[ENV] = settings.to_env()  # worker processes inherit it
     uvicorn.run(

@@ -92,7 +92,9 @@ def stop(server: Server) -> None:
             server.process.wait(timeout=20)
 
 
-def post_json(server: Server, path: str, body: bytes, headers: Sequence[tuple[str, str]] = ()) -> httpx.Response:
+def post_json(
+    server: Server, path: str, body: bytes, headers: Sequence[tuple[str, str]] = ()
+) -> httpx.Response:
     return httpx.post(
         f"{server.url}{path}",
         content=body,

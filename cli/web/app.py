@@ -276,8 +276,8 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 
 async def body_of(request: Request, service: Service) -> bytes:
-    """The body within the time limit (a client trickling its body is cut off: 408)."""
-    limit = service.settings.time_limit
+    """The body within the client time limit (a client trickling its body is cut off: 408)."""
+    limit = service.settings.client_timeout
     try:
         with anyio.fail_after(limit):
             body = await read_body(request, service.settings)

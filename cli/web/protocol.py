@@ -3,9 +3,9 @@
 uvicorn closes an idle keep-alive connection (``timeout_keep_alive``) and bounds the size of an
 incomplete request head (``h11_max_incomplete_event_size``), but a client that opens a
 connection and sends a header byte every few seconds holds it for ever. Here every connection
-must deliver a complete request head within ``header_timeout`` seconds of being opened (or of
-the previous response); otherwise it is closed. The body has its own limit (``time_limit``, in
-``cli.web.app``).
+must deliver a complete request head within ``client_timeout`` seconds of being opened (or of
+the previous response); otherwise it is closed. The body has the same
+limit, counted from the end of the head (``cli.web.app.body_of``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from cli.web.settings import Settings
 class GuardedH11Protocol(H11Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._header_timeout = Settings.from_env().header_timeout
+        self._header_timeout = Settings.from_env().client_timeout
         self._head_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]

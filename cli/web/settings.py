@@ -16,8 +16,10 @@ ENV = "XIESHANG_SERVE"  #: the environment variable carrying the settings, as JS
 class Settings:
     rules: tuple[str, ...] = ()  #: pack directories; empty: the built-in pack
     max_body: int = MAX_BYTES  #: largest request body, in bytes (a situation's own limit)
-    time_limit: float = 10.0  #: seconds a request may spend reading its body and evaluating
-    header_timeout: float = 10.0  #: seconds a connection may take to send a request's headers
+    time_limit: float = 10.0  #: seconds an evaluation may take (then 503)
+    client_timeout: float = (
+        10.0  #: seconds a client may take to send a request's head, then its body
+    )
     evaluations: int = 4  #: evaluations at once in one worker (durable_rules holds the GIL)
 
     def to_env(self) -> str:
