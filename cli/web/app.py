@@ -33,14 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cli.web.problems import Problem
 from cli.web.settings import Settings
-from engine.errors import (
-    EvaluationError,
-    RuleLoadError,
-    SituationError,
-    UsageError,
-    XieshangError,
-    did_you_mean,
-)
+from engine.errors import EvaluationError, SituationError, UsageError, did_you_mean
 
 if TYPE_CHECKING:
     from engine.api import RuleSet
@@ -205,15 +198,7 @@ def problem_of(exc: BaseException) -> Problem:
         return Problem(400, "bad-request", str(exc))
     if isinstance(exc, EvaluationError):
         return Problem(422, "evaluation-stopped", str(exc))
-    if isinstance(exc, RuleLoadError):
-        return Problem(
-            500,
-            "rules-invalid",
-            "the rule pack is invalid",
-            {"errors": [str(e) for e in exc.errors]},
-        )
-    if isinstance(exc, XieshangError):
-        return Problem(500, "internal-error", f"internal error: {type(exc).__name__}")
+    # anything else (EngineError included) is internal: its type, never its text or a traceback
     return Problem(500, "internal-error", f"internal error: {type(exc).__name__}")
 
 
@@ -231,18 +216,18 @@ class Service:
         self.limiter = anyio.CapacityLimiter(settings.evaluations)
 
     async def run(self, work: Callable[[], Response]) -> Response:
-        """``work`` in a thread, within the time limit (503 when it is over; the thread's result
-        is then dropped: an evaluation cannot be interrupted inside the engine)."""
+        """``work`` in a thread once one of the worker's evaluation slots is free, within the
+        time limit counted from then (503 when it is over; the thread's result is dropped: an
+        evaluation cannot be interrupted inside the engine). Waiting for a slot is not counted,
+        so a burst of clients is answered late rather than refused."""
         limit = self.settings.time_limit
-        try:
-            with anyio.fail_after(limit):
-                return await anyio.to_thread.run_sync(
-                    work, abandon_on_cancel=True, limiter=self.limiter
-                )
-        except TimeoutError:
-            raise Problem(
-                503, "time-limit", f"the request took longer than the limit of {limit:g} s"
-            ) from None
+        async with self.limiter:
+            try:
+                with anyio.fail_after(limit):
+                    return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+            except TimeoutError:
+                message = f"the evaluation took longer than the limit of {limit:g} s"
+                raise Problem(503, "time-limit", message) from None
 
 
 def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -254,9 +239,7 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         request.state.digest = "-"
         try:
             response = await handler(request, service)
-        except BaseException as exc:
-            if not isinstance(exc, Exception):
-                raise
+        except Exception as exc:  # cancellation (a BaseException) goes on up
             problem = problem_of(exc)
             if problem.status >= 500:
                 log.error("%s %s failed: %s", request.method, request.url.path, type(exc).__name__)

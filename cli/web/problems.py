@@ -53,10 +53,5 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "status": {"type": "integer", "minimum": 400, "maximum": 599},
         "detail": {"type": "string", "description": "One line: what was wrong, where."},
         "path": {"type": "string", "description": "The JSON path in the request body."},
-        "errors": {
-            "type": "array",
-            "description": "Rule pack errors, each as file:line:col: code: message.",
-            "items": {"type": "string"},
-        },
     },
 }
