@@ -367,28 +367,24 @@ def test_no_situation_reaches_the_log(tmp_path: Path) -> None:
 # --- faults -------------------------------------------------------------------------------------
 
 
-def trickle(port: int, head: bytes, pieces: list[bytes], pause: float) -> tuple[bytes, float]:
-    """Send ``head`` then ``pieces`` one at a time; what the server sent back and when it hung up
-    (seconds after the head), or everything sent without it hanging up."""
+def trickle(port: int, head: bytes, pieces: list[bytes], pause: float) -> bytes:
+    """Send ``head``, then ``pieces`` one every ``pause`` seconds, until the server hangs up;
+    what it sent back. Raises if it kept the connection for the whole trickle."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(head)
-        started = time.monotonic()
         received = b""
         sock.settimeout(pause)
         for piece in pieces:
             try:
                 sock.sendall(piece)
-            except (BrokenPipeError, ConnectionResetError):
-                return received, time.monotonic() - started
-            try:
                 data = sock.recv(65536)
             except TimeoutError:
                 continue
-            except ConnectionResetError:
-                return received, time.monotonic() - started
+            except (BrokenPipeError, ConnectionResetError):
+                return received
             received += data
             if not data:
-                return received, time.monotonic() - started
+                return received
         raise AssertionError("the server kept a trickling client for the whole trickle")
 
 
@@ -396,9 +392,8 @@ def test_a_client_trickling_its_headers_is_cut_off() -> None:
     with running_server("--client-timeout", "1") as running:
         head = b"POST /v1/advise HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         pieces = [f"X-Slow-{i}: {i}\r\n".encode() for i in range(100)]  # 100 x 0.2 s = 20 s
-        received, after = trickle(running.port, head, pieces, 0.2)
+        received = trickle(running.port, head, pieces, 0.2)  # raises if never cut off
         assert received == b""  # closed, no request was ever complete
-        assert after < 15  # long before the trickle would end
         assert post_json(running, "/v1/advise", FIRST.read_bytes()).status_code == 200
         # an idle connection that sends nothing at all is closed too
         with socket.create_connection(("127.0.0.1", running.port), timeout=30) as idle:
@@ -413,7 +408,7 @@ def test_a_client_trickling_its_body_gets_408() -> None:
             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
         )
         pieces = [body[i : i + 10] for i in range(0, len(body), 10)]
-        received, _ = trickle(running.port, head, pieces, 0.2)
+        received = trickle(running.port, head, pieces, 0.2)
         assert received.startswith(b"HTTP/1.1 408 ")
         assert b"application/problem+json" in received
         assert post_json(running, "/v1/advise", body).status_code == 200
@@ -430,14 +425,7 @@ def test_a_request_over_the_time_limit_is_503_and_the_server_goes_on() -> None:
 def workers_of(server: Server) -> list[psutil.Process]:
     """The worker processes (uvicorn spawns them through multiprocessing)."""
     parent = psutil.Process(server.process.pid)
-    return [
-        child
-        for child in parent.children()
-        if any(
-            "multiprocessing" in part and "spawn" in " ".join(child.cmdline())
-            for part in child.cmdline()
-        )
-    ]
+    return [child for child in parent.children() if "spawn_main" in " ".join(child.cmdline())]
 
 
 def test_a_killed_worker_is_replaced_and_the_server_keeps_answering() -> None:
