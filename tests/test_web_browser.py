@@ -11,7 +11,7 @@ to build/screenshots/ (a few are kept in docs/images/ for the README).
 from __future__ import annotations
 
 import datetime as dt
-import os
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,9 @@ pytestmark = pytest.mark.slow  # a server process and a browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "build" / "screenshots"
+EXAMPLES = ROOT / "examples"
 PHONE, DESKTOP = (390, 844), (1280, 900)
 
 if not CHROMIUM.exists() or not CHROMEDRIVER.exists():  # pragma: no cover - depends on the host
@@ -111,43 +113,107 @@ def question(driver: WebDriver) -> str:
     return text(driver, "question-title")
 
 
-def choose(driver: WebDriver, label: str) -> None:
-    """Click the choice a person reads, then Next."""
-    labels = driver.find_elements(By.CSS_SELECTOR, "#question-input label")
-    matching = [lab for lab in labels if lab.text == label]
-    assert matching, f"no choice {label!r} among {[lab.text for lab in labels]}"
-    matching[0].click()
-    next_question(driver)
+def asked(driver: WebDriver) -> tuple[str, str]:
+    """The path and the type of the question on screen."""
+    fieldset = driver.find_element(By.ID, "question-fieldset")
+    return str(fieldset.get_attribute("data-path")), str(fieldset.get_attribute("data-type"))
 
 
-def type_answer(driver: WebDriver, value: str) -> None:
-    field = driver.find_element(By.ID, "answer")
-    field.clear()
-    field.send_keys(value)
-    next_question(driver)
+def value_at(situation: dict[str, Any], path: str) -> Any:
+    """The answer a person with ``situation`` gives at ``path`` (None: they do not know)."""
+    node: Any = situation
+    for piece in path.split("."):
+        name, _, index = piece.partition("[")
+        node = node.get(name) if isinstance(node, dict) else None
+        if index and isinstance(node, list):
+            position = int(index.rstrip("]"))
+            node = node[position] if position < len(node) else None
+    return node
 
 
-def set_date(driver: WebDriver, value: str) -> None:
-    """A date input's picker is the browser's; set its value as the picker would."""
-    field = driver.find_element(By.ID, "answer")
-    driver.execute_script("arguments[0].value = arguments[1]", field, value)
-    next_question(driver)
-
-
-def next_question(driver: WebDriver) -> None:
-    before = question(driver)
-    driver.find_element(By.ID, "next").click()
+def step(driver: WebDriver, action: str) -> None:
+    """Press Next (or Skip, Back) and wait for the next question or the advice."""
+    before = (question(driver), asked(driver))
+    driver.find_element(By.ID, action).click()
     wait(driver).until(
-        lambda d: question(d) != before or d.find_element(By.ID, "result").is_displayed()
+        lambda d: (
+            (question(d), asked(d)) != before
+            or d.find_element(By.ID, "result").is_displayed()
+            or bool(text(d, "question-error"))
+        )
     )
 
 
-def skip(driver: WebDriver) -> None:
-    before = question(driver)
-    driver.find_element(By.ID, "skip").click()
-    wait(driver).until(
-        lambda d: question(d) != before or d.find_element(By.ID, "result").is_displayed()
-    )
+def answer_as(driver: WebDriver, situation: dict[str, Any], limit: int = 80) -> list[str]:
+    """Answer every question the page asks from ``situation``, as a person would: a choice by
+    clicking its label, a number by typing it, "I don't know" for what the situation leaves
+    out; until the advice shows. The paths asked, in order."""
+    paths: list[str] = []
+    for _ in range(limit):
+        if driver.find_element(By.ID, "result").is_displayed():
+            return paths
+        path, kind = asked(driver)
+        paths.append(path)
+        for control in driver.find_elements(By.CSS_SELECTOR, "#question-input input"):
+            named = driver.find_elements(
+                By.CSS_SELECTOR, f"label[for='{control.get_attribute('id')}']"
+            )
+            assert named or control.get_attribute("aria-labelledby"), (
+                f"{path}: a control without a name"
+            )
+        value = (
+            [loan["product"] for loan in situation["loans"]]
+            if kind == "loans"
+            else value_at(situation, path)
+        )
+        if value is None:
+            step(driver, "skip")
+            continue
+        if kind in ("boolean", "choice", "choices", "loans"):
+            wanted = value if isinstance(value, list) else [value]
+            for choice in driver.find_elements(By.CSS_SELECTOR, "#question-input input"):
+                if json.loads(str(choice.get_attribute("value"))) in wanted:
+                    label = f"label[for='{choice.get_attribute('id')}']"
+                    driver.find_element(By.CSS_SELECTOR, label).click()
+        elif kind == "date":
+            field = driver.find_element(By.ID, "answer")  # the picker is the browser's
+            driver.execute_script("arguments[0].value = arguments[1]", field, value)
+        else:
+            shown = f"{value * 100:g}" if kind == "percent" else str(value)
+            field = driver.find_element(By.ID, "answer")
+            field.clear()
+            field.send_keys(shown)
+        step(driver, "next")
+        assert text(driver, "question-error") == "", (path, text(driver, "question-error"))
+    raise AssertionError(f"no advice after {limit} questions: {paths}")
+
+
+LOAN_DATES = (
+    "first_missed_due_date",
+    "next_due_date",
+    "status.legal_notice_date",
+    "status.hearing_date",
+)
+
+
+def example(name: str) -> dict[str, Any]:
+    """An example situation moved to today (the page sends no ``as_of``): every loan date moves
+    by as many days as ``as_of`` is from today, so every day count stays the same; a loan's
+    ``days_overdue`` is given where only its first missed date was (the page's own short list
+    of questions asks for the count)."""
+    situation: dict[str, Any] = json.loads((EXAMPLES / f"{name}.json").read_text("utf-8"))
+    as_of = dt.date.fromisoformat(situation.pop("as_of"))
+    shift = dt.date.fromisoformat(days_ago(0)) - as_of
+    for loan in situation["loans"]:
+        if "first_missed_due_date" in loan and "days_overdue" not in loan:
+            missed = dt.date.fromisoformat(loan["first_missed_due_date"])
+            loan["days_overdue"] = (as_of - missed).days
+        for path in LOAN_DATES:
+            *outer, field = path.split(".")
+            node = loan.get(outer[0], {}) if outer else loan
+            if field in node:
+                node[field] = (dt.date.fromisoformat(node[field]) + shift).isoformat()
+    return situation
 
 
 def advice(driver: WebDriver) -> str:
@@ -161,12 +227,12 @@ def today_titles(driver: WebDriver) -> list[str]:
 
 
 def console_errors(driver: WebDriver) -> list[dict[str, Any]]:
-    """Errors in the console (a CSP violation is one), except the documents' 501 while the
-    documents are not part of this build."""
+    """Errors in the console (a CSP violation is one), except the 501 answers of what is not
+    part of this build (interview, documents)."""
     return [
         entry
         for entry in driver.get_log("browser")
-        if entry["level"] == "SEVERE" and "/v1/documents" not in entry["message"]
+        if entry["level"] == "SEVERE" and "501 (Not Implemented)" not in entry["message"]
     ]
 
 
@@ -182,19 +248,9 @@ def test_a_first_late_payment(browser: WebDriver, server: Server) -> None:
     open_page(browser, server)
     assert "不存 Cookie" in text(browser, "privacy")
     assert browser.switch_to.active_element.get_attribute("id") == "question-title"
-    choose(browser, "否")  # distress
-    assert "哪种借款" in question(browser)
-    choose(browser, "借呗")
-    assert browser.switch_to.active_element.get_attribute("id") == "question-title"
-    type_answer(browser, "5")  # days overdue
-    type_answer(browser, "1100")  # overdue amount
-    type_answer(browser, "12000")  # balance
-    choose(browser, "没有")  # no court papers: the notice date is not asked
-    assert "收入" in question(browser)
-    type_answer(browser, "6000")
-    type_answer(browser, "3800")
-    choose(browser, "否")  # not contacted yet
-    type_answer(browser, "300")  # can pay today
+    paths = answer_as(browser, example("first-late-payment"))
+    assert paths[0] == "borrower.distress"  # safety first
+    assert "loans[0].status.legal_notice_date" not in paths  # no court papers: not asked
     seen = advice(browser)
     assert today_titles(browser)[0] == "今天就联系贷款方"
     assert len(today_titles(browser)) == 3
@@ -217,21 +273,10 @@ def test_a_first_late_payment(browser: WebDriver, server: Server) -> None:
 
 def test_a_court_notice(browser: WebDriver, server: Server) -> None:
     open_page(browser, server)
-    skip(browser)  # distress: skipped, never required
-    choose(browser, "借呗")
-    type_answer(browser, "210")
-    type_answer(browser, "32000")
-    type_answer(browser, "32000")
-    choose(browser, "法院的起诉材料或传票")
-    assert "哪天收到" in question(browser)  # asked only because there are court papers
-    set_date(browser, days_ago(8))
-    type_answer(browser, "4500")
-    type_answer(browser, "3300")
-    choose(browser, "是")
-    type_answer(browser, "0")
+    paths = answer_as(browser, example("court-notice"))
+    assert "loans[0].status.legal_notice_date" in paths  # asked because there are court papers
     advice(browser)
-    first = today_titles(browser)[0]
-    assert first.startswith("法院期限")
+    assert today_titles(browser)[0].startswith("法院期限")
     assert "12368" in text(browser, "card")  # check the papers are real through the court
     assert console_errors(browser) == []
     shoot(browser, "court-notice")
@@ -239,10 +284,8 @@ def test_a_court_notice(browser: WebDriver, server: Server) -> None:
 
 def test_a_crisis_answer(browser: WebDriver, server: Server) -> None:
     open_page(browser, server)
-    choose(browser, "是")  # distress
-    choose(browser, "借呗")
-    type_answer(browser, "60")
-    browser.find_element(By.ID, "advice-now").click()  # the advice at any point
+    seen_paths = answer_as(browser, example("distress"))
+    assert seen_paths[0] == "borrower.distress"
     seen = advice(browser)
     assert "只列出眼下最要紧的" in seen
     assert today_titles(browser)[0] == "你的安全比任何欠款都重要"
@@ -254,51 +297,63 @@ def test_a_crisis_answer(browser: WebDriver, server: Server) -> None:
     shoot(browser, "crisis")
 
 
+def test_advice_at_any_point_back_and_skip(browser: WebDriver, server: Server) -> None:
+    open_page(browser, server)
+    first = asked(browser)[0]
+    browser.find_element(By.ID, "advice-now").click()  # no loan yet: says what it needs
+    wait(browser).until(lambda d: "先选一下是哪笔欠款" in text(d, "question-error"))
+    step(browser, "skip")  # distress may always be skipped
+    assert asked(browser)[1] == "loans"
+    assert not browser.find_element(By.ID, "skip").is_displayed()  # the loans are needed
+    step(browser, "back")
+    assert asked(browser)[0] == first
+    step(browser, "skip")
+    answer_as_far = browser.find_elements(By.CSS_SELECTOR, "#question-input label")
+    answer_as_far[0].click()  # the first kind of loan
+    step(browser, "next")
+    browser.find_element(By.ID, "advice-now").click()  # the advice at any point
+    advice(browser)
+    assert len(today_titles(browser)) >= 1
+    assert console_errors(browser) == []
+
+
 def test_english_switch_and_clear(browser: WebDriver, server: Server) -> None:
     open_page(browser, server)
     browser.find_element(By.ID, "lang-switch").click()
+    wait(browser).until(lambda d: "harming yourself" in question(d))
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
-    assert "harming yourself" in question(browser)
     assert "no cookies" in text(browser, "privacy")
-    choose(browser, "No")
-    choose(browser, "借呗 (Jiebei)")
-    type_answer(browser, "5")
-    browser.find_element(By.ID, "advice-now").click()
+    situation = example("first-late-payment")
+    situation["locale"] = "en"
+    answer_as(browser, situation)
     seen = advice(browser)
     assert "Today" in seen
-    assert "Check exactly what is overdue" in today_titles(browser)
+    assert today_titles(browser)[0] == "Contact the lender today"
     shoot(browser, "english")
     browser.find_element(By.ID, "lang-switch").click()  # back to Chinese: the advice follows
-    wait(browser).until(lambda d: "今天" in text(d, "card"))
+    wait(browser).until(lambda d: "今天就联系贷款方" in text(d, "card"))
     browser.find_element(By.ID, "clear").click()
+    wait(browser).until(lambda d: "已清除" in text(d, "status"))
     assert not browser.find_element(By.ID, "result").is_displayed()
-    assert "已清除" in text(browser, "status")
     assert "撑不下去" in question(browser)
     checked = browser.find_elements(By.CSS_SELECTOR, "#question-input input:checked")
     assert checked == []  # the answers are gone, not only hidden
+    step(browser, "skip")
+    assert browser.find_elements(By.CSS_SELECTOR, "#question-input input:checked") == []
     assert console_errors(browser) == []
 
 
 def test_labels_and_reflow_at_200_percent(browser: WebDriver, server: Server) -> None:
-    """Every control has a name a screen reader reads; at 320 CSS px (a 640 px window at 200%
-    zoom) nothing needs horizontal scrolling."""
+    """At 320 CSS px (a 640 px window at 200% zoom) nothing needs horizontal scrolling, on a
+    question or on the advice. (Every control's name is checked on every question asked, in
+    ``answer_as``.)"""
     open_page(browser, server)
     size(browser, 320, 640)
-    for element in browser.find_elements(By.CSS_SELECTOR, "#question-input input"):
-        label = browser.find_elements(
-            By.CSS_SELECTOR, f"label[for='{element.get_attribute('id')}']"
-        )
-        assert label or element.get_attribute("aria-labelledby")
     wide = "return document.documentElement.scrollWidth > window.innerWidth"
     assert browser.execute_script(wide) is False
-    choose(browser, "否")
-    choose(browser, "借呗")
-    field = browser.find_element(By.ID, "answer")
-    assert field.get_attribute("aria-labelledby") == "question-title"
-    type_answer(browser, "5")
-    browser.find_element(By.ID, "advice-now").click()
+    answer_as(browser, example("first-late-payment"))
     advice(browser)
     assert browser.execute_script(wide) is False
-    os.makedirs(SHOTS, exist_ok=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SHOTS / "zoom-200-percent.png"))
     size(browser, *PHONE)

@@ -24,7 +24,9 @@
       yes: "是",
       no: "否",
       required: "这个问题需要回答才能给出建议。",
-      number: "请填一个不小于 0 的数字（元），或者点“不知道，跳过”。",
+      number: "请填一个不小于 0 的数字，或者点“不知道，跳过”。",
+      text: "请填写，或者点“不知道，跳过”。",
+      need_loan: "先选一下是哪笔欠款，才能给出建议。",
       integer: "请填一个不小于 0 的整数，或者点“不知道，跳过”。",
       date: "请选一个日期，或者点“不知道，跳过”。",
       choose: "请选一项，或者点“不知道，跳过”。",
@@ -59,7 +61,9 @@
       yes: "Yes",
       no: "No",
       required: "This question needs an answer before there can be advice.",
-      number: "Enter a number of yuan, 0 or more, or press “I don't know, skip”.",
+      number: "Enter a number, 0 or more, or press “I don't know, skip”.",
+      text: "Type an answer, or press “I don't know, skip”.",
+      need_loan: "Choose which debt this is about first; then there can be advice.",
       integer: "Enter a whole number, 0 or more, or press “I don't know, skip”.",
       date: "Choose a date, or press “I don't know, skip”.",
       choose: "Choose one, or press “I don't know, skip”.",
@@ -78,81 +82,49 @@
     },
   };
 
-  // The key questions, asked one at a time. Each sets one field of the situation (SPEC §2).
-  const QUESTIONS = [
-    {
-      path: ["borrower", "distress"], type: "boolean", optional: true,
-      text: { "zh-CN": "这段时间，你有没有觉得撑不下去，甚至想伤害自己？", en: "Lately, have you felt you cannot go on, or thought of harming yourself?" },
-      help: { "zh-CN": "这个问题可以不答。如果是，我们会先告诉你现在就能找谁帮忙。", en: "You may skip this. If yes, we first show who can help you right now." },
-    },
-    {
-      path: ["loans", 0, "product"], type: "choice", optional: false,
-      text: { "zh-CN": "逾期（或快要还不上）的是哪种借款？", en: "Which kind of credit is overdue, or about to be?" },
-      help: { "zh-CN": "有好几笔的话，先选最着急的一笔。", en: "If there are several, choose the most pressing one." },
-      choices: [
-        ["jiebei", "借呗", "借呗 (Jiebei)"],
-        ["huabei", "花呗", "花呗 (Huabei)"],
-        ["credit_card", "信用卡", "Credit card"],
-        ["bank_consumer_loan", "银行消费贷", "Bank consumer loan"],
-        ["weilidai", "微粒贷", "微粒贷 (Weilidai)"],
-        ["other_online_loan", "其他网贷", "Another online loan"],
-      ],
-    },
-    {
-      path: ["loans", 0, "days_overdue"], type: "integer", optional: true,
-      text: { "zh-CN": "已经逾期多少天了？还没逾期就填 0。", en: "How many days overdue is it? Enter 0 if it is not overdue yet." },
-      help: { "zh-CN": "在 App 的账单里能看到。", en: "The app's bill shows it." },
-    },
-    {
-      path: ["loans", 0, "overdue_amount"], type: "number", optional: true,
-      text: { "zh-CN": "逾期的金额是多少元？", en: "How much is overdue, in yuan?" },
-      help: { "zh-CN": "只填已经过了还款日、还没还上的部分。", en: "Only the part past its due date and not yet paid." },
-    },
-    {
-      path: ["loans", 0, "outstanding_balance"], type: "number", optional: true,
-      text: { "zh-CN": "这笔借款现在一共还欠多少元？", en: "How much is owed on this loan in total now, in yuan?" },
-      help: { "zh-CN": "包括还没到期的部分。", en: "Including what is not due yet." },
-    },
-    {
-      path: ["loans", 0, "status", "legal"], type: "choice", optional: true,
-      text: { "zh-CN": "有没有收到法院或调解的通知？", en: "Have you received anything from a court or a mediation centre?" },
-      help: { "zh-CN": "只算法院、调解中心的正式文书；催收说“要起诉”不算。", en: "Only formal papers from a court or mediation centre; a collector saying “we will sue” does not count." },
-      choices: [
-        ["none", "没有", "No"],
-        ["pre_suit_mediation", "诉前调解通知", "Pre-suit mediation notice"],
-        ["lawsuit_notice", "法院的起诉材料或传票", "Court summons or lawsuit papers"],
-        ["payment_order", "支付令", "Payment order (支付令)"],
-        ["judgment", "判决书", "A judgment"],
-        ["enforcement", "强制执行", "Enforcement"],
-      ],
-    },
-    {
-      path: ["loans", 0, "status", "legal_notice_date"], type: "date", optional: true,
-      when: (s) => { const legal = get(s, ["loans", 0, "status", "legal"]); return legal !== undefined && legal !== "none"; },
-      text: { "zh-CN": "最近一份法院或调解文书是哪天收到的？", en: "On what date did you receive the latest court or mediation paper?" },
-      help: { "zh-CN": "期限从这一天算起。", en: "Deadlines count from this day." },
-    },
-    {
-      path: ["borrower", "monthly_income"], type: "number", optional: true,
-      text: { "zh-CN": "你现在每月到手的收入大约是多少元？", en: "About how much income do you receive a month now, in yuan?" },
-      help: { "zh-CN": "没有收入就填 0。", en: "Enter 0 if you have none." },
-    },
-    {
-      path: ["borrower", "monthly_essential_expenses"], type: "number", optional: true,
-      text: { "zh-CN": "每月必须的开销（房租、吃饭、看病、养家）大约多少元？", en: "About how much do essentials cost a month (rent, food, medicine, family), in yuan?" },
-      help: { "zh-CN": "大概的数就行。", en: "A rough figure is fine." },
-    },
-    {
-      path: ["contact", "contacted_lender"], type: "boolean", optional: true,
-      text: { "zh-CN": "你已经联系过贷款方，说明情况了吗？", en: "Have you already contacted the lender about this?" },
-      help: { "zh-CN": "", en: "" },
-    },
-    {
-      path: ["plans", "can_pay_now"], type: "number", optional: true,
-      text: { "zh-CN": "今天手头能拿出多少元来还？", en: "How much could you pay today, in yuan?" },
-      help: { "zh-CN": "不要动房租、吃饭和看病的钱。没有就填 0。", en: "Do not count money for rent, food or medicine. Enter 0 if none." },
-    },
+  // Until the server has the interview (POST /v1/interview/next answers 501), a short fixed
+  // list of key questions, in the shape the interview answers with.
+  const LOCAL_QUESTIONS = [
+    ["loans", "loans", "哪一笔逾期了，或者快要还不上？", "Which loan is overdue, or about to be?", "有好几笔的话，先选最着急的一笔。", "If there are several, choose the most pressing one.",
+      [["jiebei", "借呗", "借呗 (Jiebei)"], ["huabei", "花呗", "花呗 (Huabei)"], ["credit_card", "信用卡", "Credit card"], ["bank_consumer_loan", "银行消费贷", "Bank consumer loan"], ["weilidai", "微粒贷", "微粒贷 (Weilidai)"], ["other_online_loan", "其他网贷", "Another online loan"]]],
+    ["loans[0].days_overdue", "integer", "已经逾期多少天了？还没逾期就填 0。", "How many days overdue is it? Enter 0 if it is not overdue yet.", "在 App 的账单里能看到。", "The app's bill shows it."],
+    ["loans[0].overdue_amount", "money", "逾期的金额是多少元？", "How much is overdue, in yuan?", "只填已经过了还款日、还没还上的部分。", "Only the part past its due date and not yet paid."],
+    ["loans[0].outstanding_balance", "money", "这笔借款现在一共还欠多少元？", "How much is owed on this loan in total now, in yuan?", "包括还没到期的部分。", "Including what is not due yet."],
+    ["loans[0].status.legal", "choice", "有没有收到法院或调解的通知？", "Have you received anything from a court or a mediation centre?", "只算法院、调解中心的正式文书；催收说“要起诉”不算。", "Only formal papers from a court or mediation centre; a collector saying “we will sue” does not count.",
+      [["none", "没有", "No"], ["pre_suit_mediation", "诉前调解通知", "Pre-suit mediation notice"], ["lawsuit_notice", "法院的起诉材料或传票", "Court summons or lawsuit papers"], ["payment_order", "支付令", "Payment order (支付令)"], ["judgment", "判决书", "A judgment"], ["enforcement", "强制执行", "Enforcement"]]],
+    ["loans[0].status.legal_notice_date", "date", "最近一份法院或调解文书是哪天收到的？", "On what date did you receive the latest court or mediation paper?", "期限从这一天算起。", "Deadlines count from this day."],
+    ["borrower.monthly_income", "money", "你现在每月到手的收入大约是多少元？", "About how much income do you receive a month now, in yuan?", "没有收入就填 0。", "Enter 0 if you have none."],
+    ["borrower.monthly_essential_expenses", "money", "每月必须的开销（房租、吃饭、看病、养家）大约多少元？", "About how much do essentials cost a month (rent, food, medicine, family), in yuan?", "大概的数就行。", "A rough figure is fine."],
+    ["contact.contacted_lender", "boolean", "你已经联系过贷款方，说明情况了吗？", "Have you already contacted the lender about this?", "", ""],
+    ["plans.can_pay_now", "money", "今天手头能拿出多少元来还？", "How much could you pay today, in yuan?", "不要动房租、吃饭和看病的钱。没有就填 0。", "Do not count money for rent, food or medicine. Enter 0 if none."],
   ];
+  const LOCAL_DISTRESS = ["borrower.distress", "boolean", "这段时间，你有没有觉得撑不下去，甚至想伤害自己？", "Lately, have you felt you cannot go on, or thought of harming yourself?", "这个问题可以不答。如果是，我们会先告诉你现在就能找谁帮忙。", "You may skip this. If yes, we first show who can help you right now."];
+
+  function localQuestion(row) {
+    const [path, type, zh, en, helpZh, helpEn, choices] = row;
+    const yesNo = [[true, t("yes"), t("yes")], [false, t("no"), t("no")]];
+    const options = type === "boolean" ? yesNo : choices;
+    return {
+      path: path, type: type,
+      text: locale === "en" ? en : zh,
+      help: locale === "en" ? helpEn : helpZh,
+      choices: options ? options.map((c) => ({ value: c[0], label: locale === "en" ? c[2] : c[1] })) : null,
+    };
+  }
+
+  function nextLocalQuestion() {
+    const rows = [LOCAL_DISTRESS, ...LOCAL_QUESTIONS];
+    for (const row of rows) {
+      const path = row[0];
+      if (declined.includes(path) || valueAt(partial, path) !== undefined) continue;
+      if (path.endsWith("legal_notice_date")) {
+        const legal = valueAt(partial, "loans[0].status.legal");
+        if (legal === undefined || legal === "none") continue;
+      }
+      return localQuestion(row);
+    }
+    return null;
+  }
 
   const DOCS = [
     { name: "call_script", zh: "打电话前看：沟通话术", en: "Before you call: the call script" },
@@ -162,48 +134,65 @@
 
   // --- state: in memory only ---------------------------------------------------------------------
   let locale = "zh-CN";
-  let answers = new Map(); // question index -> value (undefined: skipped)
-  let history = []; // indexes of the questions shown, in order
-  let current = -1;
+  let partial = newSituation(); // the situation so far (SPEC §2; absent means unknown)
+  let declined = []; // question paths answered "I don't know": never asked again
+  let steps = []; // [{path, before, declined}] to go back one answer at a time
+  let question = null; // the question on screen
+  let localMode = false; // the server has no interview: LOCAL_QUESTIONS
   let docUrls = [];
 
   const $ = (id) => document.getElementById(id);
   const t = (key) => UI[locale][key];
 
-  function get(obj, path) {
+  function newSituation() {
+    return { schema_version: 1 };
+  }
+
+  // "loans[0].status.legal" -> ["loans", 0, "status", "legal"]
+  function parts(path) {
+    const out = [];
+    for (const piece of path.split(".")) {
+      const match = /^([A-Za-z_]+)\[(\d+)\]$/.exec(piece);
+      if (match) out.push(match[1], Number(match[2]));
+      else out.push(piece);
+    }
+    return out;
+  }
+
+  function valueAt(obj, path) {
     let node = obj;
-    for (const key of path) {
+    for (const key of parts(path)) {
       if (node === undefined || node === null) return undefined;
       node = node[key];
     }
-    return node;
+    return node === null ? undefined : node;
   }
 
-  function set(obj, path, value) {
-    let node = obj;
-    for (let i = 0; i < path.length - 1; i++) {
-      const key = path[i];
-      if (node[key] === undefined) node[key] = typeof path[i + 1] === "number" ? [] : {};
-      node = node[key];
+  function withValue(obj, path, value) {
+    const copy = JSON.parse(JSON.stringify(obj));
+    const keys = parts(path);
+    let node = copy;
+    for (let i = 0; i < keys.length - 1; i++) {
+      if (node[keys[i]] === undefined) node[keys[i]] = typeof keys[i + 1] === "number" ? [] : {};
+      node = node[keys[i]];
     }
-    node[path[path.length - 1]] = value;
+    const last = keys[keys.length - 1];
+    if (value === undefined) delete node[last];
+    else node[last] = value;
+    return copy;
+  }
+
+  // The loans answer: kinds -> loans with ids made from them (jiebei, credit_card-2).
+  function loansOf(kinds) {
+    const seen = {};
+    return kinds.map((kind) => {
+      seen[kind] = (seen[kind] || 0) + 1;
+      return { id: seen[kind] === 1 ? kind : `${kind}-${seen[kind]}`, product: kind };
+    });
   }
 
   function situation() {
-    const s = { schema_version: 1, locale: locale, loans: [{ id: "loan1", product: "other_online_loan" }] };
-    QUESTIONS.forEach((q, i) => {
-      if (answers.has(i) && answers.get(i) !== undefined) set(s, q.path, answers.get(i));
-    });
-    return s;
-  }
-
-  function nextIndex(from) {
-    const s = situation();
-    for (let i = from + 1; i < QUESTIONS.length; i++) {
-      const q = QUESTIONS[i];
-      if (!q.when || q.when(s)) return i;
-    }
-    return -1;
+    return { ...partial, locale: locale };
   }
 
   // --- static text ---------------------------------------------------------------------------------
@@ -217,57 +206,104 @@
   }
 
   // --- questions -------------------------------------------------------------------------------
-  function show(index) {
-    current = index;
-    const q = QUESTIONS[index];
+  // The next question: the server's interview (only questions whose answer can still change the
+  // advice), or the local list. None left: the advice.
+  async function ask() {
+    $("question-error").textContent = "";
+    let next = null;
+    let progress = null;
+    if (!localMode) {
+      let response;
+      try {
+        response = await post("/v1/interview/next?limit=1", { situation: partial, declined: declined, locale: locale });
+      } catch (e) {
+        $("status").textContent = t("offline");
+        return;
+      }
+      if (response.status === 501) {
+        localMode = true;
+      } else if (!response.ok) {
+        const problem = await problemText(response);
+        if (!steps.length) {
+          $("status").textContent = t("failed") + problem;
+          return;
+        }
+        undo(); // the last answer was refused: ask it again, saying why
+        await ask();
+        $("question-error").textContent = problem;
+        return;
+      } else {
+        const body = await response.json();
+        next = body.questions && body.questions.length ? body.questions[0] : null;
+        progress = body.progress || null;
+      }
+    }
+    if (localMode) next = nextLocalQuestion();
+    if (!next) {
+      await advise();
+      return;
+    }
+    show(next, progress);
+  }
+
+  function show(q, progress) {
+    if (q.type === "boolean" && !(q.choices && q.choices.length)) {
+      q = { ...q, choices: [{ value: true, label: t("yes") }, { value: false, label: t("no") }] };
+    }
+    question = q;
+    $("question-fieldset").dataset.path = q.path; // what is being asked, for tests and tools
+    $("question-fieldset").dataset.type = q.type;
     $("result").hidden = true;
     $("ask").hidden = false;
-    $("question-error").textContent = "";
+    const answered = progress ? progress.answered : steps.length;
     $("progress").textContent = t("progress")
-      .replace("{n}", String(history.length + 1))
-      .replace("{answered}", String([...answers.values()].filter((v) => v !== undefined).length));
-    $("question-title").textContent = q.text[locale];
-    $("question-help").textContent = q.help[locale];
-    $("skip").hidden = !q.optional;
-    $("back").hidden = history.length === 0;
+      .replace("{n}", String(steps.length + 1))
+      .replace("{answered}", String(answered));
+    $("question-title").textContent = q.text;
+    $("question-help").textContent = q.help || "";
+    $("skip").hidden = q.type === "loans"; // without a loan there is no advice
+    $("back").hidden = steps.length === 0;
     const box = $("question-input");
     box.replaceChildren();
-    const previous = answers.get(index);
-    if (q.type === "boolean" || q.type === "choice") {
-      const options = q.type === "boolean"
-        ? [[true, t("yes")], [false, t("no")]]
-        : q.choices.map((c) => [c[0], locale === "en" ? c[2] : c[1]]);
-      options.forEach(([value, label], n) => {
+    const previous = valueAt(partial, q.path);
+    if (q.choices && q.choices.length) {
+      const many = q.type === "choices" || q.type === "loans";
+      const group = document.createElement("div");
+      group.setAttribute("role", many ? "group" : "radiogroup");
+      group.setAttribute("aria-labelledby", "question-title");
+      q.choices.forEach((choice, n) => {
         const id = `answer-${n}`;
         const row = document.createElement("div");
         row.className = "choice";
         const input = document.createElement("input");
-        input.type = "radio";
+        input.type = many ? "checkbox" : "radio";
         input.name = "answer";
         input.id = id;
-        input.value = JSON.stringify(value);
-        input.checked = previous === value;
+        input.value = JSON.stringify(choice.value);
+        input.checked = many ? Array.isArray(previous) && previous.includes(choice.value) : previous === choice.value;
         const lab = document.createElement("label");
         lab.htmlFor = id;
-        lab.textContent = label;
+        lab.textContent = choice.label;
         row.append(input, lab);
-        box.append(row);
+        group.append(row);
       });
+      box.append(group);
     } else {
       const input = document.createElement("input");
       input.id = "answer";
       input.name = "answer";
       input.type = q.type === "date" ? "date" : "text";
-      if (q.type !== "date") input.inputMode = q.type === "integer" ? "numeric" : "decimal";
+      if (["money", "integer", "percent"].includes(q.type)) input.inputMode = q.type === "integer" ? "numeric" : "decimal";
       input.autocomplete = "off";
       input.setAttribute("aria-labelledby", "question-title");
       input.setAttribute("aria-describedby", "question-help question-error");
-      if (previous !== undefined) input.value = String(previous);
+      if (previous !== undefined) input.value = String(q.type === "percent" ? Math.round(previous * 1e6) / 1e4 : previous);
       box.append(input);
-      if (q.type === "number") {
+      const units = { money: t("yuan"), percent: "%" };
+      if (units[q.type]) {
         const unit = document.createElement("span");
         unit.className = "unit";
-        unit.textContent = t("yuan");
+        unit.textContent = units[q.type];
         box.append(unit);
       }
     }
@@ -275,48 +311,58 @@
   }
 
   function readAnswer(q) {
-    if (q.type === "boolean" || q.type === "choice") {
-      const checked = document.querySelector('input[name="answer"]:checked');
-      if (!checked) return { error: q.optional ? t("choose") : t("required") };
-      return { value: JSON.parse(checked.value) };
+    if (q.choices && q.choices.length) {
+      const checked = [...document.querySelectorAll('input[name="answer"]:checked')].map((i) => JSON.parse(i.value));
+      if (q.type === "loans") return checked.length ? { value: checked } : { error: t("required") };
+      if (q.type === "choices") return { value: checked };
+      return checked.length ? { value: checked[0] } : { error: t("choose") };
     }
-    const raw = $("answer").value.trim().replace(/[,，\s]/g, "");
+    const raw = $("answer").value.trim();
     if (q.type === "date") {
       return /^\d{4}-\d{2}-\d{2}$/.test(raw) ? { value: raw } : { error: t("date") };
     }
-    const pattern = q.type === "integer" ? /^\d{1,6}$/ : /^\d{1,12}(\.\d{1,2})?$/;
-    if (!pattern.test(raw)) return { error: t(q.type) };
-    return { value: Number(raw) };
+    if (q.type === "text") return raw ? { value: raw } : { error: t("text") };
+    const plain = raw.replace(/[,，\s¥￥%元]/g, "");
+    const pattern = q.type === "integer" ? /^\d{1,6}$/ : /^\d{1,12}(\.\d{1,4})?$/;
+    if (!pattern.test(plain)) return { error: t(q.type === "integer" ? "integer" : "number") };
+    const number = Number(plain);
+    return { value: q.type === "percent" ? Math.round(number * 1e4) / 1e6 : number };
   }
 
-  function answer(event) {
+  function record(path, value, isDeclined) {
+    steps.push({ path: path, before: valueAt(partial, path), declined: isDeclined });
+    if (isDeclined) declined = [...declined, path];
+    else partial = path === "loans" ? { ...partial, loans: loansOf(value) } : withValue(partial, path, value);
+  }
+
+  function undo() {
+    const step = steps.pop();
+    if (!step) return;
+    if (step.declined) declined = declined.filter((p) => p !== step.path);
+    else partial = withValue(partial, step.path, step.before);
+  }
+
+  async function answer(event) {
     event.preventDefault();
-    const q = QUESTIONS[current];
-    const got = readAnswer(q);
+    const got = readAnswer(question);
     if (got.error) {
       $("question-error").textContent = got.error;
       return;
     }
-    answers.set(current, got.value);
-    advance();
-  }
-
-  function skip() {
-    answers.set(current, undefined);
-    advance();
-  }
-
-  function advance() {
     $("status").textContent = "";
-    history.push(current);
-    const next = nextIndex(current);
-    if (next < 0) advise();
-    else show(next);
+    record(question.path, got.value, false);
+    await ask();
   }
 
-  function back() {
-    if (history.length === 0) return;
-    show(history.pop());
+  async function skip() {
+    $("status").textContent = "";
+    record(question.path, undefined, true);
+    await ask();
+  }
+
+  async function back() {
+    undo();
+    await ask();
   }
 
   // --- advice ------------------------------------------------------------------------------------
@@ -340,10 +386,8 @@
   }
 
   async function advise() {
-    if (!answers.has(1)) { // the kind of credit is required: ask it first
-      history = [];
-      show(1);
-      $("question-error").textContent = t("required");
+    if (!Array.isArray(partial.loans) || !partial.loans.length) { // no loan, no advice: ask
+      $("question-error").textContent = t("need_loan");
       return;
     }
     $("status").textContent = t("working");
@@ -495,27 +539,28 @@
   }
 
   // --- language, change, clear -----------------------------------------------------------------
-  function switchLanguage() {
+  async function switchLanguage() {
     locale = locale === "en" ? "zh-CN" : "en";
     applyLanguage();
-    if (!$("result").hidden) advise();
-    else if (current >= 0) show(current);
+    if (!$("result").hidden) await advise();
+    else await ask(); // the same question, in the other language
   }
 
-  function change() {
-    history = [];
-    show(0);
+  async function change() { // back to the last answer; "Back" goes on from there
+    undo();
+    await ask();
   }
 
-  function clearAll() {
-    answers = new Map();
-    history = [];
+  async function clearAll() {
+    partial = newSituation();
+    declined = [];
+    steps = [];
     for (const url of docUrls) URL.revokeObjectURL(url);
     docUrls = [];
     $("card").replaceChildren();
     $("doc-links").replaceChildren();
     $("docs-note").textContent = "";
-    show(0);
+    await ask();
     $("status").textContent = t("cleared");
   }
 
@@ -528,9 +573,6 @@
     $("lang-switch").addEventListener("click", switchLanguage);
     $("change").addEventListener("click", change);
     $("clear").addEventListener("click", clearAll);
-    history = [];
-    current = 0;
-    show(0);
-    window.scrollTo(0, 0);
+    ask();
   });
 })();
