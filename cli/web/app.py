@@ -397,15 +397,21 @@ def interview_request(doc: object) -> tuple[dict[str, Any], list[str], str | Non
 
 
 async def documents(request: Request, service: Service) -> Response:
+    """All the documents of the advice as JSON; or, with ``name`` (and ``loan``, ``format`` to
+    choose among its files: one per loan for per-loan documents, Markdown and HTML), one file as
+    itself, to save."""
     import engine
 
-    query = Query(request, ("name", "lang"))
-    name, locale = query.params.get("name"), query.locale()
+    query = Query(request, ("name", "loan", "format", "lang"))
+    name, loan, fmt = (query.params.get(key) for key in ("name", "loan", "format"))
+    locale = query.locale()
     body = await body_of(request, service)
     build = getattr(engine, "build_documents", None)
     if build is None:
         raise Problem(501, "not-implemented", "documents are not part of this build yet")
     names: tuple[str, ...] = tuple(getattr(engine, "DOCUMENT_NAMES", ()))
+    if name is None and (loan is not None or fmt is not None):
+        raise UsageError("loan and format choose among the files of one document: give name too")
     if name is not None and name not in names:
         hint = did_you_mean(name, names)
         message = f"unknown document '{name}' (expected one of: {', '.join(names)})"
@@ -416,16 +422,26 @@ async def documents(request: Request, service: Service) -> Response:
         from engine.render import render_json
 
         decision = evaluate(service.ruleset, situation_of(body), locale=locale, validated=True)
+        made = build(decision, only=None if name is None else [name])
         if name is None:
-            docs = build(decision)
-            return json_response(render_json({"documents": [d.as_dict() for d in docs]}))
-        (doc,) = build(decision, only=[name])
-        disposition = f'inline; filename="{doc.filename}"'
+            return json_response(render_json({"documents": [d.as_dict() for d in made]}))
+        files = [
+            d
+            for d in made
+            if (loan is None or d.loan_id == loan)
+            and (fmt is None or d.filename.endswith(f".{fmt}"))
+        ]
+        if not files:
+            wanted = name + (f" for loan {loan}" if loan else "") + (f" as {fmt}" if fmt else "")
+            shown = ", ".join(d.filename for d in made) or "none of its files"
+            message = f"no {wanted} for this situation (made: {shown})"
+            raise Problem(404, "document-not-made", message)
+        chosen = files[0]
         return Response(
-            doc.content,
+            chosen.content,
             200,
-            media_type=doc.media_type,
-            headers={"content-disposition": disposition},
+            media_type=chosen.media_type,
+            headers={"content-disposition": f'attachment; filename="{chosen.filename}"'},
         )
 
     return await service.run(work)

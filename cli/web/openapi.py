@@ -144,6 +144,7 @@ DOCUMENTS_SCHEMA: dict[str, Any] = {
                 "required": ["name", "filename", "media_type", "content"],
                 "properties": {
                     "name": {"type": "string"},
+                    "loan_id": {"type": ["string", "null"]},
                     "filename": {"type": "string"},
                     "media_type": {"type": "string"},
                     "content": {"type": "string"},
@@ -296,6 +297,18 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "The documents of a situation's advice, or one by name.",
                     "parameters": [
                         {"name": "name", "in": "query", "schema": {"type": "string"}},
+                        {
+                            "name": "loan",
+                            "in": "query",
+                            "schema": {"type": "string"},
+                            "description": "A per-loan document's loan id (default: the first).",
+                        },
+                        {
+                            "name": "format",
+                            "in": "query",
+                            "schema": {"type": "string"},
+                            "description": "The file's extension: md, html, ics (default: first).",
+                        },
                         _LANG,
                     ],
                     "requestBody": _situation_body(),

@@ -126,10 +126,12 @@
     return null;
   }
 
+  // The documents a person takes away, in this order: the call script for each loan, the
+  // printable plan, the calendar (POST /v1/documents makes them all; each is saved as a file).
   const DOCS = [
-    { name: "call_script", zh: "打电话前看：沟通话术", en: "Before you call: the call script" },
-    { name: "plan_html", zh: "可打印的还款计划", en: "The printable plan" },
-    { name: "calendar", zh: "日历提醒（.ics）", en: "Calendar reminders (.ics)" },
+    { name: "call_script", ext: ["html", "md"], zh: "打电话前看：沟通话术", en: "Before you call: the call script" },
+    { name: "plan", ext: ["html", "md"], zh: "可打印的还款计划", en: "The printable plan" },
+    { name: "calendar", ext: ["ics"], zh: "日历提醒（导入手机日历）", en: "Calendar reminders (for your phone's calendar)" },
   ];
 
   // --- state: in memory only ---------------------------------------------------------------------
@@ -140,6 +142,7 @@
   let question = null; // the question on screen
   let localMode = false; // the server has no interview: LOCAL_QUESTIONS
   let docUrls = [];
+  let loanNames = {}; // loan id -> the name the person chose it by
 
   const $ = (id) => document.getElementById(id);
   const t = (key) => UI[locale][key];
@@ -332,7 +335,16 @@
   function record(path, value, isDeclined) {
     steps.push({ path: path, before: valueAt(partial, path), declined: isDeclined });
     if (isDeclined) declined = [...declined, path];
-    else partial = path === "loans" ? { ...partial, loans: loansOf(value) } : withValue(partial, path, value);
+    else if (path === "loans") {
+      partial = { ...partial, loans: loansOf(value) };
+      loanNames = {}; // a loan as the person named it, never by its id (SPEC 7.3)
+      const labels = Object.fromEntries(question.choices.map((c) => [c.value, c.label]));
+      const count = {};
+      for (const loan of partial.loans) {
+        count[loan.product] = (count[loan.product] || 0) + 1;
+        loanNames[loan.id] = labels[loan.product] + (count[loan.product] > 1 ? ` (${count[loan.product]})` : "");
+      }
+    } else partial = withValue(partial, path, value);
   }
 
   function undo() {
@@ -508,33 +520,37 @@
     const links = $("doc-links");
     links.replaceChildren();
     $("docs-note").textContent = "";
+    let response;
+    try {
+      response = await post(`/v1/documents?lang=${encodeURIComponent(locale)}`, situation());
+    } catch (e) {
+      $("docs-note").textContent = t("offline");
+      return;
+    }
+    if (response.status === 501) {
+      $("docs-note").textContent = t("doc_unavailable");
+      return;
+    }
+    if (!response.ok) {
+      $("docs-note").textContent = t("failed") + (await problemText(response));
+      return;
+    }
+    const made = (await response.json()).documents;
     for (const doc of DOCS) {
-      let response;
-      try {
-        response = await post(`/v1/documents?name=${doc.name}&lang=${encodeURIComponent(locale)}`, situation());
-      } catch (e) {
-        $("docs-note").textContent = t("offline");
-        return;
+      const files = made.filter((d) => d.name === doc.name);
+      const ext = doc.ext.find((e) => files.some((d) => d.filename.endsWith(`.${e}`)));
+      for (const file of files.filter((d) => ext && d.filename.endsWith(`.${ext}`))) {
+        const url = URL.createObjectURL(new Blob([file.content], { type: file.media_type }));
+        docUrls.push(url);
+        const loan = file.loan_id ? ` · ${loanNames[file.loan_id] || file.loan_id}` : "";
+        const label = (locale === "en" ? doc.en : doc.zh) + loan;
+        const a = el("a", label);
+        a.href = url;
+        a.download = file.filename;
+        const li = el("li");
+        li.append(a);
+        links.append(li);
       }
-      if (response.status === 501 || response.status === 404) {
-        $("docs-note").textContent = t("doc_unavailable");
-        return;
-      }
-      if (!response.ok) {
-        $("docs-note").textContent = t("failed") + (await problemText(response));
-        return;
-      }
-      const blob = await response.blob();
-      const url = URL.createObjectURL(blob);
-      docUrls.push(url);
-      const disposition = response.headers.get("content-disposition") || "";
-      const match = /filename="([^"]+)"/.exec(disposition);
-      const a = el("a", locale === "en" ? doc.en : doc.zh);
-      a.href = url;
-      a.download = match ? match[1] : doc.name;
-      const li = el("li");
-      li.append(a);
-      links.append(li);
     }
   }
 
@@ -553,6 +569,7 @@
 
   async function clearAll() {
     partial = newSituation();
+    loanNames = {};
     declined = [];
     steps = [];
     for (const url of docUrls) URL.revokeObjectURL(url);
