@@ -98,7 +98,8 @@ def _check_media_type(request: Request) -> None:
         raise Problem(415, "unsupported-media-type", f"expected {JSON_TYPE}, got {shown}")
     for param in params.split(";"):
         name, _, value = param.partition("=")
-        if name.strip().lower() == "charset" and value.strip().strip('"').lower() != "utf-8":
+        charset = value.strip().strip('"').lower()
+        if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
             raise Problem(
                 415, "unsupported-media-type", f"expected charset utf-8, got {value.strip()}"
             )
@@ -129,7 +130,7 @@ async def read_body(request: Request, settings: Settings) -> bytes:
 
 
 class Query:
-    """The query parameters of one request, each read at most once; unknown ones refused."""
+    """The query parameters of one request, read and checked; an unknown one is refused."""
 
     def __init__(self, request: Request, known: tuple[str, ...]) -> None:
         self.params = request.query_params
