@@ -10,10 +10,11 @@ Starts ``xieshang serve`` (the console script next to this Python) on a free por
    (the server process and its workers) sampled every tenth of the way.
 
 Any error (a failed connection, a status other than 200, a different answer) is counted, and the
-script exits 1 if there was one. ``--markdown`` prints a section for bench/RESULTS.md.
+script exits 1 if there was one. ``--write`` puts the figures in bench/RESULTS.md, section (g),
+between its markers (``bench/run.py`` keeps that section).
 
     .venv/bin/python bench/load.py [--workers N] [--requests N] [--levels 1,8,64]
-                                   [--memory-requests 10000] [--example FILE] [--markdown]
+                                   [--memory-requests 10000] [--example FILE] [--write]
 
 Needs the ``bench`` extra (httpx, psutil): ``pip install -e '.[bench]'``.
 """
@@ -40,6 +41,9 @@ import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "RESULTS.md"
+START = "<!-- bench/load.py: start -->"
+END = "<!-- bench/load.py: end -->"
 XIESHANG = shutil.which("xieshang", path=os.path.dirname(sys.executable))
 
 
@@ -177,7 +181,7 @@ def main() -> int:
     parser.add_argument("--levels", default="1,8,64")
     parser.add_argument("--memory-requests", type=int, default=10_000)
     parser.add_argument("--example", type=Path, default=ROOT / "examples/first-late-payment.json")
-    parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--write", action="store_true", help="write bench/RESULTS.md (g)")
     args = parser.parse_args()
     body = args.example.read_bytes()
     levels = [int(n) for n in args.levels.split(",")]
@@ -209,8 +213,8 @@ def main() -> int:
         + f"; after the first tenth {growth:+.1f}%",
         file=sys.stderr,
     )
-    if args.markdown:
-        print(markdown(args, rows, memory, mib, growth))
+    if args.write:
+        write_results(markdown(args, rows, memory, mib, growth))
     for stats in [*rows, memory]:
         for error in stats.errors[:5]:
             print(f"error ({stats.concurrency} clients): {error}", file=sys.stderr)
@@ -249,6 +253,16 @@ def markdown(
         "",
     ]
     return "\n".join(lines)
+
+
+def write_results(section: str) -> None:
+    """Replace this script's section of bench/RESULTS.md (or add it at the end)."""
+    text = RESULTS.read_text("utf-8")
+    if START in text:
+        text = text[: text.index(START)] + text[text.index(END) + len(END) :].lstrip("\n")
+    block = f"{START}\n{section.rstrip()}\n{END}\n"
+    RESULTS.write_text(text.rstrip("\n") + "\n\n" + block, encoding="utf-8")
+    print(f"wrote {RESULTS.relative_to(ROOT)}", file=sys.stderr)
 
 
 if __name__ == "__main__":
