@@ -21,6 +21,7 @@
       footer: "xieshang（协商）是开源软件。",
       note: "建议来自公开的规则，是一般性建议，不是法律意见。",
       progress: "第 {n} 个问题（已回答 {answered} 个）",
+      progress_left: "第 {n} 个问题（已回答 {answered} 个，最多还有 {left} 个）",
       yes: "是",
       no: "否",
       required: "这个问题需要回答才能给出建议。",
@@ -58,6 +59,7 @@
       footer: "xieshang (协商) is open-source software.",
       note: "The advice comes from published rules: general guidance, not legal advice.",
       progress: "Question {n} ({answered} answered)",
+      progress_left: "Question {n} ({answered} answered, at most {left} to go)",
       yes: "Yes",
       no: "No",
       required: "This question needs an answer before there can be advice.",
@@ -259,9 +261,11 @@
     $("result").hidden = true;
     $("ask").hidden = false;
     const answered = progress ? progress.answered : steps.length;
-    $("progress").textContent = t("progress")
+    const left = progress ? progress.remaining_at_most : undefined;
+    $("progress").textContent = t(left === undefined ? "progress" : "progress_left")
       .replace("{n}", String(steps.length + 1))
-      .replace("{answered}", String(answered));
+      .replace("{answered}", String(answered))
+      .replace("{left}", String(left));
     $("question-title").textContent = q.text;
     $("question-help").textContent = q.help || "";
     $("skip").hidden = q.type === "loans"; // without a loan there is no advice
