@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 import anyio.to_thread
@@ -347,54 +347,48 @@ async def explain(request: Request, service: Service) -> Response:
 
 
 async def interview_next(request: Request, service: Service) -> Response:
+    """The interview's next step (docs/interview.md): the questions whose answers could still
+    change the advice, with the progress. The body's shape is checked here (422 with its path);
+    the partial situation's problems are the interview's (``xieshang interview --from``)."""
     import engine
 
     query = Query(request, ("limit",))
-    limit = query.count("limit")
+    limit = query.count("limit") or 1
     body = await body_of(request, service)
-    next_questions = getattr(engine, "next_questions", None)
-    if next_questions is None:
+    step = getattr(engine, "interview_next", None)
+    if step is None:
         raise Problem(501, "not-implemented", "the interview is not part of this build yet")
 
     def work() -> Response:
         from engine.render import render_json
 
         doc = parse_json(body)
-        situation, declined, locale = interview_request(doc)
-        questions = next_questions(
-            service.ruleset, situation, locale=locale, limit=limit or 1, declined=declined
-        )
-        return json_response(render_json({"questions": [q.as_dict() for q in questions]}))
+        interview_request(doc)
+        return json_response(render_json(step(service.ruleset, doc, limit=limit)))
 
     return await service.run(work)
 
 
-def interview_request(doc: object) -> tuple[dict[str, Any], list[str], str | None]:
-    """``{"situation": {...}, "declined": [paths], "locale": ...}``, each part checked."""
+def interview_request(doc: object) -> None:
+    """``{"situation": {...}, "declined": [paths], "locale": ...}``: each part of the right kind
+    (422 naming the part otherwise)."""
     from engine.model import LOCALES
 
+    def refuse(path: str, message: str) -> NoReturn:
+        raise Problem(422, "invalid-request", f"{path}: {message}", {"path": path})
+
     if not isinstance(doc, dict):
-        raise Problem(422, "invalid-request", "$: expected a JSON object", {"path": "$"})
+        refuse("$", "expected a JSON object with situation, declined and locale")
     unknown = sorted(set(doc) - {"situation", "declined", "locale"})
     if unknown:
-        path = f"$.{unknown[0]}"
-        message = f"{path}: unknown field (expected situation, declined, locale)"
-        raise Problem(422, "invalid-request", message, {"path": path})
-    situation = doc.get("situation", {})
-    if not isinstance(situation, dict):
-        path = "$.situation"
-        raise Problem(422, "invalid-request", f"{path}: expected an object", {"path": path})
+        refuse(f"$.{unknown[0]}", "unknown field (expected situation, declined, locale)")
+    if not isinstance(doc.get("situation", {}), dict):
+        refuse("$.situation", "expected an object (a partial situation)")
     declined = doc.get("declined", [])
     if not isinstance(declined, list) or not all(isinstance(d, str) for d in declined):
-        path = "$.declined"
-        message = f"{path}: expected a list of field paths"
-        raise Problem(422, "invalid-request", message, {"path": path})
-    locale = doc.get("locale")
-    if locale is not None and locale not in LOCALES:
-        path = "$.locale"
-        message = f"{path}: expected one of {', '.join(LOCALES)}"
-        raise Problem(422, "invalid-request", message, {"path": path})
-    return situation, declined, locale
+        refuse("$.declined", "expected a list of question paths")
+    if doc.get("locale", "zh-CN") not in LOCALES:
+        refuse("$.locale", f"expected one of {', '.join(LOCALES)}")
 
 
 async def documents(request: Request, service: Service) -> Response:

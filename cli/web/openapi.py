@@ -129,8 +129,44 @@ INTERVIEW_REQUEST_SCHEMA: dict[str, Any] = {
 
 INTERVIEW_RESPONSE_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["questions"],
-    "properties": {"questions": {"type": "array", "items": {"type": "object"}}},
+    "required": ["questions", "done", "progress"],
+    "properties": {
+        "questions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["path", "text", "type"],
+                "properties": {
+                    "path": {"type": "string", "description": "Where the answer goes."},
+                    "text": {"type": "string"},
+                    "help": {"type": "string"},
+                    "type": {"type": "string"},
+                    "choices": {
+                        "oneOf": [
+                            {"type": "null"},
+                            {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["value", "label"],
+                                    "properties": {"label": {"type": "string"}},
+                                },
+                            },
+                        ]
+                    },
+                },
+            },
+        },
+        "done": {"type": "boolean", "description": "No answer can change the advice any more."},
+        "progress": {
+            "type": "object",
+            "required": ["answered", "remaining_at_most"],
+            "properties": {
+                "answered": {"type": "integer", "minimum": 0},
+                "remaining_at_most": {"type": "integer", "minimum": 0},
+            },
+        },
+    },
 }
 
 DOCUMENTS_SCHEMA: dict[str, Any] = {
