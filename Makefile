@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 EXAMPLE ?= examples/first-late-payment.json
 
-.PHONY: demo test test-fast lint typecheck unit install-check bench examples clean browser
+.PHONY: demo test test-fast lint typecheck unit install-check bench examples clean browser screenshots
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("xieshang needs Python 3.11 or 3.12 (durable-rules does not import on 3.13+)") if not ((3, 11) <= sys.version_info[:2] <= (3, 12)) else None'
@@ -59,6 +59,10 @@ install-check: $(VENV)/.installed
 # Regenerate examples/*.expected.txt after a deliberate rule change; review the diff.
 examples: $(VENV)/.installed
 	$(BIN)/python tools/update_examples.py
+
+# One PNG per document type in docs/images/ (headless Chromium); look at them after a template change.
+screenshots: $(VENV)/.installed browser
+	$(BIN)/python tools/screenshots.py
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/run.py

@@ -36,6 +36,8 @@ from cli.app import (
     rules_app,
 )
 from cli.audit import PendingRecord, coverage_lines, near_miss_text, prepare_record
+from cli.documents import documents as _documents  # noqa: F401 - registers the command
+from cli.interview import interview as _interview  # noqa: F401 - registers the command
 from cli.output import write_stdout
 
 __all__ = ["app", "run"]
@@ -149,6 +151,19 @@ def rules_validate(
                 raise RuleLoadError(mine) from exc
             write_stdout(f"{len(files)} file(s): ok ({others} error(s) elsewhere in the pack)\n")
             return
+        from engine.documents import check_documents
+
+        problems = check_documents(ruleset.pack.roots, ruleset.compiled.facts)
+        if files:  # only the files named (a template, or the documents' manifest)
+            named = {p.resolve() for p in paths or [] if p.is_file()}
+            problems = [e for e in problems if Path(e.location.file).resolve() in named]
+        if problems:  # the pack's document templates (docs/documents.md)
+            raise RuleLoadError(problems)
+        from engine.interview import check_book
+
+        question_errors = check_book(ruleset.pack)  # the interview's questions.yaml, if any
+        if question_errors:
+            raise RuleLoadError(question_errors)
     pack = ruleset.pack
     shards = len(ruleset.compiled.shards)
     write_stdout(

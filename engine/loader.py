@@ -41,7 +41,11 @@ if TYPE_CHECKING:  # yaml and jsonschema load only when rule files are read
     from engine.yamlsource import SourceMap
 
 RULE_SUFFIXES = (".yaml", ".yml")
+DOCUMENTS_DIR = "documents"  #: a pack's document templates and their manifest, not rule files
 TEST_SUFFIXES = (".test.yaml", ".test.yml")
+#: The interview's questions at a pack's root: pack data, but not rules (``engine.interview``
+#: reads and checks it).
+QUESTIONS_FILE = "questions.yaml"
 
 
 @dataclass(frozen=True)
@@ -185,8 +189,8 @@ MAX_PACK_FOLDERS = 5000  #: folders walked under one root (``--rules /`` stops e
 
 
 def _rule_files(root: Path) -> Iterator[Path]:
-    """The pack's rule files: hidden folders, virtualenvs, ``tests/`` and nested packs (folders
-    with their own pack.yaml) are not part of it."""
+    """The pack's rule files: hidden folders, virtualenvs, ``tests/``, nested packs (folders
+    with their own pack.yaml) and the interview's ``questions.yaml`` are not part of it."""
     found: list[Path] = []
     for folders, (folder, subfolders, names) in enumerate(os.walk(root), start=1):
         if folders > MAX_PACK_FOLDERS:
@@ -198,11 +202,14 @@ def _rule_files(root: Path) -> Iterator[Path]:
             if not (
                 d.startswith(".")
                 or d in ("tests", "__pycache__", "node_modules")
+                or (d == DOCUMENTS_DIR and here == root)  # templates (engine.documents)
                 or _exists(here / d / "pyvenv.cfg")
                 or _exists(here / d / "pack.yaml")
             )
         )
         for name in names:
+            if name == QUESTIONS_FILE and here == root:
+                continue
             if name.endswith(RULE_SUFFIXES) and not name.endswith(TEST_SUFFIXES):
                 found.append(here / name)
         if len(found) > MAX_PACK_FILES:

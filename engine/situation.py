@@ -605,6 +605,12 @@ def load_situation_bytes(
     return validate_situation(parse_json_bytes(data, source), source, today=today)
 
 
+def parse_situation_bytes(data: bytes, source: str) -> object:
+    """Decode and parse situation bytes (steps 1 and 2) without validating: for a partial
+    situation, which ``engine.interview`` checks with its own allowances."""
+    return _parse(_decode(data, source), source)
+
+
 def load_situation_file(path: str | Path, *, today: datetime.date | None = None) -> dict[str, Any]:
     """Read and validate the situation file at ``path`` (``-`` is not special here).
 
