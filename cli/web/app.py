@@ -350,26 +350,21 @@ async def interview_next(request: Request, service: Service) -> Response:
     """The interview's next step (docs/interview.md): the questions whose answers could still
     change the advice, with the progress. The body's shape is checked here (422 with its path);
     the partial situation's problems are the interview's (``xieshang interview --from``)."""
-    import engine
-
     query = Query(request, ("limit",))
     limit = query.count("limit") or 1
     body = await body_of(request, service)
-    step = getattr(engine, "interview_next", None)
-    if step is None:
-        raise Problem(501, "not-implemented", "the interview is not part of this build yet")
 
     def work() -> Response:
+        from engine import interview_next as step
         from engine.render import render_json
 
-        doc = parse_json(body)
-        interview_request(doc)
+        doc = interview_request(parse_json(body))
         return json_response(render_json(step(service.ruleset, doc, limit=limit)))
 
     return await service.run(work)
 
 
-def interview_request(doc: object) -> None:
+def interview_request(doc: object) -> dict[str, Any]:
     """``{"situation": {...}, "declined": [paths], "locale": ...}``: each part of the right kind
     (422 naming the part otherwise)."""
     from engine.model import LOCALES
@@ -389,22 +384,20 @@ def interview_request(doc: object) -> None:
         refuse("$.declined", "expected a list of question paths")
     if doc.get("locale", "zh-CN") not in LOCALES:
         refuse("$.locale", f"expected one of {', '.join(LOCALES)}")
+    return doc
 
 
 async def documents(request: Request, service: Service) -> Response:
     """All the documents of the advice as JSON; or, with ``name`` (and ``loan``, ``format`` to
     choose among its files: one per loan for per-loan documents, Markdown and HTML), one file as
     itself, to save."""
-    import engine
+    from engine import DOCUMENT_NAMES as names
+    from engine import build_documents as build
 
     query = Query(request, ("name", "loan", "format", "lang"))
     name, loan, fmt = (query.params.get(key) for key in ("name", "loan", "format"))
     locale = query.locale()
     body = await body_of(request, service)
-    build = getattr(engine, "build_documents", None)
-    if build is None:
-        raise Problem(501, "not-implemented", "documents are not part of this build yet")
-    names: tuple[str, ...] = tuple(getattr(engine, "DOCUMENT_NAMES", ()))
     if name is None and (loan is not None or fmt is not None):
         raise UsageError("loan and format choose among the files of one document: give name too")
     if name is not None and name not in names:

@@ -207,7 +207,6 @@ def _problems(*statuses: int) -> dict[str, Any]:
         413: "The body is larger than the limit",
         415: "Not application/json (UTF-8)",
         422: "JSON that is not a valid situation (the CLI's message and JSON path)",
-        501: "Not part of this build",
         503: "The request took longer than the time limit",
     }
     return {
@@ -323,7 +322,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _json("interview_response", "The next questions"),
-                        **_problems(*_BODY_PROBLEMS, 501),
+                        **_problems(*_BODY_PROBLEMS),
                     },
                 }
             },
@@ -356,7 +355,7 @@ def openapi_document() -> dict[str, Any]:
                                 "*/*": {"schema": {"type": "string"}},
                             },
                         },
-                        **_problems(*_BODY_PROBLEMS, 404, 501),
+                        **_problems(*_BODY_PROBLEMS, 404),
                     },
                 }
             },

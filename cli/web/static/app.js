@@ -20,8 +20,7 @@
       docs_title: "拿去用",
       footer: "xieshang（协商）是开源软件。",
       note: "建议来自公开的规则，是一般性建议，不是法律意见。",
-      progress: "第 {n} 个问题（已回答 {answered} 个）",
-      progress_left: "第 {n} 个问题（已回答 {answered} 个，最多还有 {left} 个）",
+      progress: "第 {n} 个问题（已回答 {answered} 个，最多还有 {left} 个）",
       yes: "是",
       no: "否",
       required: "这个问题需要回答才能给出建议。",
@@ -38,7 +37,6 @@
       summary: "概况",
       total: "看全部 {count} 条建议",
       left_out: "未列出",
-      doc_unavailable: "这个版本还不能生成话术和计划文件。",
       cleared: "已清除。你的回答都已删掉。",
       yuan: "元",
       switch_to: "English",
@@ -58,8 +56,7 @@
       docs_title: "Take with you",
       footer: "xieshang (协商) is open-source software.",
       note: "The advice comes from published rules: general guidance, not legal advice.",
-      progress: "Question {n} ({answered} answered)",
-      progress_left: "Question {n} ({answered} answered, at most {left} to go)",
+      progress: "Question {n} ({answered} answered, at most {left} to go)",
       yes: "Yes",
       no: "No",
       required: "This question needs an answer before there can be advice.",
@@ -76,57 +73,12 @@
       summary: "Summary",
       total: "See all {count} recommendations",
       left_out: "Left out",
-      doc_unavailable: "This version cannot make the call script and plan files yet.",
       cleared: "Cleared. Your answers are deleted.",
       yuan: "yuan",
       switch_to: "中文",
       switch_lang: "zh-CN",
     },
   };
-
-  // Until the server has the interview (POST /v1/interview/next answers 501), a short fixed
-  // list of key questions, in the shape the interview answers with.
-  const LOCAL_QUESTIONS = [
-    ["loans", "loans", "哪一笔逾期了，或者快要还不上？", "Which loan is overdue, or about to be?", "有好几笔的话，先选最着急的一笔。", "If there are several, choose the most pressing one.",
-      [["jiebei", "借呗", "借呗 (Jiebei)"], ["huabei", "花呗", "花呗 (Huabei)"], ["credit_card", "信用卡", "Credit card"], ["bank_consumer_loan", "银行消费贷", "Bank consumer loan"], ["weilidai", "微粒贷", "微粒贷 (Weilidai)"], ["other_online_loan", "其他网贷", "Another online loan"]]],
-    ["loans[0].days_overdue", "integer", "已经逾期多少天了？还没逾期就填 0。", "How many days overdue is it? Enter 0 if it is not overdue yet.", "在 App 的账单里能看到。", "The app's bill shows it."],
-    ["loans[0].overdue_amount", "money", "逾期的金额是多少元？", "How much is overdue, in yuan?", "只填已经过了还款日、还没还上的部分。", "Only the part past its due date and not yet paid."],
-    ["loans[0].outstanding_balance", "money", "这笔借款现在一共还欠多少元？", "How much is owed on this loan in total now, in yuan?", "包括还没到期的部分。", "Including what is not due yet."],
-    ["loans[0].status.legal", "choice", "有没有收到法院或调解的通知？", "Have you received anything from a court or a mediation centre?", "只算法院、调解中心的正式文书；催收说“要起诉”不算。", "Only formal papers from a court or mediation centre; a collector saying “we will sue” does not count.",
-      [["none", "没有", "No"], ["pre_suit_mediation", "诉前调解通知", "Pre-suit mediation notice"], ["lawsuit_notice", "法院的起诉材料或传票", "Court summons or lawsuit papers"], ["payment_order", "支付令", "Payment order (支付令)"], ["judgment", "判决书", "A judgment"], ["enforcement", "强制执行", "Enforcement"]]],
-    ["loans[0].status.legal_notice_date", "date", "最近一份法院或调解文书是哪天收到的？", "On what date did you receive the latest court or mediation paper?", "期限从这一天算起。", "Deadlines count from this day."],
-    ["borrower.monthly_income", "money", "你现在每月到手的收入大约是多少元？", "About how much income do you receive a month now, in yuan?", "没有收入就填 0。", "Enter 0 if you have none."],
-    ["borrower.monthly_essential_expenses", "money", "每月必须的开销（房租、吃饭、看病、养家）大约多少元？", "About how much do essentials cost a month (rent, food, medicine, family), in yuan?", "大概的数就行。", "A rough figure is fine."],
-    ["contact.contacted_lender", "boolean", "你已经联系过贷款方，说明情况了吗？", "Have you already contacted the lender about this?", "", ""],
-    ["plans.can_pay_now", "money", "今天手头能拿出多少元来还？", "How much could you pay today, in yuan?", "不要动房租、吃饭和看病的钱。没有就填 0。", "Do not count money for rent, food or medicine. Enter 0 if none."],
-  ];
-  const LOCAL_DISTRESS = ["borrower.distress", "boolean", "这段时间，你有没有觉得撑不下去，甚至想伤害自己？", "Lately, have you felt you cannot go on, or thought of harming yourself?", "这个问题可以不答。如果是，我们会先告诉你现在就能找谁帮忙。", "You may skip this. If yes, we first show who can help you right now."];
-
-  function localQuestion(row) {
-    const [path, type, zh, en, helpZh, helpEn, choices] = row;
-    const yesNo = [[true, t("yes"), t("yes")], [false, t("no"), t("no")]];
-    const options = type === "boolean" ? yesNo : choices;
-    return {
-      path: path, type: type,
-      text: locale === "en" ? en : zh,
-      help: locale === "en" ? helpEn : helpZh,
-      choices: options ? options.map((c) => ({ value: c[0], label: locale === "en" ? c[2] : c[1] })) : null,
-    };
-  }
-
-  function nextLocalQuestion() {
-    const rows = [LOCAL_DISTRESS, ...LOCAL_QUESTIONS];
-    for (const row of rows) {
-      const path = row[0];
-      if (declined.includes(path) || valueAt(partial, path) !== undefined) continue;
-      if (path.endsWith("legal_notice_date")) {
-        const legal = valueAt(partial, "loans[0].status.legal");
-        if (legal === undefined || legal === "none") continue;
-      }
-      return localQuestion(row);
-    }
-    return null;
-  }
 
   // The documents a person takes away, in this order: the call script for each loan, the
   // printable plan, the calendar (POST /v1/documents makes them all; each is saved as a file).
@@ -142,7 +94,6 @@
   let declined = []; // question paths answered "I don't know": never asked again
   let steps = []; // [{path, before, declined}] to go back one answer at a time
   let question = null; // the question on screen
-  let localMode = false; // the server has no interview: LOCAL_QUESTIONS
   let docUrls = [];
   let loanNames = {}; // loan id -> the name the person chose it by
 
@@ -211,44 +162,34 @@
   }
 
   // --- questions -------------------------------------------------------------------------------
-  // The next question: the server's interview (only questions whose answer can still change the
-  // advice), or the local list. None left: the advice.
+  // The next question: the server's interview asks only what can still change the advice.
+  // None left: the advice.
   async function ask() {
     $("question-error").textContent = "";
-    let next = null;
-    let progress = null;
-    if (!localMode) {
-      let response;
-      try {
-        response = await post("/v1/interview/next?limit=1", { situation: partial, declined: declined, locale: locale });
-      } catch (e) {
-        $("status").textContent = t("offline");
-        return;
-      }
-      if (response.status === 501) {
-        localMode = true;
-      } else if (!response.ok) {
-        const problem = await problemText(response);
-        if (!steps.length) {
-          $("status").textContent = t("failed") + problem;
-          return;
-        }
-        undo(); // the last answer was refused: ask it again, saying why
-        await ask();
-        $("question-error").textContent = problem;
-        return;
-      } else {
-        const body = await response.json();
-        next = body.questions && body.questions.length ? body.questions[0] : null;
-        progress = body.progress || null;
-      }
+    let response;
+    try {
+      response = await post("/v1/interview/next?limit=1", { situation: partial, declined: declined, locale: locale });
+    } catch (e) {
+      $("status").textContent = t("offline");
+      return;
     }
-    if (localMode) next = nextLocalQuestion();
-    if (!next) {
+    if (!response.ok) {
+      const problem = await problemText(response);
+      if (!steps.length) {
+        $("status").textContent = t("failed") + problem;
+        return;
+      }
+      undo(); // the last answer was refused: ask it again, saying why
+      await ask();
+      $("question-error").textContent = problem;
+      return;
+    }
+    const body = await response.json();
+    if (body.done || !body.questions.length) {
       await advise();
       return;
     }
-    show(next, progress);
+    show(body.questions[0], body.progress);
   }
 
   function show(q, progress) {
@@ -260,12 +201,10 @@
     $("question-fieldset").dataset.type = q.type;
     $("result").hidden = true;
     $("ask").hidden = false;
-    const answered = progress ? progress.answered : steps.length;
-    const left = progress ? progress.remaining_at_most : undefined;
-    $("progress").textContent = t(left === undefined ? "progress" : "progress_left")
+    $("progress").textContent = t("progress")
       .replace("{n}", String(steps.length + 1))
-      .replace("{answered}", String(answered))
-      .replace("{left}", String(left));
+      .replace("{answered}", String(progress.answered))
+      .replace("{left}", String(progress.remaining_at_most));
     $("question-title").textContent = q.text;
     $("question-help").textContent = q.help || "";
     $("skip").hidden = q.type === "loans"; // without a loan there is no advice
@@ -529,10 +468,6 @@
       response = await post(`/v1/documents?lang=${encodeURIComponent(locale)}`, situation());
     } catch (e) {
       $("docs-note").textContent = t("offline");
-      return;
-    }
-    if (response.status === 501) {
-      $("docs-note").textContent = t("doc_unavailable");
       return;
     }
     if (!response.ok) {
