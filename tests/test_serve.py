@@ -328,19 +328,99 @@ def test_headers_are_strict_and_no_cookie_is_set(server: Server) -> None:
     assert "http://" not in page and "https://" not in page  # no third-party asset
 
 
-def test_interview_and_documents_answer_501_until_they_are_built(
-    server: Server, openapi: dict[str, Any]
-) -> None:
+# --- the interview and the documents -------------------------------------------------------------
+
+
+def library_json(value: Any) -> bytes:
+    from engine.render import render_json
+
+    return render_json(value).encode("utf-8")
+
+
+def test_the_interview_is_the_librarys(server: Server, openapi: dict[str, Any]) -> None:
     import engine
 
-    if hasattr(engine, "next_questions") or hasattr(engine, "build_documents"):
-        pytest.fail("interview or documents landed: replace this test with their contract tests")
-    interview = post_json(server, "/v1/interview/next", b'{"situation": {}}')
-    conforms(openapi, "POST", "/v1/interview/next", interview)
-    assert interview.status_code == 501
-    documents = post_json(server, "/v1/documents?name=call_script", FIRST.read_bytes())
-    conforms(openapi, "POST", "/v1/documents", documents)
-    assert documents.status_code == 501
+    rules = engine.load_rules()
+    for body in (
+        {"situation": {}},
+        {"situation": {"loans": [{"id": "jiebei", "product": "jiebei"}]}, "locale": "en"},
+        {"situation": {"borrower": {"distress": False}}, "declined": ["plans.suspicious_contact"]},
+    ):
+        response = post_json(server, "/v1/interview/next", json.dumps(body).encode())
+        conforms(openapi, "POST", "/v1/interview/next", response)
+        assert response.content == library_json(engine.interview_next(rules, body, limit=1))
+    first = post_json(server, "/v1/interview/next?limit=3", b'{"situation": {}}').json()
+    assert first["questions"][0]["path"] == "borrower.distress"  # safety first
+    assert len(first["questions"]) == 3
+    assert first["done"] is False
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        (b"[]", "$"),
+        (b'{"situation": {}, "declind": []}', "$.declind"),
+        (b'{"situation": []}', "$.situation"),
+        (b'{"declined": "borrower.distress"}', "$.declined"),
+        (b'{"locale": "fr"}', "$.locale"),
+        (b'{"situation": {"loans": [{"id": "a b", "product": "jiebei"}]}}', "$.loans[0].id"),
+    ],
+)
+def test_a_bad_interview_body_is_422_naming_its_part(
+    server: Server, openapi: dict[str, Any], body: bytes, path: str
+) -> None:
+    response = post_json(server, "/v1/interview/next", body)
+    conforms(openapi, "POST", "/v1/interview/next", response)
+    assert response.status_code == 422
+    assert response.json()["path"] == path
+    assert response.json()["detail"].startswith(f"{path}: ")
+
+
+def test_the_documents_are_the_librarys(server: Server, openapi: dict[str, Any]) -> None:
+    import engine
+    from engine.situation import load_situation_bytes
+
+    body = FIRST.read_bytes()
+    made = engine.build_documents(
+        engine.evaluate(engine.load_rules(), load_situation_bytes(body, "x"))
+    )
+    listed = post_json(server, "/v1/documents", body)
+    conforms(openapi, "POST", "/v1/documents", listed)
+    assert listed.content == library_json({"documents": [d.as_dict() for d in made]})
+    for doc in made:
+        extension = doc.filename.rsplit(".", 1)[1]
+        query = f"name={doc.name}&format={extension}" + (
+            f"&loan={doc.loan_id}" if doc.loan_id else ""
+        )
+        one = post_json(server, f"/v1/documents?{query}", body)
+        conforms(openapi, "POST", "/v1/documents", one)
+        assert one.text == doc.content
+        assert one.headers["content-type"] == doc.media_type
+        assert one.headers["content-disposition"] == f'attachment; filename="{doc.filename}"'
+    english = post_json(server, "/v1/documents?name=plan&format=html&lang=en", body)
+    assert english.status_code == 200 and 'lang="en"' in english.text
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "words"),
+    [
+        ("name=call_scirpt", 404, "did you mean 'call_script'?"),
+        ("name=relatives_message", 404, "no relatives_message for this situation (made: none"),
+        (
+            "name=call_script&loan=nobody",
+            404,
+            "(made: call_script-jiebei.md, call_script-jiebei.html)",
+        ),
+        ("loan=jiebei", 400, "give name too"),
+    ],
+)
+def test_a_document_that_is_not_made_is_a_problem(
+    server: Server, openapi: dict[str, Any], query: str, status: int, words: str
+) -> None:
+    response = post_json(server, f"/v1/documents?{query}", FIRST.read_bytes())
+    conforms(openapi, "POST", "/v1/documents", response)
+    assert response.status_code == status
+    assert words in response.json()["detail"]
 
 
 # --- what the server keeps ----------------------------------------------------------------------

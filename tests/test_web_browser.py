@@ -217,8 +217,12 @@ def example(name: str) -> dict[str, Any]:
 
 
 def advice(driver: WebDriver) -> str:
+    """The advice as shown, once the documents' links are there too."""
     wait(driver).until(ec.visibility_of_element_located((By.ID, "result")))
     wait(driver).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#card .today"))
+    wait(driver).until(
+        lambda d: d.find_element(By.ID, "docs").get_attribute("data-ready") == "true"
+    )
     return text(driver, "result")
 
 
@@ -243,6 +247,8 @@ def test_a_first_late_payment(browser: WebDriver, server: Server) -> None:
     open_page(browser, server)
     assert "不存 Cookie" in text(browser, "privacy")
     assert browser.switch_to.active_element.get_attribute("id") == "question-title"
+    assert "最多还有" in text(browser, "progress")
+    shoot(browser, "question")
     paths = answer_as(browser, example("first-late-payment"))
     assert paths[0] == "borrower.distress"  # safety first
     assert "loans[0].status.legal_notice_date" not in paths  # no court papers: not asked
@@ -260,6 +266,17 @@ def test_a_first_late_payment(browser: WebDriver, server: Server) -> None:
     everything = [h.text for h in browser.find_elements(By.CSS_SELECTOR, ".all-list h4")]
     assert everything[:3] == today_titles(browser)  # the full list, in the same order
     browser.find_element(By.CSS_SELECTOR, "#all-recommendations summary").click()
+    links = browser.find_elements(By.CSS_SELECTOR, "#doc-links a")
+    assert [a.text for a in links] == [
+        "打电话前看：沟通话术 · 借呗",  # the loan as the person chose it, not its id
+        "可打印的还款计划",
+        "日历提醒（导入手机日历）",
+    ]
+    assert [a.get_attribute("download") for a in links] == [
+        "call_script-jiebei.html",
+        "plan.html",
+        "calendar.ics",
+    ]
     assert browser.get_cookies() == []
     assert browser.execute_script("return window.localStorage.length") == 0
     assert console_errors(browser) == []

@@ -458,6 +458,15 @@
   }
 
   async function prepareDocuments() {
+    $("docs").dataset.ready = "false"; // "true" once the links (or why there are none) show
+    try {
+      await documentLinks();
+    } finally {
+      $("docs").dataset.ready = "true";
+    }
+  }
+
+  async function documentLinks() {
     for (const url of docUrls) URL.revokeObjectURL(url);
     docUrls = [];
     const links = $("doc-links");
