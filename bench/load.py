@@ -10,7 +10,7 @@ Starts ``xieshang serve`` (the console script next to this Python) on a free por
    (the server process and its workers) sampled every tenth of the way.
 
 Any error (a failed connection, a status other than 200, a different answer) is counted, and the
-script exits 1 if there was one. ``--write`` puts the figures in bench/RESULTS.md, section (g),
+script exits 1 if there was one. ``--write`` puts the figures in bench/RESULTS.md, section (h),
 between its markers (``bench/run.py`` keeps that section).
 
     .venv/bin/python bench/load.py [--workers N] [--requests N] [--levels 1,8,64]
@@ -181,7 +181,7 @@ def main() -> int:
     parser.add_argument("--levels", default="1,8,64")
     parser.add_argument("--memory-requests", type=int, default=10_000)
     parser.add_argument("--example", type=Path, default=ROOT / "examples/first-late-payment.json")
-    parser.add_argument("--write", action="store_true", help="write bench/RESULTS.md (g)")
+    parser.add_argument("--write", action="store_true", help="write bench/RESULTS.md (h)")
     args = parser.parse_args()
     body = args.example.read_bytes()
     levels = [int(n) for n in args.levels.split(",")]
@@ -226,7 +226,7 @@ def markdown(
 ) -> str:
     load_avg = " ".join(f"{x:.2f}" for x in os.getloadavg())
     lines = [
-        "## (g) `xieshang serve` under load (bench/load.py)",
+        "## (h) `xieshang serve` under load (bench/load.py)",
         "",
         f"`{' '.join(['.venv/bin/python', 'bench/load.py', *sys.argv[1:]])}` — "
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} logical CPUs, Python"

@@ -652,11 +652,10 @@ def main() -> None:
         "",
     ]
     kept = RESULTS.read_text("utf-8") if RESULTS.exists() else ""
-    # the sections of bench/distributed.py and bench/load.py (at the end, in either order) are kept
-    markers = ("<!-- bench/distributed.py: start -->", "<!-- bench/load.py: start -->")
-    found = [kept.index(marker) for marker in markers if marker in kept]
-    if found:
-        report.append("\n" + kept[min(found) :].rstrip("\n") + "\n")
+    # the sections of other scripts (bench/distributed.py, bench/load_time.py ...) are kept
+    marker = "<!-- bench/"
+    if marker in kept:
+        report.append("\n" + kept[kept.index(marker) :].rstrip("\n") + "\n")
     RESULTS.write_text("\n".join(report), encoding="utf-8")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
 

@@ -5,6 +5,7 @@ Imported by ``cli.main``; the commands register themselves on the Typer apps of 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -76,12 +77,19 @@ class PendingRecord:
 
 
 def prepare_record(
-    path: Path, decision: Decision, top: int | None, near_misses: bool
+    path: Path,
+    decision: Decision,
+    top: int | None,
+    near_misses: bool,
+    shown: Mapping[str, Any] | None = None,
 ) -> PendingRecord:
-    """The decision record of one ``advise`` call, with its audit log open for appending."""
+    """The decision record of one ``advise`` call, with its audit log open for appending.
+
+    ``shown`` is the advice document already shown (``--format json``), reused when possible.
+    """
     from engine.records import AuditLog, make_record
 
-    record = make_record(decision, top=top, near_misses=near_misses)
+    record = make_record(decision, top=top, near_misses=near_misses, shown=shown)
     return PendingRecord(AuditLog(path), record)
 
 

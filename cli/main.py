@@ -93,8 +93,10 @@ def advise(
         data = _read_situation(situation)
         ruleset = _load(rules)
         decision = evaluate(ruleset, data, locale=_locale(lang), validated=True)
+        # the JSON document is made once: the decision record reuses it
+        shown = decision.to_advice(top, trace, near_misses) if fmt is Format.json else None
         renderers: dict[Format, Callable[[], str]] = {
-            Format.json: lambda: render_json(decision.to_advice(top, trace, near_misses)),
+            Format.json: lambda: render_json(shown or {}),
             Format.markdown: lambda: render_markdown(
                 decision, top, trace, show_all=show_all, sources=sources
             ),
@@ -111,7 +113,7 @@ def advise(
                 extra = f"\n{markdown_code(extra.strip(chr(10)))}\n"  # verbatim, never markup
             output += extra
         if audit_log is not None:  # made and opened now: a bad path fails before any output
-            pending = prepare_record(audit_log, decision, top, near_misses)
+            pending = prepare_record(audit_log, decision, top, near_misses, shown)
     try:
         write_stdout(output, json=fmt is Format.json)
         sys.stdout.flush()  # shown first: the log must never record advice that was not shown

@@ -492,13 +492,12 @@ def _check_template(
     errors: list[RuleError] = []
     label = ".".join(path)
     for locale, template in (("en", text.en), ("zh-CN", text.zh)):
-        where = ctx.raw.locate(rule, *path, locale)
         try:
             names = placeholders(template)
         except TemplateError as exc:
             errors.append(
                 RuleError(
-                    where,
+                    ctx.raw.locate(rule, *path, locale),
                     exc.code,
                     f"rule '{rule.id}' {label} ({locale}): {exc.message}",
                 )
@@ -509,7 +508,7 @@ def _check_template(
             if problem:
                 errors.append(
                     RuleError(
-                        where,
+                        ctx.raw.locate(rule, *path, locale),  # located only for a message
                         "rule_placeholder",
                         f"rule '{rule.id}' {label} ({locale}): {problem[0]}",
                         problem[1],

@@ -3,11 +3,16 @@
 Score = the highest priority among the recommending rules + every adjustment; each term is kept
 in ``score_breakdown`` with its rule. Order: score descending, then the action catalogue order
 (SPEC §3, then pack additions), then the primary rule id. Suppressed actions are removed and listed.
+
+A recommendation's ``reasons`` (each recommending rule's conditions with their actual values, and
+the derived facts it read) are made on first read and kept: most callers of ``evaluate`` read the
+ranking, not the explanation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -59,7 +64,13 @@ class Recommendation:
     message: str
     loan_ids: tuple[str, ...]
     score_breakdown: tuple[ScoreTerm, ...]
-    reasons: tuple[Reason, ...]
+    #: makes :attr:`reasons`, once, when they are first read
+    explain: Callable[[], tuple[Reason, ...]] = field(repr=False, compare=False)
+
+    @functools.cached_property
+    def reasons(self) -> tuple[Reason, ...]:
+        """Why: one reason per firing of a recommending rule, best first (made on first read)."""
+        return self.explain()
 
 
 @dataclass(frozen=True)
@@ -137,9 +148,9 @@ def rank(compiled: CompiledPack, firings: list[Firing], memory: Memory, locale: 
         if group
     ]
     order = compiled.pack.actions
-    # (action, score, ..., reasons): score descending, catalogue order, primary rule id
-    built.sort(key=lambda r: (-r[1], order[r[0]].order, r[7][0].rule_id))
-    ranking.recommendations = [Recommendation(i, *r) for i, r in enumerate(built, start=1)]
+    # (primary rule id, action, score, ...): score descending, catalogue order, primary rule id
+    built.sort(key=lambda r: (-r[2], order[r[1]].order, r[0]))
+    ranking.recommendations = [Recommendation(i, *r[1:]) for i, r in enumerate(built, start=1)]
     return ranking
 
 
@@ -148,7 +159,15 @@ def _rule(compiled: CompiledPack, firing: Firing) -> Rule:
 
 
 _RecommendationFields = tuple[
-    str, int, str, str, str, tuple[str, ...], tuple[ScoreTerm, ...], tuple[Reason, ...]
+    str,
+    str,
+    int,
+    str,
+    str,
+    str,
+    tuple[str, ...],
+    tuple[ScoreTerm, ...],
+    Callable[[], tuple[Reason, ...]],
 ]
 
 
@@ -159,8 +178,8 @@ def _recommendation_fields(
     group: list[Firing],
     adjusts: Mapping[str, Firing],
 ) -> _RecommendationFields:
-    """A Recommendation's fields after ``rank``: action, score, urgency, title, message,
-    loan ids, score breakdown and reasons."""
+    """The primary rule's id, then a Recommendation's fields after ``rank``: action, score,
+    urgency, title, message, loan ids, score breakdown and what makes its reasons."""
     rules = compiled.rules
     keyed: list[tuple[tuple[int, int, int], Firing, Recommend]] = []
     for firing in group:
@@ -191,6 +210,7 @@ def _recommendation_fields(
     urgency = min((then.urgency for _, _, then in keyed), key=URGENCY_ORDER.index)
     loans = sorted({f.loan_index: f.loan_id for f in group if f.loan_id is not None}.items())
     return (
+        rule.id,
         action,
         sum(t.value for t in terms),
         urgency,
@@ -198,7 +218,7 @@ def _recommendation_fields(
         messages,
         tuple(lid for _, lid in loans if lid is not None),
         tuple(terms),
-        tuple(reason(compiled, renderer, f) for f in group),
+        functools.partial(reasons, compiled, renderer, tuple(group)),
     )
 
 
@@ -237,6 +257,13 @@ def _message_firings(group: list[Firing]) -> list[Firing]:
         if firing.loan_id is not None:
             best.setdefault(firing.loan_index, firing)
     return [best[i] for i in sorted(best)]
+
+
+def reasons(
+    compiled: CompiledPack, renderer: Renderer, firings: Sequence[Firing]
+) -> tuple[Reason, ...]:
+    """The reasons of a recommendation: one per firing, in the order given (best first)."""
+    return tuple(reason(compiled, renderer, f) for f in firings)
 
 
 def reason(compiled: CompiledPack, renderer: Renderer, firing: Firing) -> Reason:

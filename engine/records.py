@@ -164,12 +164,21 @@ def make_record(
     top: int | None = None,
     near_misses: bool = False,
     now: dt.datetime | None = None,
+    shown: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The decision record of one ``advise`` call (its advice without the trace, redacted)."""
+    """The decision record of one ``advise`` call (its advice without the trace, redacted).
+
+    ``shown``, when given, is ``decision.to_advice(top, trace, near_misses)`` made already (the
+    advice printed as JSON): when nothing needs redacting it is the record's advice (without
+    its trace), rather than a second one made the same way.
+    """
     moment = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     time = moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
     recorded, paths = redacted_decision(decision)
-    advice = recorded.to_advice(top, near_misses=near_misses)
+    if shown is not None and recorded is decision:
+        advice = {key: value for key, value in shown.items() if key != "trace"}
+    else:
+        advice = recorded.to_advice(top, near_misses=near_misses)
     digest = advice["situation_digest"]  # of the redacted situation
     ruleset = decision.ruleset
     ident = hashlib.sha256(f"{time}\0{digest}\0{ruleset.digest}".encode()).hexdigest()[:32]

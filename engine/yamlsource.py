@@ -1,16 +1,23 @@
 """Load YAML safely and keep the position of every value.
 
-Stage: bytes → (plain data, ``SourceMap``). PyYAML's composer gives nodes with marks; we build the
-data ourselves from those nodes so that (a) every mapping value and sequence item has a line and
-column, (b) duplicate keys are refused instead of silently overwritten, (c) only the core YAML tags
-are accepted (no ``!!python/object``), and (d) aliases cannot expand into a "billion laughs" bomb.
-Nothing in a file is ever turned into anything but text, numbers, booleans, lists and mappings.
+Stage: bytes → (plain data, ``SourceMap``). We build the data ourselves from PyYAML's events or
+nodes so that (a) every mapping value and sequence item has a line and column, (b) duplicate keys
+are refused instead of silently overwritten, (c) only the core YAML tags are accepted (no
+``!!python/object``), and (d) aliases cannot expand into a "billion laughs" bomb. Nothing in a
+file is ever turned into anything but text, numbers, booleans, lists and mappings.
+
+Two readers give the same data and positions. The fast one builds the data straight from
+libyaml's event stream in one pass (no node tree, no second parse); it accepts only plain files:
+no anchors or aliases, no explicit tags, text keys each written once, numbers in range, at most
+``MAX_NODES`` values nested at most ``MAX_DEPTH`` deep, one document. Anything else, and every
+file without libyaml, goes to the careful reader (nodes composed by PyYAML, built one by one),
+which finds and describes every problem: so each message is made by one piece of code only.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -40,33 +47,37 @@ _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 
 
+#: Where a value is written: (line, column) of its key (of the value itself for a sequence item
+#: or the document), then (line, column) where the value's own text starts; 1-based. Plain
+#: tuples: a ``Location`` is made only for the paths somebody asks about.
+Position = tuple[int, int, int, int]
+
+
 @dataclass
 class SourceMap:
     """Where each value of one file came from."""
 
     file: str
-    positions: dict[Path, Location] = field(default_factory=dict)
+    positions: dict[Path, Position] = field(default_factory=dict)
     pack_file: str = ""  #: the file as documents cite it (``Location.pack_file``); "" = ``file``
-    #: where each mapping value itself starts (``positions`` holds its key's position)
-    values: dict[Path, Location] = field(default_factory=dict)
     #: values refused (a tag, a number out of range): reported once, never read as rules
     refused: set[Path] = field(default_factory=set)
 
     def locate(self, path: Path) -> Location:
-        """The location of ``path``, or of its nearest ancestor that has one."""
+        """The location of ``path`` (its key's, for a mapping value), or of its nearest
+        ancestor that has one."""
         while path not in self.positions and path:
             path = path[:-1]
-        return self._cited(self.positions.get(path, Location(self.file, 1, 1)))
+        found = self.positions.get(path)
+        return self._at(found[0], found[1]) if found else self._at(1, 1)
 
     def locate_value(self, path: Path) -> Location:
         """Where the value at ``path`` starts (its text, not its key), else :meth:`locate`."""
-        found = self.values.get(path)
-        return self._cited(found) if found else self.locate(path)
+        found = self.positions.get(path)
+        return self._at(found[2], found[3]) if found else self.locate(path)
 
-    def _cited(self, location: Location) -> Location:
-        if not self.pack_file or location.pack_file:
-            return location
-        return replace(location, pack_file=self.pack_file)
+    def _at(self, line: int, column: int) -> Location:
+        return Location(self.file, line, column, self.pack_file)
 
 
 class _Builder:
@@ -102,7 +113,8 @@ class _Builder:
                 + (" (a recursive alias?)" if self._alias_site else ""),
             )
         self._built.add(id(node))
-        self.source.positions.setdefault(path, _location(self.source.file, node))
+        line, column = _line_column(node)
+        self.source.positions.setdefault(path, (line, column, line, column))
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
@@ -153,7 +165,7 @@ class _Builder:
                 self._error(key_node, "yaml_key_type", f"keys must be text, got {shown}")
                 continue
             if key in result:
-                first = self.source.positions.get((*path, key))
+                first = self.source.locate((*path, key))
                 self._error(
                     key_node,
                     "yaml_duplicate_key",
@@ -161,8 +173,7 @@ class _Builder:
                     f"first defined at {first}" if first else "",
                 )
                 continue
-            self.source.positions[(*path, key)] = _location(self.source.file, key_node)
-            self.source.values[(*path, key)] = _value_location(self.source.file, value_node)
+            self.source.positions[(*path, key)] = _entry_position(key_node, value_node)
             result[key] = self.build(value_node, (*path, key))
         return result
 
@@ -204,15 +215,23 @@ class _TooBig(Exception):
 
 
 def _location(file: str, node: yaml.Node) -> Location:
+    return Location(file, *_line_column(node))
+
+
+def _line_column(node: yaml.Node) -> tuple[int, int]:
     mark = node.start_mark
-    return Location(file, mark.line + 1, mark.column + 1)
+    return mark.line + 1, mark.column + 1
 
 
-def _value_location(file: str, node: yaml.Node) -> Location:
-    """Where a scalar's text starts: after the opening quote of a quoted one."""
-    loc = _location(file, node)
-    quoted = isinstance(node, yaml.ScalarNode) and node.style in ("'", '"')
-    return Location(file, loc.line, loc.column + 1) if quoted else loc
+def _entry_position(key: yaml.Node, value: yaml.Node) -> Position:
+    """A mapping entry's key, and where its value's text starts: after the opening quote of a
+    quoted scalar."""
+    quoted = isinstance(value, yaml.ScalarNode) and value.style in _QUOTES
+    line, column = _line_column(value)
+    return (*_line_column(key), line, column + quoted)
+
+
+_QUOTES = ("'", '"')
 
 
 def load_yaml(text: bytes, file: str) -> tuple[Any, SourceMap, list[RuleError]]:
@@ -233,6 +252,9 @@ def load_yaml(text: bytes, file: str) -> tuple[Any, SourceMap, list[RuleError]]:
     except UnicodeDecodeError as exc:
         msg = f"not UTF-8 text (byte {exc.start})"
         return None, source, [RuleError(Location(file, 1, 1), "yaml_encoding", msg)]
+    data = _read_plain(decoded, source)
+    if data is not _FAILED:
+        return data, source, []
     node = _fast_compose(decoded)
     try:
         if node is _FAILED:  # let the pure-Python composer find and describe the problem
@@ -256,6 +278,123 @@ def load_yaml(text: bytes, file: str) -> tuple[Any, SourceMap, list[RuleError]]:
 
 
 _FAILED = object()
+
+
+class _NotPlain(Exception):
+    """The file needs the careful reader (``load_yaml``'s node-by-node path)."""
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_KEY = object()  #: a mapping's frame waits for its next key
+
+
+def _read_plain(text: str, source: SourceMap) -> Any:
+    """The data of a plain file, built from libyaml's events in one pass with every position
+    recorded; ``_FAILED`` (and nothing recorded) when the file is not plain or libyaml is missing.
+    """
+    loader_class = getattr(yaml, "CSafeLoader", None)
+    if loader_class is None:
+        return _FAILED
+    loader = loader_class(text)
+    try:
+        return _plain_data(loader, source.positions)
+    except (yaml.YAMLError, ValueError, _NotPlain):
+        source.positions.clear()
+        return _FAILED
+    finally:
+        loader.dispose()
+
+
+def _plain_data(loader: Any, positions: dict[Path, Position]) -> Any:
+    """Build the document from the event stream: iterative (no recursion however deep the file),
+    and giving up (``_NotPlain``) at the first thing the careful reader must see."""
+    get = loader.get_event
+    firsts = loader.yaml_implicit_resolvers  # plain scalars that may be something but text
+    if None in firsts or loader.yaml_path_resolvers:
+        raise _NotPlain  # resolvers that may retag any value: compose as PyYAML does
+    if type(get()) is not yaml.StreamStartEvent:
+        raise _NotPlain
+    if type(get()) is yaml.StreamEndEvent:
+        return None  # no document at all
+    root: Any = None
+    #: open collections: [the list or dict, its path, the pending key or _KEY, key line, column]
+    stack: list[list[Any]] = []
+    count = 0
+    while True:
+        event = get()
+        kind = type(event)
+        value: Any
+        if kind is yaml.ScalarEvent:
+            if event.anchor is not None or event.tag is not None:
+                raise _NotPlain
+            text = event.value
+            plain = event.implicit[0]
+            tag = _STR_TAG
+            if plain and text[:1] in firsts:
+                tag = loader.resolve(yaml.ScalarNode, text, event.implicit)
+            count += 1
+            if count > MAX_NODES:
+                raise _NotPlain
+            if stack and stack[-1][2] is _KEY:  # a mapping's key
+                frame = stack[-1]
+                if tag != _STR_TAG or text in frame[0] or len(frame[1]) >= MAX_DEPTH:
+                    raise _NotPlain  # not text, written twice, or too deep
+                mark = event.start_mark
+                frame[2], frame[3], frame[4] = text, mark.line + 1, mark.column + 1
+                continue
+            if tag in (_STR_TAG, _TIMESTAMP_TAG):
+                value = text
+            elif tag in _SCALAR_TAGS:
+                value = loader.yaml_constructors[tag](loader, yaml.ScalarNode(tag, text))
+                if not _in_range(value):
+                    raise _NotPlain
+            else:
+                raise _NotPlain
+            quoted = event.style in _QUOTES
+        elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+            if event.anchor is not None or event.tag is not None:
+                raise _NotPlain
+            if stack and stack[-1][2] is _KEY:
+                raise _NotPlain  # a collection as a key
+            count += 1
+            if count > MAX_NODES:
+                raise _NotPlain
+            value = {} if kind is yaml.MappingStartEvent else []
+            quoted = False
+        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            stack.pop()
+            continue
+        elif kind is yaml.DocumentEndEvent:
+            if type(get()) is not yaml.StreamEndEvent:
+                raise _NotPlain  # more than one document
+            return root
+        else:  # an alias
+            raise _NotPlain
+        mark = event.start_mark
+        line, column = mark.line + 1, mark.column + 1
+        path: Path
+        if not stack:
+            path = ()
+            positions[path] = (line, column, line, column)
+            root = value
+        else:
+            frame = stack[-1]
+            container = frame[0]
+            if frame[2] is not None:  # a mapping's value (a sequence's frame has no key)
+                path = (*frame[1], frame[2])
+                positions[path] = (frame[3], frame[4], line, column + quoted)
+                container[frame[2]] = value
+                frame[2] = _KEY
+            else:
+                path = (*frame[1], len(container))
+                if len(path) > MAX_DEPTH:
+                    raise _NotPlain
+                positions[path] = (line, column, line, column)
+                container.append(value)
+        if kind is yaml.MappingStartEvent:
+            stack.append([value, path, _KEY, 0, 0])
+        elif kind is yaml.SequenceStartEvent:
+            stack.append([value, path, None, 0, 0])
 
 
 def _fast_compose(text: str) -> Any:

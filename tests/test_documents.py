@@ -398,6 +398,8 @@ def test_hostile_template_is_refused_when_loaded(
     ("line", "message"),
     [
         ("{{ budget | attr('__class__') }}", "SecurityError"),
+        ("{{ loans.append(loan) }}", "SecurityError"),
+        ("{% set x = budget.update(short=true) %}", "SecurityError"),
         ("{{ budget.no_such_field }}", "has no attribute 'no_such_field'"),
         ("{{ loan.plan.strategy_labl }}", "has no attribute 'strategy_labl'"),
     ],

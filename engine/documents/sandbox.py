@@ -1,4 +1,4 @@
-"""The template sandbox: Jinja2's ``SandboxedEnvironment`` with ``StrictUndefined``.
+"""The template sandbox: Jinja2's ``ImmutableSandboxedEnvironment`` with ``StrictUndefined``.
 
 A pack's templates are data, written by people who do not write the engine: they see only the
 plain context of ``engine.documents.context`` (strings, numbers, booleans, lists, mappings), they
@@ -20,7 +20,7 @@ from typing import Any
 
 import jinja2
 from jinja2 import meta, nodes
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 
 from engine.documents.context import CONTEXT_NAMES
 from engine.safetext import markdown
@@ -50,8 +50,9 @@ def template_environment() -> dict[str, SandboxedEnvironment]:
         "loader": None,
         "auto_reload": False,
     }
-    md = SandboxedEnvironment(autoescape=False, finalize=_markdown_value, **common)
-    html = SandboxedEnvironment(autoescape=True, **common)
+    # immutable: no template can change the context (``loans.append``) that the next one sees
+    md = ImmutableSandboxedEnvironment(autoescape=False, finalize=_markdown_value, **common)
+    html = ImmutableSandboxedEnvironment(autoescape=True, **common)
     for env in (md, html):
         env.filters.pop("safe", None)  # nothing a template prints may skip escaping
         env.globals.clear()  # no range, lipsum, dict, cycler, joiner, namespace
