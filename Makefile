@@ -52,6 +52,7 @@ install-check: $(VENV)/.installed
 	cd build && venv/bin/xieshang advise ../$(EXAMPLE) --format json > advice.json
 	cd build && venv/bin/xieshang rules validate
 	cd build && rm -rf documents && venv/bin/xieshang documents ../$(EXAMPLE) --out documents >/dev/null
+	cd build && venv/bin/python -c 'from cli.web.app import STATIC; names = sorted(p.name for p in STATIC.iterdir()); assert {"index.html", "app.js", "style.css"} <= set(names), names; print("install-check: the page ships in the wheel:", " ".join(names))'
 	cd build && (venv/bin/xieshang rules test > rules-test.txt || (cat rules-test.txt; exit 1)) && tail -n 1 rules-test.txt
 	$(BIN)/xieshang advise $(EXAMPLE) --format json | cmp - build/advice.json
 	$(BIN)/python -c 'import json, jsonschema; jsonschema.validate(json.load(open("build/advice.json")), json.load(open("schemas/advice.schema.json"))); print("install-check: the wheel installs, advises, validates, and matches the source tree byte for byte")'

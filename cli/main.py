@@ -20,6 +20,7 @@ from typing import Annotated
 import typer
 
 import cli.batch  # noqa: F401 - registers the batch command
+from cli import serve as _serve  # noqa: F401 - registers the serve command
 from cli.app import (
     Backend,
     BackendOption,

@@ -21,15 +21,19 @@ from engine.errors import (
     SituationError,
     UsageError,
     XieshangError,
+    did_you_mean,
 )
 from engine.loader import TEST_SUFFIXES, display_root, pack_root_of
+from engine.model import LOCALES
 from engine.packs import default_pack_dir
 from engine.safetext import describe, json_ascii, json_text, lines, markdown_code, one_line
 from engine.schemas import load_schema
+from engine.situation import MAX_BYTES as MAX_SITUATION_BYTES
 from engine.situation import (
     default_today,
     load_situation_file,
     load_situation_stream,
+    parse_json_bytes,
     validate_situation,
 )
 from engine.userfiles import ReadProblem, kind_of, open_regular
@@ -37,6 +41,8 @@ from engine.version import __version__
 
 __all__ = [
     "DOCUMENT_NAMES",
+    "LOCALES",
+    "MAX_SITUATION_BYTES",
     "TEST_SUFFIXES",
     "BatchLine",
     "BatchOptions",
@@ -61,6 +67,7 @@ __all__ = [
     "default_pack_dir",
     "default_today",
     "describe",
+    "did_you_mean",
     "display_root",
     "evaluate",
     "evaluate_partial",
@@ -84,7 +91,9 @@ __all__ = [
     "open_regular",
     "pack_root_of",
     "parse_answer",
+    "parse_json_bytes",
     "read_batch_lines",
+    "render_card",
     "render_json",
     "render_markdown",
     "render_text",
@@ -119,7 +128,7 @@ if TYPE_CHECKING:
     from engine.interview import load_book as load_question_book
     from engine.interview.answers import parse_answer
     from engine.interview.session import load_partial_file
-    from engine.render import render_json, render_markdown, render_text
+    from engine.render import render_card, render_json, render_markdown, render_text
 
 # Batch workers (multiprocessing), Dask, rendering, documents (Jinja2) and the interview:
 # imported when first used.
@@ -140,6 +149,7 @@ __getattr__ = lazy_names(
         "render_json": ("engine.render", "render_json"),
         "render_markdown": ("engine.render", "render_markdown"),
         "render_text": ("engine.render", "render_text"),
+        "render_card": ("engine.render", "render_card"),
         "DOCUMENT_NAMES": ("engine.documents", "DOCUMENT_NAMES"),
         "Document": ("engine.documents", "Document"),
         "build_documents": ("engine.documents", "build_documents"),

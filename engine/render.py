@@ -361,3 +361,44 @@ def render_json(advice: dict[str, Any]) -> str:
     """Canonical, stable JSON: same input, same bytes. Control and formatting characters are
     written as ``\\uXXXX`` escapes (``json`` leaves U+007F-U+009F, U+2028 and the like raw)."""
     return json_text(json.dumps(advice, ensure_ascii=False, indent=2, sort_keys=False)) + "\n"
+
+
+def render_card(decision: Decision) -> dict[str, Any]:
+    """The today card of :func:`render_text` as data, for ``xieshang serve``'s page
+    (``POST /v1/advise?format=card``): the same selection (SPEC 7.3: three in full, five titles,
+    the distress card), the same words, summary and plan lines, no rule ids or action codes. The
+    texts are as the rules wrote them: the page places them as text, never as markup.
+    """
+    w = _words(decision.locale)
+    view = _view(decision, None, False)
+    pack = decision.ruleset.pack
+
+    def item(rec: Recommendation) -> dict[str, Any]:
+        return {
+            "rank": rec.rank,
+            "title": rec.title,
+            "tag": _tag(decision, rec, str, False),
+            "message": rec.message.split("\n"),
+            "why": _reason_lines(rec, str, False),
+        }
+
+    return {
+        "locale": decision.locale,
+        "heading": f"{w['heading']} · {w['as_of']} {decision.situation['as_of']}",
+        "rules": f"{w['rules']} {pack.name} {pack.version}",
+        "summary": [] if view.crisis else summary_lines(decision),  # the crisis card: nothing else
+        "crisis": view.crisis,
+        "today_heading": w["crisis" if view.crisis else "today"],
+        "today": [item(rec) for rec in view.full],
+        "later_heading": w["later"],
+        "later": [
+            {"rank": r.rank, "title": r.title, "tag": _tag(decision, r, str, False)}
+            for r in view.titles
+        ],
+        "total": len(decision.recommendations),
+        "nothing": w["nothing"] if not view.full else "",
+        "plan_heading": w["plan"],
+        "plan": [] if view.crisis else plan_lines(decision),
+        "left_out": [] if view.crisis else _left_out(decision, False),
+        "footer": w["footer"],
+    }
