@@ -253,7 +253,7 @@ def test_a_first_late_payment(browser: WebDriver, server: Server) -> None:
     assert paths[0] == "borrower.distress"  # safety first
     assert "loans[0].status.legal_notice_date" not in paths  # no court papers: not asked
     seen = advice(browser)
-    assert today_titles(browser)[0] == "今天就联系贷款方"
+    assert today_titles(browser)[0] == "今天就联系贷款方，说明你愿意还、能还多少"
     assert len(today_titles(browser)) == 3
     assert "今天先做" in seen
     assert "你的还款计划" in seen
@@ -344,7 +344,10 @@ def test_english_switch_and_clear(browser: WebDriver, server: Server) -> None:
     answer_as(browser, situation)
     seen = advice(browser)
     assert "Today" in seen
-    assert today_titles(browser)[0] == "Contact the lender today"
+    assert (
+        today_titles(browser)[0]
+        == "Contact the lender today: say you want to repay, and what you can pay"
+    )
     shoot(browser, "english")
     browser.find_element(By.ID, "lang-switch").click()  # back to Chinese: the advice follows
     wait(browser).until(lambda d: "今天就联系贷款方" in text(d, "card"))
