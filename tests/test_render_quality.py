@@ -220,3 +220,38 @@ def test_markdown_has_the_structure_of_text(runner: CliRunner, lang: str) -> Non
         listed = re.findall(r"^\d+\. (.*?) \*[^*]+\*$", md, re.M)
         assert [*full, *listed] == titles, situation.name
         assert ("advise ... --all" in text) == ("advise ... --all" in md)
+
+
+#: the longest run of identical characters two items of one default text may share: a longer
+#: one is a passage said twice (the regulator complaint route once sat in three items). English
+#: needs about 2.5 times the characters of Chinese to say the same (MAX_CHARS)
+MAX_SHARED_RUN = {"zh": 40, "en": 100}
+#: how an item points to the one that says the passage in full (jiebei's complaint route)
+POINTER = re.compile(r'见「([^」]+)」那一条|see "([^"]+)" for where')
+
+
+def _longest_shared_run(a: str, b: str) -> str:
+    match = difflib.SequenceMatcher(None, a, b, autojunk=False).find_longest_match(
+        0, len(a), 0, len(b)
+    )
+    return a[match.a : match.a + match.size]
+
+
+@pytest.mark.parametrize(("situation", "lang"), CASES, ids=[f"{s.stem}-{g}" for s, g in CASES])
+def test_no_long_passage_repeats_across_items(
+    runner: CliRunner, situation: Path, lang: str
+) -> None:
+    """No identical passage of MAX_SHARED_RUN characters or more is in two items of the default
+    text: a long passage several items need (a complaint route) is said in full once."""
+    text = _advise(runner, situation, "--lang", lang)
+    # the items shown in full: from "1. title  [when]" to the next numbered line or blank line
+    items = re.findall(r"^\d+\. .*\n((?: {3}.*\n)+)", text, re.M)
+    for a, b in combinations(items, 2):
+        run = _longest_shared_run(a, b)
+        assert len(run) < MAX_SHARED_RUN[lang], run
+    # an item that points to another for the passage names one the text shows
+    for options in ((), ("--all",)):
+        text = _advise(runner, situation, "--lang", lang, *options)
+        titles = {title for _, title, _ in NUMBERED.findall(text)}
+        for pointed in POINTER.findall(text):
+            assert next(t for t in pointed if t) in titles, pointed
