@@ -32,6 +32,9 @@ _WORDS = {
         "progress": "已答 {answered} 题 · 最多还有 {left} 题",
         "progress_long": "已答 {answered} 题 · 最多还有 {left} 题（重要的先问；输入 a 随时看建议）",
         "help": "说明",
+        "how": "怎么答",
+        "how_choices": "输入编号，用空格隔开，例如 1 3；都不选就直接回车。",
+        "how_loans": "输入编号，用空格隔开，例如 1 4；同一种有两笔就写两次，例如 4 4。",
         "prompt": "> ",
         "back_none": "已经是第一题了。",
         "skipped": "好的，这题跳过，不会再问。",
@@ -54,6 +57,14 @@ _WORDS = {
             "{answered} answered · at most {left} to go (most important first; a = advice now)"
         ),
         "help": "Note",
+        "how": "How to answer",
+        "how_choices": (
+            "type the numbers separated by spaces, like 1 3; press Enter alone for none."
+        ),
+        "how_loans": (
+            "type the numbers separated by spaces, like 1 4;"
+            " for two of one kind, type it twice: 4 4."
+        ),
         "prompt": "> ",
         "back_none": "This is the first question.",
         "skipped": "All right, skipped; it will not be asked again.",
@@ -161,6 +172,10 @@ def _show(question: Question, words: dict[str, str], answered: int, left: int) -
     _say(f"[{progress.format(answered=answered, left=left)}]")
     _say(question.text)
     _say(f"  {words['help']}: {question.help}")
+    # the pack's help is neutral (the web page shows it too): the keys are the terminal's to say
+    how = words.get(f"how_{question.type}")
+    if how:
+        _say(f"  {words['how']}: {how}")
     for number, (_, label) in enumerate(question.choices, start=1):
         _say(f"  {number}. {label}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -219,6 +220,31 @@ def test_every_field_the_pack_reads_has_a_question(ruleset: Any) -> None:
     for spec in book.questions.values():
         assert spec.text.zh and spec.text.en and spec.help.zh and spec.help.en
     assert book.questions["borrower.distress"].sensitive
+
+
+#: words that only fit a terminal: keys to press or type. The web page shows help texts as
+#: written, so the pack's help is neutral and the terminal adds its own key hints by answer type
+TERMINAL_WORDS = re.compile(
+    r"输入|回车|空格|\btype [sab]\b|\bpress\b|\bEnter\b|separated by spaces|(?<![\w-])s = "
+)
+
+
+def test_no_question_help_mentions_terminal_keys(ruleset: Any) -> None:
+    for spec in load_book(ruleset.pack).questions.values():
+        for help_text in (spec.help.zh, spec.help.en):
+            found = TERMINAL_WORDS.search(help_text)
+            assert found is None, (spec.field, help_text)
+
+
+def test_cli_prints_its_own_hints_for_many_choices() -> None:
+    """The terminal says how to answer a multi-choice question (the pack's help does not)."""
+    for lang, hint in (
+        ("en", "How to answer: type the numbers separated by spaces, like 1 4"),
+        ("zh-CN", "怎么答: 输入编号，用空格隔开，例如 1 4"),
+    ):
+        result = runner.invoke(app, ["interview", "--lang", lang], input="2\n2\n2\n")
+        assert result.exit_code == 0, result.output
+        assert f"  {hint}" in result.stdout, result.stdout
 
 
 def _broken_pack(tmp_path: Path, change: Any) -> Path:
