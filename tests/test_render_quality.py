@@ -120,6 +120,8 @@ SLIPS = [
     (re.compile(r"\b1 (months|days|years)\b"), "'1 months': singular after one"),
     (re.compile(r"可支配"), "可支配收入 means income after tax, not after essentials"),
     (re.compile(r"发工资"), "发工资 does not fit every income (pensions, allowances)"),
+    (re.compile(r"[\u4e00-\u9fff]\d{4} 年"), "a year is set off by a space, as everywhere else"),
+    (re.compile(r"为准，[^。；;\n]*为准"), "以…为准 said twice in one clause"),
 ]
 SUMMARY_VALUE = re.compile(r": (¥[\d,]+\.\d\d|\d+(\.\d+)?%|\d+ (天|days?)|\d{4}-\d\d-\d\d|\d+)$")
 
