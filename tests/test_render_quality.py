@@ -122,6 +122,7 @@ SLIPS = [
     (re.compile(r"发工资"), "发工资 does not fit every income (pensions, allowances)"),
     (re.compile(r"[\u4e00-\u9fff]\d{4} 年"), "a year is set off by a space, as everywhere else"),
     (re.compile(r"为准，[^。；;\n]*为准"), "以…为准 said twice in one clause"),
+    (re.compile(r", and [^,.;:()\n]*, and "), "a list with two closing 'and's"),
 ]
 SUMMARY_VALUE = re.compile(r": (¥[\d,]+\.\d\d|\d+(\.\d+)?%|\d+ (天|days?)|\d{4}-\d\d-\d\d|\d+)$")
 
