@@ -31,7 +31,7 @@ browser:
 test-fast: $(VENV)/.installed
 	$(BIN)/ruff check engine cli tests tools
 	$(BIN)/ruff format --check engine cli tests tools
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" -n auto
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check engine cli tests tools

@@ -46,10 +46,18 @@ def rules() -> Any:
         yield loaded
 
 
+#: the CLI's output by (situation, options): advice is byte-identical for the same input
+#: (tests/test_examples.py holds that), so each text is made once for all the tests that read it
+_OUTPUTS: dict[tuple[Path, tuple[str, ...]], str] = {}
+
+
 def _advise(runner: CliRunner, situation: Path, *options: str) -> str:
-    result = runner.invoke(app, ["advise", str(situation), *options])
-    assert result.exit_code == 0, result.output
-    return result.stdout
+    key = (situation, options)
+    if key not in _OUTPUTS:
+        result = runner.invoke(app, ["advise", str(situation), *options])
+        assert result.exit_code == 0, result.output
+        _OUTPUTS[key] = result.stdout
+    return _OUTPUTS[key]
 
 
 def _names(rules: Any, situation: dict[str, Any], locale: str) -> list[str]:
@@ -87,10 +95,20 @@ def _shown(runner: CliRunner, situation: Path, lang: str) -> tuple[str, list[dic
     return text, shown
 
 
-CASES = [(s, lang) for s in SITUATIONS for lang in LANGS]
+#: every example in the fast loop (``make test-fast``); the pack's scenarios as well in ``make test``
+CASES = [
+    pytest.param(
+        s,
+        lang,
+        id=f"{s.stem}-{lang}",
+        marks=[] if s.parent.name == "examples" else [pytest.mark.slow],
+    )
+    for s in SITUATIONS
+    for lang in LANGS
+]
 
 
-@pytest.mark.parametrize(("situation", "lang"), CASES, ids=[f"{s.stem}-{g}" for s, g in CASES])
+@pytest.mark.parametrize(("situation", "lang"), CASES)
 def test_default_text_says_each_thing_once(
     runner: CliRunner, rules: Any, situation: Path, lang: str
 ) -> None:
@@ -127,7 +145,7 @@ SLIPS = [
 SUMMARY_VALUE = re.compile(r": (¥[\d,]+\.\d\d|\d+(\.\d+)?%|\d+ (天|days?)|\d{4}-\d\d-\d\d|\d+)$")
 
 
-@pytest.mark.parametrize(("situation", "lang"), CASES, ids=[f"{s.stem}-{g}" for s, g in CASES])
+@pytest.mark.parametrize(("situation", "lang"), CASES)
 def test_no_language_slips(runner: CliRunner, situation: Path, lang: str) -> None:
     """Issue 11's slips, in every text (default and --all) of every example and scenario."""
     data = json.loads(situation.read_text(encoding="utf-8"))
@@ -180,7 +198,7 @@ def _words(text: str, codes: set[str]) -> set[str]:
     return {c for c in codes if re.search(rf"(?<![\w-]){re.escape(c)}(?![\w-])", text)}
 
 
-@pytest.mark.parametrize(("situation", "lang"), CASES, ids=[f"{s.stem}-{g}" for s, g in CASES])
+@pytest.mark.parametrize(("situation", "lang"), CASES)
 def test_default_text_obeys_spec_7_3(runner: CliRunner, situation: Path, lang: str) -> None:
     """At most 8 numbered items (3 in crisis), a bounded length, and nothing for advisers only:
     no action code, rule id, loan id or citation. ``--sources`` shows the codes and citations."""
@@ -240,7 +258,7 @@ def _longest_shared_run(a: str, b: str) -> str:
     return a[match.a : match.a + match.size]
 
 
-@pytest.mark.parametrize(("situation", "lang"), CASES, ids=[f"{s.stem}-{g}" for s, g in CASES])
+@pytest.mark.parametrize(("situation", "lang"), CASES)
 def test_no_long_passage_repeats_across_items(
     runner: CliRunner, situation: Path, lang: str
 ) -> None:

@@ -26,10 +26,18 @@ NUMBERED = re.compile(r"^(\d+)\. (.*?)  \[(.*)\]$", re.M)  # text items: number,
 MORE = {"zh": "xieshang advise ... --all", "en": "xieshang advise ... --all"}
 
 
+#: the CLI's output for each shipped example by options: advice is byte-identical for the same
+#: input (tests/test_examples.py holds that), so each text is made once for the tests that read it
+_OUTPUTS: dict[tuple[Path, tuple[str, ...]], str] = {}
+
+
 def _advise(runner: CliRunner, situation: Path, *options: str) -> str:
-    result = runner.invoke(app, ["advise", str(situation), *options])
-    assert result.exit_code == 0, result.output
-    return result.stdout
+    key = (situation, options)
+    if situation.parent != ROOT / "examples" or key not in _OUTPUTS:
+        result = runner.invoke(app, ["advise", str(situation), *options])
+        assert result.exit_code == 0, result.output
+        _OUTPUTS[key] = result.stdout
+    return _OUTPUTS[key]
 
 
 def _advice(runner: CliRunner, situation: Path, lang: str) -> dict[str, Any]:
