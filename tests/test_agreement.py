@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 import engine
+from engine.audit.testing import load_cases, test_files
 from engine.reference import reference_run
 from engine.run import run
 from engine.situation import normalise, validate_situation
-from engine.testing import load_cases, test_files
 
 ROOT = Path(__file__).resolve().parent.parent
 PACK = ROOT / "rules" / "jiebei"

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 import engine
+from engine.audit.linting import KnownFacts, lint
+from engine.audit.testing import load_cases, run_cases
+from engine.audit.testing import test_files as find_test_files
 from engine.compiler import Test as BranchTest
 from engine.compiler import dnf
 from engine.expr import UNKNOWN
-from engine.lint import KnownFacts, lint
 from engine.memory import Memory
 from engine.operators import OPERATORS
-from engine.testing import load_cases, run_cases
-from engine.testing import test_files as find_test_files
 from tests.fixtures.audit.helpers import CRISIS, LINTPACK, PACK, UNKNOWN_INCOME, run
 
 # --- lint ---------------------------------------------------------------------------------------

@@ -549,7 +549,7 @@ def test_each_derive_expression_is_parsed_once_per_load(
     """Loading (checks, compiler), evaluating, linting and explaining read the tree the loader
     parsed; none of them parses the expression text again."""
     from engine import expr
-    from engine.lint import lint
+    from engine.audit.linting import lint
     from engine.model import Derive
     from engine.packs import default_pack_dir
     from engine.whynot import explain, near_misses

@@ -337,7 +337,7 @@ def test_rules_test_runs_an_overflowing_case_like_any_other(
 def test_rules_test_fails_only_the_case_that_hit_an_internal_error(
     runner: CliRunner, make_pack: PackFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine import testing
+    from engine.audit import testing
 
     real = testing.evaluate
 

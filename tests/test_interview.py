@@ -27,11 +27,11 @@ from engine import (
     load_rules,
     next_questions,
 )
+from engine.audit.testing import load_cases, test_files
 from engine.interview import check_book, fields_read_for, load_book, replay, value_at
 from engine.interview.answers import parse_answer
 from engine.render import render_text
 from engine.situation import load_situation_file, validate_situation
-from engine.testing import load_cases, test_files
 from engine.values import UNKNOWN
 
 ROOT = Path(__file__).resolve().parent.parent

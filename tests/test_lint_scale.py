@@ -10,10 +10,8 @@ from typing import Any
 import pytest
 
 import engine
-from engine import lint as lint_module
-from engine.compiler import Test as BranchTest
-from engine.compiler import dnf
-from engine.lint import (
+from engine.audit import linting as lint_module
+from engine.audit.linting import (
     ALWAYS_KNOWN,
     KnownFacts,
     _branches,
@@ -22,6 +20,8 @@ from engine.lint import (
     lint,
     strict_names,
 )
+from engine.compiler import Test as BranchTest
+from engine.compiler import dnf
 from engine.model import URGENCY_ORDER, Leaf, Recommend, Rule
 from tests.packgen import generate_pack, write_feature_pack
 

@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 import engine
 from cli.main import app
 from engine import lowered
+from engine.audit.testing import load_cases, test_files
 from engine.errors import EvaluationError, UsageError
 from engine.expr import Node
 from engine.memory import Memory
@@ -35,7 +36,6 @@ from engine.reference import reference_run
 from engine.run import RunResult, run
 from engine.situation import normalise, validate_situation
 from engine.source import Location
-from engine.testing import load_cases, test_files
 from engine.values import UNKNOWN
 from tests.conftest import PackFactory, situation
 from tests.packgen import generate_pack, matching_situation, write_feature_pack

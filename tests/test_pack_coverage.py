@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 
 import engine
+from engine.audit.coverage import measure
+from engine.audit.linting import lint
+from engine.audit.testing import CaseResult, load_cases, run_cases
+from engine.audit.testing import test_files as find_test_files
 from engine.catalogue import CATALOGUE
-from engine.coverage import measure
-from engine.lint import lint
 from engine.model import Adjust, Recommend, Suppress
-from engine.testing import CaseResult, load_cases, run_cases
-from engine.testing import test_files as find_test_files
 
 PACK_DIR = Path(__file__).resolve().parent.parent / "rules" / "jiebei"
 GUIDE_SECTIONS = ("1.3", "2.1", "2.2", "3.1", "3.2", "4.1", "4.2", "4.3", "5.1", "5.2", "5.3")

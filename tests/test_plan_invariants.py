@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import engine
+from engine.audit.testing import load_cases, test_files
 from engine.schemas import validator
 from engine.template import format_value
-from engine.testing import load_cases, test_files
 from tests.strategies import situations
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,8 +15,8 @@ from engine.checks import leaves
 from engine.explain import leaf_truth
 
 if TYPE_CHECKING:
+    from engine.audit.testing import CaseResult
     from engine.ruleset import RuleSet
-    from engine.testing import CaseResult
 
 
 @dataclass

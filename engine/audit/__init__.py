@@ -45,14 +45,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from engine.coverage import measure as measure_coverage
-    from engine.coverage import report_lines as coverage_report_lines
-    from engine.diffing import diff_corpus, render_diff_text
-    from engine.documents import check_documents
-    from engine.interview import check_book as check_questions
-    from engine.lint import exit_code as lint_exit_code
-    from engine.lint import lint
-    from engine.records import (
+    from engine.audit.coverage import measure as measure_coverage
+    from engine.audit.coverage import report_lines as coverage_report_lines
+    from engine.audit.diffing import diff_corpus, render_diff_text
+    from engine.audit.linting import exit_code as lint_exit_code
+    from engine.audit.linting import lint
+    from engine.audit.records import (
         AuditLog,
         LineRefused,
         json_lines,
@@ -63,8 +61,10 @@ if TYPE_CHECKING:
         replay,
         replay_failed,
     )
-    from engine.ruleview import find_rule, render_show_text, show_rule
-    from engine.testing import CaseResult, load_cases, run_cases, test_files
+    from engine.audit.ruleview import find_rule, render_show_text, show_rule
+    from engine.audit.testing import CaseResult, load_cases, run_cases, test_files
+    from engine.documents import check_documents
+    from engine.interview import check_book as check_questions
     from engine.whynot import (
         compare,
         explain,
@@ -74,12 +74,15 @@ if TYPE_CHECKING:
     )
 
 _WHERE = {
-    "engine.coverage": {"measure_coverage": "measure", "coverage_report_lines": "report_lines"},
-    "engine.diffing": {"diff_corpus": "diff_corpus", "render_diff_text": "render_diff_text"},
+    "engine.audit.coverage": {
+        "measure_coverage": "measure",
+        "coverage_report_lines": "report_lines",
+    },
+    "engine.audit.diffing": {"diff_corpus": "diff_corpus", "render_diff_text": "render_diff_text"},
     "engine.documents": {"check_documents": "check_documents"},
     "engine.interview": {"check_questions": "check_book"},
-    "engine.lint": {"lint": "lint", "lint_exit_code": "exit_code"},
-    "engine.records": {
+    "engine.audit.linting": {"lint": "lint", "lint_exit_code": "exit_code"},
+    "engine.audit.records": {
         name: name
         for name in (
             "AuditLog",
@@ -93,8 +96,8 @@ _WHERE = {
             "replay_failed",
         )
     },
-    "engine.ruleview": {n: n for n in ("find_rule", "render_show_text", "show_rule")},
-    "engine.testing": {n: n for n in ("CaseResult", "load_cases", "run_cases", "test_files")},
+    "engine.audit.ruleview": {n: n for n in ("find_rule", "render_show_text", "show_rule")},
+    "engine.audit.testing": {n: n for n in ("CaseResult", "load_cases", "run_cases", "test_files")},
     "engine.whynot": {
         n: n
         for n in (

@@ -7,16 +7,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.audit.diffing import parameters_used
 from engine.checks import facts_read
-from engine.diffing import parameters_used
 from engine.errors import UsageError, did_you_mean
 from engine.model import Condition, Leaf, Rule
 from engine.packs import builtin_rules_dir
 from engine.whynot import consequence, jsonable
 
 if TYPE_CHECKING:
+    from engine.audit.testing import CaseResult
     from engine.ruleset import RuleSet
-    from engine.testing import CaseResult
 
 
 def find_rule(ruleset: RuleSet, rule_id: str) -> Rule:

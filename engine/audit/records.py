@@ -40,8 +40,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from engine.api import evaluate
-from engine.decision import Decision
-from engine.diffing import (
+from engine.audit.diffing import (
     RuleChange,
     advice_changes,
     attribute,
@@ -51,6 +50,7 @@ from engine.diffing import (
     rule_changes,
     rules_in_advice,
 )
+from engine.decision import Decision
 from engine.errors import SituationError, UsageError, XieshangError
 from engine.fastschema import checker
 from engine.memory import Memory

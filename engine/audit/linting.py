@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine import expr
+from engine.audit.diffing import parameters_used, texts
 from engine.checks import facts_read, leaves
 from engine.compiler import Test, dnf
-from engine.diffing import parameters_used, texts
 from engine.facts import FactSpec
 from engine.model import (
     URGENCY_ORDER,
