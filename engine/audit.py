@@ -1,5 +1,6 @@
 """The public API of the audit and authoring tools (docs/audit.md): why and why not, decision
-records and replay, lint, pack diffs, one rule's view, YAML test cases and their coverage.
+records and replay, lint, pack diffs, one rule's view, YAML test cases and their coverage, and
+the views of their reports for ``engine.render_as`` (``LintReport``, ``Explanation``, ...).
 
 With the façade (``engine``) this is all the command line imports (the import contract in
 pyproject.toml). Each name is imported from its module on first use, so ``advise`` pays only
@@ -15,7 +16,16 @@ from engine._lazy import lazy_names
 __all__ = [
     "AuditLog",
     "CaseResult",
+    "Comparison",
+    "CoverageReport",
+    "DiffReport",
+    "Explanation",
     "LineRefused",
+    "LintReport",
+    "NearMisses",
+    "ReplayReport",
+    "RuleReport",
+    "TestReport",
     "check_documents",
     "check_questions",
     "compare",
@@ -52,6 +62,17 @@ if TYPE_CHECKING:
     from engine.interview import check_book as check_questions
     from engine.lint import exit_code as lint_exit_code
     from engine.lint import lint
+    from engine.present import (
+        Comparison,
+        CoverageReport,
+        DiffReport,
+        Explanation,
+        LintReport,
+        NearMisses,
+        ReplayReport,
+        RuleReport,
+        TestReport,
+    )
     from engine.records import (
         AuditLog,
         LineRefused,
@@ -79,6 +100,20 @@ _WHERE = {
     "engine.documents": {"check_documents": "check_documents"},
     "engine.interview": {"check_questions": "check_book"},
     "engine.lint": {"lint": "lint", "lint_exit_code": "exit_code"},
+    "engine.present": {
+        name: name
+        for name in (
+            "Comparison",
+            "CoverageReport",
+            "DiffReport",
+            "Explanation",
+            "LintReport",
+            "NearMisses",
+            "ReplayReport",
+            "RuleReport",
+            "TestReport",
+        )
+    },
     "engine.records": {
         name: name
         for name in (
