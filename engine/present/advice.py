@@ -58,6 +58,9 @@ def card_json(card: Card, locale: str | None) -> str:
     return render_json(render_card(_decision(card.decision, locale)))
 
 
+# Near misses have no JSON of their own: the advice document carries them (``--near-misses``).
+
+
 def near_misses_text(shown: NearMisses, locale: str | None) -> str:
     return render_near_misses_text([dict(i) for i in shown.items], locale or shown.locale)
 
@@ -67,6 +70,3 @@ def near_misses_markdown(shown: NearMisses, locale: str | None) -> str:
     text = near_misses_text(shown, locale)
     return f"{markdown_code(text.strip(chr(10)))}\n" if text else ""
 
-
-def near_misses_json(shown: NearMisses, locale: str | None) -> str:
-    return render_json({"near_misses": [dict(item) for item in shown.items]})

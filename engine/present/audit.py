@@ -57,16 +57,17 @@ def diff_text(report: DiffReport, locale: str | None) -> str:
     return render_diff_text(report.data)
 
 
-def _coverage_lines(report: CoverageReport) -> list[str]:
-    return report_lines(report.coverage, report.min_rules, report.min_conditions)[0]
-
-
 def coverage_text(report: CoverageReport, locale: str | None) -> str:
-    return "\n".join(_coverage_lines(report)) + "\n"
+    lines = report_lines(report.coverage, report.min_rules, report.min_conditions)[0]
+    return "\n".join(lines) + "\n"
+
+
+def _coverage_doc(report: CoverageReport) -> dict[str, Any]:
+    return {**report.coverage.as_dict(), "below_minimum": report.below}
 
 
 def coverage_json(report: CoverageReport, locale: str | None) -> str:
-    return render_json(report.coverage.as_dict())
+    return render_json(_coverage_doc(report))
 
 
 def tests_text(report: TestReport, locale: str | None) -> str:
@@ -80,9 +81,8 @@ def tests_text(report: TestReport, locale: str | None) -> str:
         lines.append(f"FAIL  {result.case.location.short}: {result.case.name}")
         lines += [f"      {failure}" for failure in result.failures]
     lines.append(f"{len(report.results) - report.failed} passed, {report.failed} failed")
-    if report.coverage is not None:
-        lines += _coverage_lines(report.coverage)
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    return text if report.coverage is None else text + coverage_text(report.coverage, locale)
 
 
 def tests_json(report: TestReport, locale: str | None) -> str:
@@ -100,8 +100,7 @@ def tests_json(report: TestReport, locale: str | None) -> str:
         ],
     }
     if report.coverage is not None:
-        doc["coverage"] = report.coverage.coverage.as_dict()
-        doc["coverage_below_minimum"] = report.coverage.below
+        doc["coverage"] = _coverage_doc(report.coverage)
     return render_json(doc)
 
 

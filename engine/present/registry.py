@@ -41,7 +41,6 @@ TABLE: Mapping[tuple[str, Format], str] = {
     ("advice", Format.markdown): f"{_ADVICE}:advice_markdown",
     ("card", Format.json): f"{_ADVICE}:card_json",
     ("near_misses", Format.text): f"{_ADVICE}:near_misses_text",
-    ("near_misses", Format.json): f"{_ADVICE}:near_misses_json",
     ("near_misses", Format.markdown): f"{_ADVICE}:near_misses_markdown",
     ("explain", Format.text): f"{_AUDIT}:explain_text",
     ("explain", Format.json): f"{_AUDIT}:as_json",
