@@ -373,9 +373,7 @@ def test_stdout_writes_are_found_where_they_are() -> None:
     assert any("sys.stdout.write" in w for w in _stdout_writes(ROOT / "cli" / "output.py"))
 
 
-def test_a_command_writes_nothing_when_rendering_fails(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_a_command_writes_nothing_when_rendering_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     """The emit path renders whole before it writes: a failing renderer leaves stdout empty
     and reports one line with its exit code."""
     import engine.present.registry as registry
@@ -388,4 +386,31 @@ def test_a_command_writes_nothing_when_rendering_fails(
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr == "xieshang: error: cannot show this\n"
-    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+@pytest.mark.slow  # a subprocess
+def test_the_installed_command_emits_through_the_registry(tmp_path: Path) -> None:
+    """The installed ``xieshang``: a new JSON format, and an unsupported one refused whole."""
+    import os
+    import subprocess
+    import sys
+
+    xieshang = shutil.which("xieshang", path=os.path.dirname(sys.executable))
+    assert xieshang is not None
+    listed = subprocess.run(
+        [xieshang, "rules", "list", "--format", "json"], capture_output=True, timeout=120
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)["rules"]
+    refused = subprocess.run(
+        [xieshang, "advise", str(FIRST), "--format", "html"], capture_output=True, timeout=120
+    )
+    assert refused.returncode == 2 and refused.stdout == b""
+    assert b"'html' is not one of 'text', 'json', 'markdown'." in refused.stderr
+
+
+def test_the_web_advise_formats_are_the_registry_formats_and_the_card() -> None:
+    from cli.web.app import ADVISE_FORMATS
+
+    assert set(ADVISE_FORMATS) == {f.value for f in formats_of("advice")} | {"card"}
+    assert formats_of("card") == [Format.json]
