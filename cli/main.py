@@ -1,12 +1,13 @@
 """The ``xieshang`` command line: the entry point, and the core commands (advise, schema, rules
 validate / test / list).
 
-Each command parses its options, calls the library, renders and exits. Errors carry their own exit
-code (``XieshangError.exit_code``): 2 for bad input or usage, 1 for internal errors. Output is
-written only once it is complete, so a failure never leaves partial output on stdout. The Typer
-app and what commands share live in ``cli.app``; the other command modules register on it when
-imported here. Engine modules are imported inside the commands to keep ``--help`` and start-up
-fast.
+Each command parses its options, calls the library, and emits the document it made
+(``cli.output.emit``: rendered by the presentation registry in the ``--format`` asked for, then
+written). Errors carry their own exit code (``XieshangError.exit_code``): 2 for bad input or
+usage, 1 for internal errors. Output is written only once it is complete, so a failure never
+leaves partial output on stdout. The Typer app and what commands share live in ``cli.app``; the
+other command modules register on it when imported here. Engine modules are imported inside the
+commands to keep ``--help`` and start-up fast.
 """
 
 from __future__ import annotations
