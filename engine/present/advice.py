@@ -69,4 +69,3 @@ def near_misses_markdown(shown: NearMisses, locale: str | None) -> str:
     """The text section as a code block: shown verbatim, never read as markup."""
     text = near_misses_text(shown, locale)
     return f"{markdown_code(text.strip(chr(10)))}\n" if text else ""
-
