@@ -1,10 +1,11 @@
 """The Typer application every command registers on, and what the commands share.
 
-Options (``--rules``, ``--lang``), error reporting (``fail``, ``reported``: one line, the error's
-exit code, a traceback only with ``--debug``) and the loading of packs and situations. Command
-modules (``cli.main``, ``cli.audit``, ``cli.batch``) import this one and register themselves;
-``cli.main`` is the entry point that imports them all. Engine modules are imported inside the
-functions to keep ``--help`` and start-up fast.
+Options (``--rules``, ``--lang``, ``--format``: its choices from the presentation registry), error
+reporting (``fail``, ``reported``: one line, the error's exit code, a traceback only with
+``--debug``) and the loading of packs and situations. Command modules (``cli.main``,
+``cli.audit``, ``cli.batch``) import this one and register themselves; ``cli.main`` is the entry
+point that imports them all. Beyond the façade's light names, engine modules are imported inside
+the functions to keep ``--help`` and start-up fast.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+
+from engine import Format, formats_of
 
 if TYPE_CHECKING:
     from engine import RuleSet
@@ -38,10 +41,25 @@ app.add_typer(rules_app, name="rules")
 _state = {"debug": False}
 
 
-class Format(StrEnum):
-    text = "text"
-    json = "json"
-    markdown = "markdown"
+def format_option(*kinds: str) -> Any:
+    """The one ``--format`` option: its choices are the formats the presentation registry has
+    for every document kind the command may write (``engine.formats_of``), in Format order.
+
+    Use as ``fmt: Annotated[Format, format_option("lint")] = Format.text``. A value outside the
+    choices is a usage error (exit 2) naming them, as for any other choice.
+    """
+    choices = [fmt.value for fmt in formats_of(*kinds)]
+
+    def parse(value: str | Format) -> Format:
+        if isinstance(value, Format):  # the default
+            return value
+        if value not in choices:
+            raise ValueError(f"{value!r} is not one of {', '.join(map(repr, choices))}.")
+        return Format(value)
+
+    return typer.Option(
+        "--format", parser=parse, metavar=f"<{'|'.join(choices)}>", help="Output format."
+    )
 
 
 class Backend(StrEnum):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,40 +22,20 @@ from cli.app import (
     _read_situation,
     app,
     fail,
+    format_option,
     note,
     reported,
     rules_app,
 )
-from cli.output import write_stdout
+from cli.output import emit
+from engine import Format
 
 if TYPE_CHECKING:
-    from engine import Decision, RuleSet
-    from engine.audit import AuditLog, CaseResult
-
-
-class OutFormat(StrEnum):
-    text = "text"
-    json = "json"
-
-
-FormatOption = Annotated[OutFormat, typer.Option("--format", help="Output format.")]
-
-
-def _json(data: Any) -> str:
-    from engine import render_json
-
-    return render_json(data)
+    from engine import Decision
+    from engine.audit import AuditLog
 
 
 # --- hooks used by cli.main -------------------------------------------------------------------
-
-
-def near_miss_text(decision: Decision) -> str:
-    """The near-miss section for ``advise --near-misses`` in text and Markdown."""
-    from engine.audit import near_misses, render_near_misses_text
-
-    text = render_near_misses_text(near_misses(decision), decision.locale)
-    return f"\n{text}" if text else ""
 
 
 @dataclass
@@ -94,18 +73,6 @@ def prepare_record(
     return PendingRecord(AuditLog(path), record)
 
 
-def coverage_lines(
-    ruleset: RuleSet,
-    results: list[CaseResult],
-    min_rules: float | None,
-    min_conditions: float | None,
-) -> tuple[list[str], bool]:
-    """The coverage report of ``rules test --coverage``, and whether it is below a minimum."""
-    from engine.audit import coverage_report_lines, measure_coverage
-
-    return coverage_report_lines(measure_coverage(ruleset, results), min_rules, min_conditions)
-
-
 # --- explain ----------------------------------------------------------------------------------
 
 
@@ -123,13 +90,13 @@ def explain(
     ] = None,
     rules: RulesOption = None,
     lang: Annotated[Lang | None, typer.Option("--lang", help="Language of rule titles.")] = None,
-    fmt: FormatOption = OutFormat.text,
+    fmt: Annotated[Format, format_option("explain", "compare")] = Format.text,
 ) -> None:
     """Why an action or rule fired, or why not (failing conditions and what would flip them)."""
-    from engine import UsageError, evaluate
+    from engine import Presentable, UsageError, evaluate
+    from engine.audit import Comparison, Explanation
     from engine.audit import compare as compare_actions
     from engine.audit import explain as explain_target
-    from engine.audit import render_explain_text
 
     with reported():
         if (target is None) == (compare is None):
@@ -140,12 +107,11 @@ def explain(
         if compare is not None:
             if compare[0] == compare[1]:
                 raise UsageError(f"--compare needs two different actions, got '{compare[0]}' twice")
-            doc = compare_actions(decision, compare[0], compare[1])
+            shown: Presentable = Comparison(compare_actions(decision, compare[0], compare[1]))
         else:
             assert target is not None
-            doc = explain_target(decision, target)
-        output = _json(doc) if fmt is OutFormat.json else render_explain_text(doc)
-    write_stdout(output, json=fmt is OutFormat.json)
+            shown = Explanation(explain_target(decision, target))
+    emit(shown, fmt)
 
 
 # --- replay -----------------------------------------------------------------------------------
@@ -158,7 +124,7 @@ def replay(
     strict: Annotated[
         bool, typer.Option("--strict", help="Also fail when advice made with other rules changed.")
     ] = False,
-    fmt: FormatOption = OutFormat.text,
+    fmt: Annotated[Format, format_option("replay")] = Format.text,
 ) -> None:
     """Re-evaluate every decision record with the current rules.
 
@@ -167,7 +133,7 @@ def replay(
     A damaged line is reported with its number and the other records are replayed (exit 2).
     """
     from engine import UsageError
-    from engine.audit import read_log, render_replay_text, replay_failed
+    from engine.audit import ReplayReport, read_log, replay_failed
     from engine.audit import replay as replay_records
 
     with reported():
@@ -176,21 +142,7 @@ def replay(
             raise UsageError(f"{log}: no decision records (the log is empty)")
         ruleset = _load(rules)
         results = replay_records(ruleset, contents.records)
-        if fmt is OutFormat.json:
-            output = _json(
-                {
-                    "ruleset": {
-                        "name": ruleset.name,
-                        "version": ruleset.version,
-                        "digest": ruleset.digest,
-                    },
-                    "records": [r.as_dict() for r in results],
-                    "damaged": [d.as_dict() for d in contents.damaged],
-                }
-            )
-        else:
-            output = render_replay_text(results, ruleset, contents.damaged)
-    write_stdout(output, json=fmt is OutFormat.json)
+    emit(ReplayReport(ruleset, results, contents.damaged), fmt)
     if contents.damaged:
         shown = contents.damaged[:_DAMAGED_SHOWN]
         for damage in shown:
@@ -224,26 +176,19 @@ def rules_lint(
     ] = None,
     rules: RulesOption = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
-    fmt: FormatOption = OutFormat.text,
+    fmt: Annotated[Format, format_option("lint")] = Format.text,
 ) -> None:
     """Find rules that cannot fire, duplicates, shadowing, unused parameters and actions, ...
 
     Exit 2 when there are errors; with --strict, 1 when there are only warnings; else 0.
     """
-    from engine.audit import lint
+    from engine.audit import LintReport, lint
     from engine.audit import lint_exit_code as exit_code
 
     with reported():
         ruleset = _load(_pack_roots(_packs_and_files(rules, paths)))
         findings = lint(ruleset)
-    errors = sum(1 for f in findings if f.severity == "error")
-    warnings = len(findings) - errors
-    if fmt is OutFormat.json:
-        write_stdout(_json({"findings": [f.as_dict() for f in findings]}), json=True)
-    else:
-        lines = [str(f) for f in findings]
-        lines.append(f"{ruleset.name}: {errors} errors, {warnings} warnings")
-        write_stdout("\n".join(lines) + "\n")
+    emit(LintReport(ruleset.name, findings), fmt)
     code = exit_code(findings, strict)
     if code:
         raise typer.Exit(code)
@@ -285,18 +230,17 @@ def rules_diff(
         typer.Option("--old", metavar="DIR", help="The old pack directory (repeatable)."),
     ] = None,
     rules: RulesOption = None,
-    fmt: FormatOption = OutFormat.text,
+    fmt: Annotated[Format, format_option("diff")] = Format.text,
 ) -> None:
     """Which situations' advice changes between two packs (--old, and --rules: the new one),
     and which rule changes cause it."""
-    from engine.audit import diff_corpus, render_diff_text
+    from engine.audit import DiffReport, diff_corpus
 
     with reported():
         old_roots, new_roots = _diff_packs(old_pack, new_pack, old, rules)
         situations = _read_corpus(corpus)
         report = diff_corpus(_load(old_roots), _load(new_roots), situations)
-        output = _json(report) if fmt is OutFormat.json else render_diff_text(report)
-    write_stdout(output, json=fmt is OutFormat.json)
+    emit(DiffReport(report), fmt)
 
 
 def _diff_packs(
@@ -320,18 +264,11 @@ def _diff_packs(
 def rules_show(
     rule_id: Annotated[str, typer.Argument(help="The rule id.")],
     rules: RulesOption = None,
-    fmt: FormatOption = OutFormat.text,
+    fmt: Annotated[Format, format_option("rule")] = Format.text,
 ) -> None:
     """One rule: file:line, source, conditions, parameters, and the test cases that cover it."""
     from engine import default_pack_dir
-    from engine.audit import (
-        find_rule,
-        load_cases,
-        render_show_text,
-        run_cases,
-        show_rule,
-        test_files,
-    )
+    from engine.audit import RuleReport, find_rule, load_cases, run_cases, show_rule, test_files
 
     with reported():
         ruleset = _load(rules)
@@ -340,5 +277,4 @@ def rules_show(
         files = test_files([Path(r) / "tests" if Path(r).is_dir() else r for r in roots])
         results = run_cases(ruleset, load_cases(files, ruleset))
         view = show_rule(ruleset, rule_id, results)
-        output = _json(view) if fmt is OutFormat.json else render_show_text(view)
-    write_stdout(output, json=fmt is OutFormat.json)
+    emit(RuleReport(view), fmt)

@@ -14,8 +14,19 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.app import Lang, RulesOption, _load, _locale, _read_situation, app, fail, reported
-from cli.output import write_stdout
+from cli.app import (
+    Lang,
+    RulesOption,
+    _load,
+    _locale,
+    _read_situation,
+    app,
+    fail,
+    format_option,
+    reported,
+)
+from cli.output import emit
+from engine import Format
 
 if TYPE_CHECKING:
     from engine import Document
@@ -42,9 +53,13 @@ def documents(
             "credit_report_dispute, relatives_message.",
         ),
     ] = None,
+    fmt: Annotated[Format, format_option("documents")] = Format.text,
 ) -> None:
-    """Write the documents that apply: call scripts, letters, the printable plan, a calendar."""
-    from engine import build_documents, evaluate
+    """Write the documents that apply: call scripts, letters, the printable plan, a calendar.
+
+    Then list the files written (text), or print every document with its content (JSON: the
+    same as POST /v1/documents of xieshang serve)."""
+    from engine import DocumentFiles, build_documents, evaluate
 
     with reported():
         if out.exists() and not out.is_dir():
@@ -55,10 +70,10 @@ def documents(
         made = build_documents(decision, only=only)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        written = _write_all(out, made)
+        _write_all(out, made)
     except OSError as exc:
         fail(f"cannot write to {out}: {exc.strerror or exc}", 1)
-    write_stdout("".join(f"{path}\n" for path in written))
+    emit(DocumentFiles(made, out), fmt)
 
 
 def _write_all(folder: Path, made: list[Document]) -> list[Path]:

@@ -112,10 +112,10 @@ def interview(
         _say(words["intro"])
         finished = _ask_all(session, words)
         _say("\n" + words["done" if finished else "early"] + "\n")
-        from engine import render_text
+        from engine import Advice, Format, render_as
 
         decision = session.decision()
-        _say(render_text(decision).rstrip("\n"))
+        _say(render_as(Advice(decision), Format.text).rstrip("\n"))
         if not decision.memory.loans:
             _say(words["no_loans"])
         if save is not None:

@@ -1,19 +1,19 @@
 """The ``xieshang`` command line: the entry point, and the core commands (advise, schema, rules
 validate / test / list).
 
-Each command parses its options, calls the library, renders and exits. Errors carry their own exit
-code (``XieshangError.exit_code``): 2 for bad input or usage, 1 for internal errors. Output is
-written only once it is complete, so a failure never leaves partial output on stdout. The Typer
-app and what commands share live in ``cli.app``; the other command modules register on it when
-imported here. Engine modules are imported inside the commands to keep ``--help`` and start-up
-fast.
+Each command parses its options, calls the library, and emits the document it made
+(``cli.output.emit``: rendered by the presentation registry in the ``--format`` asked for, then
+written). Errors carry their own exit code (``XieshangError.exit_code``): 2 for bad input or
+usage, 1 for internal errors. Output is written only once it is complete, so a failure never
+leaves partial output on stdout. The Typer app and what commands share live in ``cli.app``; the
+other command modules register on it when imported here. Engine modules are imported inside the
+commands to keep ``--help`` and start-up fast.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +24,6 @@ from cli import serve as _serve  # noqa: F401 - registers the serve command
 from cli.app import (
     Backend,
     BackendOption,
-    Format,
     Lang,
     RulesOption,
     _exit,
@@ -35,13 +34,15 @@ from cli.app import (
     _read_situation,
     app,
     fail,
+    format_option,
     reported,
     rules_app,
 )
-from cli.audit import PendingRecord, coverage_lines, near_miss_text, prepare_record
+from cli.audit import PendingRecord, prepare_record
 from cli.documents import documents as _documents  # noqa: F401 - registers the command
 from cli.interview import interview as _interview  # noqa: F401 - registers the command
-from cli.output import write_stdout
+from cli.output import emit, rendered
+from engine import Format
 
 __all__ = ["app", "run"]
 
@@ -53,7 +54,7 @@ def advise(
     ],
     rules: RulesOption = None,
     lang: Annotated[Lang | None, typer.Option("--lang", help="Language of the advice.")] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
+    fmt: Annotated[Format, format_option("advice")] = Format.text,
     top: Annotated[
         int | None,
         typer.Option(
@@ -89,7 +90,7 @@ def advise(
     backend: BackendOption = Backend.rete,
 ) -> None:
     """Ranked, explained advice for a situation."""
-    from engine import evaluate, render_json, render_markdown, render_text
+    from engine import Advice, evaluate
 
     pending: PendingRecord | None = None
     with reported():
@@ -98,29 +99,14 @@ def advise(
         decision = evaluate(
             ruleset, data, locale=_locale(lang), validated=True, backend=backend.value
         )
-        # the JSON document is made once: the decision record reuses it
-        shown = decision.to_advice(top, trace, near_misses) if fmt is Format.json else None
-        renderers: dict[Format, Callable[[], str]] = {
-            Format.json: lambda: render_json(shown or {}),
-            Format.markdown: lambda: render_markdown(
-                decision, top, trace, show_all=show_all, sources=sources
-            ),
-            Format.text: lambda: render_text(
-                decision, top, trace, show_all=show_all, sources=sources
-            ),
-        }
-        output = renderers[fmt]()
-        if near_misses and fmt is not Format.json:
-            extra = near_miss_text(decision)
-            if fmt is Format.markdown and extra:
-                from engine import markdown_code
-
-                extra = f"\n{markdown_code(extra.strip(chr(10)))}\n"  # verbatim, never markup
-            output += extra
+        advice = Advice(decision, top, trace, show_all, sources, near_misses)
+        output = rendered(advice, fmt)
         if audit_log is not None:  # made and opened now: a bad path fails before any output
+            # the JSON document is made once: the decision record reuses the one shown
+            shown = advice.document if fmt is Format.json else None
             pending = prepare_record(audit_log, decision, top, near_misses, shown)
     try:
-        write_stdout(output, json=fmt is Format.json)
+        output.write()
         sys.stdout.flush()  # shown first: the log must never record advice that was not shown
     except BaseException:
         if pending is not None:
@@ -141,6 +127,7 @@ def rules_validate(
         ),
     ] = None,
     rules: RulesOption = None,
+    fmt: Annotated[Format, format_option("validation")] = Format.text,
 ) -> None:
     """Check rule files: every error at once, as file:line:col: code: message.
 
@@ -148,7 +135,7 @@ def rules_validate(
     with pack.yaml), so that facts and parameters defined in other files resolve; only the
     errors in the files named are reported.
     """
-    from engine import RuleLoadError
+    from engine import RuleLoadError, Validation
 
     roots, files = _validation_targets(_packs_and_files(rules, paths))
     with reported():
@@ -161,7 +148,7 @@ def rules_validate(
             others = len(exc.errors) - len(mine)
             if mine:
                 raise RuleLoadError(mine) from exc
-            write_stdout(f"{len(files)} file(s): ok ({others} error(s) elsewhere in the pack)\n")
+            emit(Validation(None, len(files), others), fmt)
             return
         from engine.audit import check_documents
 
@@ -176,13 +163,7 @@ def rules_validate(
         question_errors = check_questions(ruleset.pack)  # the interview's questions.yaml, if any
         if question_errors:
             raise RuleLoadError(question_errors)
-    pack = ruleset.pack
-    shards = len(ruleset.compiled.shards)
-    write_stdout(
-        f"{pack.name} {pack.version}: {len(pack.rules)} rules in {len(pack.files)}"
-        f" files, {len(pack.parameters)} parameters, {shards} engine ruleset"
-        f"{'s' if shards != 1 else ''}: ok\n"
-    )
+    emit(Validation(ruleset), fmt)
 
 
 def _validation_targets(paths: list[Path]) -> tuple[list[Path], set[str]]:
@@ -233,10 +214,11 @@ def rules_test(
             "--min-condition-coverage", min=0, max=100, help="Fail below this condition coverage."
         ),
     ] = None,
+    fmt: Annotated[Format, format_option("tests", "coverage")] = Format.text,
 ) -> None:
     """Run the YAML test cases of a pack (its tests/ folder)."""
     from engine import TEST_SUFFIXES, default_pack_dir
-    from engine.audit import load_cases, run_cases, test_files
+    from engine.audit import CoverageReport, TestReport, load_cases, run_cases, test_files
 
     with reported():
         roots = _pack_roots(_packs_and_files(rules, paths)) or [default_pack_dir()]
@@ -247,22 +229,15 @@ def rules_test(
             where = ", ".join(f"{Path(r) / 'tests'}" for r in roots)
             fail(f"error: no test files (*.test.yaml) in {where}", 1)
         results = run_cases(ruleset, load_cases(files, ruleset))
-    lines = []
-    for result in results:
-        if result.passed:
-            if verbose:
-                lines.append(f"ok    {result.case.location.short}: {result.case.name}")
-            continue
-        lines.append(f"FAIL  {result.case.location.short}: {result.case.name}")
-        lines += [f"      {failure}" for failure in result.failures]
-    failed = sum(not r.passed for r in results)
-    lines.append(f"{len(results) - failed} passed, {failed} failed")
-    below = False
-    if coverage or min_coverage is not None or min_condition_coverage is not None:
-        extra, below = coverage_lines(ruleset, results, min_coverage, min_condition_coverage)
-        lines += extra
-    write_stdout("\n".join(lines) + "\n")
-    if failed or not results or below:
+        covered: CoverageReport | None = None
+        if coverage or min_coverage is not None or min_condition_coverage is not None:
+            from engine.audit import measure_coverage
+
+            measured = measure_coverage(ruleset, results)
+            covered = CoverageReport(measured, min_coverage, min_condition_coverage)
+    report = TestReport(results, verbose, covered)
+    emit(report, fmt)
+    if report.failed or not results or (covered is not None and covered.below):
         raise typer.Exit(1)
 
 
@@ -270,27 +245,14 @@ def rules_test(
 def rules_list(
     rules: RulesOption = None,
     facts: Annotated[bool, typer.Option("--facts", help="List the facts rules can use.")] = False,
+    fmt: Annotated[Format, format_option("list")] = Format.text,
 ) -> None:
     """List the rules of a pack (or, with --facts, the fact vocabulary)."""
-    from engine import fact_specs
+    from engine import Listing
 
     with reported():
         ruleset = _load(rules)
-        if facts:
-            rows = [
-                f"{f.name}\t{f.unit}\t{'derived' if f.derived else 'input'}"
-                + (f"\t{'|'.join(f.enum)}" if f.enum else "")
-                for f in fact_specs(ruleset.pack).values()
-            ]
-        else:
-            rows = []
-            for rule in ruleset.pack.rules:
-                target = getattr(rule.then, "action", None) or getattr(rule.then, "fact", "")
-                rows.append(
-                    f"{rule.id}\t{rule.kind} {target}\t{rule.about}\t{rule.source}"
-                    f"\t{rule.location.short}"
-                )
-    write_stdout("\n".join(rows) + "\n")
+    emit(Listing(ruleset, facts), fmt)
 
 
 @app.command()
@@ -298,15 +260,14 @@ def schema(
     name: Annotated[
         str, typer.Argument(help="situation, advice, rules, tests, explain or record.")
     ],
+    fmt: Annotated[Format, format_option("schema")] = Format.json,
 ) -> None:
     """Print a JSON Schema."""
-    import json
-
-    from engine import load_schema
+    from engine import SchemaDoc, load_schema
 
     with reported():
-        text = json.dumps(load_schema(name), ensure_ascii=False, indent=2)
-    write_stdout(text + "\n", json=True)
+        loaded = load_schema(name)
+    emit(SchemaDoc(loaded), fmt)
 
 
 def run() -> None:

@@ -1,6 +1,9 @@
 """Standard output, written once, whole, safe and in an encoding the reader can take.
 
-Every command's result goes through :func:`write_stdout`:
+Every command's result is a document rendered by the presentation registry
+(``engine.render_as``) and written by :func:`emit` (or, when something must happen between
+rendering and writing, :func:`rendered` then :meth:`Rendered.write`), through
+:func:`write_stdout`:
 
 * text is neutralised for a terminal (``engine.safetext.lines``: control and formatting
   characters as visible escapes), JSON has them as ``\\uXXXX`` (``engine.safetext.json_text``);
@@ -15,11 +18,13 @@ from __future__ import annotations
 
 import codecs
 import sys
+from dataclasses import dataclass
 from typing import NoReturn
 
 import typer
 
-from engine import describe, json_ascii, json_text, lines
+from cli.app import reported
+from engine import Format, Presentable, describe, json_ascii, json_text, lines, render_as
 
 #: Encodings that can represent every character: nothing to check.
 _UNIVERSAL = frozenset({"utf-8", "utf-8-sig", "utf-16", "utf-32", "gb18030"})
@@ -34,6 +39,29 @@ def _stop(message: str, code: int) -> NoReturn:
 def stdout_closed() -> bool:
     """Whether there is no standard output at all (the process started with fd 1 closed)."""
     return sys.stdout is None
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A document rendered whole, not yet written."""
+
+    text: str
+    format: Format
+
+    def write(self) -> None:
+        write_stdout(self.text, json=self.format is Format.json)
+
+
+def rendered(document: Presentable, fmt: Format, locale: str | None = None) -> Rendered:
+    """``document`` rendered as ``fmt``; a failure is reported like any command's (one line, its
+    exit code) before anything is written."""
+    with reported():
+        return Rendered(render_as(document, fmt, locale), fmt)
+
+
+def emit(document: Presentable, fmt: Format = Format.text, locale: str | None = None) -> None:
+    """Render ``document`` as ``fmt`` and write it: every command's one way to its output."""
+    rendered(document, fmt, locale).write()
 
 
 def write_stdout(text: str, *, json: bool = False) -> None:

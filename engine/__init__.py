@@ -2,7 +2,9 @@
 
 The public API is small: :func:`load_rules` loads, checks and compiles a rule pack, and
 :func:`evaluate` turns a situation into a :class:`Decision`. Around them: reading situations,
-rendering advice, the packs and their files, batch evaluation (also on Dask), the shipped
+rendering (:func:`render_as`: a document such as :class:`Advice` in a :class:`Format`, from the
+registry of ``engine.present``; not named ``render``, which the module ``engine.render`` would
+shadow once imported), the packs and their files, batch evaluation (also on Dask), the shipped
 schemas and text made safe to show. The audit and authoring tools (explain, lint, diff, records,
 coverage, YAML test cases) are the public API of ``engine.audit``. The command line uses only
 these two modules (the import contract in pyproject.toml).
@@ -26,6 +28,18 @@ from engine.errors import (
 from engine.loader import TEST_SUFFIXES, display_root, pack_root_of
 from engine.model import LOCALES
 from engine.packs import default_pack_dir
+from engine.present import (
+    Advice,
+    Card,
+    DocumentFiles,
+    Format,
+    Listing,
+    Presentable,
+    SchemaDoc,
+    Validation,
+    formats_of,
+)
+from engine.present import render as render_as
 from engine.safetext import describe, json_ascii, json_text, lines, markdown_code, one_line
 from engine.schemas import load_schema
 from engine.situation import MAX_BYTES as MAX_SITUATION_BYTES
@@ -44,21 +58,29 @@ __all__ = [
     "LOCALES",
     "MAX_SITUATION_BYTES",
     "TEST_SUFFIXES",
+    "Advice",
     "BatchLine",
     "BatchOptions",
     "BatchResult",
     "BatchSummary",
+    "Card",
     "Decision",
     "Document",
+    "DocumentFiles",
     "EvaluationError",
+    "Format",
     "Interview",
+    "Listing",
+    "Presentable",
     "Question",
     "ReadProblem",
     "RuleLoadError",
     "RuleSet",
+    "SchemaDoc",
     "ShippedPack",
     "SituationError",
     "UsageError",
+    "Validation",
     "XieshangError",
     "__version__",
     "advise_shipped_lines",
@@ -73,6 +95,7 @@ __all__ = [
     "evaluate_partial",
     "fact_specs",
     "forget",
+    "formats_of",
     "interview_next",
     "json_ascii",
     "json_text",
@@ -93,6 +116,7 @@ __all__ = [
     "parse_answer",
     "parse_json_bytes",
     "read_batch_lines",
+    "render_as",
     "render_card",
     "render_json",
     "render_markdown",

@@ -284,6 +284,7 @@ def text_response(text: str, markdown: bool = False) -> Response:
     return Response(lines(text), 200, media_type=media)
 
 
+#: the advice's formats (``engine.formats_of("advice")``), and the today card as data
 ADVISE_FORMATS = ("json", "text", "markdown", "card")
 
 
@@ -295,15 +296,15 @@ async def advise(request: Request, service: Service) -> Response:
     body = await body_of(request, service)
 
     def work() -> Response:
-        from engine import evaluate, render_card, render_json, render_markdown, render_text
+        from engine import Advice, Card, Format, evaluate, render_as
 
         decision = evaluate(service.ruleset, situation_of(body), locale=locale, validated=True)
+        if fmt == "card":  # the today card as data: a document of its own, in JSON
+            return json_response(render_as(Card(decision), Format.json))
+        advice = Advice(decision, top, show_all=show_all, sources=sources)
+        text = render_as(advice, fmt)
         if fmt == "json":
-            return json_response(render_json(decision.to_advice(top)))
-        if fmt == "card":
-            return json_response(render_json(render_card(decision)))
-        render = render_markdown if fmt == "markdown" else render_text
-        text = render(decision, top, show_all=show_all, sources=sources)
+            return json_response(text)
         return text_response(text, markdown=fmt == "markdown")
 
     return await service.run(work)
@@ -324,22 +325,22 @@ async def explain(request: Request, service: Service) -> Response:
     body = await body_of(request, service)
 
     def work() -> Response:
-        from engine import evaluate, render_json
+        from engine import Presentable, evaluate, render_as
+        from engine.audit import Comparison, Explanation
         from engine.audit import compare as compare_actions
         from engine.audit import explain as explain_target
-        from engine.audit import render_explain_text
 
         decision = evaluate(service.ruleset, situation_of(body), locale=locale, validated=True)
         if compare:
             if compare[0] == compare[1]:
                 raise UsageError(f"--compare needs two different actions, got '{compare[0]}' twice")
-            doc = compare_actions(decision, compare[0], compare[1])
+            shown: Presentable = Comparison(compare_actions(decision, compare[0], compare[1]))
         else:
             assert target is not None
-            doc = explain_target(decision, target)
+            shown = Explanation(explain_target(decision, target))
         if fmt == "text":
-            return text_response(render_explain_text(doc))
-        return json_response(render_json(doc))
+            return text_response(render_as(shown, fmt))
+        return json_response(render_as(shown, fmt))
 
     return await service.run(work)
 
@@ -404,12 +405,12 @@ async def documents(request: Request, service: Service) -> Response:
         raise Problem(404, "unknown-document", f"{message}; {hint}" if hint else message)
 
     def work() -> Response:
-        from engine import evaluate, render_json
+        from engine import DocumentFiles, Format, evaluate, render_as
 
         decision = evaluate(service.ruleset, situation_of(body), locale=locale, validated=True)
         made = build(decision, only=None if name is None else [name])
         if name is None:
-            return json_response(render_json({"documents": [d.as_dict() for d in made]}))
+            return json_response(render_as(DocumentFiles(made), Format.json))
         files = [
             d
             for d in made
@@ -433,7 +434,7 @@ async def documents(request: Request, service: Service) -> Response:
 
 
 async def schema(request: Request, service: Service) -> Response:
-    from engine import load_schema, render_json
+    from engine import Format, SchemaDoc, load_schema, render_as
 
     Query(request, ())
     name = request.path_params["name"]
@@ -441,7 +442,7 @@ async def schema(request: Request, service: Service) -> Response:
         loaded = load_schema(name)
     except UsageError as exc:
         raise Problem(404, "unknown-schema", str(exc)) from None
-    return Response(render_json(loaded), media_type="application/schema+json")
+    return Response(render_as(SchemaDoc(loaded), Format.json), media_type="application/schema+json")
 
 
 async def version(request: Request, service: Service) -> Response:

@@ -1,5 +1,6 @@
 """The public API of the audit and authoring tools (docs/audit.md): why and why not, decision
-records and replay, lint, pack diffs, one rule's view, YAML test cases and their coverage.
+records and replay, lint, pack diffs, one rule's view, YAML test cases and their coverage, and
+the views of their reports for ``engine.render_as`` (``LintReport``, ``Explanation``, ...).
 
 With the façade (``engine``) this is all the command line imports (the import contract in
 pyproject.toml). Each name is imported from its module on first use, so ``advise`` pays only
@@ -15,7 +16,16 @@ from engine._lazy import lazy_names
 __all__ = [
     "AuditLog",
     "CaseResult",
+    "Comparison",
+    "CoverageReport",
+    "DiffReport",
+    "Explanation",
     "LineRefused",
+    "LintReport",
+    "NearMisses",
+    "ReplayReport",
+    "RuleReport",
+    "TestReport",
     "check_documents",
     "check_questions",
     "compare",
@@ -61,10 +71,19 @@ if TYPE_CHECKING:
         replay,
         replay_failed,
     )
+    from engine.audit.reports import (
+        CoverageReport,
+        DiffReport,
+        LintReport,
+        ReplayReport,
+        RuleReport,
+        TestReport,
+    )
     from engine.audit.ruleview import find_rule, render_show_text, show_rule
     from engine.audit.testing import CaseResult, load_cases, run_cases, test_files
     from engine.documents import check_documents
     from engine.interview import check_book as check_questions
+    from engine.present import Comparison, Explanation, NearMisses
     from engine.whynot import (
         compare,
         explain,
@@ -82,6 +101,18 @@ _WHERE = {
     "engine.documents": {"check_documents": "check_documents"},
     "engine.interview": {"check_questions": "check_book"},
     "engine.audit.linting": {"lint": "lint", "lint_exit_code": "exit_code"},
+    "engine.present": {name: name for name in ("Comparison", "Explanation", "NearMisses")},
+    "engine.audit.reports": {
+        name: name
+        for name in (
+            "CoverageReport",
+            "DiffReport",
+            "LintReport",
+            "ReplayReport",
+            "RuleReport",
+            "TestReport",
+        )
+    },
     "engine.audit.records": {
         name: name
         for name in (

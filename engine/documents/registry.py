@@ -1,4 +1,5 @@
-"""Renderers by (document, format): the seed of the presentation layer (issue 10).
+"""Renderers of the pack's document templates by (document, format), the format being the
+presentation layer's ``Format`` (``engine.formats``); ``engine.present`` renders the other output.
 
 A renderer turns one ``Job`` (a decision's context, the pack's documents, which document and,
 for a per-loan document, which loan) into the text of one file. Template documents have a
@@ -17,6 +18,7 @@ from engine.documents.calendar import render_calendar
 from engine.documents.model import LAYOUT, DocumentPack
 from engine.documents.names import TEMPLATE_DOCUMENTS
 from engine.documents.sandbox import render_template
+from engine.formats import Format
 
 
 @dataclass(frozen=True)
@@ -31,15 +33,17 @@ class Job:
 
 
 @dataclass(frozen=True)
-class Format:
+class FileType:
     extension: str
     media_type: str
 
 
-FORMATS: Mapping[str, Format] = {
-    "markdown": Format("md", "text/markdown; charset=utf-8"),
-    "html": Format("html", "text/html; charset=utf-8"),
-    "ics": Format("ics", "text/calendar; charset=utf-8"),
+#: The formats documents are written in (``engine.formats.Format``, the presentation layer's),
+#: and the files they make.
+FORMATS: Mapping[Format, FileType] = {
+    Format.markdown: FileType("md", "text/markdown; charset=utf-8"),
+    Format.html: FileType("html", "text/html; charset=utf-8"),
+    Format.ics: FileType("ics", "text/calendar; charset=utf-8"),
 }
 
 Renderer = Callable[[Job], str]
@@ -93,13 +97,13 @@ def render_ics(job: Job) -> str:
     return render_calendar(job.context, job.raw_loans, job.pack.calendar, job.plan)
 
 
-REGISTRY: dict[tuple[str, str], Renderer] = {
-    **{(name, "markdown"): render_markdown for name in TEMPLATE_DOCUMENTS},
-    **{(name, "html"): render_html for name in TEMPLATE_DOCUMENTS},
-    ("calendar", "ics"): render_ics,
+REGISTRY: dict[tuple[str, Format], Renderer] = {
+    **{(name, Format.markdown): render_markdown for name in TEMPLATE_DOCUMENTS},
+    **{(name, Format.html): render_html for name in TEMPLATE_DOCUMENTS},
+    ("calendar", Format.ics): render_ics,
 }
 
 
-def formats_of(name: str) -> list[str]:
+def formats_of(name: str) -> list[Format]:
     """The formats a document is written in, in FORMATS order."""
     return [fmt for fmt in FORMATS if (name, fmt) in REGISTRY]
