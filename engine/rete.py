@@ -52,7 +52,8 @@ _LIMIT_CODES = {102, 106, 107, 108, 113, 302, 303, 304, 314, 501, 504, 508}
 _PARSE_CODES = {201, 202, 203, 204, 205}
 _SENTINEL = "__sentinel__"
 
-#: An action: (engine rule name, raw payload JSON) → facts to assert, as (shard, encoded fact).
+#: An action: (shard, engine rule name, raw payload JSON) → facts to assert, as (shard, encoded
+#: fact carrying the session's sid: ``{"sid":"<sid>",...}``).
 OnAction = Callable[[int, str, str], Iterable[tuple[int, str]]]
 
 
@@ -218,10 +219,14 @@ _LOCK = threading.Lock()  #: guards every Ruleset's generations and the shared r
 MAX_SESSIONS_PER_GENERATION = 256
 
 
+_PID = os.getpid()  #: this process's id, kept current by the fork hook (a syscall otherwise)
+
+
 def _after_fork_in_child() -> None:
-    global _LOCK, _CREATE_LOCK
+    global _LOCK, _CREATE_LOCK, _PID
     _LOCK = threading.Lock()  # another thread may have held it at the fork
     _CREATE_LOCK = threading.Lock()
+    _PID = os.getpid()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -271,7 +276,7 @@ class Ruleset:
             if self._closed:
                 raise ValueError("the rule set was closed; load the rules again to evaluate")
             current = self._current
-            pid = os.getpid()
+            pid = _PID
             if current is not None and current.pid == pid:
                 if current.leases >= MAX_SESSIONS_PER_GENERATION:
                     self._retire(current)
@@ -383,13 +388,18 @@ class Session:
 
     def assert_facts(self, shard: int, facts: list[str]) -> None:
         """Assert encoded facts (JSON objects without sid) into a shard's state."""
-        if not facts:
-            return
-        payload = "[" + ",".join(f'{{"sid":"{self.sid}",{fact[1:]}' for fact in facts) + "]"
+        if facts:
+            self.assert_encoded(shard, [f'{{"sid":"{self.sid}",{fact[1:]}' for fact in facts])
+
+    def assert_encoded(self, shard: int, facts: list[str]) -> None:
+        """Assert encoded facts that carry this session's sid already (``{"sid":...,...}``)."""
         handle = self._handle(shard)
         self._open.add(shard)
         try:
-            _code, offset = _engine.assert_facts(handle, payload)
+            if len(facts) == 1:
+                _code, offset = _engine.assert_fact(handle, facts[0])
+            else:
+                _code, offset = _engine.assert_facts(handle, "[" + ",".join(facts) + "]")
         except (_engine.error, MemoryError) as exc:
             self._broken.add(shard)
             raise to_error(exc) from exc
@@ -416,7 +426,7 @@ class Session:
                 if rule != _SENTINEL:
                     for target, fact in on_action(shard, rule, message):
                         touched.add(target)
-                        self.assert_facts(target, [fact])
+                        self.assert_encoded(target, [fact])
                 message = complete(handle, offset)
             self._in_action.discard(shard)
         except (_engine.error, MemoryError) as exc:
