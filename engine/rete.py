@@ -195,6 +195,7 @@ _ruleset_names = itertools.count()
 _CREATE_LOCK = threading.Lock()
 _sids = itertools.count(1)
 _live_sid_hashes: set[int] = set()  #: sids in use by sessions of this process, by hash
+_live_sids: dict[str, int] = {}  #: the same sids → their hash (not computed twice)
 
 
 def new_sid() -> str:
@@ -205,12 +206,14 @@ def new_sid() -> str:
             h = fnv1a_32(sid)
             if h not in _live_sid_hashes:
                 _live_sid_hashes.add(h)
+                _live_sids[sid] = h
                 return sid
 
 
 def release_sid(sid: str) -> None:
     with _CREATE_LOCK:
-        _live_sid_hashes.discard(fnv1a_32(sid))
+        h = _live_sids.pop(sid, None)
+        _live_sid_hashes.discard(fnv1a_32(sid) if h is None else h)
 
 
 _LOCK = threading.Lock()  #: guards every Ruleset's generations and the shared registry

@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from engine.compiler import (
     ENTITY_TYPES,
@@ -39,6 +39,7 @@ from engine.values import UNKNOWN
 
 DEFAULT_BUDGET_PER_RULE = 64  #: firing budget: this many firings per rule per loan, at least
 _FIRINGS_KEPT: Final = 1 << 16  #: ``Firing`` objects a runtime keeps before starting afresh
+_NOTHING: Final[tuple[tuple[int, str], ...]] = ()  #: what most actions assert
 _LOAN_KEYS_KEPT: Final = 1024  #: loans whose closing keys a runtime keeps
 COLUMN_TEXTS = 4096  #: encoded entity columns a runtime remembers (``_Plan.texts``)
 
@@ -114,6 +115,17 @@ _Action = tuple[int, str | None, _Derivation | None]
 _Column = tuple[str, str, str | None]
 
 
+class _Entity(NamedTuple):
+    """How to encode one kind of entity fact (``engine.compiler``'s situation or loan entity)."""
+
+    kind: str  #: its ``"t"``
+    per_loan: bool  #: one per loan (else one per situation)
+    shards: tuple[int, ...]  #: the shards that test it
+    picks: tuple[int, ...]  #: its situation columns, as indexes into ``_Plan.situation_keys``
+    loan_facts: tuple[str, ...]  #: its per-loan facts
+    loan_columns: list[_Column]  #: and their columns
+
+
 class _Plan:
     """The situation-independent part of driving one compiled pack (``Runtime.plan``)."""
 
@@ -144,49 +156,32 @@ class _Plan:
         self.early: tuple[int, ...] = tuple(s.index for s in compiled.shards if not s.late)
         self.gate_routes: tuple[int, ...] = compiled.routes.get(GATE, ())
         self.marker_routes = compiled.marker_routes
-        #: entity → (its ``"t"``, its shards, situation columns, per-loan columns)
-        self.entities: list[
-            tuple[
-                str,
-                str,
-                tuple[int, ...],
-                tuple[Key, ...],
-                list[_Column],
-                tuple[str, ...],
-                list[_Column],
-            ]
-        ] = []
+        #: the situation's input facts some entity carries (keys and columns, column order)
+        self.situation_keys: tuple[Key, ...] = ()
+        self.situation_columns: list[_Column] = []
+        self.entities: list[_Entity] = []
+        situation_facts = [
+            f
+            for f in compiled.columns
+            if compiled.facts[f].scope != "loan"
+            and any(f in compiled.entities.get(e, ()) for e in ENTITY_TYPES)
+        ]
+        self.situation_keys = tuple((f, None) for f in situation_facts)
+        self.situation_columns = [self._column(f) for f in situation_facts]
         for entity, kind in ENTITY_TYPES.items():
             shards = compiled.routes.get(entity)
             if not shards:
                 continue
-            situation_keys: list[Key] = []
-            situation_columns: list[_Column] = []
-            loan_facts: list[str] = []
-            loan_columns: list[_Column] = []
-            for fact in compiled.entities.get(entity, ()):
-                spec = compiled.facts[fact]
-                value, unknown, length = entity_properties(compiled.columns[fact])
-                column = (
-                    f'"{value}":',
-                    f'"{unknown}":1',
-                    f',"{length}":' if spec.type == "list" else None,
-                )
-                if spec.scope == "loan":
-                    loan_facts.append(fact)
-                    loan_columns.append(column)
-                else:
-                    situation_keys.append((fact, None))
-                    situation_columns.append(column)
+            carried = compiled.entities.get(entity, ())
+            loan_facts = tuple(f for f in carried if compiled.facts[f].scope == "loan")
             self.entities.append(
-                (
-                    entity,
+                _Entity(
                     kind,
+                    entity == LOAN_ENTITY,
                     shards,
-                    tuple(situation_keys),
-                    situation_columns,
-                    tuple(loan_facts),
-                    loan_columns,
+                    tuple(i for i, f in enumerate(situation_facts) if f in carried),
+                    loan_facts,
+                    [self._column(f) for f in loan_facts],
                 )
             )
         #: level → (derived fact, per loan) in ``compiled.levels`` order
@@ -196,9 +191,15 @@ class _Plan:
         ]
         self._closing_keys: dict[tuple[int, tuple[str, ...]], tuple[Key, ...]] = {}
         self._firings: dict[tuple[int, int, str | None], Firing] = {}
+        self._firings_one_loan: dict[tuple[int, str | None], Firing] = {}
         self._names: dict[str, str] = {}  #: fact name → its JSON string
         #: (``"v7":``, type, scalar value) → ``"v7":<value>``, up to ``COLUMN_TEXTS`` of them
         self.texts: dict[tuple[str, type, Any], str] = {}
+
+    def _column(self, fact: str) -> _Column:
+        value, unknown, length = entity_properties(self.compiled.columns[fact])
+        listed = f',"{length}":' if self.compiled.facts[fact].type == "list" else None
+        return f'"{value}":', f'"{unknown}":1', listed
 
     def closing_keys(self, level: int, loans: tuple[str, ...]) -> tuple[Key, ...]:
         """The (fact, loan) keys a level closes, in the order ``Memory.close`` marks them."""
@@ -219,6 +220,16 @@ class _Plan:
         if len(known) > _FIRINGS_KEPT:
             known.clear()
         return [known.get(f) or known.setdefault(f, Firing(*f)) for f in fired]
+
+    def firings_one_loan(self, fired: list[tuple[int, str | None]]) -> list[Firing]:
+        """``firings`` of (rule, loan) bindings when the situation has one loan at most."""
+        known = self._firings_one_loan
+        if len(known) > _FIRINGS_KEPT:
+            known.clear()
+        return [
+            known.get(f) or known.setdefault(f, Firing(f[0], -1 if f[1] is None else 0, f[1]))
+            for f in fired
+        ]
 
     def name(self, fact: str) -> str:
         name = self._names.get(fact)
@@ -296,22 +307,24 @@ class _Driver:
     def entities(self) -> dict[int, list[str]]:
         """The entity facts (situation, each loan) for the shards that test them.
 
-        Each column is ``"v7":<value>`` or ``"u7":1`` (plus ``"n7":<length>`` for a list); the
-        situation's columns are encoded once per entity kind, however many loans carry them.
+        Each column is ``"v7":<value>`` or ``"u7":1`` (plus ``"n7":<length>`` for a list); a
+        situation value is encoded once, however many entities carry it.
         """
         batches: dict[int, list[str]] = {}
-        values = self.memory.values
-        get = values.get
-        texts = self.plan.texts
-        for entity, kind, shards, keys, columns, loan_facts, loan_columns in self.plan.entities:
-            shared = _columns(columns, [get(k, UNKNOWN) for k in keys], texts)
-            if entity == LOAN_ENTITY:
+        plan, memory = self.plan, self.memory
+        get = memory.values.get
+        texts = plan.texts
+        values = [get(key, UNKNOWN) for key in plan.situation_keys]
+        situation = _columns(plan.situation_columns, values, texts)
+        for kind, per_loan, shards, picks, loan_facts, loan_columns in plan.entities:
+            shared = [situation[i] for i in picks]
+            if per_loan:
                 encoded = []
-                for loan in self.memory.loans:
+                for loan in memory.loans:
                     own = [get((f, loan), UNKNOWN) for f in loan_facts]
-                    own = _columns(loan_columns, own, texts)
                     head = f'{self.head}{self.fact_id()}","t":"{kind}"{self.loan_member(loan)}'
-                    encoded.append(",".join([head, *shared, *own]) + "}")
+                    parts = [head, *shared, *_columns(loan_columns, own, texts)]
+                    encoded.append(",".join(parts) + "}")
             else:
                 head = f'{self.head}{self.fact_id()}","t":"{kind}"'
                 encoded = [",".join([head, *shared]) + "}"]
@@ -334,24 +347,24 @@ class _Driver:
         for shard in shards:
             batches.setdefault(shard, []).append(encoded)
 
-    def on_action(self, shard: int, name: str, message: str) -> list[tuple[int, str]]:
+    def on_action(self, shard: int, name: str, message: str) -> Sequence[tuple[int, str]]:
         index, alias, derivation = self.actions[shard][name]
         loan = None if alias is None else self.single or _bound_loan(message, alias)
         fired = self.fired
         binding = (index, loan)
         if binding in fired:
-            return []  # another alternative (DNF branch) of a rule that already fired
+            return _NOTHING  # another alternative (DNF branch) of a rule that already fired
         fired[binding] = None
         if derivation is None:
             self.events.append(("fire", index, loan, shard, None, None))
-            return []
+            return _NOTHING
         plan = self.plan
         key, value, new = self.memory.derive(
             derivation.rule, loan, plan.parameters, self.compiled.facts, derivation.fn
         )
         self.events.append(("fire", index, loan, shard, key[0], value))
         if not new or not derivation.routes:
-            return []
+            return _NOTHING
         encoded = self.encode(key[0], key[1], value)
         return [(s, encoded) for s in derivation.routes]
 
@@ -390,12 +403,18 @@ class _Driver:
             self.session.close_drained()  # every agenda ran out: no quiet drain needed
         finally:
             self.session.close()
-        memory = self.memory
-        index_of = memory.loan_index
-        fired = sorted(
-            (rule, -1 if loan is None else index_of(loan), loan) for rule, loan in self.fired
-        )  # the order of Firing: (rule, loan index)
-        return _EngineResult(self.plan.firings(fired), memory, self.plan, self.events)
+        memory, plan = self.memory, self.plan
+        if self.single is not None or not memory.loans:
+            # one loan at most: (rule, loan) sorts as (rule, loan index), the order of Firing
+            # (a rule binds either no loan or a loan, never both)
+            firings = plan.firings_one_loan(sorted(self.fired))
+        else:
+            index_of = memory.loan_index
+            fired = sorted(
+                (rule, -1 if loan is None else index_of(loan), loan) for rule, loan in self.fired
+            )
+            firings = plan.firings(fired)
+        return _EngineResult(firings, memory, plan, self.events)
 
     def _closure(self, level: int) -> dict[int, list[str]]:
         values = self.memory.values
