@@ -152,10 +152,9 @@ class _Plan:
             }
             for shard in compiled.shards
         )
-        self.late: tuple[bool, ...] = tuple(shard.late for shard in compiled.shards)
-        self.early: tuple[int, ...] = tuple(s.index for s in compiled.shards if not s.late)
         self.gate_routes: tuple[int, ...] = compiled.routes.get(GATE, ())
         self.marker_routes = compiled.marker_routes
+        self.final: tuple[bool, ...] = _final_shards(compiled)
         #: the situation's input facts some entity carries (keys and columns, column order)
         self.situation_keys: tuple[Key, ...] = ()
         self.situation_columns: list[_Column] = []
@@ -261,6 +260,32 @@ def _columns(
                     texts[key] = text
             out.append(text)
     return out
+
+
+def _final_shards(compiled: CompiledPack) -> tuple[bool, ...]:
+    """Per shard: whether its state may be deleted right after its drain at level 0.
+
+    A shard is final when nothing can reach it after that drain: it gets no unknown marker and
+    no gate (those come at later levels), and every other shard that derives a fact it reads
+    comes before it and is final itself, so it has derived everything before this shard's
+    first drain (shards are drained in order). A shard that derives what it reads itself gets
+    those facts during its own drain. An early shard (input facts only) is always final.
+    """
+    rules = compiled.rules
+    producers: dict[str, set[int]] = {}
+    for shard in compiled.shards:
+        for index, _alias in shard.names.values():
+            then = rules[index].rule.then
+            if isinstance(then, Derive):
+                producers.setdefault(then.fact, set()).add(shard.index)
+    signalled = set(compiled.routes.get(GATE, ()))
+    signalled.update(s for shards in compiled.marker_routes.values() for s in shards)
+    final: list[bool] = []
+    for shard in compiled.shards:
+        k = shard.index
+        senders = {j for fact in shard.facts for j in producers.get(fact, ()) if j != k}
+        final.append(k not in signalled and all(j < k and final[j] for j in senders))
+    return tuple(final)
 
 
 class _Driver:
@@ -371,13 +396,13 @@ class _Driver:
     def run_level(self, level: int, batches: dict[int, list[str]]) -> None:
         """Assert each shard's facts and drain it, in shard order, until no shard has work.
 
-        At level 0 a shard that reads no derived facts ("early") is deleted right after its
-        drain: nothing can reach it later, and its memory is then reused by the next shard's
-        state instead of all states living at once.
+        At level 0 a *final* shard (``_final_shards``) is deleted right after its drain:
+        nothing can reach it later, and its memory is then reused by the next shard's state
+        instead of all states living at once.
         """
         count = sum(map(len, batches.values()))
         self.events.append(("assert", level, count, len(batches)))
-        session, late = self.session, self.plan.late
+        session, final = self.session, self.plan.final
         pending = set(batches)
         while pending:
             shard = min(pending)
@@ -388,7 +413,7 @@ class _Driver:
             touched = session.drain(shard, self.on_action)
             if touched:
                 pending |= touched
-            if level == 0 and not late[shard]:
+            if level == 0 and final[shard]:
                 session.close_shard(shard)
 
     def run(self) -> RunResult:
@@ -396,8 +421,6 @@ class _Driver:
             batches = self.entities()
             self.gate(0, batches)
             self.run_level(0, batches)
-            for shard in self.plan.early:
-                self.session.close_shard(shard)
             for level in range(1, self.compiled.max_level + 1):
                 self.run_level(level, self._closure(level))
             self.session.close_drained()  # every agenda ran out: no quiet drain needed
