@@ -382,6 +382,8 @@ class Session:
     _open: set[int] = field(default_factory=set)  #: shards with a live state
     _broken: set[int] = field(default_factory=set)  #: shards whose state saw an engine error
     _in_action: set[int] = field(default_factory=set)  #: shards left with an action started
+    #: shard → derived facts for it, asserted when it is drained next (its state is made then)
+    _waiting: dict[int, list[str]] = field(default_factory=dict)
 
     def _handle(self, shard: int) -> int:
         generation = self._leases.get(shard)
@@ -408,13 +410,25 @@ class Session:
             raise to_error(exc) from exc
         self._offsets[shard] = offset
 
-    def drain(self, shard: int, on_action: OnAction) -> set[int]:
-        """Run every pending action of a shard; returns the shards that received derived facts."""
+    def drain(self, shard: int, on_action: OnAction, facts: list[str] | None = None) -> set[int]:
+        """Assert ``facts`` (encoded, with the sid) and run every pending action of a shard.
+
+        The facts that actions derive for the shard itself are asserted at once (the engine
+        chains on them); those for other shards wait until those are drained, after the facts
+        they had before, so a shard's state is made only when its turn comes. Returns the shards
+        that received derived facts.
+        """
+        waiting = self._waiting.pop(shard, None)
+        if waiting:
+            facts = waiting + facts if facts else waiting
+        if facts:
+            self.assert_encoded(shard, facts)
         offset = self._offsets.get(shard)
         if offset is None:
             return set()
         handle = self._handle(shard)
         touched: set[int] = set()
+        later = self._waiting
         complete = _engine.complete_and_start_action
         try:
             result = _engine.start_action_for_state(handle, offset)
@@ -428,14 +442,16 @@ class Session:
                 rule = message[2 : message.index('"', 2)]
                 if rule != _SENTINEL:
                     for target, fact in on_action(shard, rule, message):
-                        touched.add(target)
-                        self.assert_encoded(target, [fact])
+                        if target == shard:
+                            self.assert_encoded(shard, [fact])
+                        else:
+                            touched.add(target)
+                            later.setdefault(target, []).append(fact)
                 message = complete(handle, offset)
             self._in_action.discard(shard)
         except (_engine.error, MemoryError) as exc:
             self._broken.add(shard)
             raise to_error(exc) from exc
-        touched.discard(shard)
         return touched
 
     def _over_budget(self) -> None:

@@ -407,10 +407,7 @@ class _Driver:
         while pending:
             shard = min(pending)
             pending.discard(shard)
-            facts = batches.pop(shard, None)
-            if facts:
-                session.assert_encoded(shard, facts)
-            touched = session.drain(shard, self.on_action)
+            touched = session.drain(shard, self.on_action, batches.pop(shard, None))
             if touched:
                 pending |= touched
             if level == 0 and final[shard]:
