@@ -294,11 +294,15 @@ class Ruleset:
     def release(self, generation: Generation, *, broken: bool = False) -> None:
         """End a session's lease; ``broken``: its state was abandoned after an engine error."""
         with _LOCK:
-            generation.leases -= 1
-            if broken and generation is self._current:
-                self._retire(generation)
-            elif generation.retired and generation.leases == 0:
-                _delete(generation)
+            self._release(generation, broken)
+
+    def _release(self, generation: Generation, broken: bool) -> None:
+        """``release`` with ``_LOCK`` held."""
+        generation.leases -= 1
+        if broken and generation is self._current:
+            self._retire(generation)
+        elif generation.retired and generation.leases == 0:
+            _delete(generation)
 
     def close(self) -> None:
         """One owner is done with it; after the last, no new session may start.
@@ -430,14 +434,15 @@ class Session:
         touched: set[int] = set()
         later = self._waiting
         complete = _engine.complete_and_start_action
+        firings, budget = self.firings, self.budget
         try:
             result = _engine.start_action_for_state(handle, offset)
             message = result[1] if result else None
             if message:
                 self._in_action.add(shard)
             while message:
-                self.firings += 1
-                if self.firings > self.budget:
+                firings += 1
+                if firings > budget:
                     self._over_budget()
                 rule = message[2 : message.index('"', 2)]
                 if rule != _SENTINEL:
@@ -452,6 +457,8 @@ class Session:
         except (_engine.error, MemoryError) as exc:
             self._broken.add(shard)
             raise to_error(exc) from exc
+        finally:
+            self.firings = firings
         return touched
 
     def _over_budget(self) -> None:
@@ -484,8 +491,9 @@ class Session:
             for shard in sorted(self._open - self._broken):
                 self.close_shard(shard)
         finally:
-            for shard, generation in self._leases.items():
-                self.rulesets[shard].release(generation, broken=shard in self._broken)
+            with _LOCK:  # once for every lease
+                for shard, generation in self._leases.items():
+                    self.rulesets[shard]._release(generation, shard in self._broken)
             self._leases.clear()
             release_sid(self.sid)
 
