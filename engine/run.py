@@ -2,10 +2,11 @@
 
 The driver asserts the input facts (one entity fact for the situation and one per loan, see
 ``engine.compiler``), lets the engine run the agenda shard by shard, and asserts each derived fact
-back as soon as its rule fires, so that further rules trigger on it. A shard that reads no derived
-facts is deleted right after its drain, so the next shard's state reuses its memory. Between
-levels it asserts the "unknown" markers of derived facts that no rule derived, and the gate fact
-that aggregates wait for (see ``engine.compiler``). Python records what fired; it never decides it.
+back as soon as its rule fires (into another shard when that shard's turn comes), so that further
+rules trigger on it. A shard nothing can reach after its drain is deleted right after it, so the
+next shard's state reuses its memory. Between levels it asserts the "unknown" markers of derived
+facts that no rule derived, and the gate fact that aggregates wait for (see
+``engine.compiler``). Python records what fired; it never decides it.
 
 What does not depend on the situation is worked out once per ``Runtime`` (``_Plan``): each
 engine rule's action, each entity's columns, the facts each level closes. Per evaluation the
