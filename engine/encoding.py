@@ -61,6 +61,8 @@ def value_json(value: object) -> str:
         return str(encode_basestring(value))  # type: ignore[arg-type]
     if kind is int and INT64_MIN <= value <= INT64_MAX:  # type: ignore[operator]
         return str(value)
+    if kind is bool:
+        return "true" if value else "false"
     if kind is float:
         text = repr(value)
         if "e" not in text and "n" not in text:  # exponent notation, inf and nan go the long way

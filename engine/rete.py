@@ -52,7 +52,8 @@ _LIMIT_CODES = {102, 106, 107, 108, 113, 302, 303, 304, 314, 501, 504, 508}
 _PARSE_CODES = {201, 202, 203, 204, 205}
 _SENTINEL = "__sentinel__"
 
-#: An action: (engine rule name, raw payload JSON) → facts to assert, as (shard, encoded fact).
+#: An action: (shard, engine rule name, raw payload JSON) → facts to assert, as (shard, encoded
+#: fact carrying the session's sid: ``{"sid":"<sid>",...}``).
 OnAction = Callable[[int, str, str], Iterable[tuple[int, str]]]
 
 
@@ -194,6 +195,7 @@ _ruleset_names = itertools.count()
 _CREATE_LOCK = threading.Lock()
 _sids = itertools.count(1)
 _live_sid_hashes: set[int] = set()  #: sids in use by sessions of this process, by hash
+_live_sids: dict[str, int] = {}  #: the same sids → their hash (not computed twice)
 
 
 def new_sid() -> str:
@@ -204,12 +206,14 @@ def new_sid() -> str:
             h = fnv1a_32(sid)
             if h not in _live_sid_hashes:
                 _live_sid_hashes.add(h)
+                _live_sids[sid] = h
                 return sid
 
 
 def release_sid(sid: str) -> None:
     with _CREATE_LOCK:
-        _live_sid_hashes.discard(fnv1a_32(sid))
+        h = _live_sids.pop(sid, None)
+        _live_sid_hashes.discard(fnv1a_32(sid) if h is None else h)
 
 
 _LOCK = threading.Lock()  #: guards every Ruleset's generations and the shared registry
@@ -218,10 +222,14 @@ _LOCK = threading.Lock()  #: guards every Ruleset's generations and the shared r
 MAX_SESSIONS_PER_GENERATION = 256
 
 
+_PID = os.getpid()  #: this process's id, kept current by the fork hook (a syscall otherwise)
+
+
 def _after_fork_in_child() -> None:
-    global _LOCK, _CREATE_LOCK
+    global _LOCK, _CREATE_LOCK, _PID
     _LOCK = threading.Lock()  # another thread may have held it at the fork
     _CREATE_LOCK = threading.Lock()
+    _PID = os.getpid()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -271,7 +279,7 @@ class Ruleset:
             if self._closed:
                 raise ValueError("the rule set was closed; load the rules again to evaluate")
             current = self._current
-            pid = os.getpid()
+            pid = _PID
             if current is not None and current.pid == pid:
                 if current.leases >= MAX_SESSIONS_PER_GENERATION:
                     self._retire(current)
@@ -286,11 +294,15 @@ class Ruleset:
     def release(self, generation: Generation, *, broken: bool = False) -> None:
         """End a session's lease; ``broken``: its state was abandoned after an engine error."""
         with _LOCK:
-            generation.leases -= 1
-            if broken and generation is self._current:
-                self._retire(generation)
-            elif generation.retired and generation.leases == 0:
-                _delete(generation)
+            self._release(generation, broken)
+
+    def _release(self, generation: Generation, broken: bool) -> None:
+        """``release`` with ``_LOCK`` held."""
+        generation.leases -= 1
+        if broken and generation is self._current:
+            self._retire(generation)
+        elif generation.retired and generation.leases == 0:
+            _delete(generation)
 
     def close(self) -> None:
         """One owner is done with it; after the last, no new session may start.
@@ -374,6 +386,8 @@ class Session:
     _open: set[int] = field(default_factory=set)  #: shards with a live state
     _broken: set[int] = field(default_factory=set)  #: shards whose state saw an engine error
     _in_action: set[int] = field(default_factory=set)  #: shards left with an action started
+    #: shard → derived facts for it, asserted when it is drained next (its state is made then)
+    _waiting: dict[int, list[str]] = field(default_factory=dict)
 
     def _handle(self, shard: int) -> int:
         generation = self._leases.get(shard)
@@ -383,46 +397,68 @@ class Session:
 
     def assert_facts(self, shard: int, facts: list[str]) -> None:
         """Assert encoded facts (JSON objects without sid) into a shard's state."""
-        if not facts:
-            return
-        payload = "[" + ",".join(f'{{"sid":"{self.sid}",{fact[1:]}' for fact in facts) + "]"
+        if facts:
+            self.assert_encoded(shard, [f'{{"sid":"{self.sid}",{fact[1:]}' for fact in facts])
+
+    def assert_encoded(self, shard: int, facts: list[str]) -> None:
+        """Assert encoded facts that carry this session's sid already (``{"sid":...,...}``)."""
         handle = self._handle(shard)
         self._open.add(shard)
         try:
-            _code, offset = _engine.assert_facts(handle, payload)
+            if len(facts) == 1:
+                _code, offset = _engine.assert_fact(handle, facts[0])
+            else:
+                _code, offset = _engine.assert_facts(handle, "[" + ",".join(facts) + "]")
         except (_engine.error, MemoryError) as exc:
             self._broken.add(shard)
             raise to_error(exc) from exc
         self._offsets[shard] = offset
 
-    def drain(self, shard: int, on_action: OnAction) -> set[int]:
-        """Run every pending action of a shard; returns the shards that received derived facts."""
+    def drain(self, shard: int, on_action: OnAction, facts: list[str] | None = None) -> set[int]:
+        """Assert ``facts`` (encoded, with the sid) and run every pending action of a shard.
+
+        The facts that actions derive for the shard itself are asserted at once (the engine
+        chains on them); those for other shards wait until those are drained, after the facts
+        they had before, so a shard's state is made only when its turn comes. Returns the shards
+        that received derived facts.
+        """
+        waiting = self._waiting.pop(shard, None)
+        if waiting:
+            facts = waiting + facts if facts else waiting
+        if facts:
+            self.assert_encoded(shard, facts)
         offset = self._offsets.get(shard)
         if offset is None:
             return set()
         handle = self._handle(shard)
         touched: set[int] = set()
+        later = self._waiting
         complete = _engine.complete_and_start_action
+        firings, budget = self.firings, self.budget
         try:
             result = _engine.start_action_for_state(handle, offset)
             message = result[1] if result else None
             if message:
                 self._in_action.add(shard)
             while message:
-                self.firings += 1
-                if self.firings > self.budget:
+                firings += 1
+                if firings > budget:
                     self._over_budget()
                 rule = message[2 : message.index('"', 2)]
                 if rule != _SENTINEL:
                     for target, fact in on_action(shard, rule, message):
-                        touched.add(target)
-                        self.assert_facts(target, [fact])
+                        if target == shard:
+                            self.assert_encoded(shard, [fact])
+                        else:
+                            touched.add(target)
+                            later.setdefault(target, []).append(fact)
                 message = complete(handle, offset)
             self._in_action.discard(shard)
         except (_engine.error, MemoryError) as exc:
             self._broken.add(shard)
             raise to_error(exc) from exc
-        touched.discard(shard)
+        finally:
+            self.firings = firings
         return touched
 
     def _over_budget(self) -> None:
@@ -455,8 +491,9 @@ class Session:
             for shard in sorted(self._open - self._broken):
                 self.close_shard(shard)
         finally:
-            for shard, generation in self._leases.items():
-                self.rulesets[shard].release(generation, broken=shard in self._broken)
+            with _LOCK:  # once for every lease
+                for shard, generation in self._leases.items():
+                    self.rulesets[shard]._release(generation, shard in self._broken)
             self._leases.clear()
             release_sid(self.sid)
 

@@ -201,7 +201,8 @@ def test_fact_encoding_is_the_engine_json_of_the_fact(
     rules: RuleSet, fact: str, loan: str | None, value: Any
 ) -> None:
     driver = _Driver(rules.runtime, Memory({}, []), None)
-    body: dict[str, Any] = {"id": FACT_IDS.get(0), "a": fact}
+    driver.session.close()  # only its sid is used: facts carry it from the start
+    body: dict[str, Any] = {"sid": driver.session.sid, "id": FACT_IDS.get(0), "a": fact}
     if value is UNKNOWN:
         body["u"] = 1
     else:
