@@ -165,7 +165,8 @@ def rules_validate(
             return
         from engine.audit import check_documents
 
-        problems = check_documents(ruleset.pack.roots, ruleset.compiled.facts)
+        pack = ruleset.pack
+        problems = check_documents(pack.roots, ruleset.compiled.facts, pack.locales)
         if files:  # only the files named (a template, or the documents' manifest)
             named = {p.resolve() for p in paths or [] if p.is_file()}
             problems = [e for e in problems if Path(e.location.file).resolve() in named]

@@ -490,7 +490,7 @@ def _extra_keys(error: ValidationError) -> list[str]:
 
 
 def _text(spec: dict[str, str]) -> LocalText:
-    return LocalText(en=spec["en"], zh=spec["zh-CN"])
+    return LocalText.of(spec)  # its locales are checked against the pack's (engine.checks)
 
 
 def _rule(spec: dict[str, Any], path: DocPath, smap: SourceMap, index: int) -> Rule:

@@ -90,7 +90,7 @@ class Renderer:
     locale: str
 
     def text(self, template: LocalText, loan: str | None) -> str:
-        return render(template.get(self.locale), lambda name: self.show(name, loan))
+        return render(template[self.locale], lambda name: self.show(name, loan))
 
     def show(self, name: str, loan: str | None) -> str:
         if name.startswith("params."):
@@ -252,8 +252,8 @@ def _loan_markers(renderer: Renderer) -> dict[str, str]:
     markers = {"loan.id": "\x00"}
     plan = renderer.compiled.pack.plan
     if plan is not None and plan.name is not None:
-        markers.setdefault(plan.name.en, "\x01")
-        markers.setdefault(plan.name.get("zh-CN"), "\x02")
+        for index, fact in enumerate(plan.name.values(), start=1):
+            markers.setdefault(fact, chr(index))
     return markers
 
 
@@ -263,7 +263,7 @@ def _with_loan_markers(
     def show(name: str) -> str:
         return markers[name] if name in markers else renderer.show(name, loan)
 
-    return render(template.get(renderer.locale), show)
+    return render(template[renderer.locale], show)
 
 
 def _message_firings(group: list[Firing]) -> list[Firing]:

@@ -113,7 +113,7 @@ def summary_lines(decision: Decision) -> list[str]:
         if value is None:
             continue  # unknown: nothing useful to show a person
         fact = pack.derived[name]
-        label = titles[fact.rules[0]].get(decision.locale)
+        label = titles[fact.rules[0]][decision.locale]
         shown = format_value(value, fact.unit, decision.locale)
         if fact.unit == "days":  # a figure always has its unit (money and percent carry theirs)
             shown = w["one_day"] if value == 1 else w["days"].format(n=shown)
@@ -162,7 +162,7 @@ def _loan_name(decision: Decision, loan_id: str) -> str:
     """The pack's name for a loan (its plan ``name`` fact), else the lender's, else the id."""
     spec = decision.ruleset.pack.plan
     if spec is not None and spec.name is not None:
-        named = decision.memory.get(spec.name.get(decision.locale), loan_id)
+        named = decision.memory.get(spec.name[decision.locale], loan_id)
         if isinstance(named, str) and named:
             return named
     lenders = {loan["id"]: loan.get("lender") for loan in decision.situation["loans"]}

@@ -415,7 +415,7 @@ def test_template_errors_at_render_name_the_line(
     template.write_text("\n".join(lines) + "\n", "utf-8")
     facts = default_rules.compiled.facts
     load_document_pack(documents_copy, facts)  # nothing to see before rendering
-    errors = check_documents([str(documents_copy.parent)], facts)
+    errors = check_documents([str(documents_copy.parent)], facts, default_rules.pack.locales)
     assert errors, "the fixture render must find it"
     assert {str(e.location) for e in errors} == {
         f"{documents_copy.as_posix()}/call_script.zh-CN.md.j2:5"

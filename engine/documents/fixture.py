@@ -8,6 +8,7 @@ have, or a sandbox refusal, is an error with the template's file and line.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from engine.documents.context import BLANK, MONEY_BLANK, months
@@ -112,9 +113,9 @@ def _all_actions(pack: DocumentPack) -> set[str]:
     return {c.action for spec in pack.specs.values() for c in spec.when if c.action}
 
 
-def render_fixtures(pack: DocumentPack) -> list[RuleError]:
+def render_fixtures(pack: DocumentPack, locales: Sequence[str] = LOCALES) -> list[RuleError]:
     errors: set[RuleError] = set()
-    for locale in LOCALES:
+    for locale in locales:
         for full in (True, False):
             context = fixture_context(pack, locale, full)
             for (name, fmt), renderer in REGISTRY.items():

@@ -196,10 +196,10 @@ def _question(
         path=path,
         field=spec.field,
         loan_id=loan,
-        text=spec.text.get(locale).replace("{loan}", name),
-        help=spec.help.get(locale).replace("{loan}", name),
+        text=spec.text[locale].replace("{loan}", name),
+        help=spec.help[locale].replace("{loan}", name),
         type=spec.type,
-        choices=tuple((c.value, c.label.get(locale)) for c in spec.choices),
+        choices=tuple((c.value, c.label[locale]) for c in spec.choices),
         sensitive=spec.sensitive,
         group=spec.group,
         actions=effects.actions,
@@ -212,7 +212,7 @@ def loan_name(decision: Decision, loan: str, locale: str) -> str:
     """A loan as the borrower knows it (the pack's plan names), else its id."""
     spec = decision.ruleset.pack.plan
     if spec is not None and spec.name is not None:
-        value = decision.memory.get(spec.name.get(locale), loan)
+        value = decision.memory.get(spec.name[locale], loan)
         if isinstance(value, str) and value:
             return one_line(value)
     return one_line(loan)
