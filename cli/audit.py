@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cli.app import (
+    LANG_HELP,
     Lang,
     RulesOption,
     _load,
@@ -55,7 +56,8 @@ def near_miss_text(decision: Decision) -> str:
     """The near-miss section for ``advise --near-misses`` in text and Markdown."""
     from engine.audit import near_misses, render_near_misses_text
 
-    text = render_near_misses_text(near_misses(decision), decision.locale)
+    words = decision.ruleset.pack.words(decision.locale)
+    text = render_near_misses_text(near_misses(decision), words)
     return f"\n{text}" if text else ""
 
 
@@ -122,7 +124,10 @@ def explain(
         ),
     ] = None,
     rules: RulesOption = None,
-    lang: Annotated[Lang | None, typer.Option("--lang", help="Language of rule titles.")] = None,
+    lang: Annotated[
+        Lang | None,
+        typer.Option("--lang", metavar="LOCALE", help="Language of rule titles." + LANG_HELP),
+    ] = None,
     fmt: FormatOption = OutFormat.text,
 ) -> None:
     """Why an action or rule fired, or why not (failing conditions and what would flip them)."""

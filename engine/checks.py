@@ -19,7 +19,7 @@ from engine.catalogue import CATALOGUE
 from engine.errors import RuleError, did_you_mean
 from engine.facts import UNIT_TYPES, FactSpec, FactType, Unit, input_facts, scope_of
 from engine.loader import RawPack
-from engine.locales import locale_errors
+from engine.locales import locale_errors, resolve_messages
 from engine.model import (
     LOCALES,
     PLAN_LOAN_FIELDS,
@@ -63,6 +63,7 @@ class Context:
     plan: PlanSpec | None = None  #: the pack's ``plan:`` once it checked clean
     crisis: CrisisSpec | None = None  #: the pack's ``crisis:`` once it checked clean
     locales: tuple[str, ...] = LOCALES  #: the pack's ``locales:``, the default first
+    messages: dict[str, dict[str, str]] = field(default_factory=dict)  #: locale → key → text
 
 
 Stage = Callable[[Context], list[RuleError]]
@@ -118,6 +119,18 @@ def check_locales(ctx: Context) -> list[RuleError]:
                     functools.partial(_locate_under, smap, ("pack", "plan", *path)),
                 )
             )
+    return errors
+
+
+def check_messages(ctx: Context) -> list[RuleError]:
+    """Every locale of the pack has every engine message (the pack's ``messages/`` over the
+    engine's, ``engine.locales``)."""
+    if not ctx.raw.packs:
+        return []
+    smap = ctx.raw.pack_maps[0]
+    declared = "locales" in ctx.raw.packs[0][0]
+    at = smap.locate(("pack", "locales") if declared else ("pack",))
+    ctx.messages, errors = resolve_messages(ctx.locales, ctx.raw.messages, at)
     return errors
 
 
@@ -786,6 +799,7 @@ def leaves(cond: Condition | None) -> Iterator[Leaf]:
 STAGES: tuple[tuple[str, Stage], ...] = (
     ("pack_manifest", check_pack_manifest),
     ("locales", check_locales),
+    ("messages", check_messages),
     ("unique_ids", check_unique_ids),
     ("actions", check_actions),
     ("derived_facts", check_derived_facts),
@@ -821,6 +835,7 @@ def check_pack(
         plan=ctx.plan,
         crisis=ctx.crisis,
         locales=ctx.locales,
+        messages=ctx.messages,
     )
     return pack, []
 

@@ -217,6 +217,12 @@ class Pack:
     crisis: CrisisSpec | None = None  #: the pack's ``crisis:``, when it declares one
     #: the locales every text of the pack is written in, the default first (``pack: locales:``)
     locales: tuple[str, ...] = LOCALES
+    #: every engine message (``engine.locales``) in each of ``locales``: locale → key → text
+    messages: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def words(self, locale: str) -> Mapping[str, str]:
+        """The engine's words in ``locale`` (one of the pack's locales), by dotted key."""
+        return self.messages[locale]
 
 
 @dataclass(frozen=True)

@@ -95,9 +95,14 @@ class Renderer:
     def show(self, name: str, loan: str | None) -> str:
         if name.startswith("params."):
             param = self.compiled.pack.parameters[name.removeprefix("params.")]
-            return format_value(param.value, param.unit or "number", self.locale)
+            return format_value(param.value, param.unit or "number", self.words)
         spec = self.compiled.facts[name]
-        return format_value(self.memory.get(name, loan), spec.unit, self.locale)
+        return format_value(self.memory.get(name, loan), spec.unit, self.words)
+
+    @property
+    def words(self) -> Mapping[str, str]:
+        """The engine's words in this locale (how values are written)."""
+        return self.compiled.pack.words(self.locale)
 
 
 @dataclass
@@ -235,7 +240,7 @@ def _messages(renderer: Renderer, items: list[tuple[LocalText, str | None]]) -> 
         ids = lines.setdefault(text, [])
         if loan is not None and loan not in ids:
             ids.append(loan)
-    joiner = "、" if renderer.locale == "zh-CN" else ", "
+    joiner = renderer.words["value.list_joiner"]
     out = []
     for text, ids in lines.items():
         for fact, marker in markers.items():

@@ -151,8 +151,8 @@ CASES = [
         "rules.yaml",
         3,
         5,
-        ("rule 'r1' title", "no 'ja' text"),
-        "the pack's locales are zh-CN, en, ja",
+        ("rule 'r1' title", "no 'fr' text"),
+        "the pack's locales are zh-CN, en, fr",
     ),
     Case(
         "locale_tag",

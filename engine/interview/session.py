@@ -28,7 +28,6 @@ from engine.facts import input_facts
 from engine.interview.book import LOANS, QuestionSpec, load_book
 from engine.interview.relevance import Effects, Relevance, unknown_inputs
 from engine.memory import Key
-from engine.model import LOCALES
 from engine.ruleset import RuleSet
 from engine.safetext import one_line
 from engine.situation import SCHEMA_VERSION, validate_situation
@@ -138,8 +137,8 @@ def _open_questions(
     declined: Iterable[str],
     today: dt.date | None,
 ) -> list[Question]:
-    if locale not in LOCALES:
-        allowed = ", ".join(repr(name) for name in LOCALES)
+    if locale not in ruleset.pack.locales:
+        allowed = ", ".join(repr(name) for name in ruleset.pack.locales)
         raise UsageError(f"unknown locale {locale!r}: expected one of {allowed}")
     book = load_book(ruleset.pack)
     skipped = set(declined)
