@@ -185,11 +185,12 @@ def _say(text: str) -> None:
 
 def _save(path: Path, session: Interview) -> None:
     """Write the situation built, atomically: a temporary file in the same folder, renamed."""
-    from engine import validate_situation
+    from engine import LOCALES, validate_situation
 
     situation = dict(session.situation)
     situation.setdefault("schema_version", 1)
-    situation["locale"] = session.locale
+    if session.locale in LOCALES:  # a situation's own locale is SPEC's: zh-CN or en
+        situation["locale"] = session.locale
     ordered = {"schema_version": 1, **{k: v for k, v in situation.items() if k != "schema_version"}}
     if not ordered.get("loans"):
         fail(f"error: nothing saved to {path}: no debt was named, and a situation needs one", 2)

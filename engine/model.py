@@ -12,8 +12,8 @@ from engine.source import Location
 
 Urgency = Literal["immediate", "this_week", "before_due", "ongoing"]
 URGENCY_ORDER: tuple[Urgency, ...] = ("immediate", "this_week", "before_due", "ongoing")
-#: The locales of a pack whose ``pack.yaml`` declares none, in its default order (SPEC §4: a
-#: situation's ``locale`` is ``zh-CN`` or ``en``, default ``zh-CN``).
+#: The locales of a pack whose ``pack.yaml`` declares none, in its default order; also the only
+#: values of a situation's own ``locale`` (SPEC §4: ``zh-CN`` or ``en``, default ``zh-CN``).
 LOCALES: tuple[str, ...] = ("zh-CN", "en")
 #: What a locale tag looks like (a BCP 47 language tag: ``zh-CN``, ``en``, ``fr``, ``pt-BR``).
 LOCALE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"

@@ -167,13 +167,19 @@ def test_explain_in_the_third_locale(trilingual_pack: Path) -> None:
     assert f'"title": "{STUB}' in result.stdout
 
 
-def test_interview_in_the_third_locale(trilingual_pack: Path) -> None:
-    args = ["interview", "--rules", str(trilingual_pack), "--lang", "fr"]
-    result = CliRunner().invoke(app, args, input="2\n2\n2\n")
+def test_interview_in_the_third_locale(trilingual_pack: Path, tmp_path: Path) -> None:
+    saved = tmp_path / "me.json"
+    args = ["interview", "--rules", str(trilingual_pack), "--lang", "fr", "--save", str(saved)]
+    result = CliRunner().invoke(app, args, input="2\n2\n2\n1\n1\nabc\n3\na\n")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("Une question à la fois")
     assert f"{STUB}First, and most important" in result.stdout
     assert "Conseils · au " in result.stdout
+    assert 'Réponse inutilisable : expected an integer ≥ 0, got "abc".' in result.stdout
+    # the situation saved is SPEC's: its own locale is zh-CN or en, so fr is not written in it
+    situation = json.loads(saved.read_text("utf-8"))
+    assert "locale" not in situation
+    engine.validate_situation(situation, "saved")
 
 
 def test_documents_in_the_third_locale(trilingual_pack: Path, tmp_path: Path) -> None:
