@@ -274,3 +274,11 @@ def test_lang_outside_the_pack_is_a_usage_error() -> None:
     result = CliRunner().invoke(app, ["advise", str(EXAMPLES[0]), "--lang", "fr"])
     assert result.exit_code == 2
     assert result.stderr == "xieshang: error: unknown locale 'fr': expected one of 'zh-CN', 'en'\n"
+
+
+def test_lang_zh_is_spec_short_name_for_zh_cn() -> None:
+    runner = CliRunner()
+    short = runner.invoke(app, ["advise", str(EXAMPLES[0]), "--lang", "zh"])
+    full = runner.invoke(app, ["advise", str(EXAMPLES[0]), "--lang", "zh-CN"])
+    assert short.exit_code == full.exit_code == 0
+    assert short.stdout == full.stdout
