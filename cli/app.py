@@ -79,10 +79,10 @@ BackendOption = Annotated[
 ]
 
 
-class Lang(StrEnum):
-    zh = "zh"
-    zh_cn = "zh-CN"
-    en = "en"
+#: ``--lang``: any locale the pack declares (``pack: locales:``; the built-in pack has zh-CN and
+#: en), checked when the pack is loaded; ``zh`` is SPEC's short name for ``zh-CN``.
+Lang = str
+LANG_HELP = " One of the rule pack's locales (the built-in pack: zh-CN, or zh, and en)."
 
 
 RulesOption = Annotated[
@@ -168,9 +168,8 @@ def _read_situation(path: str) -> dict[str, object]:
 
 
 def _locale(lang: Lang | None) -> str | None:
-    if lang is None:
-        return None
-    return "en" if lang is Lang.en else "zh-CN"
+    """The locale ``--lang`` names (``engine.evaluate`` refuses one the pack does not have)."""
+    return "zh-CN" if lang == "zh" else lang
 
 
 def note(message: str) -> None:

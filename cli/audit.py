@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cli.app import (
+    LANG_HELP,
     Lang,
     RulesOption,
     _load,
@@ -89,7 +90,10 @@ def explain(
         ),
     ] = None,
     rules: RulesOption = None,
-    lang: Annotated[Lang | None, typer.Option("--lang", help="Language of rule titles.")] = None,
+    lang: Annotated[
+        Lang | None,
+        typer.Option("--lang", metavar="LOCALE", help="Language of rule titles." + LANG_HELP),
+    ] = None,
     fmt: Annotated[Format, format_option("explain", "compare")] = Format.text,
 ) -> None:
     """Why an action or rule fired, or why not (failing conditions and what would flip them)."""

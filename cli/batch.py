@@ -28,7 +28,18 @@ from typing import IO, TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from cli.app import Backend, BackendOption, Lang, RulesOption, _load, _locale, app, fail, reported
+from cli.app import (
+    LANG_HELP,
+    Backend,
+    BackendOption,
+    Lang,
+    RulesOption,
+    _load,
+    _locale,
+    app,
+    fail,
+    reported,
+)
 from cli.output import stdout_closed
 from engine import ReadProblem, kind_of, open_regular
 
@@ -233,7 +244,10 @@ def batch(
         ),
     ] = 1,
     rules: RulesOption = None,
-    lang: Annotated[Lang | None, typer.Option("--lang", help="Language of the advice.")] = None,
+    lang: Annotated[
+        Lang | None,
+        typer.Option("--lang", metavar="LOCALE", help="Language of the advice." + LANG_HELP),
+    ] = None,
     top: Annotated[
         int | None, typer.Option("--top", min=1, metavar="N", help="Keep only the first N.")
     ] = None,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cli.app import (
+    LANG_HELP,
     Lang,
     RulesOption,
     _load,
@@ -42,7 +43,10 @@ def documents(
         typer.Option("--out", metavar="DIR", help="Folder to write the documents to (created)."),
     ],
     rules: RulesOption = None,
-    lang: Annotated[Lang | None, typer.Option("--lang", help="Language of the documents.")] = None,
+    lang: Annotated[
+        Lang | None,
+        typer.Option("--lang", metavar="LOCALE", help="Language of the documents." + LANG_HELP),
+    ] = None,
     only: Annotated[
         list[str] | None,
         typer.Option(

@@ -17,72 +17,31 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.app import Lang, RulesOption, _load, _locale, app, fail, reported
+from cli.app import LANG_HELP, Lang, RulesOption, _load, _locale, app, fail, reported
 
 if TYPE_CHECKING:
-    from engine import Interview, Question
+    from engine import Interview, Question, RuleSet
 
 LONG = 10  #: with more questions left than this, the progress line recalls that "a" stops early
-_WORDS = {
-    "zh-CN": {
-        "intro": (
-            "我们一题一题来，只问会影响建议的问题。\n"
-            "输入编号或数字后回车。s = 跳过（不知道），b = 回到上一题，a = 现在就看建议。"
-        ),
-        "progress": "已答 {answered} 题 · 最多还有 {left} 题",
-        "progress_long": "已答 {answered} 题 · 最多还有 {left} 题（重要的先问；输入 a 随时看建议）",
-        "help": "说明",
-        "how": "怎么答",
-        "how_choices": "输入编号，用空格隔开，例如 1 3；都不选就直接回车。",
-        "how_loans": "输入编号，用空格隔开，例如 1 4；同一种有两笔就写两次，例如 4 4。",
-        "prompt": "> ",
-        "back_none": "已经是第一题了。",
-        "skipped": "好的，这题跳过，不会再问。",
-        "try_again": "这个回答用不了：{message}。请再输入一次（s 跳过）。",
-        "empty": "请输入回答，或者 s 跳过。",
-        "done": "需要问的都问完了。下面是建议：",
-        "early": "好的，按目前的回答给出建议：",
-        "first": "先看这一条：",
-        "no_loans": "还没有说是哪几笔欠款，所以建议里没有还款计划。",
-        "saved": "已保存到 {path}",
-    },
-    "en": {
-        "intro": (
-            "One question at a time, and only those that can change the advice.\n"
-            "Type a number or an amount and press Enter. s = skip (don't know), b = back,"
-            " a = advice now."
-        ),
-        "progress": "{answered} answered · at most {left} to go",
-        "progress_long": (
-            "{answered} answered · at most {left} to go (most important first; a = advice now)"
-        ),
-        "help": "Note",
-        "how": "How to answer",
-        "how_choices": (
-            "type the numbers separated by spaces, like 1 3; press Enter alone for none."
-        ),
-        "how_loans": (
-            "type the numbers separated by spaces, like 1 4;"
-            " for two of one kind, type it twice: 4 4."
-        ),
-        "prompt": "> ",
-        "back_none": "This is the first question.",
-        "skipped": "All right, skipped; it will not be asked again.",
-        "try_again": "That answer cannot be used: {message}. Please try again (s to skip).",
-        "empty": "Please type an answer, or s to skip.",
-        "done": "That is everything that matters. Here is the advice:",
-        "early": "All right, here is the advice from the answers so far:",
-        "first": "First, this:",
-        "no_loans": "No debt was named yet, so the advice has no repayment plan.",
-        "saved": "Saved to {path}",
-    },
-}
+
+
+def _words(ruleset: RuleSet, locale: str) -> dict[str, str]:
+    """The interview's words in ``locale`` (``engine/messages/<locale>.yaml``, ``interview:``);
+    a locale the pack does not have is refused by the interview itself."""
+    if locale not in ruleset.pack.locales:
+        allowed = ", ".join(repr(name) for name in ruleset.pack.locales)
+        fail(f"error: unknown locale {locale!r}: expected one of {allowed}", 2)
+    words = ruleset.pack.words(locale)
+    return {k.removeprefix("interview."): v for k, v in words.items() if k.startswith("interview.")}
 
 
 @app.command()
 def interview(
     lang: Annotated[
-        Lang | None, typer.Option("--lang", help="Language of the questions and the advice.")
+        Lang | None,
+        typer.Option(
+            "--lang", metavar="LOCALE", help="Language of the questions and the advice." + LANG_HELP
+        ),
     ] = None,
     save: Annotated[
         Path | None,
@@ -105,10 +64,10 @@ def interview(
 
         load_book(ruleset.pack)  # a pack without questions fails before the first question
         situation: dict[str, Any] = load_partial_file(str(start)) if start is not None else {}
-        locale = _locale(lang) or str(situation.get("locale", "zh-CN"))
+        locale = _locale(lang) or str(situation.get("locale", ruleset.pack.locales[0]))
         situation.setdefault("as_of", default_today().isoformat())
         session = Interview(ruleset, situation, locale=locale)
-        words = _WORDS[locale]
+        words = _words(ruleset, locale)
         _say(words["intro"])
         finished = _ask_all(session, words)
         _say("\n" + words["done" if finished else "early"] + "\n")
@@ -226,11 +185,12 @@ def _say(text: str) -> None:
 
 def _save(path: Path, session: Interview) -> None:
     """Write the situation built, atomically: a temporary file in the same folder, renamed."""
-    from engine import validate_situation
+    from engine import LOCALES, validate_situation
 
     situation = dict(session.situation)
     situation.setdefault("schema_version", 1)
-    situation["locale"] = session.locale
+    if session.locale in LOCALES:  # a situation's own locale is SPEC's: zh-CN or en
+        situation["locale"] = session.locale
     ordered = {"schema_version": 1, **{k: v for k, v in situation.items() if k != "schema_version"}}
     if not ordered.get("loans"):
         fail(f"error: nothing saved to {path}: no debt was named, and a situation needs one", 2)

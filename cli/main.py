@@ -22,6 +22,7 @@ import typer
 import cli.batch  # noqa: F401 - registers the batch command
 from cli import serve as _serve  # noqa: F401 - registers the serve command
 from cli.app import (
+    LANG_HELP,
     Backend,
     BackendOption,
     Lang,
@@ -53,7 +54,10 @@ def advise(
         str, typer.Argument(help="Situation JSON file, or - for stdin.", metavar="SITUATION")
     ],
     rules: RulesOption = None,
-    lang: Annotated[Lang | None, typer.Option("--lang", help="Language of the advice.")] = None,
+    lang: Annotated[
+        Lang | None,
+        typer.Option("--lang", metavar="LOCALE", help="Language of the advice." + LANG_HELP),
+    ] = None,
     fmt: Annotated[Format, format_option("advice")] = Format.text,
     top: Annotated[
         int | None,
@@ -152,7 +156,8 @@ def rules_validate(
             return
         from engine.audit import check_documents
 
-        problems = check_documents(ruleset.pack.roots, ruleset.compiled.facts)
+        pack = ruleset.pack
+        problems = check_documents(pack.roots, ruleset.compiled.facts, pack.messages)
         if files:  # only the files named (a template, or the documents' manifest)
             named = {p.resolve() for p in paths or [] if p.is_file()}
             problems = [e for e in problems if Path(e.location.file).resolve() in named]

@@ -20,7 +20,6 @@ from engine.compiler import CompileError, compile_pack
 from engine.decision import Decision
 from engine.errors import RuleLoadError, UsageError
 from engine.loader import collect_files, pack_digest, read_pack
-from engine.model import LOCALES
 from engine.packs import default_pack_dir
 from engine.ranking import Ranking, rank
 from engine.ruleset import RuleSet
@@ -89,7 +88,8 @@ def evaluate(
 
     ``situation`` is the parsed JSON object; it is validated unless ``validated`` says the caller
     did so already (``engine.situation.load_situation_bytes`` validates). ``locale`` overrides the
-    situation's own; it must be one of ``LOCALES``. Raises UsageError for an unknown locale,
+    situation's own (without either: the pack's first locale); it must be one of the pack's
+    locales (``RuleSet.pack.locales``). Raises UsageError for a locale the pack does not have,
     SituationError for invalid input, EvaluationError when the rules conflict at run time.
     ``today`` is the ``as_of`` of a situation without one (default: the date in China,
     ``engine.situation.default_today``); dates are checked against ``as_of`` even when
@@ -100,17 +100,19 @@ def evaluate(
     if backend not in BACKENDS:
         allowed = ", ".join(repr(name) for name in BACKENDS)
         raise UsageError(f"unknown backend {backend!r}: expected one of {allowed}")
-    if locale is not None and locale not in LOCALES:
-        allowed = ", ".join(repr(name) for name in LOCALES)
-        raise UsageError(f"unknown locale {locale!r}: expected one of {allowed}")
+    if locale is not None and locale not in ruleset.pack.locales:
+        raise UsageError(_unknown_locale(locale, ruleset))
     day = today or default_today()
     if validated:
         checked = dict(situation)
         check_dates(checked, "<situation>", day)
     else:
         checked = validate_situation(situation, "<situation>", today=day)
+    # the situation's own locale, else the pack's default (zh-CN for a pack declaring none)
+    chosen = locale or checked.get("locale") or ruleset.pack.locales[0]
+    if chosen not in ruleset.pack.locales:
+        raise UsageError(_unknown_locale(chosen, ruleset))
     normal = normalise(checked, day)
-    chosen = locale or normal["locale"]
     if backend == "compiled":
         if ruleset.runtime.closed:  # the same contract as the Rete path (``RuleSet.close``)
             raise ValueError("the rule set was closed; load the rules again to evaluate")
@@ -128,3 +130,8 @@ def evaluate(
         tuple(ranking.suppressed),
         tuple(result.trace),
     )
+
+
+def _unknown_locale(locale: str, ruleset: RuleSet) -> str:
+    allowed = ", ".join(repr(name) for name in ruleset.pack.locales)
+    return f"unknown locale {locale!r}: expected one of {allowed}"

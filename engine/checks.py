@@ -7,18 +7,21 @@ where noted: derived facts must be known before conditions and templates can be 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from engine import expr
 from engine.catalogue import CATALOGUE
 from engine.errors import RuleError, did_you_mean
 from engine.facts import UNIT_TYPES, FactSpec, FactType, Unit, input_facts, scope_of
 from engine.loader import RawPack
+from engine.locales import locale_errors, resolve_messages
 from engine.model import (
+    LOCALES,
     PLAN_LOAN_FIELDS,
     PLAN_STRATEGIES,
     ActionSpec,
@@ -40,6 +43,9 @@ from engine.operators import OPERATORS, Operand, operand_problem
 from engine.source import Location
 from engine.template import TemplateError, placeholders
 
+if TYPE_CHECKING:
+    from engine.yamlsource import SourceMap
+
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -56,6 +62,8 @@ class Context:
     unresolved: set[str] = field(default_factory=set)
     plan: PlanSpec | None = None  #: the pack's ``plan:`` once it checked clean
     crisis: CrisisSpec | None = None  #: the pack's ``crisis:`` once it checked clean
+    locales: tuple[str, ...] = LOCALES  #: the pack's ``locales:``, the default first
+    messages: dict[str, dict[str, str]] = field(default_factory=dict)  #: locale → key → text
 
 
 Stage = Callable[[Context], list[RuleError]]
@@ -84,6 +92,50 @@ def check_pack_manifest(ctx: Context) -> list[RuleError]:
         )
         for _, loc in packs[1:]
     ]
+
+
+def check_locales(ctx: Context) -> list[RuleError]:
+    """Every text of the rules and of the plan is written in exactly the pack's ``locales:``."""
+    if ctx.raw.packs:
+        ctx.locales = tuple(ctx.raw.packs[0][0].get("locales", LOCALES))
+    errors: list[RuleError] = []
+    for rule in ctx.raw.rules:
+        for path, text in _texts(rule):
+            label = f"rule '{rule.id}' {'.'.join(path)}"
+            errors.extend(
+                locale_errors(
+                    text, ctx.locales, label, functools.partial(ctx.raw.locate, rule, *path)
+                )
+            )
+    if ctx.raw.packs and "plan" in ctx.raw.packs[0][0]:
+        plan, smap = ctx.raw.packs[0][0]["plan"], ctx.raw.pack_maps[0]
+        named = [(("name",), plan["name"])] if "name" in plan else []
+        for path, text in [*named, *((("why", c), t) for c, t in plan.get("why", {}).items())]:
+            errors.extend(
+                locale_errors(
+                    text,
+                    ctx.locales,
+                    "plan." + ".".join(path),
+                    functools.partial(_locate_under, smap, ("pack", "plan", *path)),
+                )
+            )
+    return errors
+
+
+def check_messages(ctx: Context) -> list[RuleError]:
+    """Every locale of the pack has every engine message (the pack's ``messages/`` over the
+    engine's, ``engine.locales``)."""
+    if not ctx.raw.packs:
+        return []
+    smap = ctx.raw.pack_maps[0]
+    declared = "locales" in ctx.raw.packs[0][0]
+    at = smap.locate(("pack", "locales") if declared else ("pack",))
+    ctx.messages, errors = resolve_messages(ctx.locales, ctx.raw.messages, at)
+    return errors
+
+
+def _locate_under(smap: SourceMap, path: tuple[str, ...], *keys: str) -> Location:
+    return smap.locate((*path, *keys))
 
 
 def check_actions(ctx: Context) -> list[RuleError]:
@@ -495,7 +547,7 @@ def _check_template(
 ) -> list[RuleError]:
     errors: list[RuleError] = []
     label = ".".join(path)
-    for locale, template in (("en", text.en), ("zh-CN", text.zh)):
+    for locale, template in text.items():
         try:
             names = placeholders(template)
         except TemplateError as exc:
@@ -563,7 +615,7 @@ def check_plan(ctx: Context) -> list[RuleError]:
     ]
     wanted += [(("loan", k), spec["loan"][k], u, "loan") for k, u in PLAN_LOAN_FIELDS.items()]
     if "name" in spec:
-        wanted += [(("name", loc), spec["name"][loc], "text", "loan") for loc in ("en", "zh-CN")]
+        wanted += [(("name", loc), name, "text", "loan") for loc, name in spec["name"].items()]
     for path, name, unit, scope in wanted:
         fact = ctx.facts.get(name)
         label = "plan." + ".".join(path)
@@ -582,8 +634,8 @@ def check_plan(ctx: Context) -> list[RuleError]:
             error(path, "plan_fact_unit", f"{label}: '{name}' has unit {fact.unit}, not {unit}")
     why: dict[str, LocalText] = {}
     for code, text in spec.get("why", {}).items():
-        why[code] = LocalText(text["en"], text["zh-CN"])
-        for locale, template in (("en", text["en"]), ("zh-CN", text["zh-CN"])):
+        why[code] = LocalText.of(text)
+        for locale, template in why[code].items():
             _check_plan_template(ctx, code, locale, template, error)
     for field_name, allowed, what in (
         ("strategy", PLAN_STRATEGIES, "strategy"),
@@ -606,7 +658,7 @@ def check_plan(ctx: Context) -> list[RuleError]:
                             )
                         )
     if not errors:
-        named = LocalText(spec["name"]["en"], spec["name"]["zh-CN"]) if "name" in spec else None
+        named = LocalText.of(spec["name"]) if "name" in spec else None
         ctx.plan = PlanSpec(spec["budget"], spec["allocated"], dict(spec["loan"]), why, named)
     return errors
 
@@ -746,6 +798,8 @@ def leaves(cond: Condition | None) -> Iterator[Leaf]:
 #: checked; cycles are looked for last, on the rules with parameters substituted.
 STAGES: tuple[tuple[str, Stage], ...] = (
     ("pack_manifest", check_pack_manifest),
+    ("locales", check_locales),
+    ("messages", check_messages),
     ("unique_ids", check_unique_ids),
     ("actions", check_actions),
     ("derived_facts", check_derived_facts),
@@ -780,6 +834,8 @@ def check_pack(
         roots=roots,
         plan=ctx.plan,
         crisis=ctx.crisis,
+        locales=ctx.locales,
+        messages=ctx.messages,
     )
     return pack, []
 

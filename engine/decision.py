@@ -6,13 +6,15 @@ Made by ``engine.evaluate`` (the façade re-exports the class); read by renderin
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.errors import UsageError
 from engine.memory import Firing, Memory
 from engine.plan import build_plan
-from engine.ranking import Recommendation, Suppression
+from engine.ranking import Recommendation, Suppression, rank
 from engine.ruleset import RuleSet
 from engine.situation import situation_digest
 from engine.values import UNKNOWN
@@ -32,6 +34,27 @@ class Decision:
     recommendations: tuple[Recommendation, ...]
     suppressed: tuple[Suppression, ...]
     trace: tuple[dict[str, Any], ...] = ()
+
+    def in_locale(self, locale: str) -> Decision:
+        """This decision in another of its pack's locales, without evaluating again.
+
+        What is recommended, the scores and the order read no text (``engine.ranking``); only
+        the titles, messages and reasons are filled from the rules' templates, here from the
+        same firings and working memory in ``locale``. Byte-identical to evaluating the
+        situation with ``locale=`` (``tests/test_locales.py``).
+        """
+        if locale == self.locale:
+            return self
+        if locale not in self.ruleset.pack.locales:
+            allowed = ", ".join(repr(name) for name in self.ruleset.pack.locales)
+            raise UsageError(f"unknown locale {locale!r}: expected one of {allowed}")
+        ranking = rank(self.ruleset.compiled, list(self.firings), self.memory, locale)
+        return dataclasses.replace(
+            self,
+            locale=locale,
+            recommendations=tuple(ranking.recommendations),
+            suppressed=tuple(ranking.suppressed),
+        )
 
     def fired_rules(self) -> list[str]:
         rules = self.ruleset.compiled.rules

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from engine import expr
 from engine.errors import RuleError, did_you_mean
 from engine.fastschema import checker
+from engine.locales import MESSAGES_DIR
 from engine.model import (
     Adjust,
     Condition,
@@ -74,6 +75,8 @@ class RawPack:
     unreadable: list[str] = field(default_factory=list)
     #: each rule's file and path in it (by ``Rule.index``), to point at any part of a rule
     sources: dict[int, tuple[SourceMap, DocPath]] = field(default_factory=dict)
+    #: the pack's own ``messages/<locale>.yaml`` by locale: data and source map (engine.locales)
+    messages: dict[str, tuple[Any, SourceMap]] = field(default_factory=dict)
 
     def locate(self, rule: Rule, *keys: str | int) -> Location:
         """Where a part of a rule is written, e.g. ``locate(rule, "recommend", "action")``."""
@@ -270,6 +273,10 @@ def read_pack(roots: Iterable[str | Path]) -> RawPack:
                         "a rule file holds 'rules:'",
                     )
                 )
+            continue
+        parts = Path(item.relative).parts
+        if len(parts) == 2 and parts[0] == MESSAGES_DIR:  # the pack's words, not rules
+            raw.messages[Path(parts[1]).stem] = (data, smap)
             continue
         _read_document(raw, data, smap)
     return raw
@@ -490,7 +497,7 @@ def _extra_keys(error: ValidationError) -> list[str]:
 
 
 def _text(spec: dict[str, str]) -> LocalText:
-    return LocalText(en=spec["en"], zh=spec["zh-CN"])
+    return LocalText.of(spec)  # its locales are checked against the pack's (engine.checks)
 
 
 def _rule(spec: dict[str, Any], path: DocPath, smap: SourceMap, index: int) -> Rule:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -12,18 +12,36 @@ from engine.source import Location
 
 Urgency = Literal["immediate", "this_week", "before_due", "ongoing"]
 URGENCY_ORDER: tuple[Urgency, ...] = ("immediate", "this_week", "before_due", "ongoing")
-LOCALES = ("zh-CN", "en")
+#: The locales of a pack whose ``pack.yaml`` declares none, in its default order; also the only
+#: values of a situation's own ``locale`` (SPEC §4: ``zh-CN`` or ``en``, default ``zh-CN``).
+LOCALES: tuple[str, ...] = ("zh-CN", "en")
+#: What a locale tag looks like (a BCP 47 language tag: ``zh-CN``, ``en``, ``fr``, ``pt-BR``).
+LOCALE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
 
 
 @dataclass(frozen=True)
-class LocalText:
-    """A text in both locales; may hold ``{fact}`` placeholders."""
+class LocalText(Mapping[str, str]):
+    """A text per locale (locale → text), in the locales its pack declares (checked at load);
+    may hold ``{fact}`` placeholders. Held sorted by locale, so equal texts compare equal
+    whatever order they were written in."""
 
-    en: str
-    zh: str
+    texts: tuple[tuple[str, str], ...]
 
-    def get(self, locale: str) -> str:
-        return self.en if locale == "en" else self.zh
+    @classmethod
+    def of(cls, texts: Mapping[str, str]) -> LocalText:
+        return cls(tuple(sorted(texts.items())))
+
+    def __getitem__(self, locale: str) -> str:
+        for key, text in self.texts:
+            if key == locale:
+                return text
+        raise KeyError(locale)
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key, _ in self.texts)
+
+    def __len__(self) -> int:
+        return len(self.texts)
 
 
 @dataclass(frozen=True)
@@ -197,6 +215,14 @@ class Pack:
     roots: tuple[str, ...] = ()  #: the directories or files it was loaded from, as given
     plan: PlanSpec | None = None  #: the pack's ``plan:``, when it declares one
     crisis: CrisisSpec | None = None  #: the pack's ``crisis:``, when it declares one
+    #: the locales every text of the pack is written in, the default first (``pack: locales:``)
+    locales: tuple[str, ...] = LOCALES
+    #: every engine message (``engine.locales``) in each of ``locales``: locale → key → text
+    messages: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def words(self, locale: str) -> Mapping[str, str]:
+        """The engine's words in ``locale`` (one of the pack's locales), by dotted key."""
+        return self.messages[locale]
 
 
 @dataclass(frozen=True)

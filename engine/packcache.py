@@ -10,8 +10,8 @@ kept:
 * on disk, under ``$XDG_CACHE_HOME/xieshang`` (else ``~/.cache/xieshang``; a relative
   ``XDG_CACHE_HOME`` is ignored, as the XDG specification says), keyed by a sha256 over the rule
   files' digest, the roots and display paths, the xieshang version, the Python version and the
-  bytes of every engine module and schema. Any change to any of them is a different key. Set
-  ``XIESHANG_NO_CACHE=1`` to neither read nor write it.
+  bytes of every engine module, message file and schema. Any change to any of them is a
+  different key. Set ``XIESHANG_NO_CACHE=1`` to neither read nor write it.
 
 The disk cache cannot run code. An entry is **data only**: JSON whose objects are rebuilt from a
 fixed list of the engine's frozen dataclasses (no pickle, no import by name, no eval). Loading
@@ -84,13 +84,19 @@ def cache_dir() -> Path | None:
 
 @functools.cache
 def code_digest() -> bytes:
-    """sha256 over the engine's modules and the schemas: what turns rule files into a pack.
+    """sha256 over the engine's modules, its messages (``engine/messages/*.yaml``, which every
+    checked pack holds) and the schemas: what turns rule files into a pack.
 
     The engine's modules include those of its subpackages (``engine/expr/``, …), named by their
     path below ``engine/``.
     """
     digest = hashlib.sha256()
-    for directory, pattern in ((_ENGINE_DIR, "**/*.py"), (schema_dir(), "*.json")):
+    patterns = (
+        (_ENGINE_DIR, "**/*.py"),
+        (_ENGINE_DIR, "messages/*.yaml"),
+        (schema_dir(), "*.json"),
+    )
+    for directory, pattern in patterns:
         for path in sorted(directory.glob(pattern)):
             name = path.relative_to(directory).as_posix()
             digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")

@@ -90,14 +90,19 @@ class Renderer:
     locale: str
 
     def text(self, template: LocalText, loan: str | None) -> str:
-        return render(template.get(self.locale), lambda name: self.show(name, loan))
+        return render(template[self.locale], lambda name: self.show(name, loan))
 
     def show(self, name: str, loan: str | None) -> str:
         if name.startswith("params."):
             param = self.compiled.pack.parameters[name.removeprefix("params.")]
-            return format_value(param.value, param.unit or "number", self.locale)
+            return format_value(param.value, param.unit or "number", self.words)
         spec = self.compiled.facts[name]
-        return format_value(self.memory.get(name, loan), spec.unit, self.locale)
+        return format_value(self.memory.get(name, loan), spec.unit, self.words)
+
+    @property
+    def words(self) -> Mapping[str, str]:
+        """The engine's words in this locale (how values are written)."""
+        return self.compiled.pack.words(self.locale)
 
 
 @dataclass
@@ -235,7 +240,7 @@ def _messages(renderer: Renderer, items: list[tuple[LocalText, str | None]]) -> 
         ids = lines.setdefault(text, [])
         if loan is not None and loan not in ids:
             ids.append(loan)
-    joiner = "、" if renderer.locale == "zh-CN" else ", "
+    joiner = renderer.words["value.list_joiner"]
     out = []
     for text, ids in lines.items():
         for fact, marker in markers.items():
@@ -252,8 +257,8 @@ def _loan_markers(renderer: Renderer) -> dict[str, str]:
     markers = {"loan.id": "\x00"}
     plan = renderer.compiled.pack.plan
     if plan is not None and plan.name is not None:
-        markers.setdefault(plan.name.en, "\x01")
-        markers.setdefault(plan.name.get("zh-CN"), "\x02")
+        for index, fact in enumerate(plan.name.values(), start=1):
+            markers.setdefault(fact, chr(index))
     return markers
 
 
@@ -263,7 +268,7 @@ def _with_loan_markers(
     def show(name: str) -> str:
         return markers[name] if name in markers else renderer.show(name, loan)
 
-    return render(template.get(renderer.locale), show)
+    return render(template[renderer.locale], show)
 
 
 def _message_firings(group: list[Firing]) -> list[Firing]:

@@ -24,83 +24,16 @@ from engine.safetext import json_text, markdown, markdown_code, markdown_line, o
 from engine.template import format_value
 from engine.values import UNKNOWN
 
-_URGENCY = {
-    "en": {
-        "immediate": "now",
-        "this_week": "this week",
-        "before_due": "before the due date",
-        "ongoing": "ongoing",
-    },
-    "zh-CN": {
-        "immediate": "立即",
-        "this_week": "本周内",
-        "before_due": "到期前",
-        "ongoing": "长期",
-    },
-}
-_WORDS = {
-    "en": {
-        "heading": "Advice",
-        "as_of": "as of",
-        "rules": "rules",
-        "summary": "Summary",
-        "why": "Why",
-        "loans": "loans",
-        "nothing": "No recommendation applies to this situation.",
-        "suppressed": "Left out",
-        "today": "Today",
-        "crisis": "Today (only what matters most right now)",
-        "later": "Also worth doing:",
-        "more": "All {count} recommendations in full: xieshang advise ... --all",
-        "crisis_more": "The rest of the advice can wait until you feel safer."
-        " All {count} recommendations and your plan: xieshang advise ... --all",
-        "sources": "Sources",
-        "footer": "General guidance from published rules, not legal"
-        " advice. Check every figure with your lender, or with the court's papers"
-        " once a court has decided.",
-        "plan": "Your plan",
-        "budget": "For unsecured debts: {budget} a month; the plan uses {allocated}",
-        "no_budget": "Nothing is left each month for unsecured debts",
-        "pay_today": "pay {amount} today",
-        "not_known": "an amount not known (some payments were not given)",
-        "days": "{n} days",
-        "one_day": "1 day",
-    },
-    "zh-CN": {
-        "heading": "建议",
-        "as_of": "日期",
-        "rules": "规则包",
-        "summary": "概况",
-        "why": "原因",
-        "loans": "贷款",
-        "nothing": "没有适用于此情况的建议。",
-        "suppressed": "未列出",
-        "today": "今天先做",
-        "crisis": "今天先做（只列出眼下最要紧的）",
-        "later": "之后还可以做：",
-        "more": "查看全部 {count} 条建议的详情：xieshang advise ... --all",
-        "crisis_more": "其他建议可以等你感觉安全一些再看。全部 {count} 条建议和还款计划："
-        "xieshang advise ... --all",
-        "sources": "依据",
-        "footer": "以上是基于公开规则的一般性建议，不是法律意见；所有金额请以贷款方显示为准；"
-        "法院已经判决或支付令已生效的，以法院文书为准。",
-        "plan": "你的还款计划",
-        "budget": "每月可用于无抵押债务 {budget}，计划用 {allocated}",
-        "no_budget": "每月没有钱可以还无抵押债务",
-        "pay_today": "今天先还 {amount}",
-        "not_known": "多少未知（有的月供没有给出）",
-        "days": "{n} 天",
-        "one_day": "1 天",
-    },
-}
-
-
 TODAY = 3  #: recommendations shown in full by default (SPEC 7.3, the "today" card)
 LATER = 5  #: recommendations listed by title after them
 
 
-def _words(locale: str) -> dict[str, str]:
-    return _WORDS["en" if locale == "en" else "zh-CN"]
+def _words(decision: Decision, section: str = "advice") -> dict[str, str]:
+    """One section of the engine's messages in the decision's locale, by key in the section
+    (``engine/messages/<locale>.yaml``)."""
+    words = decision.ruleset.pack.words(decision.locale)
+    prefix = section + "."
+    return {k.removeprefix(prefix): v for k, v in words.items() if k.startswith(prefix)}
 
 
 def summary_lines(decision: Decision) -> list[str]:
@@ -108,13 +41,13 @@ def summary_lines(decision: Decision) -> list[str]:
     lines = []
     pack = decision.ruleset.pack
     titles = {r.id: r.title for r in pack.rules}
-    w = _words(decision.locale)
+    w = _words(decision)
     for name, value in decision.summary().items():
         if value is None:
             continue  # unknown: nothing useful to show a person
         fact = pack.derived[name]
-        label = titles[fact.rules[0]].get(decision.locale)
-        shown = format_value(value, fact.unit, decision.locale)
+        label = titles[fact.rules[0]][decision.locale]
+        shown = format_value(value, fact.unit, decision.ruleset.pack.words(decision.locale))
         if fact.unit == "days":  # a figure always has its unit (money and percent carry theirs)
             shown = w["one_day"] if value == 1 else w["days"].format(n=shown)
         lines.append(f"{label}: {shown}")
@@ -124,10 +57,14 @@ def summary_lines(decision: Decision) -> list[str]:
 def plan_lines(decision: Decision) -> list[str]:
     """The advice's plan for a person: the budget, then one line per loan that has a reason."""
     plan = decision.plan()
-    w = _words(decision.locale)
+    w = _words(decision)
 
     def money(value: object) -> str:
-        return format_value(UNKNOWN if value is None else value, "money", decision.locale)
+        return format_value(
+            UNKNOWN if value is None else value,
+            "money",
+            decision.ruleset.pack.words(decision.locale),
+        )
 
     lines = []
     if plan["budget"] == 0 and not plan["allocated"]:
@@ -154,7 +91,7 @@ def plan_lines(decision: Decision) -> list[str]:
             named[entry["why"]] = []
             lines.append(entry["why"])  # a placeholder, replaced below
         named[entry["why"]].append(name)
-    joiner = "、" if decision.locale == "zh-CN" else ", "
+    joiner = decision.ruleset.pack.words(decision.locale)["value.list_joiner"]
     return [f"{joiner.join(named[line])}: {line}" if line in named else line for line in lines]
 
 
@@ -162,7 +99,7 @@ def _loan_name(decision: Decision, loan_id: str) -> str:
     """The pack's name for a loan (its plan ``name`` fact), else the lender's, else the id."""
     spec = decision.ruleset.pack.plan
     if spec is not None and spec.name is not None:
-        named = decision.memory.get(spec.name.get(decision.locale), loan_id)
+        named = decision.memory.get(spec.name[decision.locale], loan_id)
         if isinstance(named, str) and named:
             return named
     lenders = {loan["id"]: loan.get("lender") for loan in decision.situation["loans"]}
@@ -172,7 +109,7 @@ def _loan_name(decision: Decision, loan_id: str) -> str:
 
 def _tag(decision: Decision, rec: Recommendation, show: Callable[[str], str], sources: bool) -> str:
     """Urgency and the loans as a person knows them; the action code only with ``--sources``."""
-    parts = [_URGENCY["en" if decision.locale == "en" else "zh-CN"][rec.urgency]]
+    parts = [_words(decision, "urgency")[rec.urgency]]
     if rec.loan_ids:
         parts.append(", ".join(_loan_name(decision, loan_id) for loan_id in rec.loan_ids))
     if sources:
@@ -249,7 +186,7 @@ def render_text(
     show_all: bool = False,
     sources: bool = False,
 ) -> str:
-    w = _words(decision.locale)
+    w = _words(decision)
     show = one_line
     view = _view(decision, top, show_all)
     pack = decision.ruleset.pack
@@ -308,7 +245,7 @@ def render_markdown(
     show_all: bool = False,
     sources: bool = False,
 ) -> str:
-    w = _words(decision.locale)
+    w = _words(decision)
     show = markdown
     view = _view(decision, top, show_all)
     pack = decision.ruleset.pack
@@ -369,7 +306,7 @@ def render_card(decision: Decision) -> dict[str, Any]:
     the distress card), the same words, summary and plan lines, no rule ids or action codes. The
     texts are as the rules wrote them: the page places them as text, never as markup.
     """
-    w = _words(decision.locale)
+    w = _words(decision)
     view = _view(decision, None, False)
     pack = decision.ruleset.pack
 

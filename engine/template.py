@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from engine.safetext import one_line
@@ -101,31 +101,27 @@ def _parts(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(literals), tuple(names)
 
 
-def format_value(value: object, unit: str, locale: str) -> str:
-    """Show one value by its unit.
+def format_value(value: object, unit: str, words: Mapping[str, str]) -> str:
+    """Show one value by its unit; ``words`` are the engine's messages in the reader's locale
+    (``Pack.words``: how a list is joined, what true and false are called).
 
-    >>> format_value(1234.5, "money", "en"), format_value(0.1825, "percent", "en")
+    >>> zh = {"value.list_joiner": "、", "value.yes_word": "是", "value.no_word": "否"}
+    >>> format_value(1234.5, "money", zh), format_value(0.1825, "percent", zh)
     ('¥1,234.50', '18.25%')
-    >>> format_value(["job_loss", "illness_or_injury"], "text", "zh-CN")
-    'job_loss、illness_or_injury'
-    >>> format_value("Ant\\n2. Pay me", "text", "en")
+    >>> format_value(["job_loss", "illness_or_injury"], "text", zh), format_value(True, "", zh)
+    ('job_loss、illness_or_injury', '是')
+    >>> format_value("Ant\\n2. Pay me", "text", zh)
     'Ant\\\\n2. Pay me'
     """
     if value is UNKNOWN or value is None:
         return "?"
     if isinstance(value, bool):
-        return _bool(value, locale)
+        return words["value.yes_word" if value else "value.no_word"]
     if isinstance(value, list | tuple):
-        return ("、" if locale == "zh-CN" else ", ").join(one_line(str(v)) for v in value)
+        return words["value.list_joiner"].join(one_line(str(v)) for v in value)
     if isinstance(value, int | float):
         return _number(value, unit)
     return one_line(str(value))
-
-
-def _bool(value: bool, locale: str) -> str:
-    if locale == "zh-CN":
-        return "是" if value else "否"
-    return "yes" if value else "no"
 
 
 def _number(value: float, unit: str) -> str:

@@ -180,7 +180,7 @@ def _check_calendar(decision: engine.Decision, ics: str) -> None:
         if entry["monthly_payment"] and entry["strategy"] != "court":
             count = entry["months"] or 3
             assert len(mine) == count, (name, mine)
-            shown = engine.documents.context.money(entry["monthly_payment"], decision.locale)
+            shown = engine.documents.context.money(entry["monthly_payment"])
             assert all(shown in s for _, s in mine)
             days = [d for d, _ in mine]
             assert days == sorted(days) and days[0] > as_of
@@ -327,7 +327,8 @@ def test_context_is_plain_data_and_fixture_has_its_shape(
     pack = _pack(decision)
     context = build_context(decision, pack)
     _data_only(context)
-    fixture = fixture_context(pack, "zh-CN", True)
+    words = default_rules.pack.words("zh-CN")
+    fixture = fixture_context(pack, "zh-CN", words, True)
     assert set(fixture) == set(context)
     for key in ("borrower", "budget", "situation", "collection"):
         assert set(fixture[key]) == set(context[key]), key
@@ -415,7 +416,7 @@ def test_template_errors_at_render_name_the_line(
     template.write_text("\n".join(lines) + "\n", "utf-8")
     facts = default_rules.compiled.facts
     load_document_pack(documents_copy, facts)  # nothing to see before rendering
-    errors = check_documents([str(documents_copy.parent)], facts)
+    errors = check_documents([str(documents_copy.parent)], facts, default_rules.pack.messages)
     assert errors, "the fixture render must find it"
     assert {str(e.location) for e in errors} == {
         f"{documents_copy.as_posix()}/call_script.zh-CN.md.j2:5"

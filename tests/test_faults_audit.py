@@ -290,7 +290,7 @@ TAMPERED: dict[str, tuple[Callable[[str], str], str]] = {
         _set("situation", {"schema_version": 1, "loans": "x"}),
         '$.situation.loans: expected an array, got "x"',
     ),
-    "locale unknown": (_set("locale", "fr"), "$.locale: expected one of"),
+    "locale unknown": (_set("locale", "French"), "$.locale: expected a string matching"),
 }
 
 

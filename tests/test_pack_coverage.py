@@ -162,7 +162,7 @@ def _texts(rule: engine.model.Rule) -> list[tuple[str, str]]:
         texts.append(then.reason)
     out = []
     for text in texts:
-        out += [("en", text.en), ("zh-CN", text.zh)]
+        out += list(text.items())
     return out
 
 

@@ -138,7 +138,9 @@ def _expected(kind: str, fmt: Format, decision: engine.Decision, tmp: Path) -> C
         ("near_misses", Format.text): lambda: (
             render_text(decision)
             + "\n"
-            + render_near_misses_text(near_misses(decision), decision.locale)
+            + render_near_misses_text(
+                near_misses(decision), decision.ruleset.pack.words(decision.locale)
+            )
         ),
         ("explain", Format.text): lambda: render_explain_text(
             explain(decision, "pay_now_when_able")
@@ -287,11 +289,22 @@ def test_the_registry_refuses_a_pair_it_does_not_have(decision: engine.Decision)
         formats_of("nope")
 
 
-def test_advice_renders_only_in_the_locale_it_was_evaluated_in(decision: engine.Decision) -> None:
+def test_advice_renders_in_any_of_the_packs_locales_without_evaluating_again(
+    decision: engine.Decision,
+) -> None:
+    """One decision, rendered in the other locale, is what evaluating in it gives, in every
+    format of the advice; a locale the pack does not have is a usage error."""
     assert decision.locale == "zh-CN"
     assert engine.render_as(engine.Advice(decision), Format.text, "zh-CN").startswith("建议")
-    with pytest.raises(engine.UsageError, match="evaluated in zh-CN; evaluate it with locale='en'"):
-        engine.render_as(engine.Advice(decision), Format.text, "en")
+    situation = json.loads(FIRST.read_text(encoding="utf-8"))
+    english = engine.evaluate(decision.ruleset, situation, locale="en")
+    for fmt in engine.formats_of("advice"):
+        for options in ({}, {"near_misses": True, "show_all": True}):
+            assert engine.render_as(engine.Advice(decision, **options), fmt, "en") == (
+                engine.render_as(engine.Advice(english, **options), fmt)
+            ), (fmt, options)
+    with pytest.raises(engine.UsageError, match="unknown locale 'fr'"):
+        engine.render_as(engine.Advice(decision), Format.text, "fr")
 
 
 def test_render_as_is_not_shadowed_by_the_render_module() -> None:

@@ -66,7 +66,7 @@ def _names(rules: Any, situation: dict[str, Any], locale: str) -> list[str]:
     spec = rules.pack.plan.name
     names = []
     for loan in situation["loans"]:
-        for fact in (spec.en, spec.get(locale)):
+        for fact in (spec["en"], spec[locale]):
             names.append(str(decision.memory.get(fact, loan["id"])))
         names += [loan["id"], loan.get("lender") or loan["id"]]
     return sorted({n for n in names if n}, key=len, reverse=True)

@@ -221,7 +221,7 @@ BROKEN = {
     "short digest": (("situation_digest",), "sha256:abc"),
     "upper-case digest": (("ruleset", "digest"), "sha256:" + "A" * 64),
     "impossible as_of": (("as_of",), "2026-02-30"),
-    "unknown locale": (("locale",), "fr"),
+    "unknown locale": (("locale",), "French"),
     "extra top-level field": (("extra",), 1),
     "summary value is a list": (("summary", "list"), [1]),
     "rank 0": ((*REC, "rank"), 0),

@@ -75,17 +75,28 @@ def source(**extra):
     }
 
 
+LOCALE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"  # engine.model.LOCALE_PATTERN
+
+
+def locale_tag():
+    """A locale tag (BCP 47): zh-CN, en, fr, pt-BR."""
+    return {
+        "type": "string",
+        "pattern": LOCALE,
+        "x-error": {"pattern": "{value} is not a locale tag"},
+        "x-hint": {"pattern": "write a language tag such as 'zh-CN', 'en' or 'fr'"},
+    }
+
+
 def text_pair(desc):
+    """A text per locale; which locales is the pack's ``locales:`` (checked when it loads)."""
     return {
         "type": "object",
-        "description": desc,
-        "additionalProperties": False,
-        "required": ["en", "zh-CN"],
-        "x-hint": {"required": "every text is written in both 'en' and 'zh-CN'"},
-        "properties": {
-            "en": {"type": "string", "minLength": 1, "maxLength": 2000},
-            "zh-CN": {"type": "string", "minLength": 1, "maxLength": 2000},
-        },
+        "description": desc + " One text per locale of the pack (pack: locales:).",
+        "minProperties": 1,
+        "propertyNames": locale_tag(),
+        "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 2000},
+        "x-error": {"minProperties": "a text is written in each of the pack's locales"},
     }
 
 
@@ -111,6 +122,13 @@ rules_schema = {
                 "name": ident(),
                 "version": {"type": "string", "pattern": r"^\d+\.\d+\.\d+([.-][0-9A-Za-z.-]+)?$"},
                 "description": {"type": "string"},
+                "locales": {
+                    "type": "array",
+                    "description": "The locales every text of the pack is written in, the default first (docs/rules.md 'Locales'; default [zh-CN, en]).",
+                    "minItems": 1,
+                    "uniqueItems": True,
+                    "items": locale_tag(),
+                },
                 "plan": {
                     "type": "object",
                     "description": "The derived facts that make the advice's 'plan' (SPEC §7.2; docs/rules.md 'The plan').",
@@ -136,13 +154,10 @@ rules_schema = {
                         },
                         "name": {
                             "type": "object",
-                            "description": "per-loan text facts naming a loan as a person knows it (text and Markdown output)",
-                            "additionalProperties": False,
-                            "required": ["en", "zh-CN"],
-                            "properties": {
-                                "en": {"type": "string", "pattern": r"^loan\."},
-                                "zh-CN": {"type": "string", "pattern": r"^loan\."},
-                            },
+                            "description": "per-loan text facts naming a loan as a person knows it, per locale of the pack (text and Markdown output)",
+                            "minProperties": 1,
+                            "propertyNames": locale_tag(),
+                            "additionalProperties": {"type": "string", "pattern": r"^loan\."},
                         },
                         "why": {
                             "type": "object",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -165,9 +165,10 @@ class Query:
             )
         return int(value)
 
-    def locale(self) -> str | None:
-        lang = self.choice("lang", ("", "zh", "zh-CN", "en"), "")
-        return None if not lang else "en" if lang == "en" else "zh-CN"
+    def locale(self, locales: Sequence[str]) -> str | None:
+        """``lang``: one of the pack's ``locales`` (``zh``: SPEC's short name for ``zh-CN``)."""
+        lang = self.choice("lang", ("", "zh", *locales), "")
+        return None if not lang else "zh-CN" if lang == "zh" else lang
 
 
 def parse_json(body: bytes) -> object:
@@ -291,7 +292,7 @@ ADVISE_FORMATS = ("json", "text", "markdown", "card")
 async def advise(request: Request, service: Service) -> Response:
     query = Query(request, ("format", "lang", "top", "all", "sources"))
     fmt = query.choice("format", ADVISE_FORMATS, "json")
-    locale, top = query.locale(), query.count("top")
+    locale, top = query.locale(service.ruleset.pack.locales), query.count("top")
     show_all, sources = query.flag("all"), query.flag("sources")
     body = await body_of(request, service)
 
@@ -313,7 +314,7 @@ async def advise(request: Request, service: Service) -> Response:
 async def explain(request: Request, service: Service) -> Response:
     query = Query(request, ("target", "compare", "lang", "format"))
     fmt = query.choice("format", ("json", "text"), "json")
-    locale = query.locale()
+    locale = query.locale(service.ruleset.pack.locales)
     target = query.params.get("target")
     compare = query.params.getlist("compare")
     if (target is None) == (not compare):
@@ -357,16 +358,15 @@ async def interview_next(request: Request, service: Service) -> Response:
         from engine import interview_next as step
         from engine import render_json
 
-        doc = interview_request(parse_json(body))
+        doc = interview_request(parse_json(body), service.ruleset.pack.locales)
         return json_response(render_json(step(service.ruleset, doc, limit=limit)))
 
     return await service.run(work)
 
 
-def interview_request(doc: object) -> dict[str, Any]:
-    """``{"situation": {...}, "declined": [paths], "locale": ...}``: each part of the right kind
-    (422 naming the part otherwise)."""
-    from engine import LOCALES
+def interview_request(doc: object, locales: Sequence[str]) -> dict[str, Any]:
+    """``{"situation": {...}, "declined": [paths], "locale": ...}``: each part of the right kind,
+    the locale one of the pack's ``locales`` (422 naming the part otherwise)."""
 
     def refuse(path: str, message: str) -> NoReturn:
         raise Problem(422, "invalid-request", f"{path}: {message}", {"path": path})
@@ -381,8 +381,8 @@ def interview_request(doc: object) -> dict[str, Any]:
     declined = doc.get("declined", [])
     if not isinstance(declined, list) or not all(isinstance(d, str) for d in declined):
         refuse("$.declined", "expected a list of question paths")
-    if doc.get("locale", "zh-CN") not in LOCALES:
-        refuse("$.locale", f"expected one of {', '.join(LOCALES)}")
+    if doc.get("locale", locales[0]) not in locales:
+        refuse("$.locale", f"expected one of {', '.join(locales)}")
     return doc
 
 
@@ -395,7 +395,7 @@ async def documents(request: Request, service: Service) -> Response:
 
     query = Query(request, ("name", "loan", "format", "lang"))
     name, loan, fmt = (query.params.get(key) for key in ("name", "loan", "format"))
-    locale = query.locale()
+    locale = query.locale(service.ruleset.pack.locales)
     body = await body_of(request, service)
     if name is None and (loan is not None or fmt is not None):
         raise UsageError("loan and format choose among the files of one document: give name too")

@@ -27,7 +27,7 @@ from engine.whynot import jsonable
 
 
 def _text(text: LocalText) -> dict[str, str]:
-    return {"en": text.en, "zh-CN": text.zh}
+    return dict(text)
 
 
 def _condition(cond: Condition) -> dict[str, Any]:
@@ -94,7 +94,7 @@ def parameters_used(rule: Rule) -> list[str]:
     if isinstance(rule.then, Derive):
         names += [n for n, _ in expr.names(rule.then.expr) if n.startswith("params.")]
     for text in texts(rule):
-        for template in (text.en, text.zh):
+        for template in text.values():
             try:
                 names += [n for n in placeholders(template) if n.startswith("params.")]
             except TemplateError:

@@ -223,7 +223,7 @@ def _consequence_key(rule: Rule) -> tuple[Any, ...]:
 
 def _template_names(text: LocalText) -> list[str]:
     names: list[str] = []
-    for template in (text.en, text.zh):
+    for template in text.values():
         try:
             names += placeholders(template)
         except TemplateError:
@@ -448,7 +448,7 @@ def _facts(ruleset: RuleSet, rules: list[Rule], never: set[str]) -> list[Finding
     if plan is not None:  # the plan document reads its facts and its why sentences' facts
         in_plan = {plan.budget, plan.allocated, *plan.loan.values()}
         if plan.name is not None:
-            in_plan |= {plan.name.en, plan.name.zh}
+            in_plan |= set(plan.name.values())
         for text in plan.why.values():
             in_plan |= {n for n in _template_names(text) if not n.startswith("params.")}
     for name, fact in derived.items():
@@ -852,10 +852,13 @@ def _locales(rules: list[Rule]) -> list[Finding]:
 
 
 def locale_problem(text: LocalText) -> str | None:
-    en, zh = text.en.strip(), text.zh.strip()
-    if not en or not zh:
-        missing = "en" if not en else "zh-CN"
-        return f"the {missing} text is empty: {text.zh if not en else text.en!r}"
+    for locale, written in text.items():
+        if not written.strip():
+            other = next((t for loc, t in text.items() if loc != locale and t.strip()), "")
+            return f"the {locale} text is empty: {other!r}"
+    if "en" not in text or "zh-CN" not in text:
+        return None  # the checks below compare the English and the Chinese texts
+    en, zh = text["en"].strip(), text["zh-CN"].strip()
     bare_en, bare_zh = _PLACEHOLDER.sub("", en), _PLACEHOLDER.sub("", zh)
     if en == zh and (_WORD.search(bare_en) or _CJK.search(bare_en)):
         return f"the en and zh-CN texts are identical: {en!r}"

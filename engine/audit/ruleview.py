@@ -118,7 +118,7 @@ def show_rule(
         "location": rule.location.short,
         "kind": rule.kind,
         "about": rule.about,
-        "title": {"en": rule.title.en, "zh-CN": rule.title.zh},
+        "title": dict(rule.title),
         "source": rule.source,
         "when": condition_lines(rule.when),
         "consequence": consequence(rule),

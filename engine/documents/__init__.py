@@ -70,14 +70,17 @@ def document_pack(decision: Decision) -> DocumentPack:
     with _cache_lock:
         cached = _cache.get(key)
     if cached is None:
-        cached = load_document_pack(folder, decision.ruleset.compiled.facts)
+        pack = decision.ruleset.pack
+        cached = load_document_pack(folder, decision.ruleset.compiled.facts, pack.locales)
         with _cache_lock:
             _cache.clear()  # one pack at a time is what a process uses
             _cache[key] = cached
     return cached
 
 
-def check_documents(roots: Sequence[str], facts: Mapping[str, Any]) -> list[RuleError]:
+def check_documents(
+    roots: Sequence[str], facts: Mapping[str, Any], messages: Mapping[str, Mapping[str, str]]
+) -> list[RuleError]:
     """``rules validate``: the problems of a pack's documents (none when it has no folder).
 
     Loads the manifest and every template (syntax, names, Python internals), then renders each
@@ -91,10 +94,10 @@ def check_documents(roots: Sequence[str], facts: Mapping[str, Any]) -> list[Rule
     if folder is None:
         return []
     try:
-        pack = load_document_pack(folder, facts)
+        pack = load_document_pack(folder, facts, list(messages))
     except RuleLoadError as exc:
         return list(exc.errors)
-    return render_fixtures(pack)
+    return render_fixtures(pack, messages)
 
 
 def build_documents(decision: Decision, *, only: Sequence[str] | None = None) -> list[Document]:
@@ -137,7 +140,7 @@ def build_documents(decision: Decision, *, only: Sequence[str] | None = None) ->
         for index in targets:
             loan = None if index is None else context["loans"][index]
             loan_id = None if index is None else str(raw_loans[index]["id"])
-            colon = "：" if decision.locale == "zh-CN" else ": "
+            colon = decision.ruleset.pack.words(decision.locale)["value.colon"]
             shown_title = title if loan is None else f"{title}{colon}{loan['name']}"
             job = Job(name, pack, {**context, "loan": loan, "title": shown_title}, raw_loans, plan)
             stem = name if loan_id is None else f"{name}-{loan_id}"

@@ -42,31 +42,33 @@ MONEY_BLANK = f"¥{BLANK}"
 TODAY = 3  #: recommendations quoted in full on the plan (the "today" card, SPEC §7.3)
 
 
-def money(value: Any, locale: str) -> str:
-    """``¥1,234.00``; unknown is ``¥____``.
+def money(value: Any) -> str:
+    """``¥1,234.00``; unknown is ``¥____`` (the same in every locale).
 
-    >>> money(1500, "en"), money(None, "zh-CN")
+    >>> money(1500), money(None)
     ('¥1,500.00', '¥____')
     """
     if value is None or value is UNKNOWN or isinstance(value, bool):
         return MONEY_BLANK
-    return format_value(value, "money", locale)
+    return format_value(value, "money", {})  # a number: no words needed
 
 
-def months(value: Any, locale: str) -> str:
-    """A number of months with its unit; unknown is a blank.
+def months(value: Any, words: Mapping[str, str]) -> str:
+    """A number of months with its unit (``words``: the engine's messages in the reader's
+    locale); unknown is a blank.
 
-    >>> months(4, "zh-CN"), months(1, "en"), months(None, "en")
-    ('4 个月', '1 month', '____ months')
+    >>> en = {"documents.one_month": "{n} month", "documents.months": "{n} months"}
+    >>> months(4, en), months(1, en), months(None, en)
+    ('4 months', '1 month', '____ months')
     """
     known = isinstance(value, int | float) and not isinstance(value, bool)
-    shown = str(round(value)) if known else BLANK
-    if locale == "zh-CN":
-        return f"{shown} 个月"
-    return f"{shown} month" if known and round(value) == 1 else f"{shown} months"
+    one = known and round(value) == 1
+    return words["documents.one_month" if one else "documents.months"].format(
+        n=str(round(value)) if known else BLANK
+    )
 
 
-def shown(value: Any, unit: str, locale: str) -> Any:
+def shown(value: Any, unit: str, words: Mapping[str, str]) -> Any:
     """A fact's value for a template, by its unit: booleans stay booleans (None when unknown),
     money and percentages are written with their unit or as a blank, text is one line."""
     if value is UNKNOWN:
@@ -74,19 +76,20 @@ def shown(value: Any, unit: str, locale: str) -> Any:
     if unit == "boolean":
         return value if isinstance(value, bool) else None
     if unit == "money":
-        return money(value, locale)
+        return money(value)
     if value is None:
         if unit == "percent":
             return f"{BLANK}%"
         if unit in ("date", "days", "integer", "number"):
             return BLANK
         return ""
-    return format_value(value, unit, locale)
+    return format_value(value, unit, words)
 
 
 def build_context(decision: Decision, pack: DocumentPack) -> dict[str, Any]:
     """The context every template of one decision gets (``loan`` is set per document)."""
     locale = decision.locale
+    words = decision.ruleset.pack.words(locale)
     facts = decision.ruleset.compiled.facts
     memory = decision.memory
     situation = decision.situation
@@ -100,7 +103,7 @@ def build_context(decision: Decision, pack: DocumentPack) -> dict[str, Any]:
 
     def fact_value(named: Any, loan: str | None) -> Any:
         name = str(named.get(locale) if isinstance(named, Mapping) else named)
-        return shown(memory.get(name, loan), facts[name].unit, locale)
+        return shown(memory.get(name, loan), facts[name].unit, words)
 
     recommended: dict[str, set[str]] = {}  # loan id → action codes (situation actions: all)
     for rec in decision.recommendations:
@@ -127,10 +130,10 @@ def build_context(decision: Decision, pack: DocumentPack) -> dict[str, Any]:
                 "product": label("product", raw.get("product")),
                 "lender_kind_label": label("lender_kind", kind),
                 "lender_given": bool(raw.get("lender")),  # else ``lender`` is a description
-                "balance": money(raw.get("outstanding_balance"), locale),
-                "overdue": money(raw.get("overdue_amount"), locale),
-                "monthly_payment": money(raw.get("monthly_payment"), locale),
-                "rate": shown(raw.get("annual_rate"), "percent", locale),
+                "balance": money(raw.get("outstanding_balance")),
+                "overdue": money(raw.get("overdue_amount")),
+                "monthly_payment": money(raw.get("monthly_payment")),
+                "rate": shown(raw.get("annual_rate"), "percent", words),
                 "next_due_date": raw.get("next_due_date") or BLANK,
                 "first_missed_due_date": raw.get("first_missed_due_date") or BLANK,
                 "legal": label("legal", status.get("legal", "none")),
@@ -140,14 +143,14 @@ def build_context(decision: Decision, pack: DocumentPack) -> dict[str, Any]:
                 "plan": {
                     "strategy": entry.get("strategy") or "",
                     "strategy_label": label("strategy", entry.get("strategy")),
-                    "pay_now": money(entry.get("pay_now"), locale),
+                    "pay_now": money(entry.get("pay_now")),
                     "pays_now": bool(entry.get("pay_now")),
                     "monthly_payment": figure(
-                        "monthly_payment", money(entry.get("monthly_payment"), locale)
+                        "monthly_payment", money(entry.get("monthly_payment"))
                     ),
-                    "months": figure("months", months(entry.get("months"), locale)),
-                    "months_at_contract_rate": months(entry.get("months_at_contract_rate"), locale),
-                    "monthly_interest": money(entry.get("monthly_interest"), locale),
+                    "months": figure("months", months(entry.get("months"), words)),
+                    "months_at_contract_rate": months(entry.get("months_at_contract_rate"), words),
+                    "monthly_interest": money(entry.get("monthly_interest")),
                     "covers_interest": entry.get("covers_interest"),
                     "why": entry.get("why") or "",
                 },
@@ -165,21 +168,21 @@ def build_context(decision: Decision, pack: DocumentPack) -> dict[str, Any]:
         "blank": BLANK,
         "pack": {"name": decision.ruleset.name, "version": decision.ruleset.version},
         "borrower": {
-            "monthly_income": money(income, locale),
-            "essentials": money(essentials, locale),
-            "savings": money(borrower.get("liquid_savings"), locale),
+            "monthly_income": money(income),
+            "essentials": money(essentials),
+            "savings": money(borrower.get("liquid_savings")),
             "dependants": str(borrower["dependants"]) if "dependants" in borrower else BLANK,
             "hardship": [label("hardship", code) for code in borrower.get("hardship", [])],
             "evidence": [label("evidence", code) for code in borrower.get("hardship_evidence", [])],
             "income_change": label("income_change", borrower.get("income_change")),
         },
         "budget": {
-            "income": money(income, locale),
-            "essentials": money(essentials, locale),
-            "left": money(None if left is None else abs(left), locale),
+            "income": money(income),
+            "essentials": money(essentials),
+            "left": money(None if left is None else abs(left)),
             "short": left is not None and left < 0,
-            "for_debts": money(plan["budget"], locale),
-            "allocated": money(plan["allocated"], locale),
+            "for_debts": money(plan["budget"]),
+            "allocated": money(plan["allocated"]),
         },
         "situation": {
             field: fact_value(named, None) for field, named in pack.facts["situation"].items()

@@ -8,17 +8,19 @@ have, or a sandbox refusal, is an error with the template's file and line.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from engine.documents.context import BLANK, MONEY_BLANK, months
 from engine.documents.model import DocumentPack
 from engine.documents.registry import REGISTRY, Job, TemplateRenderError
 from engine.errors import RuleError
-from engine.model import LOCALES
 from engine.source import Location
 
 
-def fixture_context(pack: DocumentPack, locale: str, full: bool) -> dict[str, Any]:
+def fixture_context(
+    pack: DocumentPack, locale: str, words: Mapping[str, str], full: bool
+) -> dict[str, Any]:
     money = "¥1,234.00" if full else MONEY_BLANK
     text = "示例" if full else ""
     flag = full
@@ -55,8 +57,8 @@ def fixture_context(pack: DocumentPack, locale: str, full: bool) -> dict[str, An
             "pay_now": money,
             "pays_now": flag,
             "monthly_payment": money,
-            "months": months(4 if full else None, locale),
-            "months_at_contract_rate": months(5 if full else None, locale),
+            "months": months(4 if full else None, words),
+            "months_at_contract_rate": months(5 if full else None, words),
             "monthly_interest": money,
             "covers_interest": flag if full else None,
             "why": text,
@@ -112,11 +114,14 @@ def _all_actions(pack: DocumentPack) -> set[str]:
     return {c.action for spec in pack.specs.values() for c in spec.when if c.action}
 
 
-def render_fixtures(pack: DocumentPack) -> list[RuleError]:
+def render_fixtures(
+    pack: DocumentPack, messages: Mapping[str, Mapping[str, str]]
+) -> list[RuleError]:
+    """Render every template in every locale of ``messages`` (the pack's: locale → words)."""
     errors: set[RuleError] = set()
-    for locale in LOCALES:
+    for locale, words in messages.items():
         for full in (True, False):
-            context = fixture_context(pack, locale, full)
+            context = fixture_context(pack, locale, words, full)
             for (name, fmt), renderer in REGISTRY.items():
                 if name not in pack.specs or fmt == "ics":
                     continue

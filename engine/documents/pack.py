@@ -9,7 +9,7 @@ template can reach Python (``engine.documents.sandbox``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +38,13 @@ def documents_dir(roots: Iterable[str]) -> Path | None:
     return None
 
 
-def load_document_pack(folder: Path, facts: Mapping[str, Any]) -> DocumentPack:
+def load_document_pack(
+    folder: Path, facts: Mapping[str, Any], locales: Sequence[str] = LOCALES
+) -> DocumentPack:
     """Read and check a pack's documents folder; raises RuleLoadError with every problem.
 
-    ``facts`` is the pack's facts by name (``engine.facts.FactSpec``: inputs and derived).
+    ``facts`` is the pack's facts by name (``engine.facts.FactSpec``: inputs and derived);
+    ``locales`` the pack's: every text is written, and every template exists, in each.
     """
     from engine.yamlsource import load_yaml
 
@@ -78,8 +81,8 @@ def load_document_pack(folder: Path, facts: Mapping[str, Any]) -> DocumentPack:
         fact_map[scope] = dict(fields)
         for field, named in fields.items():
             names = named.values() if isinstance(named, dict) else [named]
-            if isinstance(named, dict) and set(named) != set(LOCALES):
-                error(("facts", scope, field), f"give a fact for each of {', '.join(LOCALES)}")
+            if isinstance(named, dict) and set(named) != set(locales):
+                error(("facts", scope, field), f"give a fact for each of {', '.join(locales)}")
             for name in names:
                 if name in known_facts:
                     units[field] = facts[name].unit
@@ -128,8 +131,8 @@ def load_document_pack(folder: Path, facts: Mapping[str, Any]) -> DocumentPack:
                 )
             )
         title = body.get("title", {})
-        if set(title) != set(LOCALES):
-            error(("documents", name), f"give a title in each of {', '.join(LOCALES)}")
+        if set(title) != set(locales):
+            error(("documents", name), f"give a title in each of {', '.join(locales)}")
         specs[name] = DocumentSpec(
             name, bool(body.get("per_loan", False)), tuple(conditions), title
         )
@@ -140,7 +143,7 @@ def load_document_pack(folder: Path, facts: Mapping[str, Any]) -> DocumentPack:
         f"{name}.{locale}.md.j2"
         for name in TEMPLATE_DOCUMENTS
         if name in specs
-        for locale in LOCALES
+        for locale in locales
     ]
     for file in wanted:
         path = folder / file

@@ -334,17 +334,20 @@ class _Checker:
             )
 
     def _text(self, text: Any, path: tuple[str | int, ...], field: str) -> LocalText | None:
+        locales = self.pack.locales
         if not isinstance(text, dict) or not all(
-            isinstance(text.get(k), str) and text[k].strip() for k in ("zh-CN", "en")
+            isinstance(text.get(k), str) and text[k].strip() for k in locales
         ):
-            self.error(path, "question_text", "expected both zh-CN and en, each a non-empty text")
+            each = " and ".join(locales)
+            self.error(path, "question_text", f"expected {each}, each a non-empty text")
             return None
-        extra = [k for k in text if k not in ("zh-CN", "en")]
+        extra = [k for k in text if k not in locales]
         if extra:
-            self.error((*path, extra[0]), "question_text", "only zh-CN and en are written")
-        if not field.startswith("loan.") and any("{loan}" in text[k] for k in ("zh-CN", "en")):
+            only = ", ".join(locales)
+            self.error((*path, extra[0]), "question_text", f"only the pack's locales ({only})")
+        if not field.startswith("loan.") and any("{loan}" in text[k] for k in locales):
             self.error(path, "question_text", "'{loan}' names a loan: only loan fields have one")
-        return LocalText(en=text["en"], zh=text["zh-CN"])
+        return LocalText.of({k: text[k] for k in locales})
 
     def _choices(
         self, raw: Any, kind: Any, spec: FactSpec | None, path: tuple[str | int, ...]
@@ -362,10 +365,11 @@ class _Checker:
         for index, item in enumerate(raw):
             at = (*where, index)
             if not isinstance(item, dict) or "value" not in item:
-                self.error(at, "question_choices", "expected {value, zh-CN, en}")
+                keys = ", ".join(("value", *self.pack.locales))
+                self.error(at, "question_choices", f"expected {{{keys}}}")
                 continue
-            self._keys(item, at, ("value", "zh-CN", "en"), ())
-            label = self._text({k: item.get(k) for k in ("zh-CN", "en")}, at, "")
+            self._keys(item, at, ("value", *self.pack.locales), ())
+            label = self._text({k: item.get(k) for k in self.pack.locales}, at, "")
             if label is not None:
                 choices.append(Choice(item["value"], label))
         values = [c.value for c in choices]

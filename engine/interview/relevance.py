@@ -310,7 +310,7 @@ def _plan_keys(decision: Decision) -> frozenset[Key]:
         return frozenset()
     facts: set[str] = {spec.budget, spec.allocated, *spec.loan.values()}
     for template in spec.why.values():
-        for text in (template.en, template.zh):
+        for text in template.values():
             facts.update(n for n in placeholders(text) if not n.startswith("params."))
     keys: set[Key] = set()
     for fact in facts:

@@ -28,7 +28,6 @@ from engine.facts import input_facts
 from engine.interview.book import LOANS, QuestionSpec, load_book
 from engine.interview.relevance import Effects, Relevance, unknown_inputs
 from engine.memory import Key
-from engine.model import LOCALES
 from engine.ruleset import RuleSet
 from engine.safetext import one_line
 from engine.situation import SCHEMA_VERSION, validate_situation
@@ -138,8 +137,8 @@ def _open_questions(
     declined: Iterable[str],
     today: dt.date | None,
 ) -> list[Question]:
-    if locale not in LOCALES:
-        allowed = ", ".join(repr(name) for name in LOCALES)
+    if locale not in ruleset.pack.locales:
+        allowed = ", ".join(repr(name) for name in ruleset.pack.locales)
         raise UsageError(f"unknown locale {locale!r}: expected one of {allowed}")
     book = load_book(ruleset.pack)
     skipped = set(declined)
@@ -196,10 +195,10 @@ def _question(
         path=path,
         field=spec.field,
         loan_id=loan,
-        text=spec.text.get(locale).replace("{loan}", name),
-        help=spec.help.get(locale).replace("{loan}", name),
+        text=spec.text[locale].replace("{loan}", name),
+        help=spec.help[locale].replace("{loan}", name),
         type=spec.type,
-        choices=tuple((c.value, c.label.get(locale)) for c in spec.choices),
+        choices=tuple((c.value, c.label[locale]) for c in spec.choices),
         sensitive=spec.sensitive,
         group=spec.group,
         actions=effects.actions,
@@ -212,7 +211,7 @@ def loan_name(decision: Decision, loan: str, locale: str) -> str:
     """A loan as the borrower knows it (the pack's plan names), else its id."""
     spec = decision.ruleset.pack.plan
     if spec is not None and spec.name is not None:
-        value = decision.memory.get(spec.name.get(locale), loan)
+        value = decision.memory.get(spec.name[locale], loan)
         if isinstance(value, str) and value:
             return one_line(value)
     return one_line(loan)

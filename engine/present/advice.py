@@ -15,13 +15,8 @@ from engine.whynot import near_misses, render_near_misses_text
 
 
 def _decision(decision: Decision, locale: str | None) -> Decision:
-    """The decision to render in ``locale``: its texts were filled in when it was evaluated."""
-    if locale is not None and locale != decision.locale:
-        raise UsageError(
-            f"this decision was evaluated in {decision.locale}; evaluate it with"
-            f" locale={locale!r} to show it in {locale}"
-        )
-    return decision
+    """The decision to render in ``locale`` (None: its own), without evaluating again."""
+    return decision if locale is None else decision.in_locale(locale)
 
 
 def advice_text(advice: Advice, locale: str | None) -> str:
@@ -41,15 +36,19 @@ def advice_markdown(advice: Advice, locale: str | None) -> str:
 
 
 def advice_json(advice: Advice, locale: str | None) -> str:
-    _decision(advice.decision, locale)
-    return render_json(advice.document)
+    if locale is None or locale == advice.decision.locale:
+        return render_json(advice.document)
+    other = _decision(advice.decision, locale)
+    return render_json(other.to_advice(advice.top, advice.trace, advice.near_misses))
 
 
 def _near_miss_section(advice: Advice, locale: str | None, markdown: bool) -> str:
     """``--near-misses`` after the text or Markdown advice, set off by a blank line."""
     if not advice.near_misses:
         return ""
-    shown = NearMisses(near_misses(advice.decision), advice.decision.locale)
+    decision = _decision(advice.decision, locale)
+    words = decision.ruleset.pack.words(decision.locale)
+    shown = NearMisses(near_misses(decision), decision.locale, words)
     text = (near_misses_markdown if markdown else near_misses_text)(shown, locale)
     return f"\n{text}" if text else ""
 
@@ -62,7 +61,9 @@ def card_json(card: Card, locale: str | None) -> str:
 
 
 def near_misses_text(shown: NearMisses, locale: str | None) -> str:
-    return render_near_misses_text([dict(i) for i in shown.items], locale or shown.locale)
+    if locale is not None and locale != shown.locale:
+        raise UsageError(f"these near misses are in {shown.locale}, not {locale}")
+    return render_near_misses_text([dict(i) for i in shown.items], shown.words)
 
 
 def near_misses_markdown(shown: NearMisses, locale: str | None) -> str:

@@ -48,11 +48,13 @@ class Card:
 
 @dataclass(frozen=True)
 class NearMisses:
-    """The actions one condition short (``engine.whynot.near_misses``) and their locale."""
+    """The actions one condition short (``engine.whynot.near_misses``), their locale and the
+    engine's words in it (``Pack.words``)."""
 
     kind: ClassVar[str] = "near_misses"
     items: Sequence[Mapping[str, Any]]
     locale: str
+    words: Mapping[str, str]
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ def explain_binding(ctx: _Context, index: int, loan: str | None, depth: int = 0)
     fired = ctx.fired(index, loan)
     out: dict[str, Any] = {
         "rule_id": rule.id,
-        "title": rule.title.get(ctx.decision.locale),
+        "title": rule.title[ctx.decision.locale],
         "source": rule.source,
         "location": rule.location.short,
         "about": rule.about,

@@ -6,6 +6,7 @@ condition trees as indented lines marked ✓ ✗ ?, with each failing leaf's fli
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from engine.whynot.values import _named, show
@@ -133,11 +134,12 @@ def render_compare_text(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_near_misses_text(items: list[dict[str, Any]], locale: str) -> str:
-    """The near-miss section appended to ``advise`` text and Markdown output."""
+def render_near_misses_text(items: list[dict[str, Any]], words: Mapping[str, str]) -> str:
+    """The near-miss section appended to ``advise`` text and Markdown output (``words``: the
+    engine's messages in the advice's locale, ``Pack.words``)."""
     if not items:
         return ""
-    head = "差一个条件就会建议:" if locale == "zh-CN" else "One condition short:"
+    head = words["near_misses.heading"]
     lines = [head]
     for item in items:
         lines.append(f"  {item['action']} (rule {item['rule_id']}{_loan_suffix(item)})")
