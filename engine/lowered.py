@@ -75,12 +75,19 @@ _COMPARE_AST: Final[Mapping[str, ast.cmpop]] = {
 }
 
 
+#: the single-loan function: (situation, loan, loan id, derived values, derivations, fire)
+LoweredOne = Callable[
+    [Mapping[str, Any], Any, str, dict[Key, Any], Derivations, Callable[[Fired], None]], None
+]
+
+
 @dataclass(frozen=True)
 class Program:
-    """A compiled pack lowered to one Python function (made by ``lower``)."""
+    """A compiled pack lowered to Python functions (made by ``lower``)."""
 
     compiled: CompiledPack
-    function: Lowered
+    #: for a situation with exactly one loan, the common case (``_Lowerer.module_one``)
+    one: LoweredOne
     #: rule index → (stage, rule id, the fact it derives or None): what the trace shows
     rules: tuple[tuple[int, str, str | None], ...]
     #: level → the derived facts closed after it (``compiled.levels`` order)
@@ -88,17 +95,36 @@ class Program:
     #: the Firing of each (rule index, loan index, loan id) seen: they are immutable, so one
     #: instance serves every evaluation (making one costs more than evaluating a rule)
     firings: dict[Fired, Firing] = field(default_factory=dict)
+    #: the function for any number of loans, lowered on first use (``function``)
+    general: list[Lowered] = field(default_factory=list)
+
+    @property
+    def function(self) -> Lowered:
+        """The function for any number of loans (``_Lowerer.module``), lowered when first
+        needed: most situations have one loan, and lowering a large pack takes seconds."""
+        if not self.general:
+            name = f"<xieshang pack {self.compiled.pack.name}>"
+            self.general[:] = [_build(self.compiled, lambda lowerer: lowerer.module(), "run", name)]
+        return self.general[0]
 
 
 def run(program: Program, situation: Mapping[str, Any]) -> RunResult:
     """Evaluate a normalised situation with the lowered function (``engine.run.run``'s result)."""
-    values, loans = _reader()(situation)
-    memory = Memory(values, loans)  # == Memory.from_situation(situation), read by straight code
-    unique = len(set(loans)) == len(loans)
-    indexes: Sequence[int] = range(len(loans)) if unique else [loans.index(i) for i in loans]
+    loans = situation["loans"]
     fired: list[Fired] = []
+    memory: Memory
     try:
-        program.function(values, loans, indexes, memory.derivations, fired.append)
+        if len(loans) == 1:
+            loan = loans[0]
+            loan_id = loan["id"]
+            memory = _ReadOnDemand(situation, [loan_id])
+            program.one(situation, loan, loan_id, memory.derived, memory.derivations, fired.append)
+        else:
+            values, ids = _reader()(situation)
+            memory = Memory(values, ids)  # == Memory.from_situation(situation)
+            unique = len(set(ids)) == len(ids)
+            indexes: Sequence[int] = range(len(ids)) if unique else [ids.index(i) for i in ids]
+            program.function(values, ids, indexes, memory.derivations, fired.append)
     except EvaluationError:
         # rules derive different values: the reference names the conflict it meets first
         reference_run(program.compiled, situation)
@@ -110,6 +136,41 @@ def run(program: Program, situation: Mapping[str, Any]) -> RunResult:
         known.clear()
     firings = [known.get(f) or known.setdefault(f, Firing(*f)) for f in fired]
     return LoweredResult(firings, memory, program)
+
+
+class _ReadOnDemand(Memory):
+    """The working memory of a one-loan evaluation: the derived facts as the lowered function
+    set them, the input facts read from the situation only when ``values`` is first read (the
+    ranking and explanations read them; a bare ``run`` does not). ``values`` is then exactly
+    ``Memory.from_situation``'s values followed by the derived ones, as ``engine.run`` fills it.
+    """
+
+    def __init__(self, situation: Mapping[str, Any], loans: list[str]) -> None:
+        self._situation = situation
+        self.derived: dict[Key, Any] = {}  #: what the lowered function derived, in order
+        self.loans = loans
+        self.derivations = {}
+        self._read: dict[Key, Any] | None = None
+
+    @property
+    def values(self) -> dict[Key, Any]:
+        if self._read is None:
+            values, _ = _reader()(self._situation)
+            values.update(self.derived)
+            self._read = values
+        return self._read
+
+    @values.setter
+    def values(self, values: dict[Key, Any]) -> None:
+        self._read = values
+
+    def __eq__(self, other: object) -> bool:  # as Memory's: the same values, loans, derivations
+        if not isinstance(other, Memory):
+            return NotImplemented
+        mine = (self.values, self.loans, self.derivations)
+        return mine == (other.values, other.loans, other.derivations)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 class LoweredResult(RunResult):
@@ -241,6 +302,13 @@ def _conflict(
     )
 
 
+def _child(node: object, part: str) -> object:
+    """One step of ``memory._lookup`` for anything but a dict: UNKNOWN when there is no such key."""
+    if isinstance(node, Mapping) and part in node:
+        return node[part]
+    return UNKNOWN
+
+
 _RUNTIME: Final[Mapping[str, object]] = {
     "UNKNOWN": UNKNOWN,
     "NEVER": NEVER,
@@ -259,6 +327,8 @@ _RUNTIME: Final[Mapping[str, object]] = {
     "type": type,
     "zip": zip,
     "ArithmeticError": ArithmeticError,
+    "child": _child,
+    "dict": dict,
 }
 
 
@@ -358,6 +428,8 @@ class _Lowerer:
         self.counter = 0
         self.situation_locals: dict[str, str] = {}  #: fact → local of its (fact, None) value
         self.loan_locals: dict[str, str] = {}  #: fact → local of its (fact, loan) value
+        #: the single-loan function (``module_one``) being built, else None
+        self.single: _Single | None = None
 
     def fresh(self, prefix: str) -> str:
         self.counter += 1
@@ -386,6 +458,165 @@ class _Lowerer:
         body.append(_at.Return(None))
         run = _def("run", ("values", "loans", "indexes", "derivations", "fire"), body)
         return ast.Module([*self.functions, run], [])
+
+    def module_one(self) -> ast.Module:
+        """The run function for a situation with exactly one loan (the common case).
+
+        There is no loop and no working-memory lookup: every value a test or an expression
+        reads is a local of the function, read from the situation once (an input fact) or set
+        where a rule derives it (a derived fact), and a derive expression is code inline. The
+        facts derived go to ``values`` and ``derivations`` as in ``module``'s function; the
+        input facts are not copied anywhere (``run`` reads them into memory only when asked).
+        """
+        single = self.single = _Single()
+        body: list[ast.stmt] = [
+            _assign("remember", _at.Attribute(_load("derivations"), "setdefault", ast.Load()))
+        ]
+        try:
+            for level in range(self.compiled.max_level + 1):
+                body += self.level_one(level)
+        finally:
+            self.single = None
+        body = [*single.prelude, *body, _at.Return(None)]
+        params = ("situation", "loan", "loanid", "values", "derivations", "fire")
+        return ast.Module([*self.functions, _def("one", params, body)], [])
+
+    def level_one(self, level: int) -> list[ast.stmt]:
+        """``level`` for one loan: the situation rules, then the loan's, in the pack's order."""
+        assert self.single is not None
+        rules = [(i, c) for i, c in enumerate(self.compiled.rules) if c.stage == level]
+        ordered = [r for r in rules if r[1].rule.about != "loan"]
+        ordered += [r for r in rules if r[1].rule.about == "loan"]
+        out: list[ast.stmt] = []
+        for index, crule in ordered:
+            bound = crule.rule.about == "loan"
+            self.single.bound = bound
+            loan = (_at.Constant(0), _load("loanid")) if bound else (_at.Constant(-1),)
+            firing = _at.Tuple(
+                [_at.Constant(index), *(loan if bound else (*loan, _at.Constant(None)))],
+                ast.Load(),
+            )
+            fire: list[ast.stmt] = [_at.Expr(_call("fire", firing))]
+            if isinstance(crule.rule.then, Derive):
+                fire += self.derive_one(index, bound)
+            out.append(_at.If(self.condition(index, loan=bound), fire, []))
+        for fact, at in self.compiled.levels.items():  # ``close`` for one loan
+            if at != level + 1:
+                continue
+            scoped = fact.startswith("loan.")
+            local = self.value_local(fact, scoped)
+            key = _key(fact, "loanid" if scoped else None)
+            mark = _at.Assign([_at.Subscript(_load("values"), key, ast.Store())], _load("U"))
+            out.append(_at.If(_is(_load(local), unknown=True), [mark], []))
+        return out
+
+    def value_local(self, fact: str, per_loan: bool) -> str:
+        """The single-loan function's local holding the value of ``(fact, loan id or None)`` as
+        an expression sees it (UNKNOWN when unknown); read or initialised in the prelude."""
+        single = self.single
+        assert single is not None
+        local = single.values.get((fact, per_loan))
+        if local is not None:
+            return local
+        path = _input_path(fact, per_loan)
+        if path is not None:
+            raw = self.input_local(fact, per_loan, path)
+            local = self.fresh("x")
+            single.prelude.append(_assign(local, _call("value_of", _load(raw))))
+        elif fact in self.compiled.levels:  # derived: unknown until a rule derives it
+            local = self.fresh("d")
+            single.prelude.append(_assign(local, _load("U")))
+        else:  # no such value in memory (``get`` would give UNKNOWN)
+            local = "U"
+        single.values[(fact, per_loan)] = local
+        return local
+
+    def input_local(self, fact: str, per_loan: bool, path: tuple[str, ...]) -> str:
+        """The local holding an input fact as ``Memory.from_situation`` reads it (UNKNOWN for
+        null or missing), each path prefix looked up once, in the prelude."""
+        single = self.single
+        assert single is not None
+        local = single.inputs.get((fact, per_loan))
+        if local is None:
+            parent = self.node_local(per_loan, path[:-1])
+            local = single.inputs[(fact, per_loan)] = self.fresh("v")
+            single.prelude.append(_assign(local, _step(parent, path[-1])))
+            none = _at.Compare(_load(local), [ast.Is()], [_at.Constant(None)])
+            single.prelude.append(_at.If(none, [_assign(local, _load("U"))], []))
+        return local
+
+    def node_local(self, per_loan: bool, prefix: tuple[str, ...]) -> str:
+        single = self.single
+        assert single is not None
+        if not prefix:
+            return "loan" if per_loan else "situation"
+        local = single.nodes.get((per_loan, prefix))
+        if local is None:
+            parent = self.node_local(per_loan, prefix[:-1])
+            local = single.nodes[(per_loan, prefix)] = self.fresh("n")
+            single.prelude.append(_assign(local, _step(parent, prefix[-1])))
+        return local
+
+    def test_local(self, fact: str, per_loan: bool) -> tuple[str, str, bool]:
+        """(local, what it holds when unknown, whether tests need a known-value guard)."""
+        single = self.single
+        if single is None:
+            general = (self.loan_locals if per_loan else self.situation_locals)[fact]
+            return general, "NEVER", fact in self.compiled.levels
+        path = _input_path(fact, per_loan)
+        if path is None:  # derived or absent: UNKNOWN when unknown, always guarded
+            return self.value_local(fact, per_loan), "U", True
+        local = single.tests.get((fact, per_loan))
+        if local is None:
+            raw = self.input_local(fact, per_loan, path)
+            local = single.tests[(fact, per_loan)] = self.fresh("s")
+            never = _at.IfExp(_is(_load(raw), unknown=True), _load("NEVER"), _load(raw))
+            single.prelude.append(_assign(local, never))
+        return local, "NEVER", False
+
+    def derive_one(self, index: int, bound: bool) -> list[ast.stmt]:
+        """``derive`` for one loan: the expression inline, the derived value kept in a local."""
+        rule = self.compiled.rules[index].rule
+        then = rule.then
+        assert isinstance(then, Derive)
+        unit = self.compiled.facts[then.fact].unit
+        if isinstance(then.expr, Literal_) and _is_scalar(
+            known := normalise(then.expr.value, unit)
+        ):
+            value: ast.expr = _at.Constant(known)  # the same every time: normalised now
+        else:
+            value = self.normalised(self.expr(then.expr, None), unit)
+        local = self.value_local(then.fact, bound)
+        key = _key(then.fact, "loanid" if bound else None)
+        record = _at.Tuple([_at.Constant(rule.id), _load("value")], ast.Load())
+        remember = _at.Call(_load("remember"), [_load("key"), _at.List([], ast.Load())], [])
+        store = _at.Assign(
+            [_at.Subscript(_load("values"), _load("key"), ast.Store())], _load("value")
+        )
+        conflict = _call(
+            "conflict",
+            _load("derivations"),
+            _load("key"),
+            _at.Constant(rule.id),
+            _load(local),
+            _load("value"),
+        )
+        refuse = _at.If(
+            _at.Compare(_load(local), [ast.NotEq()], [_load("value")]),
+            [_at.Expr(conflict)],
+            [],
+        )
+        first: list[ast.stmt] = [_assign(local, _load("value")), store]
+        return [
+            _assign("value", value),
+            _assign("key", key),
+            _at.Expr(_at.Call(_at.Attribute(remember, "append", ast.Load()), [record], [])),
+            _at.If(
+                _is(_load("value"), unknown=False),
+                [_at.If(_is(_load(local), unknown=True), first, [refuse])],
+                [],
+            ),
+        ]
 
     def level(self, level: int) -> list[ast.stmt]:
         rules = [(i, c) for i, c in enumerate(self.compiled.rules) if c.stage == level]
@@ -465,9 +696,8 @@ class _Lowerer:
                     by_fact.setdefault(test.fact, []).append(test)
                 for fact, tests in by_fact.items():
                     per_loan = loan and fact.startswith("loan.")
-                    local = (self.loan_locals if per_loan else self.situation_locals)[fact]
-                    derived = fact in self.compiled.levels
-                    terms += self.tests(local, tests, derived)
+                    local, unknown, guarded = self.test_local(fact, per_loan)
+                    terms += self.tests(local, tests, guarded, unknown)
             branches.append(
                 _at.Constant(True)
                 if not terms
@@ -479,14 +709,16 @@ class _Lowerer:
             return branches[0]
         return _at.BoolOp(ast.Or(), branches)
 
-    def tests(self, local: str, tests: Sequence[Test], derived: bool) -> list[ast.expr]:
+    def tests(
+        self, local: str, tests: Sequence[Test], derived: bool, unknown: str = "NEVER"
+    ) -> list[ast.expr]:
         """``reference.test_holds`` for each test, one known-value guard shared by a pattern.
 
         A derived fact is often unknown: its tests keep the guard, cheaper than comparing with
         NEVER (a call of its Python methods); an input fact's tests go without where they can.
         """
         if any(t.op == "unknown" for t in tests):
-            return [_is_never(local, True)] + [
+            return [_is_marker(local, unknown, True)] + [
                 _at.Constant(False) for t in tests if t.op != "unknown"
             ]
         terms: list[ast.expr] = []
@@ -513,7 +745,7 @@ class _Lowerer:
                 terms.append(_at.Compare(_load(local), [_COMPARE_AST[test.op]], [expected]))
         unguarded = all(_false_when_unknown(t) for t in tests if t.op != "known")
         if derived or not terms or not unguarded:
-            terms.insert(0, _is_never(local, False))
+            terms.insert(0, _is_marker(local, unknown, False))
         return terms
 
     def derive(self, index: int, loan: bool) -> list[ast.stmt]:
@@ -625,6 +857,13 @@ class _Lowerer:
                 self.namespace[missing] = _raiser(KeyError(parameter))
                 return _call(missing)
             return self.constant(_value(self.parameters[parameter]))
+        single = self.single
+        if single is not None:  # a local; ``each`` is the one loan, when inside an aggregate
+            per_loan = name.startswith("loan.") and (each is not None or single.bound)
+            local = self.value_local(name, per_loan)
+            for used in single.used:
+                used.add(local)
+            return _load(local)
         key = _key(name, (each or "loan") if name.startswith("loan.") else None)
         return _call("value_of", _at.Call(_load("get"), [key, _load("U")], []))
 
@@ -652,7 +891,18 @@ class _Lowerer:
         function = self.fresh("call")
         inner = "each" if each is not None else None
         body: list[ast.stmt]
-        if node.func in AGGREGATES:
+        single = self.single
+        if single is not None:
+            single.used.append(set())  # the locals it reads become its parameters
+        if single is not None and node.func in AGGREGATES:  # over the one loan
+            value = self.fresh("v")
+            one = _at.List([_load(value)], ast.Load())
+            body = [
+                _assign(value, self.expr(node.args[0], "each")),
+                _at.If(_is(_load(value), unknown=True), [_at.Return(_load("U"))], []),
+                _at.Return(_call("finite", _at.Call(self.function(node.func), [one], []))),
+            ]
+        elif node.func in AGGREGATES:
             current = self.fresh("loan")
             items = self.fresh("items")
             value = self.fresh("v")
@@ -705,6 +955,10 @@ class _Lowerer:
             [],
             [],
         )
+        if single is not None:
+            params = sorted(single.used.pop())
+            self.functions.append(_def(function, params, [guarded]))
+            return _call(function, *map(_load, params))
         self.functions.append(_def(function, ("get", "loan", "loans", "each"), [guarded]))
         current_each: ast.expr = _load(each) if each is not None else _at.Constant(None)
         return _call(function, _load("get"), _load("loan"), _load("loans"), current_each)
@@ -714,6 +968,37 @@ class _Lowerer:
         name = self.fresh("fn")
         self.namespace[name] = table[func]
         return _load(name)
+
+
+@dataclass
+class _Single:
+    """What ``module_one`` keeps while it builds the single-loan function."""
+
+    prelude: list[ast.stmt] = field(default_factory=list)  #: reads, before the first level
+    nodes: dict[tuple[bool, tuple[str, ...]], str] = field(default_factory=dict)  #: prefixes
+    inputs: dict[tuple[str, bool], str] = field(default_factory=dict)  #: input fact → local
+    tests: dict[tuple[str, bool], str] = field(default_factory=dict)  #: … as tests see it
+    values: dict[tuple[str, bool], str] = field(default_factory=dict)  #: … as expressions do
+    used: list[set[str]] = field(default_factory=list)  #: locals read by the calls being built
+    bound: bool = False  #: whether the rule being lowered is about the loan
+
+
+@functools.cache
+def _input_paths() -> Mapping[tuple[str, bool], tuple[str, ...]]:
+    """(fact, per loan) → its path in the situation (or the loan), for every input fact."""
+    return {(name, not situation): path for name, situation, path in input_paths()}
+
+
+def _input_path(fact: str, per_loan: bool) -> tuple[str, ...] | None:
+    return _input_paths().get((fact, per_loan))
+
+
+def _step(parent: str, part: str) -> ast.expr:
+    """``parent.get(part)`` for a dict, else ``_child``: None or UNKNOWN when missing."""
+    get = _call_method(parent, "get", _at.Constant(part))
+    slow = _call("child", _load(parent), _at.Constant(part))
+    is_dict = _at.Compare(_call("type", _load(parent)), [ast.Is()], [_load("dict")])
+    return _at.IfExp(is_dict, get, slow)
 
 
 def _false_when_unknown(test: Test) -> bool:
@@ -732,8 +1017,9 @@ def _read_for_tests(local: str, value: ast.expr) -> list[ast.stmt]:
     return [_assign(local, value), unknown]
 
 
-def _is_never(local: str, unknown: bool) -> ast.Compare:
-    return _at.Compare(_load(local), [ast.Is() if unknown else ast.IsNot()], [_load("NEVER")])
+def _is_marker(local: str, marker: str, unknown: bool) -> ast.Compare:
+    """``local is marker`` (unknown) or ``local is not marker``: NEVER or U, as the local holds."""
+    return _at.Compare(_load(local), [ast.Is() if unknown else ast.IsNot()], [_load(marker)])
 
 
 def _is_scalar(value: object) -> TypeGuard[str | int | float | bool | None]:
@@ -752,13 +1038,6 @@ def _raiser(error: Exception) -> Callable[[], object]:
 
 
 # --- reading a situation ------------------------------------------------------------------------
-
-
-def _child(node: object, part: str) -> object:
-    """One step of ``memory._lookup`` for anything but a dict: UNKNOWN when there is no such key."""
-    if isinstance(node, Mapping) and part in node:
-        return node[part]
-    return UNKNOWN
 
 
 Reader = Callable[[Mapping[str, Any]], tuple[dict[Key, Any], list[str]]]
@@ -810,7 +1089,7 @@ def _reader() -> Reader:
         known = _at.IfExp(
             _at.Compare(_load("v"), [ast.Is()], [_at.Constant(None)]), _load("U"), _load("v")
         )
-        key = _key(name, None if situation_scope else "loan_id")
+        key = _key(name, None if situation_scope else "loanid")
         store = _at.Assign([_at.Subscript(_load("values"), key, ast.Store())], known)
         if situation_scope:
             stores += [read, store]
@@ -829,14 +1108,14 @@ def _reader() -> Reader:
         [],
     )
     # the loop variables name every prefix; the rows hold them in the same order
-    target = _at.Tuple([_store("loan_id"), *map(_store, columns)], ast.Store())
+    target = _at.Tuple([_store("loanid"), *map(_store, columns)], ast.Store())
     loan_loop = _at.For(target, _load("rows"), loan_stores, [])
     several = [_assign("rows", _at.List([], ast.Load())), per_loan, *stores, loan_loop]
     # one loan, the common case: no loops at all
     first = _at.Subscript(_load("loans"), _at.Constant(0), ast.Load())
     single: list[ast.stmt] = [
         _assign("loan", first),
-        _assign("loan_id", _at.Subscript(_load("loan"), _at.Constant("id"), ast.Load())),
+        _assign("loanid", _at.Subscript(_load("loan"), _at.Constant("id"), ast.Load())),
         *loan_steps,
     ]
     single += [*stores, *loan_stores]
@@ -878,20 +1157,30 @@ def lower_expression(node: Node, parameters: Mapping[str, Any]) -> ExpressionFn:
     return function
 
 
-def lower(compiled: CompiledPack) -> Program:
-    """Lower a compiled pack to one Python function (``compile()`` of an ``ast`` tree)."""
+def _build(
+    compiled: CompiledPack, make: Callable[[_Lowerer], ast.Module], name: str, filename: str
+) -> Any:
+    """Lower with ``make`` and return the module's function ``name`` (``compile()`` of an
+    ``ast`` tree; the module only defines functions, and runs with empty ``__builtins__``)."""
     lowerer = _Lowerer(compiled, {n: p.value for n, p in compiled.pack.parameters.items()})
     collecting = gc.isenabled()
     gc.disable()  # a large pack makes ~60 tree nodes per rule, none cyclic: the collector would
     try:  # walk the whole heap again and again for nothing (most of the time, measured)
-        module = lowerer.module()
-        code = compile(module, f"<xieshang pack {compiled.pack.name}>", "exec")
+        code = compile(make(lowerer), filename, "exec")
     finally:
         if collecting:
             gc.enable()
     namespace = lowerer.namespace
     namespace["__builtins__"] = {}
-    exec(code, namespace)  # the module only defines functions; no text was ever parsed
+    exec(code, namespace)  # no text was ever parsed
+    return namespace[name]
+
+
+def lower(compiled: CompiledPack) -> Program:
+    """Lower a compiled pack to Python: the single-loan function now, the general one when a
+    situation with another number of loans first needs it (``Program.function``)."""
+    name = f"<xieshang pack {compiled.pack.name}>"
+    one: LoweredOne = _build(compiled, lambda lowerer: lowerer.module_one(), "one", name)
     levels = range(compiled.max_level + 1)
     rules = tuple(
         (c.stage, c.rule.id, c.rule.then.fact if isinstance(c.rule.then, Derive) else None)
@@ -900,5 +1189,4 @@ def lower(compiled: CompiledPack) -> Program:
     closing = tuple(
         tuple(f for f, at in compiled.levels.items() if at == level + 1) for level in levels
     )
-    function: Lowered = namespace["run"]  # type: ignore[assignment]
-    return Program(compiled, function, rules, closing)
+    return Program(compiled, one, rules, closing)

@@ -383,24 +383,49 @@ def test_pack_text_never_becomes_source(make_pack: PackFactory) -> None:
     """Every identifier of the generated module is one the lowering made; strings of the pack
     are constants, whatever they hold."""
     rules = engine.load_rules([make_pack(HOSTILE)])
-    lowerer = lowered._Lowerer(rules.compiled, {})
-    module = lowerer.module()
-    names = {n.id for n in ast.walk(module) if isinstance(n, ast.Name)}
-    names |= {n.name for n in ast.walk(module) if isinstance(n, ast.FunctionDef)}
-    names |= {a.arg for n in ast.walk(module) if isinstance(n, ast.arg) for a in [n]}
-    generated = re.compile(r"[a-z]+(_[0-9]+)?|[a-z]+_|UNKNOWN|NEVER|U|ArithmeticError")
-    assert all(generated.fullmatch(name) for name in names), sorted(names)
-    constants = {n.value for n in ast.walk(module) if isinstance(n, ast.Constant)}
-    assert "x'), __import__('os').system('exit 3'), ('" in constants
-    assert '); __import__("os") #' in constants  # the expression's text literal
+    for make in (lowered._Lowerer.module, lowered._Lowerer.module_one):  # any loans; one loan
+        module = make(lowered._Lowerer(rules.compiled, {}))
+        names = {n.id for n in ast.walk(module) if isinstance(n, ast.Name)}
+        names |= {n.name for n in ast.walk(module) if isinstance(n, ast.FunctionDef)}
+        names |= {a.arg for n in ast.walk(module) if isinstance(n, ast.arg) for a in [n]}
+        generated = re.compile(r"[a-z]+(_[0-9]+)?|[a-z]+_|UNKNOWN|NEVER|U|ArithmeticError")
+        assert all(generated.fullmatch(name) for name in names), sorted(names)
+        constants = {n.value for n in ast.walk(module) if isinstance(n, ast.Constant)}
+        assert "x'), __import__('os').system('exit 3'), ('" in constants
+        assert '); __import__("os") #' in constants  # the expression's text literal
     hostile = situation(loans=[{"id": "a", "product": "jiebei", "lender": '"""'}])
     three_way(rules, normalise(validate_situation(hostile, "<test>"), TODAY))
+    two = [*hostile["loans"], {"id": "b", "product": "jiebei", "lender": "x"}]
+    three_way(rules, normalise(validate_situation({**hostile, "loans": two}, "<test>"), TODAY))
 
 
 def test_the_generated_module_has_no_builtins(default_rules: engine.RuleSet) -> None:
-    function = default_rules.program().function
-    assert function.__globals__["__builtins__"] == {}
-    assert function.__code__.co_filename == "<xieshang pack jiebei>"
+    program = default_rules.program()
+    for function in (program.one, program.function):
+        assert function.__globals__["__builtins__"] == {}
+        assert function.__code__.co_filename == "<xieshang pack jiebei>"
+
+
+def test_a_one_loan_run_reads_the_situation_only_when_memory_is_read(
+    default_rules: engine.RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pay for what is read: the one-loan function reads the input facts its rules test into
+    locals; the whole situation is read into working memory only when someone reads it, and it
+    is then the reference's working memory, the input facts first and in the same order."""
+    reads: list[object] = []
+    reader = lowered._reader()
+    monkeypatch.setattr(lowered, "_reader", lambda: lambda s: reads.append(s) or reader(s))
+    one_loan = [(n, s) for n, s in SHIPPED if len(s["loans"]) == 1]
+    assert len(one_loan) > 50
+    for name, sit in one_loan:
+        normal = normalise(validate_situation(sit, name), TODAY)
+        result = lowered.run(default_rules.program(), normal)
+        assert reads == [], name  # firings and derivations without reading the situation
+        inputs = list(Memory.from_situation(normal).values.items())
+        assert list(result.memory.values.items())[: len(inputs)] == inputs, name
+        assert reads == [normal]
+        assert result.memory == reference_run(default_rules.compiled, normal).memory
+        reads.clear()
 
 
 def test_the_situation_reader_equals_memory_from_situation() -> None:
