@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TypeGuard
 
 from engine.compiler import CompiledPack, Test
+from engine.encoding import INT64_MIN
 from engine.errors import EvaluationError
 from engine.expr import AGGREGATES, Binary, Call, Literal_, Name, Node, Unary
 from engine.expr.runtime import (
@@ -62,7 +63,9 @@ Lowered = Callable[
 
 _IDENT: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FIRINGS_KEPT: Final = 1 << 16  #: firings remembered per program before starting afresh
+_LOANS_KEPT: Final = 1 << 8  #: loan ids whose one-loan firings a program remembers
 _PLAIN: Final = frozenset({int, str, bool})  #: types that ``_normalise`` returns unchanged
+_BINOPS: Final[Mapping[str, ast.operator]] = {"+": ast.Add(), "-": ast.Sub(), "*": ast.Mult()}
 _COMPARE_AST: Final[Mapping[str, ast.cmpop]] = {
     "==": ast.Eq(),
     "!=": ast.NotEq(),
@@ -77,7 +80,7 @@ _COMPARE_AST: Final[Mapping[str, ast.cmpop]] = {
 
 #: the single-loan function: (situation, loan, loan id, derived values, derivations, fire)
 LoweredOne = Callable[
-    [Mapping[str, Any], Any, str, dict[Key, Any], Derivations, Callable[[Fired], None]], None
+    [Mapping[str, Any], Any, str, dict[Key, Any], Derivations, Callable[[int], None]], None
 ]
 
 
@@ -88,8 +91,9 @@ class Program:
     compiled: CompiledPack
     #: for a situation with exactly one loan, the common case (``_Lowerer.module_one``)
     one: LoweredOne
-    #: rule index → (stage, rule id, the fact it derives or None): what the trace shows
-    rules: tuple[tuple[int, str, str | None], ...]
+    #: rule index → (stage, rule id, the fact it derives or None, about the loan): what the
+    #: trace shows, and the firing of a one-loan evaluation
+    rules: tuple[tuple[int, str, str | None, bool], ...]
     #: level → the derived facts closed after it (``compiled.levels`` order)
     closing: tuple[tuple[str, ...], ...]
     #: the Firing of each (rule index, loan index, loan id) seen: they are immutable, so one
@@ -97,6 +101,17 @@ class Program:
     firings: dict[Fired, Firing] = field(default_factory=dict)
     #: the function for any number of loans, lowered on first use (``function``)
     general: list[Lowered] = field(default_factory=list)
+    #: loan id → rule index → the Firing of a one-loan evaluation, made when first seen
+    one_firings: dict[str, dict[int, Firing]] = field(default_factory=dict)
+
+    def firing(self, index: int, loan_id: str) -> Firing:
+        """The Firing of rule ``index`` in a one-loan evaluation (its loan: ``loan_id``)."""
+        made = self.one_firings
+        if len(made) > _LOANS_KEPT:
+            made.clear()
+        about_loan = self.rules[index][3]
+        firing = Firing(index, 0, loan_id) if about_loan else Firing(index, -1, None)
+        return made.setdefault(loan_id, {}).setdefault(index, firing)
 
     @property
     def function(self) -> Lowered:
@@ -111,20 +126,25 @@ class Program:
 def run(program: Program, situation: Mapping[str, Any]) -> RunResult:
     """Evaluate a normalised situation with the lowered function (``engine.run.run``'s result)."""
     loans = situation["loans"]
-    fired: list[Fired] = []
-    memory: Memory
     try:
         if len(loans) == 1:
             loan = loans[0]
             loan_id = loan["id"]
             memory = _ReadOnDemand(situation, [loan_id])
-            program.one(situation, loan, loan_id, memory.derived, memory.derivations, fired.append)
-        else:
-            values, ids = _reader()(situation)
-            memory = Memory(values, ids)  # == Memory.from_situation(situation)
-            unique = len(set(ids)) == len(ids)
-            indexes: Sequence[int] = range(len(ids)) if unique else [ids.index(i) for i in ids]
-            program.function(values, ids, indexes, memory.derivations, fired.append)
+            indexes: list[int] = []
+            program.one(
+                situation, loan, loan_id, memory.derived, memory.derivations, indexes.append
+            )
+            indexes.sort()  # one firing per rule: the order of Firing
+            made = program.one_firings.get(loan_id, {})
+            firings = [made.get(i) or program.firing(i, loan_id) for i in indexes]
+            return LoweredResult(firings, memory, program)
+        values, ids = _reader()(situation)
+        general = Memory(values, ids)  # == Memory.from_situation(situation)
+        unique = len(set(ids)) == len(ids)
+        positions: Sequence[int] = range(len(ids)) if unique else [ids.index(i) for i in ids]
+        fired: list[Fired] = []
+        program.function(values, ids, positions, general.derivations, fired.append)
     except EvaluationError:
         # rules derive different values: the reference names the conflict it meets first
         reference_run(program.compiled, situation)
@@ -135,7 +155,7 @@ def run(program: Program, situation: Mapping[str, Any]) -> RunResult:
     if len(known) > _FIRINGS_KEPT:
         known.clear()
     firings = [known.get(f) or known.setdefault(f, Firing(*f)) for f in fired]
-    return LoweredResult(firings, memory, program)
+    return LoweredResult(firings, general, program)
 
 
 class _ReadOnDemand(Memory):
@@ -203,7 +223,7 @@ def _trace(program: Program, firings: list[Firing], memory: Memory) -> list[dict
     rules = program.rules
     derivations = memory.derivations
     for firing in firings:
-        stage, rule_id, fact = rules[firing.rule_index]
+        stage, rule_id, fact, _ = rules[firing.rule_index]
         loan = firing.loan_id
         event: dict[str, Any] = {"op": "fire", "rule": rule_id, "loan": loan}
         if fact is not None:
@@ -325,6 +345,7 @@ _RUNTIME: Final[Mapping[str, object]] = {
     "bool": bool,
     "str": str,
     "type": type,
+    "int": int,
     "zip": zip,
     "ArithmeticError": ArithmeticError,
     "child": _child,
@@ -358,6 +379,7 @@ class _Located:
     Attribute: type[ast.Attribute]
     Subscript: type[ast.Subscript]
     BoolOp: type[ast.BoolOp]
+    BinOp: type[ast.BinOp]
     IfExp: type[ast.IfExp]
     NamedExpr: type[ast.NamedExpr]
     ListComp: type[ast.ListComp]
@@ -491,12 +513,8 @@ class _Lowerer:
         for index, crule in ordered:
             bound = crule.rule.about == "loan"
             self.single.bound = bound
-            loan = (_at.Constant(0), _load("loanid")) if bound else (_at.Constant(-1),)
-            firing = _at.Tuple(
-                [_at.Constant(index), *(loan if bound else (*loan, _at.Constant(None)))],
-                ast.Load(),
-            )
-            fire: list[ast.stmt] = [_at.Expr(_call("fire", firing))]
+            # the rule index alone: with one loan, it says which Firing (``Program.firing``)
+            fire: list[ast.stmt] = [_at.Expr(_call("fire", _at.Constant(index)))]
             if isinstance(crule.rule.then, Derive):
                 fire += self.derive_one(index, bound)
             out.append(_at.If(self.condition(index, loan=bound), fire, []))
@@ -586,6 +604,7 @@ class _Lowerer:
             value: ast.expr = _at.Constant(known)  # the same every time: normalised now
         else:
             value = self.normalised(self.expr(then.expr, None), unit)
+            value = self.exact_integers(then.expr, value)
         local = self.value_local(then.fact, bound)
         key = _key(then.fact, "loanid" if bound else None)
         record = _at.Tuple([_at.Constant(rule.id), _load("value")], ast.Load())
@@ -617,6 +636,30 @@ class _Lowerer:
                 [],
             ),
         ]
+
+    def exact_integers(self, node: Node, general: ast.expr) -> ast.expr:
+        """``a + b``, ``a - b``, ``a * b`` of two integers without a call: the sum, difference
+        or product itself when it is in the engine's range, which ``arithmetic`` and
+        ``normalise`` (for every unit) leave unchanged; anything else takes ``general``."""
+        if not (isinstance(node, Binary) and node.op in ("+", "-", "*")):
+            return general
+        operands: list[ast.expr] = []
+        checks: list[ast.expr] = []
+        for operand in (node.left, node.right):
+            if isinstance(operand, Literal_) and type(operand.value) is int:
+                operands.append(_at.Constant(operand.value))
+            elif isinstance(operand, Name) and not operand.name.startswith("params."):
+                operands.append(self.name(operand.name, None))
+                kind = _call("type", operands[-1])
+                checks.append(_at.Compare(kind, [ast.Is()], [_load("int")]))
+            else:
+                return general
+        result = _at.NamedExpr(
+            _store("exact"), _at.BinOp(operands[0], _BINOPS[node.op], operands[1])
+        )
+        bounds = [_at.Constant(INT64_MIN), _at.Constant(-INT64_MIN)]
+        checks.append(_at.Compare(bounds[0], [ast.Lt(), ast.Lt()], [result, bounds[1]]))
+        return _at.IfExp(_at.BoolOp(ast.And(), checks), _load("exact"), general)
 
     def level(self, level: int) -> list[ast.stmt]:
         rules = [(i, c) for i, c in enumerate(self.compiled.rules) if c.stage == level]
@@ -1183,7 +1226,12 @@ def lower(compiled: CompiledPack) -> Program:
     one: LoweredOne = _build(compiled, lambda lowerer: lowerer.module_one(), "one", name)
     levels = range(compiled.max_level + 1)
     rules = tuple(
-        (c.stage, c.rule.id, c.rule.then.fact if isinstance(c.rule.then, Derive) else None)
+        (
+            c.stage,
+            c.rule.id,
+            c.rule.then.fact if isinstance(c.rule.then, Derive) else None,
+            c.rule.about == "loan",
+        )
         for c in compiled.rules
     )
     closing = tuple(

@@ -30,6 +30,7 @@ from engine import lowered
 from engine.errors import EvaluationError, UsageError
 from engine.expr import Node
 from engine.memory import Memory
+from engine.memory import normalise as round_by_unit
 from engine.model import Derive
 from engine.reference import reference_run
 from engine.run import RunResult, run
@@ -496,3 +497,52 @@ def test_installed_command_runs_the_compiled_backend() -> None:
         for backend in ("rete", "compiled")
     ]
     assert outputs[0] == outputs[1] and json.loads(outputs[1])["recommendations"]
+
+
+EXACT = f"""
+rules:
+  - id: product
+    {TITLE}
+    source: guide §1.2
+    about: loan
+    derive: {{fact: loan.product_of, value: "loan.overdue_amount * loan.outstanding_balance",
+             unit: money}}
+  - id: scaled
+    {TITLE}
+    source: guide §1.2
+    about: loan
+    derive: {{fact: loan.scaled, value: "loan.product_of * loan.days_overdue", unit: money}}
+  - id: difference
+    {TITLE}
+    source: guide §1.2
+    about: loan
+    derive: {{fact: loan.difference, value: "loan.days_overdue - 3", unit: days}}
+  - id: sum
+    {TITLE}
+    source: guide §1.2
+    about: situation
+    derive: {{fact: total, value: "borrower.dependants + 1", unit: integer}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("amount", "balance", "days"),
+    [(3, 4, 7), (10**9, 10**9, 9), (10**9, 10**9, 10), (2.5, 4, 7), (0, 0, 0)],
+)
+def test_integer_arithmetic_without_a_call_is_exact(
+    make_pack: PackFactory, amount: float, balance: float, days: int
+) -> None:
+    """The one-loan function computes ``a * b`` of two integers inline: the same value, and
+    UNKNOWN past the engine's 64-bit range (10¹⁸ × 10 > 2⁶³ > 10¹⁸ × 9), as the general
+    function; a float operand takes the general path."""
+    rules = engine.load_rules([make_pack(EXACT)])
+    loan = {"id": "a", "product": "jiebei", "overdue_amount": amount}
+    loan |= {"outstanding_balance": balance, "days_overdue": days}
+    sit = situation(loans=[loan], borrower={"dependants": 2})
+    values = three_way(rules, normalise(validate_situation(sit, "<test>"), TODAY))["values"]
+    product = round_by_unit(amount * balance, "money")
+    scaled = product * days if -(2**63) < product * days < 2**63 else UNKNOWN
+    assert values[("loan.product_of", "a")] == typed(product)
+    assert values[("loan.scaled", "a")] == typed(round_by_unit(scaled, "money"))
+    assert values[("loan.difference", "a")] == typed(days - 3)
+    assert values[("total", None)] == typed(3)
