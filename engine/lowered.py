@@ -31,6 +31,7 @@ import functools
 import gc
 import keyword
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeGuard
@@ -491,6 +492,9 @@ class _Lowerer:
         input facts are not copied anywhere (``run`` reads them into memory only when asked).
         """
         single = self.single = _Single()
+        for crule in self.compiled.rules:
+            if isinstance(crule.rule.then, Derive):
+                single.derivers[(crule.rule.then.fact, crule.rule.about == "loan")] += 1
         body: list[ast.stmt] = [
             _assign("remember", _at.Attribute(_load("derivations"), "setdefault", ast.Load()))
         ]
@@ -626,16 +630,23 @@ class _Lowerer:
             [],
         )
         first: list[ast.stmt] = [_assign(local, _load("value")), store]
-        return [
-            _assign("value", value),
-            _assign("key", key),
-            _at.Expr(_at.Call(_at.Attribute(remember, "append", ast.Load()), [record], [])),
-            _at.If(
-                _is(_load("value"), unknown=False),
-                [_at.If(_is(_load(local), unknown=True), first, [refuse])],
-                [],
-            ),
-        ]
+        assert self.single is not None
+        out: list[ast.stmt] = [_assign("value", value), _assign("key", key)]
+        if self.single.derivers[(then.fact, bound)] == 1:
+            # the only rule deriving this value, once: nothing to add to, nothing to refuse
+            only = _at.List([record], ast.Load())
+            out.append(
+                _at.Assign([_at.Subscript(_load("derivations"), _load("key"), ast.Store())], only)
+            )
+            known = first
+        else:
+            out.append(
+                _at.Expr(_at.Call(_at.Attribute(remember, "append", ast.Load()), [record], []))
+            )
+            known = [_at.If(_is(_load(local), unknown=True), first, [refuse])]
+        if isinstance(value, ast.Constant):  # a known constant (UNKNOWN is never one)
+            return [*out, *known]
+        return [*out, _at.If(_is(_load("value"), unknown=False), known, [])]
 
     def exact_integers(self, node: Node, general: ast.expr) -> ast.expr:
         """``a + b``, ``a - b``, ``a * b`` of two integers without a call: the sum, difference
@@ -1024,6 +1035,8 @@ class _Single:
     values: dict[tuple[str, bool], str] = field(default_factory=dict)  #: … as expressions do
     used: list[set[str]] = field(default_factory=list)  #: locals read by the calls being built
     bound: bool = False  #: whether the rule being lowered is about the loan
+    #: (fact, about the loan) → how many rules derive it
+    derivers: Counter[tuple[str, bool]] = field(default_factory=Counter)
 
 
 @functools.cache
