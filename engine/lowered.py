@@ -323,6 +323,11 @@ def _conflict(
     )
 
 
+def _as_dict(node: object) -> dict[Any, Any]:
+    """What the one-loan function reads an object of the situation as (see ``node_local``)."""
+    return dict(node) if isinstance(node, Mapping) else {}
+
+
 def _child(node: object, part: str) -> object:
     """One step of ``memory._lookup`` for anything but a dict: UNKNOWN when there is no such key."""
     if isinstance(node, Mapping) and part in node:
@@ -350,6 +355,8 @@ _RUNTIME: Final[Mapping[str, object]] = {
     "zip": zip,
     "ArithmeticError": ArithmeticError,
     "child": _child,
+    "as_dict": _as_dict,
+    "plain": _PLAIN,
     "dict": dict,
 }
 
@@ -544,7 +551,9 @@ class _Lowerer:
         if path is not None:
             raw = self.input_local(fact, per_loan, path)
             local = self.fresh("x")
-            single.prelude.append(_assign(local, _call("value_of", _load(raw))))
+            plain = _at.Compare(_call("type", _load(raw)), [ast.In()], [_load("plain")])
+            as_seen = _at.IfExp(plain, _load(raw), _call("value_of", _load(raw)))
+            single.prelude.append(_assign(local, as_seen))  # value_of(None) is UNKNOWN
         elif fact in self.compiled.levels:  # derived: unknown until a rule derives it
             local = self.fresh("d")
             single.prelude.append(_assign(local, _load("U")))
@@ -554,29 +563,39 @@ class _Lowerer:
         return local
 
     def input_local(self, fact: str, per_loan: bool, path: tuple[str, ...]) -> str:
-        """The local holding an input fact as ``Memory.from_situation`` reads it (UNKNOWN for
-        null or missing), each path prefix looked up once, in the prelude."""
+        """The local holding an input fact as the situation has it: None when it is null or
+        missing (``Memory.from_situation`` reads UNKNOWN), each path prefix looked up once."""
         single = self.single
         assert single is not None
         local = single.inputs.get((fact, per_loan))
         if local is None:
             parent = self.node_local(per_loan, path[:-1])
             local = single.inputs[(fact, per_loan)] = self.fresh("v")
-            single.prelude.append(_assign(local, _step(parent, path[-1])))
-            none = _at.Compare(_load(local), [ast.Is()], [_at.Constant(None)])
-            single.prelude.append(_at.If(none, [_assign(local, _load("U"))], []))
+            single.prelude.append(
+                _assign(local, _call_method(parent, "get", _at.Constant(path[-1])))
+            )
         return local
 
     def node_local(self, per_loan: bool, prefix: tuple[str, ...]) -> str:
+        """The local holding the object at ``prefix`` as a dict: a copy of any other mapping,
+        empty for anything else (there is nothing inside it to read), so that every read is
+        ``dict.get``."""
         single = self.single
         assert single is not None
-        if not prefix:
-            return "loan" if per_loan else "situation"
         local = single.nodes.get((per_loan, prefix))
         if local is None:
-            parent = self.node_local(per_loan, prefix[:-1])
-            local = single.nodes[(per_loan, prefix)] = self.fresh("n")
-            single.prelude.append(_assign(local, _step(parent, prefix[-1])))
+            if prefix:
+                parent = self.node_local(per_loan, prefix[:-1])
+                local = self.fresh("n")
+                read = _call_method(parent, "get", _at.Constant(prefix[-1]))
+                single.prelude.append(_assign(local, read))
+            else:
+                local = "loan" if per_loan else "situation"
+            kind = _call("type", _load(local))
+            other = _at.Compare(kind, [ast.IsNot()], [_load("dict")])
+            as_dict = _assign(local, _call("as_dict", _load(local)))
+            single.prelude.append(_at.If(other, [as_dict], []))
+            single.nodes[(per_loan, prefix)] = local
         return local
 
     def test_local(self, fact: str, per_loan: bool) -> tuple[str, str, bool]:
@@ -592,7 +611,11 @@ class _Lowerer:
         if local is None:
             raw = self.input_local(fact, per_loan, path)
             local = single.tests[(fact, per_loan)] = self.fresh("s")
-            never = _at.IfExp(_is(_load(raw), unknown=True), _load("NEVER"), _load(raw))
+            missing = _at.BoolOp(
+                ast.Or(),
+                [_at.Compare(_load(raw), [ast.Is()], [_at.Constant(None)]), _is(_load(raw), True)],
+            )
+            never = _at.IfExp(missing, _load("NEVER"), _load(raw))
             single.prelude.append(_assign(local, never))
         return local, "NEVER", False
 
@@ -1049,14 +1072,6 @@ def _input_path(fact: str, per_loan: bool) -> tuple[str, ...] | None:
     return _input_paths().get((fact, per_loan))
 
 
-def _step(parent: str, part: str) -> ast.expr:
-    """``parent.get(part)`` for a dict, else ``_child``: None or UNKNOWN when missing."""
-    get = _call_method(parent, "get", _at.Constant(part))
-    slow = _call("child", _load(parent), _at.Constant(part))
-    is_dict = _at.Compare(_call("type", _load(parent)), [ast.Is()], [_load("dict")])
-    return _at.IfExp(is_dict, get, slow)
-
-
 def _false_when_unknown(test: Test) -> bool:
     """Whether a test is false for NEVER (an unknown value) without a guard: every comparison
     with NEVER is false, and so is ``in`` over plain items (each compared with ``==``)."""
@@ -1183,6 +1198,8 @@ def _reader() -> Reader:
         "__builtins__": {},
         "UNKNOWN": UNKNOWN,
         "child": _child,
+        "as_dict": _as_dict,
+        "plain": _PLAIN,
         "type": type,
         "len": len,
         "dict": dict,

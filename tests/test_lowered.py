@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -446,6 +447,29 @@ def test_unknown_values_and_odd_shapes_read_alike() -> None:
         values, ids = lowered._reader()({"loans": loans, "borrower": {"dependants": 2}})
         memory = Memory.from_situation({"loans": loans, "borrower": {"dependants": 2}})
         assert list(values.items()) == list(memory.values.items()) and ids == memory.loans
+
+
+def test_the_one_loan_function_reads_odd_shapes_as_the_reference(
+    default_rules: engine.RuleSet,
+) -> None:
+    """Null, missing and non-object parts, and mappings that are not dicts, read alike in the
+    one-loan function (``dict.get`` on each part made a dict) and in the reference."""
+    base = normalise(validate_situation(situation(), "<test>"), TODAY)
+    loan = {"id": "a", "product": "jiebei", "days_overdue": 40, "overdue_amount": 900}
+    shapes: list[dict[str, Any]] = [
+        {**base, "loans": [{**loan, "status": None, "arrangement": 3}], "plans": 3},
+        {**base, "loans": [{**loan, "status": {"legal": None}}], "borrower": None},
+        {
+            **base,
+            "loans": [MappingProxyType(loan)],
+            "borrower": MappingProxyType({"dependants": 2}),
+        },
+        MappingProxyType({**base, "loans": [loan], "contact": {"contacted_lender": True}}),
+    ]
+    for shape in shapes:
+        assert outcome(lowered.run(default_rules.program(), shape)) == outcome(
+            reference_run(default_rules.compiled, shape)
+        )
 
 
 # --- the command line ---------------------------------------------------------------------------
