@@ -355,7 +355,7 @@ _RUNTIME: Final[Mapping[str, object]] = {
     "zip": zip,
     "ArithmeticError": ArithmeticError,
     "child": _child,
-    "as_dict": _as_dict,
+    "mapping": _as_dict,
     "plain": _PLAIN,
     "dict": dict,
 }
@@ -593,7 +593,7 @@ class _Lowerer:
                 local = "loan" if per_loan else "situation"
             kind = _call("type", _load(local))
             other = _at.Compare(kind, [ast.IsNot()], [_load("dict")])
-            as_dict = _assign(local, _call("as_dict", _load(local)))
+            as_dict = _assign(local, _call("mapping", _load(local)))
             single.prelude.append(_at.If(other, [as_dict], []))
             single.nodes[(per_loan, prefix)] = local
         return local
@@ -1198,7 +1198,7 @@ def _reader() -> Reader:
         "__builtins__": {},
         "UNKNOWN": UNKNOWN,
         "child": _child,
-        "as_dict": _as_dict,
+        "mapping": _as_dict,
         "plain": _PLAIN,
         "type": type,
         "len": len,
