@@ -520,15 +520,19 @@ class _Lowerer:
         rules = [(i, c) for i, c in enumerate(self.compiled.rules) if c.stage == level]
         ordered = [r for r in rules if r[1].rule.about != "loan"]
         ordered += [r for r in rules if r[1].rule.about == "loan"]
-        out: list[ast.stmt] = []
+        rules_of: list[Lowering] = []
         for index, crule in ordered:
             bound = crule.rule.about == "loan"
             self.single.bound = bound
             # the rule index alone: with one loan, it says which Firing (``Program.firing``)
             fire: list[ast.stmt] = [_at.Expr(_call("fire", _at.Constant(index)))]
-            if isinstance(crule.rule.then, Derive):
+            then = crule.rule.then
+            movable = True
+            if isinstance(then, Derive):
                 fire += self.derive_one(index, bound)
-            out.append(_at.If(self.condition(index, loan=bound), fire, []))
+                movable = self.single.derivers[(then.fact, bound)] == 1
+            rules_of.append((self.branch_terms(index, loan=bound), fire, movable))
+        out = _shared_tests(rules_of)
         for fact, at in self.compiled.levels.items():  # ``close`` for one loan
             if at != level + 1:
                 continue
@@ -762,7 +766,11 @@ class _Lowerer:
 
     def condition(self, index: int, loan: bool) -> ast.expr:
         """Any branch holds (``reference.branch_holds``), three-valued."""
-        branches = []
+        return _any_branch(self.branch_terms(index, loan))
+
+    def branch_terms(self, index: int, loan: bool) -> list[list[ast.expr]]:
+        """Each branch's tests (all must hold), three-valued."""
+        branches: list[list[ast.expr]] = []
         for branch in self.compiled.rules[index].branches:
             terms: list[ast.expr] = []
             for pattern in branch.patterns:
@@ -775,16 +783,8 @@ class _Lowerer:
                     per_loan = loan and fact.startswith("loan.")
                     local, unknown, guarded = self.test_local(fact, per_loan)
                     terms += self.tests(local, tests, guarded, unknown)
-            branches.append(
-                _at.Constant(True)
-                if not terms
-                else terms[0]
-                if len(terms) == 1
-                else _at.BoolOp(ast.And(), terms)
-            )
-        if len(branches) == 1:
-            return branches[0]
-        return _at.BoolOp(ast.Or(), branches)
+            branches.append(terms)
+        return branches
 
     def tests(
         self, local: str, tests: Sequence[Test], derived: bool, unknown: str = "NEVER"
@@ -1072,6 +1072,52 @@ def _input_path(fact: str, per_loan: bool) -> tuple[str, ...] | None:
     return _input_paths().get((fact, per_loan))
 
 
+def _any_branch(branches: list[list[ast.expr]]) -> ast.expr:
+    """Any branch holds, each branch all its tests (none: it holds)."""
+    conditions = [
+        _at.Constant(True) if not t else t[0] if len(t) == 1 else _at.BoolOp(ast.And(), t)
+        for t in branches
+    ]
+    return conditions[0] if len(conditions) == 1 else _at.BoolOp(ast.Or(), conditions)
+
+
+#: a rule as ``_shared_tests`` takes it: (its branches' tests, what it does, whether it may move)
+Lowering = tuple[list[list[ast.expr]], list[ast.stmt], bool]
+
+
+def _shared_tests(rules: list[Lowering]) -> list[ast.stmt]:
+    """A level's rules, as ``if condition: body`` each, where rules of one branch that have a
+    test in common with others run under one ``if`` of that test (tested once, and the rules
+    skipped together when it fails).
+
+    Which rules of a level run first cannot be seen: every test reads facts final since the
+    previous level, and firings are sorted. Only the order of the rules deriving the same
+    value can (its derivations, and which value it gets): those rules are not ``movable`` and
+    keep their place. Tests have no effects, so a test taken out of a rule is the same test.
+    """
+    keys = [
+        [ast.dump(t) for t in branches[0]] if movable and len(branches) == 1 else []
+        for branches, _, movable in rules
+    ]
+    shared = Counter(k for row in keys for k in set(row))
+    groups: dict[str, tuple[ast.If, list[Lowering]]] = {}
+    out: list[ast.stmt] = []
+    for (branches, body, movable), row in zip(rules, keys, strict=True):
+        best = max(row, key=lambda k: shared[k], default=None)
+        if best is None or shared[best] < 2:
+            out.append(_at.If(_any_branch(branches), body, []))
+            continue
+        at = row.index(best)
+        rest = branches[0][:at] + branches[0][at + 1 :]
+        if best not in groups:
+            groups[best] = (_at.If(branches[0][at], [], []), [])
+            out.append(groups[best][0])
+        groups[best][1].append(([rest], body, movable))
+    for test, members in groups.values():  # the rules of a group may share another test
+        test.body = _shared_tests(members)
+    return out
+
+
 def _false_when_unknown(test: Test) -> bool:
     """Whether a test is false for NEVER (an unknown value) without a guard: every comparison
     with NEVER is false, and so is ``in`` over plain items (each compared with ``==``)."""
@@ -1198,8 +1244,6 @@ def _reader() -> Reader:
         "__builtins__": {},
         "UNKNOWN": UNKNOWN,
         "child": _child,
-        "mapping": _as_dict,
-        "plain": _PLAIN,
         "type": type,
         "len": len,
         "dict": dict,
