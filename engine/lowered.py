@@ -1,7 +1,10 @@
 """The compiled backend: a ``CompiledPack`` lowered once to straight-line Python.
 
-``lower`` turns the compiled rules into one Python function, built node by node with the ``ast``
-module and given to ``compile()``; nothing of the pack ever becomes source text. Fact names, rule
+``lower`` turns the compiled rules into Python functions, built node by node with the ``ast``
+module and given to ``compile()``; nothing of the pack ever becomes source text. There are two:
+one for a situation with exactly one loan (the common case: every value a local, the situation
+read only as far as the rules read it; ``_Lowerer.module_one``), and one for any number of loans
+(``_Lowerer.module``, lowered when first needed). Fact names, rule
 ids, thresholds and units enter the tree only as ``ast.Constant`` values (or, for any other
 value, as a global of the generated module under a name made here); every identifier is one this
 module generates and checks (``_ident``). Parameters are read once, when lowering.
