@@ -570,3 +570,53 @@ def test_integer_arithmetic_without_a_call_is_exact(
     assert values[("loan.scaled", "a")] == typed(round_by_unit(scaled, "money"))
     assert values[("loan.difference", "a")] == typed(days - 3)
     assert values[("total", None)] == typed(3)
+
+
+def _rule(name: str, fact: str, second: str, value: str) -> str:
+    return f"""
+  - id: {name}
+    {TITLE}
+    source: guide §1.2
+    about: loan
+    when:
+      all:
+        - {{fact: loan.days_overdue, op: ">", value: 30}}
+        - {second}
+    derive: {{fact: {fact}, value: "{value}"}}"""
+
+
+SHARED = "rules:" + "".join(
+    [
+        _rule("a", "loan.a", "{fact: loan.product, op: '==', value: jiebei}", "1"),
+        _rule("same1", "loan.same", "{fact: loan.overdue_amount, op: '>', value: 10}", "1"),
+        _rule("b", "loan.b", "{fact: loan.overdue_amount, op: '<', value: 500}", "2"),
+        _rule("same2", "loan.same", "{fact: loan.product, op: '==', value: jiebei}", "1"),
+        _rule("c", "loan.c", "{fact: loan.overdue_amount, op: '>', value: 100}", "3"),
+    ]
+)
+
+
+def test_rules_sharing_a_test_run_under_one_if_of_it(make_pack: PackFactory) -> None:
+    """In the one-loan function, rules with a test in common are tested once for it; rules
+    deriving the same value keep their own tests and order (their derivations show it)."""
+    rules = engine.load_rules([make_pack(SHARED)])
+
+    def over_30(module: ast.Module) -> int:
+        return sum(
+            isinstance(n, ast.Compare)
+            and isinstance(n.ops[0], ast.Gt)
+            and isinstance(n.comparators[0], ast.Constant)
+            and n.comparators[0].value == 30
+            for n in ast.walk(module)
+        )
+
+    assert over_30(lowered._Lowerer(rules.compiled, {}).module()) == 5  # once per rule
+    assert over_30(lowered._Lowerer(rules.compiled, {}).module_one()) == 3  # a, b, c share it
+    for days, amount in [(40, 50), (40, 600), (40, 5), (10, 50), (None, 50)]:
+        loan = {"id": "l", "product": "jiebei", "overdue_amount": amount, "days_overdue": days}
+        sit = situation(loans=[{k: v for k, v in loan.items() if v is not None}])
+        values = three_way(rules, normalise(validate_situation(sit, "<test>"), TODAY))
+        derivations = values["derivations"].get(("loan.same", "l"))
+        if days == 40:  # same1 (when over 10), then same2: the pack's order
+            expected = [("same1", 1)] if amount > 10 else []
+            assert derivations == typed([*expected, ("same2", 1)])
