@@ -1,7 +1,10 @@
 """The compiled backend: a ``CompiledPack`` lowered once to straight-line Python.
 
-``lower`` turns the compiled rules into one Python function, built node by node with the ``ast``
-module and given to ``compile()``; nothing of the pack ever becomes source text. Fact names, rule
+``lower`` turns the compiled rules into Python functions, built node by node with the ``ast``
+module and given to ``compile()``; nothing of the pack ever becomes source text. There are two:
+one for a situation with exactly one loan (the common case: every value a local, the situation
+read only as far as the rules read it; ``_Lowerer.module_one``), and one for any number of loans
+(``_Lowerer.module``, lowered when first needed). Fact names, rule
 ids, thresholds and units enter the tree only as ``ast.Constant`` values (or, for any other
 value, as a global of the generated module under a name made here); every identifier is one this
 module generates and checks (``_ident``). Parameters are read once, when lowering.
@@ -31,11 +34,13 @@ import functools
 import gc
 import keyword
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeGuard
 
 from engine.compiler import CompiledPack, Test
+from engine.encoding import INT64_MIN
 from engine.errors import EvaluationError
 from engine.expr import AGGREGATES, Binary, Call, Literal_, Name, Node, Unary
 from engine.expr.runtime import (
@@ -62,7 +67,9 @@ Lowered = Callable[
 
 _IDENT: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FIRINGS_KEPT: Final = 1 << 16  #: firings remembered per program before starting afresh
+_LOANS_KEPT: Final = 1 << 8  #: loan ids whose one-loan firings a program remembers
 _PLAIN: Final = frozenset({int, str, bool})  #: types that ``_normalise`` returns unchanged
+_BINOPS: Final[Mapping[str, ast.operator]] = {"+": ast.Add(), "-": ast.Sub(), "*": ast.Mult()}
 _COMPARE_AST: Final[Mapping[str, ast.cmpop]] = {
     "==": ast.Eq(),
     "!=": ast.NotEq(),
@@ -75,30 +82,73 @@ _COMPARE_AST: Final[Mapping[str, ast.cmpop]] = {
 }
 
 
+#: the single-loan function: (situation, loan, loan id, derived values, derivations, fire)
+LoweredOne = Callable[
+    [Mapping[str, Any], Any, str, dict[Key, Any], Derivations, Callable[[int], None]], None
+]
+
+
 @dataclass(frozen=True)
 class Program:
-    """A compiled pack lowered to one Python function (made by ``lower``)."""
+    """A compiled pack lowered to Python functions (made by ``lower``)."""
 
     compiled: CompiledPack
-    function: Lowered
-    #: rule index → (stage, rule id, the fact it derives or None): what the trace shows
-    rules: tuple[tuple[int, str, str | None], ...]
+    #: for a situation with exactly one loan, the common case (``_Lowerer.module_one``)
+    one: LoweredOne
+    #: rule index → (stage, rule id, the fact it derives or None, about the loan): what the
+    #: trace shows, and the firing of a one-loan evaluation
+    rules: tuple[tuple[int, str, str | None, bool], ...]
     #: level → the derived facts closed after it (``compiled.levels`` order)
     closing: tuple[tuple[str, ...], ...]
     #: the Firing of each (rule index, loan index, loan id) seen: they are immutable, so one
     #: instance serves every evaluation (making one costs more than evaluating a rule)
     firings: dict[Fired, Firing] = field(default_factory=dict)
+    #: the function for any number of loans, lowered on first use (``function``)
+    general: list[Lowered] = field(default_factory=list)
+    #: loan id → rule index → the Firing of a one-loan evaluation, made when first seen
+    one_firings: dict[str, dict[int, Firing]] = field(default_factory=dict)
+
+    def firing(self, index: int, loan_id: str) -> Firing:
+        """The Firing of rule ``index`` in a one-loan evaluation (its loan: ``loan_id``)."""
+        made = self.one_firings
+        if len(made) > _LOANS_KEPT:
+            made.clear()
+        about_loan = self.rules[index][3]
+        firing = Firing(index, 0, loan_id) if about_loan else Firing(index, -1, None)
+        return made.setdefault(loan_id, {}).setdefault(index, firing)
+
+    @property
+    def function(self) -> Lowered:
+        """The function for any number of loans (``_Lowerer.module``), lowered when first
+        needed: most situations have one loan, and lowering a large pack takes seconds."""
+        if not self.general:
+            name = f"<xieshang pack {self.compiled.pack.name}>"
+            self.general[:] = [_build(self.compiled, lambda lowerer: lowerer.module(), "run", name)]
+        return self.general[0]
 
 
 def run(program: Program, situation: Mapping[str, Any]) -> RunResult:
     """Evaluate a normalised situation with the lowered function (``engine.run.run``'s result)."""
-    values, loans = _reader()(situation)
-    memory = Memory(values, loans)  # == Memory.from_situation(situation), read by straight code
-    unique = len(set(loans)) == len(loans)
-    indexes: Sequence[int] = range(len(loans)) if unique else [loans.index(i) for i in loans]
-    fired: list[Fired] = []
+    loans = situation["loans"]
     try:
-        program.function(values, loans, indexes, memory.derivations, fired.append)
+        if len(loans) == 1:
+            loan = loans[0]
+            loan_id = loan["id"]
+            memory = _ReadOnDemand(situation, [loan_id])
+            indexes: list[int] = []
+            program.one(
+                situation, loan, loan_id, memory.derived, memory.derivations, indexes.append
+            )
+            indexes.sort()  # one firing per rule: the order of Firing
+            made = program.one_firings.get(loan_id, {})
+            firings = [made.get(i) or program.firing(i, loan_id) for i in indexes]
+            return LoweredResult(firings, memory, program)
+        values, ids = _reader()(situation)
+        general = Memory(values, ids)  # == Memory.from_situation(situation)
+        unique = len(set(ids)) == len(ids)
+        positions: Sequence[int] = range(len(ids)) if unique else [ids.index(i) for i in ids]
+        fired: list[Fired] = []
+        program.function(values, ids, positions, general.derivations, fired.append)
     except EvaluationError:
         # rules derive different values: the reference names the conflict it meets first
         reference_run(program.compiled, situation)
@@ -109,7 +159,42 @@ def run(program: Program, situation: Mapping[str, Any]) -> RunResult:
     if len(known) > _FIRINGS_KEPT:
         known.clear()
     firings = [known.get(f) or known.setdefault(f, Firing(*f)) for f in fired]
-    return LoweredResult(firings, memory, program)
+    return LoweredResult(firings, general, program)
+
+
+class _ReadOnDemand(Memory):
+    """The working memory of a one-loan evaluation: the derived facts as the lowered function
+    set them, the input facts read from the situation only when ``values`` is first read (the
+    ranking and explanations read them; a bare ``run`` does not). ``values`` is then exactly
+    ``Memory.from_situation``'s values followed by the derived ones, as ``engine.run`` fills it.
+    """
+
+    def __init__(self, situation: Mapping[str, Any], loans: list[str]) -> None:
+        self._situation = situation
+        self.derived: dict[Key, Any] = {}  #: what the lowered function derived, in order
+        self.loans = loans
+        self.derivations = {}
+        self._read: dict[Key, Any] | None = None
+
+    @property
+    def values(self) -> dict[Key, Any]:
+        if self._read is None:
+            values, _ = _reader()(self._situation)
+            values.update(self.derived)
+            self._read = values
+        return self._read
+
+    @values.setter
+    def values(self, values: dict[Key, Any]) -> None:
+        self._read = values
+
+    def __eq__(self, other: object) -> bool:  # as Memory's: the same values, loans, derivations
+        if not isinstance(other, Memory):
+            return NotImplemented
+        mine = (self.values, self.loans, self.derivations)
+        return mine == (other.values, other.loans, other.derivations)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 class LoweredResult(RunResult):
@@ -142,7 +227,7 @@ def _trace(program: Program, firings: list[Firing], memory: Memory) -> list[dict
     rules = program.rules
     derivations = memory.derivations
     for firing in firings:
-        stage, rule_id, fact = rules[firing.rule_index]
+        stage, rule_id, fact, _ = rules[firing.rule_index]
         loan = firing.loan_id
         event: dict[str, Any] = {"op": "fire", "rule": rule_id, "loan": loan}
         if fact is not None:
@@ -241,6 +326,18 @@ def _conflict(
     )
 
 
+def _as_dict(node: object) -> dict[Any, Any]:
+    """What the one-loan function reads an object of the situation as (see ``node_local``)."""
+    return dict(node) if isinstance(node, Mapping) else {}
+
+
+def _child(node: object, part: str) -> object:
+    """One step of ``memory._lookup`` for anything but a dict: UNKNOWN when there is no such key."""
+    if isinstance(node, Mapping) and part in node:
+        return node[part]
+    return UNKNOWN
+
+
 _RUNTIME: Final[Mapping[str, object]] = {
     "UNKNOWN": UNKNOWN,
     "NEVER": NEVER,
@@ -257,8 +354,13 @@ _RUNTIME: Final[Mapping[str, object]] = {
     "bool": bool,
     "str": str,
     "type": type,
+    "int": int,
     "zip": zip,
     "ArithmeticError": ArithmeticError,
+    "child": _child,
+    "mapping": _as_dict,
+    "plain": _PLAIN,
+    "dict": dict,
 }
 
 
@@ -288,6 +390,7 @@ class _Located:
     Attribute: type[ast.Attribute]
     Subscript: type[ast.Subscript]
     BoolOp: type[ast.BoolOp]
+    BinOp: type[ast.BinOp]
     IfExp: type[ast.IfExp]
     NamedExpr: type[ast.NamedExpr]
     ListComp: type[ast.ListComp]
@@ -358,6 +461,8 @@ class _Lowerer:
         self.counter = 0
         self.situation_locals: dict[str, str] = {}  #: fact → local of its (fact, None) value
         self.loan_locals: dict[str, str] = {}  #: fact → local of its (fact, loan) value
+        #: the single-loan function (``module_one``) being built, else None
+        self.single: _Single | None = None
 
     def fresh(self, prefix: str) -> str:
         self.counter += 1
@@ -386,6 +491,216 @@ class _Lowerer:
         body.append(_at.Return(None))
         run = _def("run", ("values", "loans", "indexes", "derivations", "fire"), body)
         return ast.Module([*self.functions, run], [])
+
+    def module_one(self) -> ast.Module:
+        """The run function for a situation with exactly one loan (the common case).
+
+        There is no loop and no working-memory lookup: every value a test or an expression
+        reads is a local of the function, read from the situation once (an input fact) or set
+        where a rule derives it (a derived fact), and a derive expression is code inline. The
+        facts derived go to ``values`` and ``derivations`` as in ``module``'s function; the
+        input facts are not copied anywhere (``run`` reads them into memory only when asked).
+        """
+        single = self.single = _Single()
+        for crule in self.compiled.rules:
+            if isinstance(crule.rule.then, Derive):
+                single.derivers[(crule.rule.then.fact, crule.rule.about == "loan")] += 1
+        body: list[ast.stmt] = [
+            _assign("remember", _at.Attribute(_load("derivations"), "setdefault", ast.Load()))
+        ]
+        try:
+            for level in range(self.compiled.max_level + 1):
+                body += self.level_one(level)
+        finally:
+            self.single = None
+        body = [*single.prelude, *body, _at.Return(None)]
+        params = ("situation", "loan", "loanid", "values", "derivations", "fire")
+        return ast.Module([*self.functions, _def("one", params, body)], [])
+
+    def level_one(self, level: int) -> list[ast.stmt]:
+        """``level`` for one loan: the situation rules, then the loan's, in the pack's order."""
+        assert self.single is not None
+        rules = [(i, c) for i, c in enumerate(self.compiled.rules) if c.stage == level]
+        ordered = [r for r in rules if r[1].rule.about != "loan"]
+        ordered += [r for r in rules if r[1].rule.about == "loan"]
+        rules_of: list[Lowering] = []
+        for index, crule in ordered:
+            bound = crule.rule.about == "loan"
+            self.single.bound = bound
+            # the rule index alone: with one loan, it says which Firing (``Program.firing``)
+            fire: list[ast.stmt] = [_at.Expr(_call("fire", _at.Constant(index)))]
+            then = crule.rule.then
+            movable = True
+            if isinstance(then, Derive):
+                fire += self.derive_one(index, bound)
+                movable = self.single.derivers[(then.fact, bound)] == 1
+            rules_of.append((self.branch_terms(index, loan=bound), fire, movable))
+        out = _shared_tests(rules_of)
+        for fact, at in self.compiled.levels.items():  # ``close`` for one loan
+            if at != level + 1:
+                continue
+            scoped = fact.startswith("loan.")
+            local = self.value_local(fact, scoped)
+            key = _key(fact, "loanid" if scoped else None)
+            mark = _at.Assign([_at.Subscript(_load("values"), key, ast.Store())], _load("U"))
+            out.append(_at.If(_is(_load(local), unknown=True), [mark], []))
+        return out
+
+    def value_local(self, fact: str, per_loan: bool) -> str:
+        """The single-loan function's local holding the value of ``(fact, loan id or None)`` as
+        an expression sees it (UNKNOWN when unknown); read or initialised in the prelude."""
+        single = self.single
+        assert single is not None
+        local = single.values.get((fact, per_loan))
+        if local is not None:
+            return local
+        path = _input_path(fact, per_loan)
+        if path is not None:
+            raw = self.input_local(fact, per_loan, path)
+            local = self.fresh("x")
+            plain = _at.Compare(_call("type", _load(raw)), [ast.In()], [_load("plain")])
+            as_seen = _at.IfExp(plain, _load(raw), _call("value_of", _load(raw)))
+            single.prelude.append(_assign(local, as_seen))  # value_of(None) is UNKNOWN
+        elif fact in self.compiled.levels:  # derived: unknown until a rule derives it
+            local = self.fresh("d")
+            single.prelude.append(_assign(local, _load("U")))
+        else:  # no such value in memory (``get`` would give UNKNOWN)
+            local = "U"
+        single.values[(fact, per_loan)] = local
+        return local
+
+    def input_local(self, fact: str, per_loan: bool, path: tuple[str, ...]) -> str:
+        """The local holding an input fact as the situation has it: None when it is null or
+        missing (``Memory.from_situation`` reads UNKNOWN), each path prefix looked up once."""
+        single = self.single
+        assert single is not None
+        local = single.inputs.get((fact, per_loan))
+        if local is None:
+            parent = self.node_local(per_loan, path[:-1])
+            local = single.inputs[(fact, per_loan)] = self.fresh("v")
+            single.prelude.append(
+                _assign(local, _call_method(parent, "get", _at.Constant(path[-1])))
+            )
+        return local
+
+    def node_local(self, per_loan: bool, prefix: tuple[str, ...]) -> str:
+        """The local holding the object at ``prefix`` as a dict: a copy of any other mapping,
+        empty for anything else (there is nothing inside it to read), so that every read is
+        ``dict.get``."""
+        single = self.single
+        assert single is not None
+        local = single.nodes.get((per_loan, prefix))
+        if local is None:
+            if prefix:
+                parent = self.node_local(per_loan, prefix[:-1])
+                local = self.fresh("n")
+                read = _call_method(parent, "get", _at.Constant(prefix[-1]))
+                single.prelude.append(_assign(local, read))
+            else:
+                local = "loan" if per_loan else "situation"
+            kind = _call("type", _load(local))
+            other = _at.Compare(kind, [ast.IsNot()], [_load("dict")])
+            as_dict = _assign(local, _call("mapping", _load(local)))
+            single.prelude.append(_at.If(other, [as_dict], []))
+            single.nodes[(per_loan, prefix)] = local
+        return local
+
+    def test_local(self, fact: str, per_loan: bool) -> tuple[str, str, bool]:
+        """(local, what it holds when unknown, whether tests need a known-value guard)."""
+        single = self.single
+        if single is None:
+            general = (self.loan_locals if per_loan else self.situation_locals)[fact]
+            return general, "NEVER", fact in self.compiled.levels
+        path = _input_path(fact, per_loan)
+        if path is None:  # derived or absent: UNKNOWN when unknown, always guarded
+            return self.value_local(fact, per_loan), "U", True
+        local = single.tests.get((fact, per_loan))
+        if local is None:
+            raw = self.input_local(fact, per_loan, path)
+            local = single.tests[(fact, per_loan)] = self.fresh("s")
+            missing = _at.BoolOp(
+                ast.Or(),
+                [_at.Compare(_load(raw), [ast.Is()], [_at.Constant(None)]), _is(_load(raw), True)],
+            )
+            never = _at.IfExp(missing, _load("NEVER"), _load(raw))
+            single.prelude.append(_assign(local, never))
+        return local, "NEVER", False
+
+    def derive_one(self, index: int, bound: bool) -> list[ast.stmt]:
+        """``derive`` for one loan: the expression inline, the derived value kept in a local."""
+        rule = self.compiled.rules[index].rule
+        then = rule.then
+        assert isinstance(then, Derive)
+        unit = self.compiled.facts[then.fact].unit
+        if isinstance(then.expr, Literal_) and _is_scalar(
+            known := normalise(then.expr.value, unit)
+        ):
+            value: ast.expr = _at.Constant(known)  # the same every time: normalised now
+        else:
+            value = self.normalised(self.expr(then.expr, None), unit)
+            value = self.exact_integers(then.expr, value)
+        local = self.value_local(then.fact, bound)
+        key = _key(then.fact, "loanid" if bound else None)
+        record = _at.Tuple([_at.Constant(rule.id), _load("value")], ast.Load())
+        remember = _at.Call(_load("remember"), [_load("key"), _at.List([], ast.Load())], [])
+        store = _at.Assign(
+            [_at.Subscript(_load("values"), _load("key"), ast.Store())], _load("value")
+        )
+        conflict = _call(
+            "conflict",
+            _load("derivations"),
+            _load("key"),
+            _at.Constant(rule.id),
+            _load(local),
+            _load("value"),
+        )
+        refuse = _at.If(
+            _at.Compare(_load(local), [ast.NotEq()], [_load("value")]),
+            [_at.Expr(conflict)],
+            [],
+        )
+        first: list[ast.stmt] = [_assign(local, _load("value")), store]
+        assert self.single is not None
+        out: list[ast.stmt] = [_assign("value", value), _assign("key", key)]
+        if self.single.derivers[(then.fact, bound)] == 1:
+            # the only rule deriving this value, once: nothing to add to, nothing to refuse
+            only = _at.List([record], ast.Load())
+            out.append(
+                _at.Assign([_at.Subscript(_load("derivations"), _load("key"), ast.Store())], only)
+            )
+            known = first
+        else:
+            out.append(
+                _at.Expr(_at.Call(_at.Attribute(remember, "append", ast.Load()), [record], []))
+            )
+            known = [_at.If(_is(_load(local), unknown=True), first, [refuse])]
+        if isinstance(value, ast.Constant):  # a known constant (UNKNOWN is never one)
+            return [*out, *known]
+        return [*out, _at.If(_is(_load("value"), unknown=False), known, [])]
+
+    def exact_integers(self, node: Node, general: ast.expr) -> ast.expr:
+        """``a + b``, ``a - b``, ``a * b`` of two integers without a call: the sum, difference
+        or product itself when it is in the engine's range, which ``arithmetic`` and
+        ``normalise`` (for every unit) leave unchanged; anything else takes ``general``."""
+        if not (isinstance(node, Binary) and node.op in ("+", "-", "*")):
+            return general
+        operands: list[ast.expr] = []
+        checks: list[ast.expr] = []
+        for operand in (node.left, node.right):
+            if isinstance(operand, Literal_) and type(operand.value) is int:
+                operands.append(_at.Constant(operand.value))
+            elif isinstance(operand, Name) and not operand.name.startswith("params."):
+                operands.append(self.name(operand.name, None))
+                kind = _call("type", operands[-1])
+                checks.append(_at.Compare(kind, [ast.Is()], [_load("int")]))
+            else:
+                return general
+        result = _at.NamedExpr(
+            _store("exact"), _at.BinOp(operands[0], _BINOPS[node.op], operands[1])
+        )
+        bounds = [_at.Constant(INT64_MIN), _at.Constant(-INT64_MIN)]
+        checks.append(_at.Compare(bounds[0], [ast.Lt(), ast.Lt()], [result, bounds[1]]))
+        return _at.IfExp(_at.BoolOp(ast.And(), checks), _load("exact"), general)
 
     def level(self, level: int) -> list[ast.stmt]:
         rules = [(i, c) for i, c in enumerate(self.compiled.rules) if c.stage == level]
@@ -454,7 +769,11 @@ class _Lowerer:
 
     def condition(self, index: int, loan: bool) -> ast.expr:
         """Any branch holds (``reference.branch_holds``), three-valued."""
-        branches = []
+        return _any_branch(self.branch_terms(index, loan))
+
+    def branch_terms(self, index: int, loan: bool) -> list[list[ast.expr]]:
+        """Each branch's tests (all must hold), three-valued."""
+        branches: list[list[ast.expr]] = []
         for branch in self.compiled.rules[index].branches:
             terms: list[ast.expr] = []
             for pattern in branch.patterns:
@@ -465,28 +784,21 @@ class _Lowerer:
                     by_fact.setdefault(test.fact, []).append(test)
                 for fact, tests in by_fact.items():
                     per_loan = loan and fact.startswith("loan.")
-                    local = (self.loan_locals if per_loan else self.situation_locals)[fact]
-                    derived = fact in self.compiled.levels
-                    terms += self.tests(local, tests, derived)
-            branches.append(
-                _at.Constant(True)
-                if not terms
-                else terms[0]
-                if len(terms) == 1
-                else _at.BoolOp(ast.And(), terms)
-            )
-        if len(branches) == 1:
-            return branches[0]
-        return _at.BoolOp(ast.Or(), branches)
+                    local, unknown, guarded = self.test_local(fact, per_loan)
+                    terms += self.tests(local, tests, guarded, unknown)
+            branches.append(terms)
+        return branches
 
-    def tests(self, local: str, tests: Sequence[Test], derived: bool) -> list[ast.expr]:
+    def tests(
+        self, local: str, tests: Sequence[Test], derived: bool, unknown: str = "NEVER"
+    ) -> list[ast.expr]:
         """``reference.test_holds`` for each test, one known-value guard shared by a pattern.
 
         A derived fact is often unknown: its tests keep the guard, cheaper than comparing with
         NEVER (a call of its Python methods); an input fact's tests go without where they can.
         """
         if any(t.op == "unknown" for t in tests):
-            return [_is_never(local, True)] + [
+            return [_is_marker(local, unknown, True)] + [
                 _at.Constant(False) for t in tests if t.op != "unknown"
             ]
         terms: list[ast.expr] = []
@@ -513,7 +825,7 @@ class _Lowerer:
                 terms.append(_at.Compare(_load(local), [_COMPARE_AST[test.op]], [expected]))
         unguarded = all(_false_when_unknown(t) for t in tests if t.op != "known")
         if derived or not terms or not unguarded:
-            terms.insert(0, _is_never(local, False))
+            terms.insert(0, _is_marker(local, unknown, False))
         return terms
 
     def derive(self, index: int, loan: bool) -> list[ast.stmt]:
@@ -625,6 +937,13 @@ class _Lowerer:
                 self.namespace[missing] = _raiser(KeyError(parameter))
                 return _call(missing)
             return self.constant(_value(self.parameters[parameter]))
+        single = self.single
+        if single is not None:  # a local; ``each`` is the one loan, when inside an aggregate
+            per_loan = name.startswith("loan.") and (each is not None or single.bound)
+            local = self.value_local(name, per_loan)
+            for used in single.used:
+                used.add(local)
+            return _load(local)
         key = _key(name, (each or "loan") if name.startswith("loan.") else None)
         return _call("value_of", _at.Call(_load("get"), [key, _load("U")], []))
 
@@ -652,7 +971,18 @@ class _Lowerer:
         function = self.fresh("call")
         inner = "each" if each is not None else None
         body: list[ast.stmt]
-        if node.func in AGGREGATES:
+        single = self.single
+        if single is not None:
+            single.used.append(set())  # the locals it reads become its parameters
+        if single is not None and node.func in AGGREGATES:  # over the one loan
+            value = self.fresh("v")
+            one = _at.List([_load(value)], ast.Load())
+            body = [
+                _assign(value, self.expr(node.args[0], "each")),
+                _at.If(_is(_load(value), unknown=True), [_at.Return(_load("U"))], []),
+                _at.Return(_call("finite", _at.Call(self.function(node.func), [one], []))),
+            ]
+        elif node.func in AGGREGATES:
             current = self.fresh("loan")
             items = self.fresh("items")
             value = self.fresh("v")
@@ -705,6 +1035,10 @@ class _Lowerer:
             [],
             [],
         )
+        if single is not None:
+            params = sorted(single.used.pop())
+            self.functions.append(_def(function, params, [guarded]))
+            return _call(function, *map(_load, params))
         self.functions.append(_def(function, ("get", "loan", "loans", "each"), [guarded]))
         current_each: ast.expr = _load(each) if each is not None else _at.Constant(None)
         return _call(function, _load("get"), _load("loan"), _load("loans"), current_each)
@@ -714,6 +1048,77 @@ class _Lowerer:
         name = self.fresh("fn")
         self.namespace[name] = table[func]
         return _load(name)
+
+
+@dataclass
+class _Single:
+    """What ``module_one`` keeps while it builds the single-loan function."""
+
+    prelude: list[ast.stmt] = field(default_factory=list)  #: reads, before the first level
+    nodes: dict[tuple[bool, tuple[str, ...]], str] = field(default_factory=dict)  #: prefixes
+    inputs: dict[tuple[str, bool], str] = field(default_factory=dict)  #: input fact → local
+    tests: dict[tuple[str, bool], str] = field(default_factory=dict)  #: … as tests see it
+    values: dict[tuple[str, bool], str] = field(default_factory=dict)  #: … as expressions do
+    used: list[set[str]] = field(default_factory=list)  #: locals read by the calls being built
+    bound: bool = False  #: whether the rule being lowered is about the loan
+    #: (fact, about the loan) → how many rules derive it
+    derivers: Counter[tuple[str, bool]] = field(default_factory=Counter)
+
+
+@functools.cache
+def _input_paths() -> Mapping[tuple[str, bool], tuple[str, ...]]:
+    """(fact, per loan) → its path in the situation (or the loan), for every input fact."""
+    return {(name, not situation): path for name, situation, path in input_paths()}
+
+
+def _input_path(fact: str, per_loan: bool) -> tuple[str, ...] | None:
+    return _input_paths().get((fact, per_loan))
+
+
+def _any_branch(branches: list[list[ast.expr]]) -> ast.expr:
+    """Any branch holds, each branch all its tests (none: it holds)."""
+    conditions = [
+        _at.Constant(True) if not t else t[0] if len(t) == 1 else _at.BoolOp(ast.And(), t)
+        for t in branches
+    ]
+    return conditions[0] if len(conditions) == 1 else _at.BoolOp(ast.Or(), conditions)
+
+
+#: a rule as ``_shared_tests`` takes it: (its branches' tests, what it does, whether it may move)
+Lowering = tuple[list[list[ast.expr]], list[ast.stmt], bool]
+
+
+def _shared_tests(rules: list[Lowering]) -> list[ast.stmt]:
+    """A level's rules, as ``if condition: body`` each, where rules of one branch that have a
+    test in common with others run under one ``if`` of that test (tested once, and the rules
+    skipped together when it fails).
+
+    Which rules of a level run first cannot be seen: every test reads facts final since the
+    previous level, and firings are sorted. Only the order of the rules deriving the same
+    value can (its derivations, and which value it gets): those rules are not ``movable`` and
+    keep their place. Tests have no effects, so a test taken out of a rule is the same test.
+    """
+    keys = [
+        [ast.dump(t) for t in branches[0]] if movable and len(branches) == 1 else []
+        for branches, _, movable in rules
+    ]
+    shared = Counter(k for row in keys for k in set(row))
+    groups: dict[str, tuple[ast.If, list[Lowering]]] = {}
+    out: list[ast.stmt] = []
+    for (branches, body, movable), row in zip(rules, keys, strict=True):
+        best = max(row, key=lambda k: shared[k], default=None)
+        if best is None or shared[best] < 2:
+            out.append(_at.If(_any_branch(branches), body, []))
+            continue
+        at = row.index(best)
+        rest = branches[0][:at] + branches[0][at + 1 :]
+        if best not in groups:
+            groups[best] = (_at.If(branches[0][at], [], []), [])
+            out.append(groups[best][0])
+        groups[best][1].append(([rest], body, movable))
+    for test, members in groups.values():  # the rules of a group may share another test
+        test.body = _shared_tests(members)
+    return out
 
 
 def _false_when_unknown(test: Test) -> bool:
@@ -732,8 +1137,9 @@ def _read_for_tests(local: str, value: ast.expr) -> list[ast.stmt]:
     return [_assign(local, value), unknown]
 
 
-def _is_never(local: str, unknown: bool) -> ast.Compare:
-    return _at.Compare(_load(local), [ast.Is() if unknown else ast.IsNot()], [_load("NEVER")])
+def _is_marker(local: str, marker: str, unknown: bool) -> ast.Compare:
+    """``local is marker`` (unknown) or ``local is not marker``: NEVER or U, as the local holds."""
+    return _at.Compare(_load(local), [ast.Is() if unknown else ast.IsNot()], [_load(marker)])
 
 
 def _is_scalar(value: object) -> TypeGuard[str | int | float | bool | None]:
@@ -752,13 +1158,6 @@ def _raiser(error: Exception) -> Callable[[], object]:
 
 
 # --- reading a situation ------------------------------------------------------------------------
-
-
-def _child(node: object, part: str) -> object:
-    """One step of ``memory._lookup`` for anything but a dict: UNKNOWN when there is no such key."""
-    if isinstance(node, Mapping) and part in node:
-        return node[part]
-    return UNKNOWN
 
 
 Reader = Callable[[Mapping[str, Any]], tuple[dict[Key, Any], list[str]]]
@@ -810,7 +1209,7 @@ def _reader() -> Reader:
         known = _at.IfExp(
             _at.Compare(_load("v"), [ast.Is()], [_at.Constant(None)]), _load("U"), _load("v")
         )
-        key = _key(name, None if situation_scope else "loan_id")
+        key = _key(name, None if situation_scope else "loanid")
         store = _at.Assign([_at.Subscript(_load("values"), key, ast.Store())], known)
         if situation_scope:
             stores += [read, store]
@@ -829,14 +1228,14 @@ def _reader() -> Reader:
         [],
     )
     # the loop variables name every prefix; the rows hold them in the same order
-    target = _at.Tuple([_store("loan_id"), *map(_store, columns)], ast.Store())
+    target = _at.Tuple([_store("loanid"), *map(_store, columns)], ast.Store())
     loan_loop = _at.For(target, _load("rows"), loan_stores, [])
     several = [_assign("rows", _at.List([], ast.Load())), per_loan, *stores, loan_loop]
     # one loan, the common case: no loops at all
     first = _at.Subscript(_load("loans"), _at.Constant(0), ast.Load())
     single: list[ast.stmt] = [
         _assign("loan", first),
-        _assign("loan_id", _at.Subscript(_load("loan"), _at.Constant("id"), ast.Load())),
+        _assign("loanid", _at.Subscript(_load("loan"), _at.Constant("id"), ast.Load())),
         *loan_steps,
     ]
     single += [*stores, *loan_stores]
@@ -878,27 +1277,41 @@ def lower_expression(node: Node, parameters: Mapping[str, Any]) -> ExpressionFn:
     return function
 
 
-def lower(compiled: CompiledPack) -> Program:
-    """Lower a compiled pack to one Python function (``compile()`` of an ``ast`` tree)."""
+def _build(
+    compiled: CompiledPack, make: Callable[[_Lowerer], ast.Module], name: str, filename: str
+) -> Any:
+    """Lower with ``make`` and return the module's function ``name`` (``compile()`` of an
+    ``ast`` tree; the module only defines functions, and runs with empty ``__builtins__``)."""
     lowerer = _Lowerer(compiled, {n: p.value for n, p in compiled.pack.parameters.items()})
     collecting = gc.isenabled()
     gc.disable()  # a large pack makes ~60 tree nodes per rule, none cyclic: the collector would
     try:  # walk the whole heap again and again for nothing (most of the time, measured)
-        module = lowerer.module()
-        code = compile(module, f"<xieshang pack {compiled.pack.name}>", "exec")
+        code = compile(make(lowerer), filename, "exec")
     finally:
         if collecting:
             gc.enable()
     namespace = lowerer.namespace
     namespace["__builtins__"] = {}
-    exec(code, namespace)  # the module only defines functions; no text was ever parsed
+    exec(code, namespace)  # no text was ever parsed
+    return namespace[name]
+
+
+def lower(compiled: CompiledPack) -> Program:
+    """Lower a compiled pack to Python: the single-loan function now, the general one when a
+    situation with another number of loans first needs it (``Program.function``)."""
+    name = f"<xieshang pack {compiled.pack.name}>"
+    one: LoweredOne = _build(compiled, lambda lowerer: lowerer.module_one(), "one", name)
     levels = range(compiled.max_level + 1)
     rules = tuple(
-        (c.stage, c.rule.id, c.rule.then.fact if isinstance(c.rule.then, Derive) else None)
+        (
+            c.stage,
+            c.rule.id,
+            c.rule.then.fact if isinstance(c.rule.then, Derive) else None,
+            c.rule.about == "loan",
+        )
         for c in compiled.rules
     )
     closing = tuple(
         tuple(f for f, at in compiled.levels.items() if at == level + 1) for level in levels
     )
-    function: Lowered = namespace["run"]  # type: ignore[assignment]
-    return Program(compiled, function, rules, closing)
+    return Program(compiled, one, rules, closing)

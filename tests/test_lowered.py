@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -31,6 +32,7 @@ from engine.audit.testing import load_cases, test_files
 from engine.errors import EvaluationError, UsageError
 from engine.expr import Node
 from engine.memory import Memory
+from engine.memory import normalise as round_by_unit
 from engine.model import Derive
 from engine.reference import reference_run
 from engine.run import RunResult, run
@@ -383,24 +385,49 @@ def test_pack_text_never_becomes_source(make_pack: PackFactory) -> None:
     """Every identifier of the generated module is one the lowering made; strings of the pack
     are constants, whatever they hold."""
     rules = engine.load_rules([make_pack(HOSTILE)])
-    lowerer = lowered._Lowerer(rules.compiled, {})
-    module = lowerer.module()
-    names = {n.id for n in ast.walk(module) if isinstance(n, ast.Name)}
-    names |= {n.name for n in ast.walk(module) if isinstance(n, ast.FunctionDef)}
-    names |= {a.arg for n in ast.walk(module) if isinstance(n, ast.arg) for a in [n]}
-    generated = re.compile(r"[a-z]+(_[0-9]+)?|[a-z]+_|UNKNOWN|NEVER|U|ArithmeticError")
-    assert all(generated.fullmatch(name) for name in names), sorted(names)
-    constants = {n.value for n in ast.walk(module) if isinstance(n, ast.Constant)}
-    assert "x'), __import__('os').system('exit 3'), ('" in constants
-    assert '); __import__("os") #' in constants  # the expression's text literal
+    for make in (lowered._Lowerer.module, lowered._Lowerer.module_one):  # any loans; one loan
+        module = make(lowered._Lowerer(rules.compiled, {}))
+        names = {n.id for n in ast.walk(module) if isinstance(n, ast.Name)}
+        names |= {n.name for n in ast.walk(module) if isinstance(n, ast.FunctionDef)}
+        names |= {a.arg for n in ast.walk(module) if isinstance(n, ast.arg) for a in [n]}
+        generated = re.compile(r"[a-z]+(_[0-9]+)?|[a-z]+_|UNKNOWN|NEVER|U|ArithmeticError")
+        assert all(generated.fullmatch(name) for name in names), sorted(names)
+        constants = {n.value for n in ast.walk(module) if isinstance(n, ast.Constant)}
+        assert "x'), __import__('os').system('exit 3'), ('" in constants
+        assert '); __import__("os") #' in constants  # the expression's text literal
     hostile = situation(loans=[{"id": "a", "product": "jiebei", "lender": '"""'}])
     three_way(rules, normalise(validate_situation(hostile, "<test>"), TODAY))
+    two = [*hostile["loans"], {"id": "b", "product": "jiebei", "lender": "x"}]
+    three_way(rules, normalise(validate_situation({**hostile, "loans": two}, "<test>"), TODAY))
 
 
 def test_the_generated_module_has_no_builtins(default_rules: engine.RuleSet) -> None:
-    function = default_rules.program().function
-    assert function.__globals__["__builtins__"] == {}
-    assert function.__code__.co_filename == "<xieshang pack jiebei>"
+    program = default_rules.program()
+    for function in (program.one, program.function):
+        assert function.__globals__["__builtins__"] == {}
+        assert function.__code__.co_filename == "<xieshang pack jiebei>"
+
+
+def test_a_one_loan_run_reads_the_situation_only_when_memory_is_read(
+    default_rules: engine.RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pay for what is read: the one-loan function reads the input facts its rules test into
+    locals; the whole situation is read into working memory only when someone reads it, and it
+    is then the reference's working memory, the input facts first and in the same order."""
+    reads: list[object] = []
+    reader = lowered._reader()
+    monkeypatch.setattr(lowered, "_reader", lambda: lambda s: reads.append(s) or reader(s))
+    one_loan = [(n, s) for n, s in SHIPPED if len(s["loans"]) == 1]
+    assert len(one_loan) > 50
+    for name, sit in one_loan:
+        normal = normalise(validate_situation(sit, name), TODAY)
+        result = lowered.run(default_rules.program(), normal)
+        assert reads == [], name  # firings and derivations without reading the situation
+        inputs = list(Memory.from_situation(normal).values.items())
+        assert list(result.memory.values.items())[: len(inputs)] == inputs, name
+        assert reads == [normal]
+        assert result.memory == reference_run(default_rules.compiled, normal).memory
+        reads.clear()
 
 
 def test_the_situation_reader_equals_memory_from_situation() -> None:
@@ -420,6 +447,29 @@ def test_unknown_values_and_odd_shapes_read_alike() -> None:
         values, ids = lowered._reader()({"loans": loans, "borrower": {"dependants": 2}})
         memory = Memory.from_situation({"loans": loans, "borrower": {"dependants": 2}})
         assert list(values.items()) == list(memory.values.items()) and ids == memory.loans
+
+
+def test_the_one_loan_function_reads_odd_shapes_as_the_reference(
+    default_rules: engine.RuleSet,
+) -> None:
+    """Null, missing and non-object parts, and mappings that are not dicts, read alike in the
+    one-loan function (``dict.get`` on each part made a dict) and in the reference."""
+    base = normalise(validate_situation(situation(), "<test>"), TODAY)
+    loan = {"id": "a", "product": "jiebei", "days_overdue": 40, "overdue_amount": 900}
+    shapes: list[dict[str, Any]] = [
+        {**base, "loans": [{**loan, "status": None, "arrangement": 3}], "plans": 3},
+        {**base, "loans": [{**loan, "status": {"legal": None}}], "borrower": None},
+        {
+            **base,
+            "loans": [MappingProxyType(loan)],
+            "borrower": MappingProxyType({"dependants": 2}),
+        },
+        MappingProxyType({**base, "loans": [loan], "contact": {"contacted_lender": True}}),
+    ]
+    for shape in shapes:
+        assert outcome(lowered.run(default_rules.program(), shape)) == outcome(
+            reference_run(default_rules.compiled, shape)
+        )
 
 
 # --- the command line ---------------------------------------------------------------------------
@@ -471,3 +521,102 @@ def test_installed_command_runs_the_compiled_backend() -> None:
         for backend in ("rete", "compiled")
     ]
     assert outputs[0] == outputs[1] and json.loads(outputs[1])["recommendations"]
+
+
+EXACT = f"""
+rules:
+  - id: product
+    {TITLE}
+    source: guide §1.2
+    about: loan
+    derive: {{fact: loan.product_of, value: "loan.overdue_amount * loan.outstanding_balance",
+             unit: money}}
+  - id: scaled
+    {TITLE}
+    source: guide §1.2
+    about: loan
+    derive: {{fact: loan.scaled, value: "loan.product_of * loan.days_overdue", unit: money}}
+  - id: difference
+    {TITLE}
+    source: guide §1.2
+    about: loan
+    derive: {{fact: loan.difference, value: "loan.days_overdue - 3", unit: days}}
+  - id: sum
+    {TITLE}
+    source: guide §1.2
+    about: situation
+    derive: {{fact: total, value: "borrower.dependants + 1", unit: integer}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("amount", "balance", "days"),
+    [(3, 4, 7), (10**9, 10**9, 9), (10**9, 10**9, 10), (2.5, 4, 7), (0, 0, 0)],
+)
+def test_integer_arithmetic_without_a_call_is_exact(
+    make_pack: PackFactory, amount: float, balance: float, days: int
+) -> None:
+    """The one-loan function computes ``a * b`` of two integers inline: the same value, and
+    UNKNOWN past the engine's 64-bit range (10¹⁸ × 10 > 2⁶³ > 10¹⁸ × 9), as the general
+    function; a float operand takes the general path."""
+    rules = engine.load_rules([make_pack(EXACT)])
+    loan = {"id": "a", "product": "jiebei", "overdue_amount": amount}
+    loan |= {"outstanding_balance": balance, "days_overdue": days}
+    sit = situation(loans=[loan], borrower={"dependants": 2})
+    values = three_way(rules, normalise(validate_situation(sit, "<test>"), TODAY))["values"]
+    product = round_by_unit(amount * balance, "money")
+    scaled = product * days if -(2**63) < product * days < 2**63 else UNKNOWN
+    assert values[("loan.product_of", "a")] == typed(product)
+    assert values[("loan.scaled", "a")] == typed(round_by_unit(scaled, "money"))
+    assert values[("loan.difference", "a")] == typed(days - 3)
+    assert values[("total", None)] == typed(3)
+
+
+def _rule(name: str, fact: str, second: str, value: str) -> str:
+    return f"""
+  - id: {name}
+    {TITLE}
+    source: guide §1.2
+    about: loan
+    when:
+      all:
+        - {{fact: loan.days_overdue, op: ">", value: 30}}
+        - {second}
+    derive: {{fact: {fact}, value: "{value}"}}"""
+
+
+SHARED = "rules:" + "".join(
+    [
+        _rule("a", "loan.a", "{fact: loan.product, op: '==', value: jiebei}", "1"),
+        _rule("same1", "loan.same", "{fact: loan.overdue_amount, op: '>', value: 10}", "1"),
+        _rule("b", "loan.b", "{fact: loan.overdue_amount, op: '<', value: 500}", "2"),
+        _rule("same2", "loan.same", "{fact: loan.product, op: '==', value: jiebei}", "1"),
+        _rule("c", "loan.c", "{fact: loan.overdue_amount, op: '>', value: 100}", "3"),
+    ]
+)
+
+
+def test_rules_sharing_a_test_run_under_one_if_of_it(make_pack: PackFactory) -> None:
+    """In the one-loan function, rules with a test in common are tested once for it; rules
+    deriving the same value keep their own tests and order (their derivations show it)."""
+    rules = engine.load_rules([make_pack(SHARED)])
+
+    def over_30(module: ast.Module) -> int:
+        return sum(
+            isinstance(n, ast.Compare)
+            and isinstance(n.ops[0], ast.Gt)
+            and isinstance(n.comparators[0], ast.Constant)
+            and n.comparators[0].value == 30
+            for n in ast.walk(module)
+        )
+
+    assert over_30(lowered._Lowerer(rules.compiled, {}).module()) == 5  # once per rule
+    assert over_30(lowered._Lowerer(rules.compiled, {}).module_one()) == 3  # a, b, c share it
+    for days, amount in [(40, 50), (40, 600), (40, 5), (10, 50), (None, 50)]:
+        loan = {"id": "l", "product": "jiebei", "overdue_amount": amount, "days_overdue": days}
+        sit = situation(loans=[{k: v for k, v in loan.items() if v is not None}])
+        values = three_way(rules, normalise(validate_situation(sit, "<test>"), TODAY))
+        derivations = values["derivations"].get(("loan.same", "l"))
+        if days == 40:  # same1 (when over 10), then same2: the pack's order
+            expected = [("same1", 1)] if amount > 10 else []
+            assert derivations == typed([*expected, ("same2", 1)])
