@@ -31,7 +31,7 @@ from cli.output import write_stdout
 
 if TYPE_CHECKING:
     from engine import Decision, RuleSet
-    from engine.audit import AuditLog, CaseResult
+    from engine.audit import AuditLog, CaseResult, CompareDocument, ExplainDocument
 
 
 class OutFormat(StrEnum):
@@ -137,6 +137,7 @@ def explain(
         data = _read_situation(situation)
         ruleset = _load(rules)
         decision = evaluate(ruleset, data, locale=_locale(lang), validated=True)
+        doc: ExplainDocument | CompareDocument
         if compare is not None:
             if compare[0] == compare[1]:
                 raise UsageError(f"--compare needs two different actions, got '{compare[0]}' twice")
@@ -144,7 +145,7 @@ def explain(
         else:
             assert target is not None
             doc = explain_target(decision, target)
-        output = _json(doc) if fmt is OutFormat.json else render_explain_text(doc)
+        output = _json(doc.as_dict()) if fmt is OutFormat.json else render_explain_text(doc)
     write_stdout(output, json=fmt is OutFormat.json)
 
 

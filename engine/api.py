@@ -127,4 +127,5 @@ def evaluate(
         tuple(ranking.recommendations),
         tuple(ranking.suppressed),
         tuple(result.trace),
+        ranking.results,
     )

@@ -15,7 +15,10 @@ from engine._lazy import lazy_names
 __all__ = [
     "AuditLog",
     "CaseResult",
+    "CompareDocument",
+    "ExplainDocument",
     "LineRefused",
+    "NearMiss",
     "check_documents",
     "check_questions",
     "compare",
@@ -66,6 +69,9 @@ if TYPE_CHECKING:
     from engine.ruleview import find_rule, render_show_text, show_rule
     from engine.testing import CaseResult, load_cases, run_cases, test_files
     from engine.whynot import (
+        CompareDocument,
+        ExplainDocument,
+        NearMiss,
         compare,
         explain,
         near_misses,
@@ -98,6 +104,9 @@ _WHERE = {
     "engine.whynot": {
         n: n
         for n in (
+            "CompareDocument",
+            "ExplainDocument",
+            "NearMiss",
             "compare",
             "explain",
             "near_misses",

@@ -37,6 +37,7 @@ from engine import EvaluationError, SituationError, UsageError, did_you_mean
 
 if TYPE_CHECKING:
     from engine import RuleSet
+    from engine.audit import CompareDocument, ExplainDocument
 
 log = logging.getLogger("xieshang.serve")
 
@@ -330,6 +331,7 @@ async def explain(request: Request, service: Service) -> Response:
         from engine.audit import render_explain_text
 
         decision = evaluate(service.ruleset, situation_of(body), locale=locale, validated=True)
+        doc: ExplainDocument | CompareDocument
         if compare:
             if compare[0] == compare[1]:
                 raise UsageError(f"--compare needs two different actions, got '{compare[0]}' twice")
@@ -339,7 +341,7 @@ async def explain(request: Request, service: Service) -> Response:
             doc = explain_target(decision, target)
         if fmt == "text":
             return text_response(render_explain_text(doc))
-        return json_response(render_json(doc))
+        return json_response(render_json(doc.as_dict()))
 
     return await service.run(work)
 

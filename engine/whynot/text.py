@@ -1,14 +1,21 @@
 """Why and why not, last stage: the explanation documents as plain text.
 
-The renderers only read the JSON-ready dicts of ``explain``, ``compare`` and ``near_misses``:
-condition trees as indented lines marked ✓ ✗ ?, with each failing leaf's flip under it.
+The renderers take the documents of ``explain``, ``compare`` and ``near_misses`` and read only
+what they show as JSON (their ``as_dict()``): condition trees as indented lines marked ✓ ✗ ?,
+with each failing leaf's flip under it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from engine.whynot.values import _named, show
+
+if TYPE_CHECKING:
+    from engine.whynot.nearmiss import NearMiss
+    from engine.whynot.proofs import ExplainDocument
+    from engine.whynot.ranking import CompareDocument
 
 _MARK = {True: "✓", False: "✗", None: "?"}
 
@@ -76,7 +83,11 @@ def binding_lines(item: dict[str, Any], indent: str = "  ") -> list[str]:
     return lines
 
 
-def render_explain_text(doc: dict[str, Any]) -> str:
+def render_explain_text(document: ExplainDocument | CompareDocument) -> str:
+    return _explain_text(document.as_dict())
+
+
+def _explain_text(doc: dict[str, Any]) -> str:
     if "compare" in doc:
         return render_compare_text(doc)
     target = doc["target"]
@@ -133,8 +144,9 @@ def render_compare_text(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_near_misses_text(items: list[dict[str, Any]], locale: str) -> str:
+def render_near_misses_text(near_misses: Sequence[NearMiss], locale: str) -> str:
     """The near-miss section appended to ``advise`` text and Markdown output."""
+    items = [item.as_dict() for item in near_misses]
     if not items:
         return ""
     head = "差一个条件就会建议:" if locale == "zh-CN" else "One condition short:"
