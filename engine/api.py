@@ -127,5 +127,5 @@ def evaluate(
         tuple(ranking.recommendations),
         tuple(ranking.suppressed),
         tuple(result.trace),
-        ranking.results,
+        ranking.condition_results,
     )

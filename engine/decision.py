@@ -34,20 +34,20 @@ class Decision:
     suppressed: tuple[Suppression, ...]
     trace: tuple[dict[str, Any], ...] = ()
     #: each rule binding's condition tree, evaluated once when first read and shared by the
-    #: reasons, explanations, near misses and coverage (``Ranking.results``); a decision made
-    #: without one makes its own
-    results: ConditionResults | None = field(default=None, repr=False, compare=False)
+    #: reasons, explanations, near misses and coverage (the ranking's); a decision made without
+    #: one makes its own
+    condition_results: ConditionResults | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.results is None:
+        if self.condition_results is None:
             made = ConditionResults(self.ruleset.compiled, self.memory)
-            object.__setattr__(self, "results", made)
+            object.__setattr__(self, "condition_results", made)
 
     def condition_result(self, rule_index: int, loan: str | None) -> RuleResult:
         """Rule number ``rule_index``'s conditions for one binding (``loan`` None: the
         situation), each node with its three-valued result (made once, when first asked for)."""
-        assert self.results is not None  # __post_init__
-        return self.results.get(rule_index, loan)
+        assert self.condition_results is not None  # __post_init__
+        return self.condition_results.get(rule_index, loan)
 
     def fired_rules(self) -> list[str]:
         rules = self.ruleset.compiled.rules

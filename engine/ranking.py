@@ -104,7 +104,7 @@ class Renderer:
 @dataclass
 class Ranking:
     #: each rule binding's conditions, evaluated when first read (by reasons or explanations)
-    results: ConditionResults
+    condition_results: ConditionResults
     recommendations: list[Recommendation] = field(default_factory=list)
     suppressed: list[Suppression] = field(default_factory=list)
 

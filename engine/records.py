@@ -123,7 +123,7 @@ def redacted_decision(decision: Decision) -> tuple[Decision, list[str]]:
         memory,
         tuple(ranking.recommendations),
         tuple(ranking.suppressed),
-        results=ranking.results,
+        condition_results=ranking.condition_results,
     )
     return kept, paths
 
