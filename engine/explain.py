@@ -214,7 +214,3 @@ class ConditionResults:
             rule = self._compiled.rules[rule_index].rule
             made = self._made[key] = evaluate_rule(rule, self._memory, loan, rule_index)
         return made
-
-    def __len__(self) -> int:
-        """How many bindings have been evaluated so far."""
-        return len(self._made)
