@@ -129,6 +129,7 @@ def evaluate(
         tuple(ranking.recommendations),
         tuple(ranking.suppressed),
         tuple(result.trace),
+        ranking.condition_results,
     )
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import UsageError
+from engine.explain import ConditionResults, RuleResult
 from engine.memory import Firing, Memory
 from engine.plan import build_plan
 from engine.ranking import Recommendation, Suppression, rank
@@ -34,6 +35,21 @@ class Decision:
     recommendations: tuple[Recommendation, ...]
     suppressed: tuple[Suppression, ...]
     trace: tuple[dict[str, Any], ...] = ()
+    #: each rule binding's condition tree, evaluated once when first read and shared by the
+    #: reasons, explanations, near misses and coverage (the ranking's); a decision made without
+    #: one makes its own
+    condition_results: ConditionResults | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.condition_results is None:
+            made = ConditionResults(self.ruleset.compiled, self.memory)
+            object.__setattr__(self, "condition_results", made)
+
+    def condition_result(self, rule_index: int, loan: str | None) -> RuleResult:
+        """Rule number ``rule_index``'s conditions for one binding (``loan`` None: the
+        situation), each node with its three-valued result (made once, when first asked for)."""
+        assert self.condition_results is not None  # __post_init__
+        return self.condition_results.get(rule_index, loan)
 
     def in_locale(self, locale: str) -> Decision:
         """This decision in another of its pack's locales, without evaluating again.
@@ -123,7 +139,7 @@ class Decision:
             "derived": self.derived(),
         }
         if near_misses:
-            advice["near_misses"] = find_near_misses(self)
+            advice["near_misses"] = [item.as_dict() for item in find_near_misses(self)]
         if trace:
             advice["trace"] = list(self.trace)
         return advice

@@ -6,7 +6,8 @@ in ``score_breakdown`` with its rule. Order: score descending, then the action c
 
 A recommendation's ``reasons`` (each recommending rule's conditions with their actual values, and
 the derived facts it read) are made on first read and kept: most callers of ``evaluate`` read the
-ranking, not the explanation.
+ranking, not the explanation. Their conditions are read from the evaluation's
+``ConditionResults`` (engine/explain.py), which the decision's explanations share.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from engine.checks import facts_read
 from engine.compiler import CompiledPack
-from engine.explain import ConditionOutcome, evaluate_condition
+from engine.explain import ConditionResults, LeafResult
 from engine.memory import Firing, Memory
 from engine.model import URGENCY_ORDER, Adjust, LocalText, Recommend, Rule, Suppress
 from engine.safetext import one_line
@@ -42,7 +43,7 @@ class Reason:
     source: str
     location: str
     loan_id: str | None
-    conditions: tuple[ConditionOutcome, ...]
+    conditions: tuple[LeafResult, ...]
     derived_from: tuple[DerivedUse, ...]
 
 
@@ -107,12 +108,15 @@ class Renderer:
 
 @dataclass
 class Ranking:
+    #: each rule binding's conditions, evaluated when first read (by reasons or explanations)
+    condition_results: ConditionResults
     recommendations: list[Recommendation] = field(default_factory=list)
     suppressed: list[Suppression] = field(default_factory=list)
 
 
 def rank(compiled: CompiledPack, firings: list[Firing], memory: Memory, locale: str) -> Ranking:
     renderer = Renderer(compiled, memory, locale)
+    results = ConditionResults(compiled, memory)
     rules = compiled.rules
     recommends: dict[str, list[Firing]] = {}
     adjusts: dict[str, dict[str, Firing]] = {}
@@ -126,7 +130,7 @@ def rank(compiled: CompiledPack, firings: list[Firing], memory: Memory, locale: 
             adjusts.setdefault(then.action, {}).setdefault(rule.id, firing)
         elif isinstance(then, Suppress):
             suppresses.setdefault(then.action, {}).setdefault(rule.id, []).append(firing)
-    ranking = Ranking()
+    ranking = Ranking(results)
     for action, by_rule in sorted(suppresses.items()):
         group = recommends.get(action, [])
         if not group:
@@ -148,7 +152,7 @@ def rank(compiled: CompiledPack, firings: list[Firing], memory: Memory, locale: 
                     break  # the whole action is gone: one line per rule
         recommends[action] = [] if whole else [f for f in group if f.loan_id not in loans]
     built = [
-        _recommendation_fields(compiled, renderer, action, group, adjusts.get(action, {}))
+        _recommendation_fields(compiled, renderer, results, action, group, adjusts.get(action, {}))
         for action, group in recommends.items()
         if group
     ]
@@ -179,6 +183,7 @@ _RecommendationFields = tuple[
 def _recommendation_fields(
     compiled: CompiledPack,
     renderer: Renderer,
+    results: ConditionResults,
     action: str,
     group: list[Firing],
     adjusts: Mapping[str, Firing],
@@ -225,7 +230,7 @@ def _recommendation_fields(
         messages,
         tuple(lid for _, lid in loans if lid is not None),
         tuple(terms),
-        functools.partial(reasons, compiled, renderer, tuple(group)),
+        functools.partial(reasons, compiled, renderer, results, tuple(group)),
     )
 
 
@@ -284,26 +289,29 @@ def _message_firings(group: list[Firing]) -> list[Firing]:
 
 
 def reasons(
-    compiled: CompiledPack, renderer: Renderer, firings: Sequence[Firing]
+    compiled: CompiledPack,
+    renderer: Renderer,
+    results: ConditionResults,
+    firings: Sequence[Firing],
 ) -> tuple[Reason, ...]:
     """The reasons of a recommendation: one per firing, in the order given (best first)."""
-    return tuple(reason(compiled, renderer, f) for f in firings)
+    return tuple(reason(compiled, renderer, results, f) for f in firings)
 
 
-def reason(compiled: CompiledPack, renderer: Renderer, firing: Firing) -> Reason:
+def reason(
+    compiled: CompiledPack, renderer: Renderer, results: ConditionResults, firing: Firing
+) -> Reason:
     """Why one rule fired for one binding: its conditions and the derived facts it used."""
     rule = _rule(compiled, firing)
     memory = renderer.memory
-    conditions: list[ConditionOutcome] = []
-    if rule.when is not None:
-        _truth, conditions = evaluate_condition(rule.when, memory, firing.loan_id)
+    conditions = results.get(firing.rule_index, firing.loan_id).leaves
     return Reason(
         rule_id=rule.id,
         title=renderer.text(rule.title, firing.loan_id),
         source=rule.source,
         location=rule.location.short,
         loan_id=firing.loan_id,
-        conditions=tuple(conditions),
+        conditions=conditions,
         derived_from=tuple(
             derived_uses(
                 compiled, memory, rule, firing.loan_id, compiled.rules[firing.rule_index].reads

@@ -54,15 +54,11 @@ def test_engine_and_reference_agree(
 @pytest.mark.slow  # every shipped situation
 def test_the_explanation_agrees_with_what_fired(default_rules: engine.RuleSet) -> None:
     """Every reason's three-valued condition tree is true: explanations never contradict."""
-    from engine.explain import evaluate_condition
-
     for name, sit in SITUATIONS:
         decision = engine.evaluate(default_rules, sit)
         for firing in decision.firings:
-            rule = default_rules.compiled.rules[firing.rule_index].rule
-            if rule.when is not None:
-                truth, _ = evaluate_condition(rule.when, decision.memory, firing.loan_id)
-                assert truth is True, (name, rule.id, firing.loan_id)
+            result = decision.condition_result(firing.rule_index, firing.loan_id)
+            assert result.result is True, (name, result.rule.id, firing.loan_id)
 
 
 @pytest.mark.slow  # every shipped situation, schema-validated

@@ -39,7 +39,7 @@ def test_why_not_blocked_by_an_unknown_derived_fact_points_to_the_missing_input(
 
 
 def test_why_not_json_gives_the_flip_as_data_and_validates() -> None:
-    doc = explain(_decision(), "build_budget")
+    doc = explain(_decision(), "build_budget").as_dict()
     validator("explain").validate(doc)
     assert doc["status"] == "not_recommended"
     (binding,) = doc["explanations"]
@@ -87,7 +87,7 @@ def test_why_not_for_a_known_value_gives_the_threshold_and_a_provide_for_unknown
 
 
 def test_why_not_numeric_flip_for_an_input_fact() -> None:
-    doc = explain(_decision(), "pay_now")
+    doc = explain(_decision(), "pay_now").as_dict()
     (binding,) = doc["explanations"]
     assert [c["text"] for c in binding["to_fire"]] == [
         "plans.can_pay_now is 1500; this rule needs at least 2000"
@@ -123,7 +123,7 @@ def test_suppressed_action_names_the_suppressing_rule_and_its_reason() -> None:
     assert lines[1] == "  suppressed by no_pay_now_in_crisis: Safety comes before money"
     assert lines[2].endswith("rules.yaml:104, brief 7.7): fired")
     assert "✓ borrower.distress == true   [actual: true]" in lines[3]
-    doc = explain(_decision(CRISIS), "pay_now")
+    doc = explain(_decision(CRISIS), "pay_now").as_dict()
     validator("explain").validate(doc)
     assert [s["rule_id"] for s in doc["suppressed_by"]] == ["no_pay_now_in_crisis"]
     assert doc["suppressed_by"][0]["reason"] == "Safety comes before money"
@@ -176,14 +176,14 @@ def test_compare_two_ranked_actions_term_by_term() -> None:
         "contact_lender_when_overdue",
     ]
     assert lines[3].split() == ["adjustment", "-", "+15", "contact_long_overdue_bonus"]
-    doc = compare(_decision(CRISIS), "escalate_complaint", "contact_lender")
+    doc = compare(_decision(CRISIS), "escalate_complaint", "contact_lender").as_dict()
     validator("explain").validate(doc)
     assert doc["compare"]["higher"] == "contact_lender"
     assert doc["compare"]["decided_by"] == "score"
 
 
 def test_compare_a_tie_is_explained_by_the_catalogue_order() -> None:
-    doc = compare(_decision(), "set_reminders", "read_agreement")
+    doc = compare(_decision(), "set_reminders", "read_agreement").as_dict()
     assert doc["compare"]["decided_by"] == "catalogue_order"
     assert doc["compare"]["summary"] == (
         "both score 20; the tie is broken by the action catalogue order (SPEC §3):"
@@ -192,14 +192,14 @@ def test_compare_a_tie_is_explained_by_the_catalogue_order() -> None:
 
 
 def test_compare_with_an_action_not_recommended() -> None:
-    doc = compare(_decision(), "pay_now", "contact_lender")
+    doc = compare(_decision(), "pay_now", "contact_lender").as_dict()
     assert doc["compare"]["summary"] == (
         "contact_lender is recommended (rank 1); pay_now is not recommended"
     )
 
 
 def test_near_misses_are_one_condition_short_with_the_change() -> None:
-    items = near_misses(_decision())
+    items = [item.as_dict() for item in near_misses(_decision())]
     assert [(i["action"], i["rule_id"]) for i in items] == [
         ("pay_now", "pay_now_when_able"),
         ("build_budget", "budget_when_income_known"),

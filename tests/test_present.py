@@ -196,7 +196,7 @@ def test_the_json_of_a_kind_is_its_document(decision: engine.Decision) -> None:
     advice = json.loads(cli("advise", FIRST, "--format", "json").stdout)
     assert advice == json.loads(json.dumps(decision.to_advice()))
     shown = json.loads(cli("explain", FIRST, "pay_now", "--format", "json").stdout)
-    assert shown == json.loads(json.dumps(explain(decision, "pay_now")))
+    assert shown == json.loads(json.dumps(explain(decision, "pay_now").as_dict()))
 
 
 def test_the_web_card_is_the_registry_card(decision: engine.Decision) -> None:

@@ -16,12 +16,15 @@ from engine._lazy import lazy_names
 __all__ = [
     "AuditLog",
     "CaseResult",
+    "CompareDocument",
     "Comparison",
     "CoverageReport",
     "DiffReport",
+    "ExplainDocument",
     "Explanation",
     "LineRefused",
     "LintReport",
+    "NearMiss",
     "NearMisses",
     "ReplayReport",
     "RuleReport",
@@ -85,6 +88,9 @@ if TYPE_CHECKING:
     from engine.interview import check_book as check_questions
     from engine.present import Comparison, Explanation, NearMisses
     from engine.whynot import (
+        CompareDocument,
+        ExplainDocument,
+        NearMiss,
         compare,
         explain,
         near_misses,
@@ -132,6 +138,9 @@ _WHERE = {
     "engine.whynot": {
         n: n
         for n in (
+            "CompareDocument",
+            "ExplainDocument",
+            "NearMiss",
             "compare",
             "explain",
             "near_misses",

@@ -2,41 +2,41 @@
 
 Rule coverage: the share of rules that fired in at least one case. Condition coverage: the share of
 condition leaves seen both true and false, over every binding (the situation, or each loan for
-``about: loan`` rules) of every case; an unknown outcome counts as neither.
+``about: loan`` rules) of every case; an unknown outcome counts as neither. The outcomes are read
+from each case's decision (``Decision.condition_result``, the ``RuleResult`` of engine/explain.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.checks import leaves
-from engine.explain import leaf_truth
 
 if TYPE_CHECKING:
     from engine.audit.testing import CaseResult
     from engine.ruleset import RuleSet
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class LeafCoverage:
     rule_id: str
     index: int
     description: str
     location: str
-    seen: set[bool] = field(default_factory=set)
+    seen: frozenset[bool] = frozenset()  #: the known results it had in some binding of some case
 
     @property
     def covered(self) -> bool:
         return self.seen == {True, False}
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Coverage:
-    rules: dict[str, list[str]]  #: rule id → names of the cases where it fired
-    locations: dict[str, str]  #: rule id → file:line
-    leaves: list[LeafCoverage]
+    rules: Mapping[str, tuple[str, ...]]  #: rule id → names of the cases where it fired
+    locations: Mapping[str, str]  #: rule id → file:line
+    leaves: tuple[LeafCoverage, ...]
 
     @property
     def rule_percent(self) -> float:
@@ -73,32 +73,28 @@ def _percent(part: int, whole: int) -> float:
 
 
 def measure(ruleset: RuleSet, results: Iterable[CaseResult]) -> Coverage:
-    pack = ruleset.pack
-    fired: dict[str, list[str]] = {rule.id: [] for rule in pack.rules}
-    table = [
-        LeafCoverage(rule.id, i, leaf.describe(), leaf.location.short)
-        for rule in pack.rules
-        for i, leaf in enumerate(leaves(rule.when))
-    ]
-    by_rule: dict[str, list[LeafCoverage]] = {}
-    for item in table:
-        by_rule.setdefault(item.rule_id, []).append(item)
+    rules = [crule.rule for crule in ruleset.compiled.rules]  # the pack's rules, in its order
+    fired: dict[str, list[str]] = {rule.id: [] for rule in rules}
+    seen: list[list[set[bool]]] = [[set() for _ in leaves(rule.when)] for rule in rules]
     for result in results:
         decision = result.decision
         if decision is None:
             continue
         for rule_id in decision.fired_rules():
             fired[rule_id].append(result.case.name)
-        memory = decision.memory
-        for rule in pack.rules:
-            bindings = memory.loans if rule.about == "loan" else [None]
+        for index, rule in enumerate(rules):
+            bindings = decision.memory.loans if rule.about == "loan" else [None]
             for loan in bindings:
-                for item, leaf in zip(by_rule.get(rule.id, []), leaves(rule.when), strict=True):
-                    outcome = leaf_truth(leaf, memory.get(leaf.fact, loan))
-                    if outcome is not None:
-                        item.seen.add(outcome)
-    locations = {rule.id: rule.location.short for rule in pack.rules}
-    return Coverage({k: list(dict.fromkeys(v)) for k, v in fired.items()}, locations, table)
+                for leaf in decision.condition_result(index, loan).leaves:
+                    if leaf.result is not None:
+                        seen[index][leaf.index].add(leaf.result)
+    table = tuple(
+        LeafCoverage(rule.id, i, leaf.describe(), leaf.location.short, frozenset(seen[index][i]))
+        for index, rule in enumerate(rules)
+        for i, leaf in enumerate(leaves(rule.when))
+    )
+    locations = {rule.id: rule.location.short for rule in rules}
+    return Coverage({k: tuple(dict.fromkeys(v)) for k, v in fired.items()}, locations, table)
 
 
 def report_lines(

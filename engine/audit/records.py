@@ -123,6 +123,7 @@ def redacted_decision(decision: Decision) -> tuple[Decision, list[str]]:
         memory,
         tuple(ranking.recommendations),
         tuple(ranking.suppressed),
+        condition_results=ranking.condition_results,
     )
     return kept, paths
 

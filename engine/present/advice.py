@@ -63,7 +63,7 @@ def card_json(card: Card, locale: str | None) -> str:
 def near_misses_text(shown: NearMisses, locale: str | None) -> str:
     if locale is not None and locale != shown.locale:
         raise UsageError(f"these near misses are in {shown.locale}, not {locale}")
-    return render_near_misses_text([dict(i) for i in shown.items], shown.words)
+    return render_near_misses_text(shown.items, shown.words)
 
 
 def near_misses_markdown(shown: NearMisses, locale: str | None) -> str:

@@ -13,12 +13,12 @@ from engine.whynot import render_compare_text, render_explain_text
 
 def as_json(view: Explanation | Comparison, locale: str | None) -> str:
     """A report that is JSON-ready data already."""
-    return render_json(dict(view.data))
+    return render_json(view.data.as_dict())
 
 
 def explain_text(view: Explanation, locale: str | None) -> str:
-    return render_explain_text(dict(view.data))
+    return render_explain_text(view.data)
 
 
 def compare_text(view: Comparison, locale: str | None) -> str:
-    return render_compare_text(dict(view.data))
+    return render_compare_text(view.data)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from engine.decision import Decision
     from engine.documents import Document
     from engine.ruleset import RuleSet
+    from engine.whynot import CompareDocument, ExplainDocument, NearMiss
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class NearMisses:
     engine's words in it (``Pack.words``)."""
 
     kind: ClassVar[str] = "near_misses"
-    items: Sequence[Mapping[str, Any]]
+    items: Sequence[NearMiss]
     locale: str
     words: Mapping[str, str]
 
@@ -62,7 +63,7 @@ class Explanation:
     """Why an action or rule fired, or why not (``engine.whynot.explain``)."""
 
     kind: ClassVar[str] = "explain"
-    data: Mapping[str, Any]
+    data: ExplainDocument
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class Comparison:
     """Why one action ranks where it does against another (``engine.whynot.compare``)."""
 
     kind: ClassVar[str] = "compare"
-    data: Mapping[str, Any]
+    data: CompareDocument
 
 
 @dataclass(frozen=True)

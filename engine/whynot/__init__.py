@@ -1,38 +1,48 @@
 """Why and why not: proof trees, failing conditions with what would flip them, near misses.
 
-Pure functions over a finished :class:`~engine.decision.Decision` (its memory, firings and compiled
-pack); nothing here decides what fires. Every explanation is a JSON-ready ``dict``
-(``schemas/explain.schema.json``); the text renderers only read those dicts.
+Pure functions over a finished :class:`~engine.decision.Decision` (its memory, firings, compiled
+pack and its evaluated conditions, ``Decision.condition_result``: the ``RuleResult`` trees of
+``engine.explain``, made once and shared with the reasons); nothing here decides what fires.
+Every explanation is a frozen document whose ``as_dict()`` is its JSON
+(``schemas/explain.schema.json``; near misses: the advice's ``near_misses``); the text
+renderers read that.
 
-The stages, one module each: ``values`` (values in JSON and words), ``flips`` (one binding's
-condition tree and what would flip it), ``proofs`` (``explain``: the document for an action or
-a rule), ``ranking`` (``compare`` of two actions), ``nearmiss`` (``near_misses``) and ``text``
-(the renderers).
+The stages, one module each: ``values`` (values in JSON and words), ``flips`` (what would flip a
+binding's conditions), ``proofs`` (``explain``: the document for an action or a rule),
+``ranking`` (``compare`` of two actions), ``nearmiss`` (``near_misses``) and ``text`` (the
+renderers).
 """
 
 from __future__ import annotations
 
 from engine.whynot.flips import (
-    condition_node,
+    ExplainedCondition,
+    FactRef,
+    Flip,
+    explained_condition,
     flip,
-    leaf_polarity,
-    leaf_values,
     missing_inputs,
     prune_flips,
     single_flips,
     smallest_change,
-    truth,
 )
-from engine.whynot.nearmiss import near_misses
+from engine.whynot.nearmiss import NearMiss, NearMissChange, near_misses
 from engine.whynot.proofs import (
     MAX_DEPTH,
+    ActionState,
+    BindingExplanation,
+    DerivedFact,
+    ExplainDocument,
+    FactValue,
+    Header,
+    Target,
     bindings,
     consequence,
     explain,
     explain_binding,
     resolve_target,
 )
-from engine.whynot.ranking import compare
+from engine.whynot.ranking import CompareDocument, Comparison, TermPair, compare
 from engine.whynot.text import (
     binding_lines,
     render_compare_text,
@@ -43,17 +53,30 @@ from engine.whynot.values import jsonable, needs_phrase, show
 
 __all__ = [
     "MAX_DEPTH",
+    "ActionState",
+    "BindingExplanation",
+    "CompareDocument",
+    "Comparison",
+    "DerivedFact",
+    "ExplainDocument",
+    "ExplainedCondition",
+    "FactRef",
+    "FactValue",
+    "Flip",
+    "Header",
+    "NearMiss",
+    "NearMissChange",
+    "Target",
+    "TermPair",
     "binding_lines",
     "bindings",
     "compare",
-    "condition_node",
     "consequence",
     "explain",
     "explain_binding",
+    "explained_condition",
     "flip",
     "jsonable",
-    "leaf_polarity",
-    "leaf_values",
     "missing_inputs",
     "near_misses",
     "needs_phrase",
@@ -65,5 +88,4 @@ __all__ = [
     "show",
     "single_flips",
     "smallest_change",
-    "truth",
 ]

@@ -1,73 +1,27 @@
-"""Why and why not, stage 1: one rule binding's condition tree and what would flip it.
+"""Why and why not, stage 1: what would flip a rule binding's conditions.
 
-Whether a rule fired for a binding is read from the decision's firings; the rule's original
-condition tree is then evaluated with three-valued (Kleene) logic over the decision's working
-memory to show each leaf's actual and expected values. A rule fires exactly when that evaluation
-is true, because the compiler's DNF keeps Kleene semantics. For a rule that did not fire, each
-failing leaf gets a flip (the smallest change of data that makes it go the rule's way), and
-``smallest_change`` picks the fewest flips that make the whole condition true.
+Whether a rule fired for a binding is read from the decision's firings; the rule's condition tree
+for that binding, evaluated with three-valued (Kleene) logic over the decision's working memory,
+is the decision's ``RuleResult`` (``engine.explain``: made once, shared with the reasons). A rule
+fires exactly when that result is true, because the compiler's DNF keeps Kleene semantics. For a
+rule that did not fire, each leaf that does not go the rule's way gets a :class:`Flip` (the
+smallest change of data that makes it go the rule's way), and ``smallest_change`` picks the fewest
+flips that make the whole condition true.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypeVar
 
-from engine.checks import facts_read, leaves
-from engine.explain import Truth, combine, leaf_truth
-from engine.model import Condition, Leaf, Rule
+from engine.checks import facts_read
+from engine.explain import GroupResult, LeafResult, NodeResult, RuleResult
+from engine.model import Leaf, Rule
 from engine.operators import OPERATORS
 from engine.values import UNKNOWN
 from engine.whynot.subject import DecisionView
 from engine.whynot.values import _loan_of, _named, jsonable, needs_phrase, show
-
-# --- condition trees ------------------------------------------------------------------------
-
-
-def truth(
-    cond: Condition, values: Mapping[int, Any], forced: Mapping[int, Truth], counter: list[int]
-) -> Truth:
-    """Kleene truth of a condition; leaves are numbered in written order (``counter``)."""
-    if isinstance(cond, Leaf):
-        index = counter[0]
-        counter[0] += 1
-        if index in forced:
-            return forced[index]
-        return leaf_truth(cond, values[index])
-    return combine(kind=cond.kind, results=[truth(c, values, forced, counter) for c in cond.items])
-
-
-def leaf_values(rule: Rule, decision: DecisionView, loan: str | None) -> dict[int, Any]:
-    return {i: decision.memory.get(leaf.fact, loan) for i, leaf in enumerate(leaves(rule.when))}
-
-
-def leaf_polarity(cond: Condition | None, negated: bool = False) -> Iterator[bool]:
-    """For each leaf in written order: whether it sits under an odd number of ``not``."""
-    if cond is None:
-        return
-    if isinstance(cond, Leaf):
-        yield negated
-        return
-    for item in cond.items:
-        yield from leaf_polarity(item, negated ^ (cond.kind == "not"))
-
-
-def single_flips(rule: Rule, values: Mapping[int, Any]) -> list[int]:
-    """Leaves that alone would make the rule's condition true if they went the way it needs."""
-    if rule.when is None:
-        return []
-    polarity = list(leaf_polarity(rule.when))
-    found = []
-    for index, negated in enumerate(polarity):
-        current = leaf_truth(list(leaves(rule.when))[index], values[index])
-        wanted = not negated
-        if current is wanted:
-            continue
-        if truth(rule.when, values, {index: wanted}, [0]) is True:
-            found.append(index)
-    return found
-
 
 # --- flips ----------------------------------------------------------------------------------
 
@@ -147,16 +101,60 @@ def _bindings_of(ctx: _Context, fact: str, loan: str | None) -> list[str | None]
     return [loan] if loan is not None else list(ctx.decision.memory.loans)
 
 
-def flip(ctx: _Context, leaf: Leaf, value: Any, negated: bool, loan: str | None) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class FactRef:
+    """A fact for a binding: the fact, and its loan (None for a situation fact)."""
+
+    fact: str
+    loan_id: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"fact": self.fact, "loan_id": self.loan_id}
+
+
+FlipKind = Literal["provide", "change", "remove"]
+
+
+@dataclass(frozen=True, slots=True)
+class Flip:
+    """The smallest change of data that makes one leaf go the way its rule needs
+    (``schemas/explain.schema.json``, ``flip``)."""
+
+    fact: str
+    loan_id: str | None
+    kind: FlipKind  #: provide: the fact is unknown; change: another value; remove: make it unknown
+    op: str  #: the test the fact must pass (a ``not`` already pushed in)
+    value: Any  #: the value in that test, as JSON data
+    param: str | None
+    text: str  #: the change in words
+    #: for a derived fact: the input facts it is computed from (None: not derived)
+    inputs: tuple[FactRef, ...] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "fact": self.fact,
+            "loan_id": self.loan_id,
+            "kind": self.kind,
+            "op": self.op,
+            "value": self.value,
+            "param": self.param,
+        }
+        if self.inputs is not None:
+            out["inputs"] = [ref.as_dict() for ref in self.inputs]
+        out["text"] = self.text
+        return out
+
+
+def flip(ctx: _Context, leaf: Leaf, value: Any, negated: bool, loan: str | None) -> Flip:
     """The smallest change that makes this leaf go the way the rule needs, in data and words."""
     op = OPERATORS[leaf.op].complement if negated else leaf.op
     needs = needs_phrase(op, leaf.expected, leaf.param)
-    change: dict[str, Any] = {"fact": leaf.fact, "loan_id": _loan_of(leaf.fact, loan)}
+    fact, loan_id = leaf.fact, _loan_of(leaf.fact, loan)
+    refs: tuple[FactRef, ...] | None = None
     if value is UNKNOWN and op != "unknown":
-        change.update(kind="provide", op=op, value=jsonable(leaf.expected), param=leaf.param)
         if ctx.is_derived(leaf.fact):
             inputs = missing_inputs(ctx, leaf.fact, loan)
-            change["inputs"] = [{"fact": f, "loan_id": lid} for f, lid in inputs]
+            refs = tuple(FactRef(f, lid) for f, lid in inputs)
             by = ", ".join(ctx.decision.ruleset.pack.derived[leaf.fact].rules)
             provide = ", ".join(_named(f, lid) for f, lid in inputs) or "the inputs of those rules"
             text = f"{leaf.fact} is unknown (derived by {by}): provide {provide}"
@@ -164,18 +162,15 @@ def flip(ctx: _Context, leaf: Leaf, value: Any, negated: bool, loan: str | None)
             text = f"{leaf.fact} is unknown: provide it"
         if op != "known":
             text += f"; this rule needs {needs}"
-        change["text"] = text
-        return change
+        return Flip(fact, loan_id, "provide", op, jsonable(leaf.expected), leaf.param, text, refs)
     if op == "unknown":
-        change.update(kind="remove", op=op, value=None, param=None)
-        change["text"] = f"{leaf.fact} is {show(value)}; this rule applies only while it is unknown"
-        return change
-    change.update(kind="change", op=op, value=jsonable(leaf.expected), param=leaf.param)
+        text = f"{leaf.fact} is {show(value)}; this rule applies only while it is unknown"
+        return Flip(fact, loan_id, "remove", op, None, None, text)
     text = f"{leaf.fact} is {show(value)}; this rule needs {needs}"
     if ctx.is_derived(leaf.fact):
         by = _derivers_of_value(ctx, leaf.fact, loan, value)
         inputs = input_facts(ctx, leaf.fact, loan)
-        change["inputs"] = [{"fact": f, "loan_id": lid} for f, lid in inputs]
+        refs = tuple(FactRef(f, lid) for f, lid in inputs)
         shown = ", ".join(
             f"{_named(f, lid)} = {show(ctx.decision.memory.get(f, lid))}" for f, lid in inputs[:5]
         )
@@ -185,8 +180,7 @@ def flip(ctx: _Context, leaf: Leaf, value: Any, negated: bool, loan: str | None)
             if by and shown
             else (f" (derived by {by})" if by else "")
         )
-    change["text"] = text
-    return change
+    return Flip(fact, loan_id, "change", op, jsonable(leaf.expected), leaf.param, text, refs)
 
 
 def _derivers_of_value(ctx: _Context, fact: str, loan: str | None, value: Any) -> str:
@@ -196,84 +190,121 @@ def _derivers_of_value(ctx: _Context, fact: str, loan: str | None, value: Any) -
     return ", ".join(dict.fromkeys(rules))
 
 
-def condition_node(
-    ctx: _Context,
-    cond: Condition,
-    loan: str | None,
-    fired: bool,
-    counter: list[int],
-    negated: bool = False,
-) -> dict[str, Any]:
-    """The condition as a tree: each leaf with actual, expected, result and (if failing) a flip."""
-    if isinstance(cond, Leaf):
-        index = counter[0]
-        counter[0] += 1
-        value = ctx.decision.memory.get(cond.fact, loan)
-        result = leaf_truth(cond, value)
-        node: dict[str, Any] = {
-            "kind": "leaf",
-            "index": index,
-            "fact": cond.fact,
-            "loan_id": _loan_of(cond.fact, loan),
-            "op": cond.op,
-            "expected": jsonable(cond.expected),
-            "param": cond.param,
-            "actual": jsonable(value),
-            "known": value is not UNKNOWN,
-            "result": result,
-            "negated": negated,
-            "derived": ctx.is_derived(cond.fact),
-            "location": cond.location.short,
-        }
-        if not fired and result is not (not negated):
-            node["flip"] = flip(ctx, cond, value, negated, loan)
-        return node
-    items = [
-        condition_node(ctx, c, loan, fired, counter, negated ^ (cond.kind == "not"))
-        for c in cond.items
+# --- condition trees ------------------------------------------------------------------------
+
+T = TypeVar("T")
+Flips = tuple[Flip | None, ...]  #: by leaf index: the leaf's flip, None where it needs none
+
+
+def single_flips(result: RuleResult) -> list[LeafResult]:
+    """Leaves that alone would make the rule's condition true if they went the way it needs."""
+    if result.condition is None:
+        return []
+    return [
+        leaf
+        for leaf in result.leaves
+        if not leaf.holds and result.result_if({leaf.index: not leaf.negated}) is True
     ]
-    return {
-        "kind": cond.kind,
-        "result": combine(cond.kind, [i["result"] for i in items]),
-        "location": cond.location.short,
-        "items": items,
-    }
 
 
-def prune_flips(node: dict[str, Any], want: bool = True) -> None:
-    """Drop the flips of leaves whose part of the condition already goes the way it must."""
-    if node["result"] is want:
-        for leaf in _leaf_nodes(node):
-            leaf.pop("flip", None)
+def prune_flips(
+    node: NodeResult, flips: Sequence[T | None], want: bool = True
+) -> tuple[T | None, ...]:
+    """``flips`` (by leaf index) without those of leaves whose part of the condition already
+    goes the way it must."""
+    kept = list(flips)
+    _prune(node, kept, want)
+    return tuple(kept)
+
+
+def _prune(node: NodeResult, kept: list[T | None], want: bool) -> None:
+    if node.result is want:
+        for leaf in node.leaves():
+            kept[leaf.index] = None
         return
-    if node["kind"] == "not":
-        prune_flips(node["items"][0], not want)
-    elif node["kind"] != "leaf":
-        for item in node["items"]:
-            prune_flips(item, want)
+    if isinstance(node, GroupResult):
+        for item in node.items:
+            _prune(item, kept, not want if node.kind == "not" else want)
 
 
-def _leaf_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    if node["kind"] == "leaf":
-        yield node
-        return
-    for item in node["items"]:
-        yield from _leaf_nodes(item)
-
-
-def smallest_change(node: dict[str, Any], want: bool = True) -> list[dict[str, Any]] | None:
-    """The fewest leaves whose flips make ``node`` evaluate to ``want`` (None: impossible)."""
-    if node["kind"] == "leaf":
-        if node["result"] is want:
+def smallest_change(
+    node: NodeResult, flips: Sequence[object | None], want: bool = True
+) -> list[int] | None:
+    """The fewest leaves (by index) whose flips make ``node`` evaluate to ``want`` (None:
+    impossible)."""
+    if isinstance(node, LeafResult):
+        if node.result is want:
             return []
-        return [node] if "flip" in node else None
-    if node["kind"] == "not":
-        return smallest_change(node["items"][0], not want)
-    options = [smallest_change(item, want) for item in node["items"]]
-    conjunctive = (node["kind"] == "all") == want
+        return [node.index] if flips[node.index] is not None else None
+    if node.kind == "not":
+        return smallest_change(node.items[0], flips, not want)
+    options = [smallest_change(item, flips, want) for item in node.items]
+    conjunctive = (node.kind == "all") == want
     if conjunctive:
         if any(o is None for o in options):
             return None
-        return [leaf for o in options for leaf in o or []]
+        return [index for o in options for index in o or []]
     possible = [o for o in options if o is not None]
     return min(possible, key=len) if possible else None
+
+
+@dataclass(frozen=True, slots=True)
+class ExplainedCondition:
+    """A binding's condition tree as explain shows it (``schemas/explain.schema.json``,
+    ``condition``): each node's result from the decision's ``RuleResult``, whether each leaf's
+    fact is derived, and a flip under each leaf that must change for the rule to fire."""
+
+    node: NodeResult
+    flips: Flips
+    derived: frozenset[str]  #: the facts of the tree that rules derive
+
+    def as_dict(self) -> dict[str, Any]:
+        return self._node(self.node)
+
+    def _node(self, node: NodeResult) -> dict[str, Any]:
+        if isinstance(node, GroupResult):
+            return {
+                "kind": node.kind,
+                "result": node.result,
+                "location": node.location.short,
+                "items": [self._node(item) for item in node.items],
+            }
+        out: dict[str, Any] = {
+            "kind": "leaf",
+            "index": node.index,
+            "fact": node.fact,
+            "loan_id": node.loan_id,
+            "op": node.op,
+            "expected": jsonable(node.expected),
+            "param": node.param,
+            "actual": jsonable(node.value),
+            "known": node.known,
+            "result": node.result,
+            "negated": node.negated,
+            "derived": node.fact in self.derived,
+            "location": node.location.short,
+        }
+        flip = self.flips[node.index]
+        if flip is not None:
+            out["flip"] = flip.as_dict()
+        return out
+
+
+def explained_condition(
+    ctx: _Context, result: RuleResult, fired: bool
+) -> tuple[ExplainedCondition | None, tuple[Flip, ...] | None]:
+    """The binding's condition tree for explain, and (for a rule that did not fire) the fewest
+    flips that would make it fire (None when it fired or has no conditions)."""
+    if result.condition is None:
+        return None, None
+    derived = frozenset(leaf.fact for leaf in result.leaves if ctx.is_derived(leaf.fact))
+    if fired:
+        return ExplainedCondition(result.condition, (None,) * len(result.leaves), derived), None
+    failing = tuple(None if leaf.holds else leaf for leaf in result.leaves)
+    flips = tuple(
+        None if leaf is None else flip(ctx, leaf.leaf, leaf.value, leaf.negated, result.loan_id)
+        for leaf in prune_flips(result.condition, failing)
+    )
+    change = smallest_change(result.condition, flips) or []
+    to_fire = tuple(flip for flip in (flips[i] for i in change) if flip is not None)
+    return ExplainedCondition(result.condition, flips, derived), to_fire

@@ -7,14 +7,79 @@ same catalogue position) the primary rule id does.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from engine.errors import UsageError, did_you_mean
-from engine.whynot.proofs import _action_state, _header
+from engine.ranking import ScoreTerm
+from engine.whynot.proofs import (
+    ActionState,
+    Header,
+    Target,
+    _action_state,
+    _header,
+    score_term_dict,
+)
 from engine.whynot.subject import DecisionView
 
+DecidedBy = Literal["score", "catalogue_order", "rule_id", "not_recommended"]
 
-def compare(decision: DecisionView, first: str, second: str) -> dict[str, Any]:
+
+@dataclass(frozen=True, slots=True)
+class TermPair:
+    """One score term of each action, side by side (None: that action has no such term)."""
+
+    term: Literal["priority", "adjustment"]
+    a: ScoreTerm | None
+    b: ScoreTerm | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "term": self.term,
+            "a": None if self.a is None else score_term_dict(self.a),
+            "b": None if self.b is None else score_term_dict(self.b),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """Two actions' score breakdowns side by side and the one thing that decides their order."""
+
+    a: ActionState
+    b: ActionState
+    terms: tuple[TermPair, ...]
+    higher: str | None  #: the action that ranks higher (None: neither is recommended)
+    decided_by: DecidedBy
+    summary: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "a": self.a.as_dict(),
+            "b": self.b.as_dict(),
+            "terms": [pair.as_dict() for pair in self.terms],
+            "higher": self.higher,
+            "decided_by": self.decided_by,
+            "summary": self.summary,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CompareDocument:
+    """Why one action ranks above another (``schemas/explain.schema.json`` with ``compare``)."""
+
+    header: Header
+    target: Target
+    compare: Comparison
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.header.as_dict(),
+            "target": self.target.as_dict(),
+            "compare": self.compare.as_dict(),
+        }
+
+
+def compare(decision: DecisionView, first: str, second: str) -> CompareDocument:
     """Why ``first`` ranks above (or below) ``second``, term by term."""
     for code in (first, second):
         if code not in decision.ruleset.pack.actions:
@@ -22,33 +87,24 @@ def compare(decision: DecisionView, first: str, second: str) -> dict[str, Any]:
             message = f"'{code}' is not an action code"
             raise UsageError(f"{message}; {hint}" if hint else message)
     a, b = _action_state(decision, first), _action_state(decision, second)
-    doc = _header(decision)
-    doc["target"] = {"kind": "compare", "id": f"{first} {second}"}
     terms = []
     for term in ("priority", "adjustment"):
-        ta = [t for t in a["score_breakdown"] if t["term"] == term]
-        tb = [t for t in b["score_breakdown"] if t["term"] == term]
+        ta = [t for t in a.score_breakdown if t.term == term]
+        tb = [t for t in b.score_breakdown if t.term == term]
         for i in range(max(len(ta), len(tb))):
             terms.append(
-                {
-                    "term": term,
-                    "a": ta[i] if i < len(ta) else None,
-                    "b": tb[i] if i < len(tb) else None,
-                }
+                TermPair(term, ta[i] if i < len(ta) else None, tb[i] if i < len(tb) else None)
             )
-    higher, decided_by, sentence = _verdict(a, b)
-    doc["compare"] = {
-        "a": a,
-        "b": b,
-        "terms": terms,
-        "higher": higher,
-        "decided_by": decided_by,
-        "summary": sentence,
-    }
-    return doc
+    # the verdict's words read the states as the document shows them
+    higher, decided_by, sentence = _verdict(a.as_dict(), b.as_dict())
+    return CompareDocument(
+        _header(decision),
+        Target("compare", f"{first} {second}"),
+        Comparison(a, b, tuple(terms), higher, decided_by, sentence),
+    )
 
 
-def _verdict(a: dict[str, Any], b: dict[str, Any]) -> tuple[str | None, str, str]:
+def _verdict(a: dict[str, Any], b: dict[str, Any]) -> tuple[str | None, DecidedBy, str]:
     name_a, name_b = a["action"], b["action"]
     if a["rank"] is None or b["rank"] is None:
         if a["rank"] is None and b["rank"] is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from engine.explain import RuleResult
 from engine.memory import Firing, Memory
 from engine.ranking import Recommendation, Suppression
 from engine.ruleset import RuleSet
@@ -38,3 +39,7 @@ class DecisionView(Protocol):
 
     @property
     def suppressed(self) -> Sequence[Suppression]: ...
+
+    def condition_result(self, rule_index: int, loan: str | None) -> RuleResult:
+        """A rule binding's evaluated conditions, made once per decision and shared."""
+        ...

@@ -1,15 +1,21 @@
 """Why and why not, last stage: the explanation documents as plain text.
 
-The renderers only read the JSON-ready dicts of ``explain``, ``compare`` and ``near_misses``:
-condition trees as indented lines marked ✓ ✗ ?, with each failing leaf's flip under it.
+The renderers take the documents of ``explain``, ``compare`` and ``near_misses`` and read only
+what they show as JSON (their ``as_dict()``): condition trees as indented lines marked ✓ ✗ ?,
+with each failing leaf's flip under it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from engine.whynot.values import _named, show
+
+if TYPE_CHECKING:
+    from engine.whynot.nearmiss import NearMiss
+    from engine.whynot.proofs import ExplainDocument
+    from engine.whynot.ranking import CompareDocument
 
 _MARK = {True: "✓", False: "✗", None: "?"}
 
@@ -77,9 +83,13 @@ def binding_lines(item: dict[str, Any], indent: str = "  ") -> list[str]:
     return lines
 
 
-def render_explain_text(doc: dict[str, Any]) -> str:
+def render_explain_text(document: ExplainDocument | CompareDocument) -> str:
+    return _explain_text(document.as_dict())
+
+
+def _explain_text(doc: dict[str, Any]) -> str:
     if "compare" in doc:
-        return render_compare_text(doc)
+        return _compare_text(doc)
     target = doc["target"]
     lines: list[str] = []
     state = doc.get("action")
@@ -108,7 +118,11 @@ def render_explain_text(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_compare_text(doc: dict[str, Any]) -> str:
+def render_compare_text(document: CompareDocument) -> str:
+    return _compare_text(document.as_dict())
+
+
+def _compare_text(doc: dict[str, Any]) -> str:
     cmp = doc["compare"]
     a, b = cmp["a"], cmp["b"]
     lines = [cmp["summary"]]
@@ -134,9 +148,10 @@ def render_compare_text(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_near_misses_text(items: list[dict[str, Any]], words: Mapping[str, str]) -> str:
+def render_near_misses_text(near_misses: Sequence[NearMiss], words: Mapping[str, str]) -> str:
     """The near-miss section appended to ``advise`` text and Markdown output (``words``: the
     engine's messages in the advice's locale, ``Pack.words``)."""
+    items = [item.as_dict() for item in near_misses]
     if not items:
         return ""
     head = words["near_misses.heading"]
