@@ -48,7 +48,13 @@ MAX_ENTITY_PROPERTIES = 240
 SENTINEL = "__sentinel__"
 MAX_BRANCHES = 64  #: conjunctions one rule may expand to
 MAX_PATTERNS = 16  #: durable_rules: patterns per rule (304)
-FANOUT_BUDGET = 40  #: distinct tests under one fact per shard (limit 64, error 303)
+#: distinct test chains under one engine fact per shard. durable_rules fails (error 303, state
+#: half-updated) when one fact matches more than 64 chains in a ruleset; the margin of 4 covers
+#: nothing known: tests/test_rete.py pins the limit at exactly 64 slots, as ``_load`` counts
+#: them (an ``in`` list: one per item, since 5 and 5.0 both match), for each chain shape the
+#: compiler makes, behind the entity's type test. 40 → 60 cut the peer workload's shards at 200
+#: rules from 5 to 3 and ``run()``'s CPU time by 5-10% (bench/RESULTS.md (h), third pass).
+FANOUT_BUDGET = 60
 ROOT_BUDGET = 400  #: distinct facts tested per shard (limit 511 children: hang)
 SHARED_BUDGET = 200  #: patterns ending on one identical test chain per shard (limit 256, 108)
 RULES_PER_SHARD = 400  #: engine rules per shard

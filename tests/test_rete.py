@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -137,8 +138,62 @@ def test_sharding_keeps_each_fact_under_the_fan_out_limit(make_pack: PackFactory
     )
     ruleset = engine.load_rules([make_pack(rules)])
     assert len(ruleset.compiled.shards) >= 200 // FANOUT_BUDGET
+    # the shards are full: one fact matches FANOUT_BUDGET chains in a ruleset, and no 303
+    assert max(len(shard.names) for shard in ruleset.compiled.shards) == FANOUT_BUDGET
     decision = engine.evaluate(ruleset, situation(borrower={"monthly_income": 10000}))
     assert decision.recommendations[0].score == 200
+
+
+#: test chains of the shapes the compiler lowers operators to, each matching the fact below,
+#: with the slots the compiler's ``_load`` counts for one (an ``in`` list: one per item)
+CHAIN_SHAPES: dict[str, tuple[Any, int]] = {
+    "compare": (lambda i: {"$gt": {"v1": i}}, 1),
+    "two $neq (not_in)": (
+        lambda i: {"$and": [{"$neq": {"v1": -i}}, {"$neq": {"v1": -i - 1}}]},
+        1,
+    ),
+    "between": (lambda i: {"$and": [{"$gte": {"v1": i}}, {"$lte": {"v1": 100000 + i}}]}, 1),
+    "not_between ($or)": (lambda i: {"$or": [{"$lt": {"v1": -i - 1}}, {"$gt": {"v1": i}}]}, 2),
+    "in, both items match": (lambda i: {"$or": [{"v1": 1000}, {"v1": 1000.0}]}, 2),
+    "contains ($iany)": (
+        lambda i: {"$and": [{"$iany": {"v4": {"$i": 7}}}, {"$gt": {"v1": i}}]},
+        1,
+    ),
+    "three tests": (
+        lambda i: {"$and": [{"$gt": {"v1": i}}, {"$gt": {"v2": i}}, {"$lt": {"v3": 100000 + i}}]},
+        1,
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(CHAIN_SHAPES))
+def test_the_fan_out_limit_holds_64_slots_of_matching_chains(shape: str) -> None:
+    """What ``FANOUT_BUDGET`` (60 slots) relies on: one entity fact matching chains worth 64
+    slots as the compiler counts them, of each shape it makes, behind the entity's type test,
+    works; 65 chains are error 303. If a durable_rules upgrade counted more per chain, this
+    fails before a pack at the budget does."""
+    assert FANOUT_BUDGET <= 60
+    chain, slots = CHAIN_SHAPES[shape]
+    fact = {"id": "f", "t": "s", "v1": 1000, "v2": 1000, "v3": 1, "v4": [7, 7, 8]}
+
+    def fire(count: int) -> list[str] | int:
+        rules: dict[str, Any] = {
+            f"r{i}": {"all": [{"m": {"$and": [{"t": "s"}, chain(i)]}}]} for i in range(count)
+        }
+        rules["__sentinel__"] = {"pri": 65534, "all": [{"m": {"$s": 1}}]}
+        session = Session([Ruleset(to_engine_json(rules))], budget=1000)
+        fired: list[str] = []
+        try:
+            session.assert_facts(0, [to_engine_json(fact)])
+            session.drain(0, lambda shard, name, message: fired.append(name) or [])
+        except EngineLimitError as error:
+            return error.code
+        finally:
+            session.close()
+        return sorted(set(fired))
+
+    assert fire(64 // slots) == sorted(f"r{i}" for i in range(64 // slots))
+    assert fire(65) == 303
 
 
 DIRTY_HEAP = """
