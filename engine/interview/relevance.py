@@ -1,33 +1,38 @@
 """Which unknown inputs could still change the advice: the rules' own three-valued evaluation.
 
-A finished evaluation of a partial situation gives every leaf condition of every rule binding
-(rule, loan) a Kleene truth over the working memory, absent inputs being unknown. A leaf is
-*settled* when nothing still to be answered can change it: its fact is known (inputs stay as
-given), or it is an input the borrower declined. Otherwise it is *open*: it may still come out
-true, false or unknown.
+A finished evaluation of a partial situation is the starting point. Every fact gets the set of
+values it could still take (``engine.interview.possible``): a known input its value, a declined
+one "unknown", an open one its candidate answers and "unknown"; a derived fact the values its
+derive expressions give over the values of what they read, evaluated level by level (the
+compiler's strata) with the pack's own expression evaluation. A fact with one possible value is
+*settled*; a fact with too many is taken to be able to take any value. Every leaf condition of
+every rule binding (rule, loan) then has a set of possible Kleene truths: the operator's truth
+(``engine.operators``) for each possible value of its fact.
 
 For one open input K the question is whether K is *pivotal* for a binding: is there a way to
 answer the other open questions such that two answers to K make the binding fire differently?
 Each condition is evaluated over pairs of truths (the binding under one answer to K, and under
-another, the other answers shared): a leaf that K could change takes any pair, another open leaf
-any equal pair, a settled leaf its own truth twice; ``all``, ``any`` and ``not`` combine the
-pairs by Kleene logic. K is pivotal when a pair differs in firing. The rules are walked level by
-level (the compiler's strata): a derive binding for which K is pivotal, or that can fire and
-whose expression reads something K could change, changes its derived fact, and leaves on that
-fact are then K's too.
+another, the other answers shared): a leaf whose fact K could change takes any pair of its
+possible truths, another leaf the same possible truth twice; ``all``, ``any`` and ``not``
+combine the pairs by Kleene logic. K is pivotal when a pair differs in firing. The bindings are
+walked level by level: a derived fact with more than one possible value is K's too when its
+derive binding is pivotal, or can fire and its expression is *sensitive* to something K could
+change (two combinations of values that differ there alone give different values).
 
 Leaves are taken as independent (two leaves on one fact may pair values that could not occur
 together), which over-approximates: an input found not pivotal cannot change the binding, under
-any answers to the others, so an interview that stops when no open input is pivotal has settled
-what it watches. It watches a recommendation, an adjustment or a suppression when its action is
-in the top of the advice or could reach it (the best score its rules can give is at least the
-score of the last one in the top), and a derived fact when the advice's plan shows it.
+any answers to the others (among the candidate answers), so an interview that stops when no open
+input is pivotal has settled what it watches. It watches the bindings that can move the top of
+the advice - a recommendation whose priority, with every adjustment that can still apply, could
+place its action in the top `top` (or add its loan to an action that could be there), and the
+adjustments and suppressions of an action that could be there - and the derived facts the
+advice's plan shows.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,14 +40,14 @@ from engine.checks import leaves
 from engine.compiler import CompiledPack
 from engine.decision import Decision
 from engine.explain import Truth, combine, leaf_truth
+from engine.expr import Compiled, compile_expr
 from engine.expr import names as expr_names
 from engine.facts import input_facts
-from engine.memory import Key
+from engine.interview.possible import Values, candidates, expression_values, freeze, thaw
+from engine.memory import Key, Memory
 from engine.model import Adjust, Condition, Derive, Leaf, Recommend, Suppress
 from engine.template import placeholders
 from engine.values import UNKNOWN
-
-_ANY_LOAN = "\x00any"  #: a per-loan fact read inside an aggregate: any loan's value
 
 
 @dataclass(frozen=True)
@@ -58,30 +63,36 @@ class Effects:
 
 @dataclass(frozen=True)
 class _Binding:
+    rule_id: str
     loan: str | None
     when: Condition | None
     leaves: tuple[Leaf, ...]
     leaf_keys: tuple[Key, ...]
-    reads: frozenset[Key]  #: what the derive expression reads (``_ANY_LOAN`` for aggregates)
+    variables: tuple[Key, ...]  #: what the derive expression reads, per loan in aggregates
     derives: Key | None
+    unit: str  #: the derived fact's unit (how a run rounds its values)
+    fn: Compiled | None  #: the derive expression, compiled
+    kind: str  #: derive, recommend, adjust or suppress
     action: str | None
-    keys: frozenset[Key]  #: every key it reads, for a quick "nothing to do with K" test
+    score: int  #: a recommendation's priority, an adjustment's amount
 
 
 Pair = tuple[Truth, Truth]
 _TRUTHS: tuple[Truth, ...] = (True, False, None)
-_ANY_PAIR: frozenset[Pair] = frozenset((a, b) for a in _TRUTHS for b in _TRUTHS)
-_EQUAL_PAIRS: frozenset[Pair] = frozenset((t, t) for t in _TRUTHS)
-#: a leaf's kind in one analysis: K could change it, it is open, or settled at a truth
-_CHANGED, _OPEN = 0, 1
-_TRUTH_KIND: dict[Truth, int] = {True: 2, False: 3, None: 4}
-_KIND_PAIRS: tuple[frozenset[Pair], ...] = (
-    _ANY_PAIR,
-    _EQUAL_PAIRS,
-    frozenset({(True, True)}),
-    frozenset({(False, False)}),
-    frozenset({(None, None)}),
-)
+#: a leaf's possible truths as a mask (1: true, 2: false, 4: unknown); 8: K could change it
+_BIT: dict[Truth, int] = {True: 1, False: 2, None: 4}
+_CHANGED = 8
+_ALL_TRUTHS = 7
+
+
+def _mask_pairs(mask: int) -> frozenset[Pair]:
+    truths = [t for t in _TRUTHS if mask & _BIT[t]]
+    if mask & _CHANGED:
+        return frozenset((a, b) for a in truths for b in truths)
+    return frozenset((t, t) for t in truths)
+
+
+_MASK_PAIRS: tuple[frozenset[Pair], ...] = tuple(_mask_pairs(m) for m in range(16))
 _KLEENE: dict[str, dict[tuple[Truth, Truth], Truth]] = {
     kind: {(a, b): combine(kind, [a, b]) for a in _TRUTHS for b in _TRUTHS}
     for kind in ("all", "any")
@@ -95,60 +106,82 @@ class Relevance:
         compiled = decision.ruleset.compiled
         memory = decision.memory
         self.bound = _score_bounds(decision)
-        recs = decision.recommendations
-        if len(recs) < top:
-            self.actions: frozenset[str] = frozenset(self.bound)
-        else:
-            last = recs[top - 1].score
-            self.actions = frozenset(
-                {r.action for r in recs[:top]} | {a for a, b in self.bound.items() if b >= last}
-            )
         self.plan_keys = _plan_keys(decision)
         shape = _shape(compiled, tuple(memory.loans))
         self.bindings = shape.bindings
         self.readers = shape.readers
-        self.any_loan_readers = shape.any_loan_readers
         self._memo = shape.memo
-        self.truths: list[tuple[Truth, ...]] = [
-            tuple(leaf_truth(leaf, memory.get(leaf.fact, b.loan)) for leaf in b.leaves)
-            for b in self.bindings
-        ]
-        self.open = self._open_keys(memory, frozenset(declined))
+        self.values = _input_values(decision, frozenset(declined))
+        self.masks: list[tuple[int, ...]] = []
+        self.can_fire: list[bool] = []
+        self.sensitive: list[frozenset[Key]] = []
+        self._derive_all(decision)
+        self.watched = _watched(decision, top, self.bindings, self.can_fire)
 
-    def _open_keys(self, memory: Any, declined: frozenset[Key]) -> frozenset[Key]:
-        """Keys whose value later answers could still change: unknown inputs not declined, and
-        the derived facts of bindings that read one."""
-        keys = {
-            key
-            for key, value in memory.values.items()
-            if value is UNKNOWN and key not in declined and key[0] not in memory_derived(memory)
-        }
-        loan_facts = {fact for fact, lid in keys if lid is not None}
-        for b in self.bindings:
-            if b.derives is None or b.derives in keys:
-                continue
-            if not b.keys.isdisjoint(keys) or any(
-                (fact, _ANY_LOAN) in b.reads for fact in loan_facts
-            ):
-                keys.add(b.derives)
-                if b.derives[1] is not None:
-                    loan_facts.add(b.derives[0])
-        return frozenset(keys)
+    # --- what every fact could still be ----------------------------------------------------
+
+    def _derive_all(self, decision: Decision) -> None:
+        """Every binding's leaf truths and whether it can fire, and every derived fact's possible
+        values, level by level (the bindings are in stage order; a fact's deriving rules all
+        come before the first rule that reads it)."""
+        parameters = {n: p.value for n, p in decision.ruleset.pack.parameters.items()}
+        loans = tuple(decision.memory.loans)
+        found: dict[Key, set[Hashable]] = {}
+        surely: set[Key] = set()
+        bounded: dict[Key, bool] = {}  # False: some deriving binding gives any value
+        pending: set[Key] = set()
+
+        def values_of(key: Key) -> Values:
+            if key in pending:  # every binding deriving it has been seen: settle it
+                pending.discard(key)
+                if not bounded[key]:
+                    self.values[key] = None
+                else:
+                    result = found[key] | (set() if key in surely else {UNKNOWN})
+                    self.values[key] = frozenset(result)
+            return self.values.get(key, _UNKNOWN_ONLY)
+
+        for position, b in enumerate(self.bindings):
+            masks = tuple(
+                _truth_mask(leaf, values_of(k))
+                for leaf, k in zip(b.leaves, b.leaf_keys, strict=True)
+            )
+            self.masks.append(masks)
+            truths = {x for x, _ in self._pairs(position, masks)}
+            fires = True in truths
+            self.can_fire.append(fires)
+            sensitive: frozenset[Key] = frozenset()
+            if b.derives is not None and b.fn is not None:
+                key = b.derives
+                if key not in pending:
+                    pending.add(key)
+                    found[key] = set()
+                    bounded[key] = True
+                if fires:
+                    got, sensitive = expression_values(
+                        b.fn, b.unit, b.loan, loans, b.variables, values_of, parameters
+                    )
+                    if got is None:
+                        bounded[key] = False
+                    else:
+                        found[key] |= got
+                    if truths == {True}:
+                        surely.add(key)
+            self.sensitive.append(sensitive)
+        for key in list(pending):
+            values_of(key)
+
+    # --- one open input --------------------------------------------------------------------
 
     def effects(self, key: Key) -> Effects:
         """What knowing the open input ``key`` (fact, loan id or None) could change."""
         changed: set[Key] = {key}
-        any_loan: set[str] = set()
         actions: set[str] = set()
         pending: list[int] = []  # a heap of binding positions: bindings are in stage order
         seen: set[int] = set()
 
         def touch(changed_key: Key) -> None:
-            found = list(self.readers.get(changed_key, ()))
-            if changed_key[1] is not None and changed_key[0] not in any_loan:
-                any_loan.add(changed_key[0])
-                found += self.any_loan_readers.get(changed_key[0], ())
-            for position in found:
+            for position in self.readers.get(changed_key, ()):
                 if position not in seen:
                     seen.add(position)
                     heapq.heappush(pending, position)
@@ -157,46 +190,136 @@ class Relevance:
         while pending:
             position = heapq.heappop(pending)
             b = self.bindings[position]
-            reads_changed = not b.reads.isdisjoint(changed) or any(
-                (fact, _ANY_LOAN) in b.reads for fact in any_loan
+            masks = tuple(
+                m | _CHANGED if k in changed else m
+                for m, k in zip(self.masks[position], b.leaf_keys, strict=True)
             )
-            pairs = self._pairs(position, changed)
+            pairs = self._pairs(position, masks)
             pivotal = any((x is True) != (y is True) for x, y in pairs)
             if b.derives is not None:
+                derived = b.derives
+                if derived in changed or _settled(self.values.get(derived)):
+                    continue
                 can_fire = any(x is True or y is True for x, y in pairs)
-                if (pivotal or (reads_changed and can_fire)) and b.derives not in changed:
-                    changed.add(b.derives)
-                    touch(b.derives)
-            elif pivotal and b.action in self.actions:
+                reads_changed = not self.sensitive[position].isdisjoint(changed)
+                if pivotal or (reads_changed and can_fire):
+                    changed.add(derived)
+                    touch(derived)
+            elif pivotal and self.watched[position]:
+                assert b.action is not None
                 actions.add(b.action)
         plan = tuple(sorted((k for k in changed if k in self.plan_keys), key=_key_order))
         ordered = tuple(sorted(actions, key=lambda a: (-self.bound.get(a, 0), a)))
         return Effects(ordered, plan)
 
-    def _pairs(self, position: int, changed: set[Key]) -> frozenset[Pair]:
+    def _pairs(self, position: int, masks: tuple[int, ...]) -> frozenset[Pair]:
         b = self.bindings[position]
         if b.when is None:
             return frozenset({(True, True)})
-        kinds = tuple(
-            _CHANGED
-            if leaf_key in changed
-            else _OPEN
-            if leaf_key in self.open
-            else _TRUTH_KIND[now]
-            for leaf_key, now in zip(b.leaf_keys, self.truths[position], strict=True)
-        )
-        memo_key = (position, kinds)
+        memo_key = (position, masks)
         found = self._memo.get(memo_key)
         if found is None:
-            found = frozenset(_pair_sets(b.when, [_KIND_PAIRS[k] for k in kinds], [0]))
+            found = frozenset(_pair_sets(b.when, [_MASK_PAIRS[m] for m in masks], [0]))
             self._memo[memo_key] = found
         return found
 
 
-def memory_derived(memory: Any) -> frozenset[str]:
-    """The derived facts in a working memory (the inputs are the schema's)."""
+_UNKNOWN_ONLY: frozenset[Hashable] = frozenset({UNKNOWN})
+
+
+def _settled(values: Values) -> bool:
+    return values is not None and len(values) == 1
+
+
+def _truth_mask(leaf: Leaf, values: Values) -> int:
+    if values is None:
+        return _ALL_TRUTHS
+    mask = 0
+    for value in values:
+        mask |= _BIT[leaf_truth(leaf, thaw(value))]
+    return mask
+
+
+def _input_values(decision: Decision, declined: frozenset[Key]) -> dict[Key, Values]:
+    """The values each input fact could take: a known one its value, a declined one "unknown",
+    an open one its candidate answers and "unknown"."""
+    memory = decision.memory
     inputs = input_facts()
-    return frozenset(fact for fact, _ in memory.values if fact not in inputs)
+    known = [v for (fact, _), v in memory.values.items() if v is not UNKNOWN and fact in inputs]
+    as_of = str(decision.situation["as_of"])
+    compiled = decision.ruleset.compiled
+    found: dict[Key, Values] = {}
+    for key, value in memory.values.items():
+        fact = key[0]
+        if fact not in inputs:
+            continue
+        if value is not UNKNOWN:
+            found[key] = frozenset({freeze(value)})
+        elif key in declined:
+            found[key] = _UNKNOWN_ONLY
+        else:
+            answers = candidates(compiled, fact, as_of, known)
+            found[key] = None if answers is None else frozenset((*answers, UNKNOWN))
+    return found
+
+
+def _watched(
+    decision: Decision, top: int, bindings: Sequence[_Binding], can_fire: Sequence[bool]
+) -> list[bool]:
+    """For each binding, whether its firing could move the top of the advice.
+
+    The ranking gives an action the highest priority of its recommending rules that fired plus
+    every adjustment, and sorts by score, then by the action catalogue. An action could be in
+    the top only if its best score - the highest priority of a recommendation that can still
+    fire, plus every positive adjustment that can still fire - places it before the `top`-th of
+    the other actions recommended now. A recommendation matters when its own priority with those
+    adjustments could do so (below, another rule of the action gives the score), or when it can
+    add its loan to an action that could be in the top; an adjustment or a suppression matters
+    when its action could be in the top. The others' places can change only through bindings
+    that are watched themselves, so when nothing watched can change, the top is settled.
+    """
+    order = {code: spec.order for code, spec in decision.ruleset.pack.actions.items()}
+    recs = decision.recommendations
+    raise_by: dict[str, dict[str, int]] = {}
+    possible: dict[str, list[tuple[int, str | None]]] = {}
+    for b, fires in zip(bindings, can_fire, strict=True):
+        if not fires or b.action is None:
+            continue
+        if b.kind == "adjust" and b.score > 0:
+            raise_by.setdefault(b.action, {})[b.rule_id] = b.score
+        elif b.kind == "recommend":
+            possible.setdefault(b.action, []).append((b.score, b.loan))
+    extra = {action: sum(by.values()) for action, by in raise_by.items()}
+
+    def reaches(action: str, score: int) -> bool:
+        others = [r for r in recs if r.action != action]
+        if len(others) < top:
+            return True
+        last = others[top - 1]
+        if score != last.score:
+            return score > last.score
+        return order[action] < order[last.action]
+
+    best = {
+        action: max(score for score, _ in found) + extra.get(action, 0)
+        for action, found in possible.items()
+    }
+    could = {action: reaches(action, score) for action, score in best.items()}
+    watched: list[bool] = []
+    for b in bindings:
+        if b.action is None or not could.get(b.action, False):
+            watched.append(False)
+        elif b.kind == "recommend":
+            up = extra.get(b.action, 0)
+            own = reaches(b.action, b.score + up)
+            other_loan = b.loan is not None and any(
+                loan != b.loan and reaches(b.action, score + up)
+                for score, loan in possible[b.action]
+            )
+            watched.append(own or other_loan)
+        else:
+            watched.append(True)
+    return watched
 
 
 def _key_order(key: Key) -> tuple[str, str]:
@@ -210,7 +333,6 @@ class _Shape:
 
     bindings: list[_Binding]
     readers: dict[Key, list[int]]
-    any_loan_readers: dict[str, list[int]]
     memo: dict[tuple[int, tuple[int, ...]], frozenset[Pair]] = field(default_factory=dict)
 
 
@@ -224,47 +346,75 @@ def _shape(compiled: CompiledPack, loans: tuple[str, ...]) -> _Shape:
     if cached is not None and cached[0] is compiled:
         return cached[1]
     bindings: list[_Binding] = []
+    functions: dict[int, Compiled] = {}
     order = sorted(range(len(compiled.rules)), key=lambda i: compiled.rules[i].stage)
     for index in order:
         rule = compiled.rules[index].rule
         for loan in loans if rule.about == "loan" else (None,):
-            bindings.append(_binding(rule, loan))
+            bindings.append(_binding(compiled, rule, loan, loans, functions))
     readers: dict[Key, list[int]] = {}
-    any_loan_readers: dict[str, list[int]] = {}
     for position, b in enumerate(bindings):
-        for read in b.keys:
-            if read[1] == _ANY_LOAN:
-                any_loan_readers.setdefault(read[0], []).append(position)
-            else:
-                readers.setdefault(read, []).append(position)
-    shape = _Shape(bindings, readers, any_loan_readers)
+        for read in dict.fromkeys((*b.leaf_keys, *b.variables)):
+            readers.setdefault(read, []).append(position)
+    shape = _Shape(bindings, readers)
     if len(_SHAPES) >= _MAX_SHAPES:
         _SHAPES.clear()
     _SHAPES[key] = (compiled, shape)  # the pack is kept, so its id is not reused meanwhile
     return shape
 
 
-def _binding(rule: Any, loan: str | None) -> _Binding:
+def _binding(
+    compiled: CompiledPack,
+    rule: Any,
+    loan: str | None,
+    loans: tuple[str, ...],
+    functions: dict[int, Compiled],
+) -> _Binding:
     found = tuple(leaves(rule.when)) if rule.when is not None else ()
     keys = tuple(_key(leaf.fact, loan) for leaf in found)
-    reads: set[Key] = set()
+    variables: dict[Key, None] = {}
     derives: Key | None = None
+    fn: Compiled | None = None
+    unit = ""
     action: str | None = None
+    score = 0
     then = rule.then
     if isinstance(then, Derive):
+        kind = "derive"
         derives = _key(then.fact, loan)
+        unit = compiled.facts[then.fact].unit
         if then.syntax_error is None:
+            fn = functions.get(rule.index)
+            if fn is None:
+                fn = functions[rule.index] = compile_expr(then.expr)
             for name, in_aggregate in expr_names(then.expr):
                 if name.startswith("params."):
                     continue
                 if name.startswith("loan.") and (loan is None or in_aggregate):
-                    reads.add((name, _ANY_LOAN))
+                    variables.update(((name, lid), None) for lid in loans)
                 else:
-                    reads.add(_key(name, loan))
-    elif isinstance(then, Recommend | Adjust | Suppress):
+                    variables[_key(name, loan)] = None
+    else:
+        kind = type(then).__name__.lower()
+        assert isinstance(then, Recommend | Adjust | Suppress)
         action = then.action
+        if isinstance(then, Recommend):
+            score = then.priority
+        elif isinstance(then, Adjust):
+            score = then.by
     return _Binding(
-        loan, rule.when, found, keys, frozenset(reads), derives, action, frozenset(keys) | reads
+        rule.id,
+        loan,
+        rule.when,
+        found,
+        keys,
+        tuple(variables),
+        derives,
+        unit,
+        fn,
+        kind,
+        action,
+        score,
     )
 
 
@@ -323,7 +473,7 @@ def _plan_keys(decision: Decision) -> frozenset[Key]:
 
 def unknown_inputs(decision: Decision, fields: Iterable[str]) -> list[Key]:
     """The keys (fact, loan) of ``fields`` that are unknown in the decision, loans in order."""
-    memory = decision.memory
+    memory: Memory = decision.memory
     found: list[Key] = []
     for fact in fields:
         if fact.startswith("loan."):
