@@ -26,9 +26,10 @@ from typing import Any
 
 from engine.checks import leaves
 from engine.compiler import CompiledPack
-from engine.expr import Compiled, Literal_, Node
+from engine.expr import AGGREGATES, Binary, Call, Compiled, Literal_, Name, Node, Unary, evaluate
 from engine.expr import names as expr_names
-from engine.expr.nodes import _walk
+from engine.expr.nodes import _children, _walk
+from engine.expr.runtime import _AGGREGATE_FNS, _finite
 from engine.facts import FactSpec, input_facts
 from engine.memory import Key, normalise
 from engine.model import Derive
@@ -247,6 +248,7 @@ def _fits(offset: int, step: int) -> bool:
 
 def expression_values(
     fn: Compiled,
+    node: Node,
     unit: str,
     loan: str | None,
     loans: Sequence[str],
@@ -254,26 +256,34 @@ def expression_values(
     values_of: Callable[[Key], Values],
     parameters: Mapping[str, Any],
 ) -> tuple[Values, frozenset[Key]]:
-    """The values of a derive expression over every combination of the values of the keys it
-    reads (``variables``, per loan inside an aggregate), rounded by its unit as a run rounds
-    them; and the variables it is *sensitive* to: some two combinations that differ in that
-    variable alone give different values. (None, every variable that could vary) when a
-    variable could take any value or there are too many combinations."""
+    """The values of a derive expression (``node``, compiled as ``fn``) over the values of the
+    keys it reads (``variables``, per loan inside an aggregate), rounded by its unit as a run
+    rounds them; and the variables it is *sensitive* to (a change of that variable alone can
+    change the value).
+
+    Every combination of the variables' values is evaluated when there are at most
+    ``MAX_COMBINATIONS`` (exact: two combinations that differ in one variable alone show the
+    sensitivity); else the tree is evaluated node by node over sets of values
+    (``_NodeSets``), which may pair values of one variable that cannot occur together, so it
+    can only find more values, and more sensitivity, than there are.
+    """
     fixed: dict[Key, Hashable] = {}
     free: list[tuple[Key, tuple[Hashable, ...]]] = []
-    unbounded = False
+    size = 1
     for key in variables:
         found = values_of(key)
-        if found is None:
-            unbounded = True
-            free.append((key, ()))
-        elif len(found) == 1:
+        if found is not None and len(found) == 1:
             fixed[key] = next(iter(found))
         else:
-            free.append((key, tuple(found)))
-    varying = frozenset(key for key, _ in free)
-    if unbounded or math.prod(len(v) for _, v in free) > MAX_COMBINATIONS:
-        return None, varying
+            free.append((key, tuple(found) if found is not None else ()))
+            size = size * len(found) if found is not None else MAX_COMBINATIONS + 1
+    if size > MAX_COMBINATIONS:
+        sets = _NodeSets(loan, loans, values_of, parameters)
+        values, sensitive = sets.of(node, None)
+        if values is None:
+            return None, sensitive
+        rounded = frozenset(freeze(normalise(thaw(v), unit)) for v in values)
+        return (rounded if len(rounded) <= MAX_VALUES else None), sensitive
     current: dict[Key, Hashable] = dict(fixed)
 
     def lookup(name: str) -> Any:
@@ -311,3 +321,165 @@ def _varies_with(results: list[tuple[tuple[Hashable, ...], Hashable]], index: in
         if before != value or type(before) is not type(value):
             return True
     return False
+
+
+#: binary operators whose value is true, false or unknown, whatever their operands
+_TRUTH_OPERATORS = frozenset({"==", "!=", "<", "<=", ">", ">=", "and", "or"})
+_TRUTH_VALUES: frozenset[Hashable] = frozenset({True, False, UNKNOWN})
+_NO_KEYS: frozenset[Key] = frozenset()
+NodeValues = tuple[Values, frozenset[Key]]
+
+
+class _NodeSets:
+    """An expression evaluated node by node over sets of values: each node's possible values
+    from its children's, with the language's own evaluation (``engine.expr.evaluate`` on the
+    node with its children's values put in). ``if``, ``coalesce``, ``and`` and ``or`` look
+    only at the branches their condition can reach; an aggregate folds its loans one by one
+    with the aggregate's own function. A set larger than ``MAX_VALUES`` is "any value"."""
+
+    def __init__(
+        self,
+        loan: str | None,
+        loans: Sequence[str],
+        values_of: Callable[[Key], Values],
+        parameters: Mapping[str, Any],
+    ) -> None:
+        self.loan = loan
+        self.loans = loans
+        self.values_of = values_of
+        self.parameters = parameters
+
+    def of(self, node: Node, in_loan: str | None) -> NodeValues:
+        """The node's values and the variables it is sensitive to; ``in_loan`` is the loan an
+        aggregate is at (None outside aggregates)."""
+        values, sensitive = self._of(node, in_loan)
+        if values is not None:
+            if len(values) > MAX_VALUES:
+                return None, sensitive
+            if len(values) == 1:
+                return values, _NO_KEYS
+        return values, sensitive
+
+    def _of(self, node: Node, in_loan: str | None) -> NodeValues:
+        if isinstance(node, Literal_):
+            return frozenset({node.value}), _NO_KEYS
+        if isinstance(node, Name):
+            return self._name(node.name, in_loan)
+        if isinstance(node, Call) and node.func in AGGREGATES:
+            return self._aggregate(node)
+        if isinstance(node, Call) and node.func == "if":
+            return self._if(node, in_loan)
+        if isinstance(node, Call) and node.func == "coalesce":
+            return self._coalesce(node, in_loan)
+        if isinstance(node, Binary) and node.op in ("and", "or"):
+            return self._kleene(node, in_loan)
+        children = [self.of(child, in_loan) for child in _children(node)]
+        return self._apply(node, children)
+
+    def _name(self, name: str, in_loan: str | None) -> NodeValues:
+        if name.startswith("params."):
+            return frozenset({freeze(self.parameters[name.removeprefix("params.")])}), _NO_KEYS
+        if name.startswith("loan."):
+            key: Key = (name, in_loan if in_loan is not None else self.loan)
+        else:
+            key = (name, None)
+        values = self.values_of(key)
+        return values, frozenset({key})
+
+    def _apply(self, node: Node, children: Sequence[NodeValues]) -> NodeValues:
+        """A node of strict children: every combination of their values, evaluated."""
+        sensitive = frozenset().union(*(s for _, s in children))
+        sets = [v for v, _ in children]
+        if any(v is None for v in sets):
+            comparison = isinstance(node, Binary) and node.op in _TRUTH_OPERATORS
+            negation = isinstance(node, Unary) and node.op == "not"
+            return (_TRUTH_VALUES if comparison or negation else None), sensitive
+        known = [v for v in sets if v is not None]
+        if math.prod(len(v) for v in known) > MAX_COMBINATIONS:
+            return None, sensitive
+        shallow = _shallow(node)
+        found = {
+            freeze(_evaluate_with(shallow, combination))
+            for combination in itertools.product(*known)
+        }
+        return frozenset(found), sensitive
+
+    def _if(self, node: Call, in_loan: str | None) -> NodeValues:
+        condition, sensitive = self.of(node.args[0], in_loan)
+        found: set[Hashable] = set()
+        keys = set(sensitive)
+        reaches = _TRUTH_VALUES if condition is None else condition
+        for truth, branch in ((True, node.args[1]), (False, node.args[2])):
+            if truth in reaches:
+                values, inner = self.of(branch, in_loan)
+                keys |= inner
+                if values is None:
+                    return None, frozenset(keys)
+                found |= values
+        if any(not isinstance(v, bool) for v in reaches):
+            found.add(UNKNOWN)
+        return frozenset(found), frozenset(keys)
+
+    def _coalesce(self, node: Call, in_loan: str | None) -> NodeValues:
+        found: set[Hashable] = set()
+        keys: set[Key] = set()
+        for arg in node.args:
+            values, inner = self.of(arg, in_loan)
+            keys |= inner
+            if values is None:
+                return None, frozenset(keys)
+            found |= values - {UNKNOWN}
+            if UNKNOWN not in values:
+                return frozenset(found), frozenset(keys)
+        return frozenset(found | {UNKNOWN}), frozenset(keys)
+
+    def _kleene(self, node: Binary, in_loan: str | None) -> NodeValues:
+        decisive = node.op == "or"
+        left = self.of(node.left, in_loan)
+        if left[0] is not None and left[0] == frozenset({decisive}):
+            return left
+        return self._apply(node, [left, self.of(node.right, in_loan)])
+
+    def _aggregate(self, node: Call) -> NodeValues:
+        if not self.loans:
+            return frozenset({freeze(_finite(_AGGREGATE_FNS[node.func]([])))}), _NO_KEYS
+        counting = node.func == "count_loans"
+        # sum, max and min fold two at a time; a count sums each loan's count of one
+        fold = _AGGREGATE_FNS["sum_loans" if counting else node.func]
+        keys: set[Key] = set()
+        total: set[Hashable] | None = None
+        for loan_id in self.loans:
+            values, inner = self.of(node.args[0], loan_id)
+            keys |= inner
+            if values is None:
+                return None, frozenset(keys)
+            if counting:
+                values = frozenset(_AGGREGATE_FNS["count_loans"]([thaw(v)]) for v in values)
+            if total is None:
+                total = {freeze(fold([thaw(v)])) for v in values}
+            else:
+                total = {freeze(fold([thaw(a), thaw(b)])) for a in total for b in values}
+            if len(total) > MAX_VALUES:
+                return None, frozenset(keys)
+        assert total is not None
+        return frozenset(freeze(_finite(thaw(v))) for v in total), frozenset(keys)
+
+
+_PLACEHOLDER = "\x00value"
+
+
+@functools.cache
+def _shallow(node: Node) -> Node:
+    """The node with each child replaced by a name (``\\x00value0``, ...)."""
+    names = [Name(f"{_PLACEHOLDER}{i}") for i in range(len(_children(node)))]
+    if isinstance(node, Unary):
+        return Unary(node.op, names[0])
+    if isinstance(node, Binary):
+        return Binary(node.op, names[0], names[1])
+    assert isinstance(node, Call)
+    return Call(node.func, tuple(names))
+
+
+def _evaluate_with(shallow: Node, values: Sequence[Hashable]) -> Any:
+    given = {f"{_PLACEHOLDER}{i}": thaw(v) for i, v in enumerate(values)}
+    return evaluate(shallow, lambda name: given.get(name, UNKNOWN))

@@ -40,7 +40,7 @@ from engine.checks import leaves
 from engine.compiler import CompiledPack
 from engine.decision import Decision
 from engine.explain import Truth, combine, leaf_truth
-from engine.expr import Compiled, compile_expr
+from engine.expr import Compiled, Node, compile_expr
 from engine.expr import names as expr_names
 from engine.facts import input_facts
 from engine.interview.possible import Values, candidates, expression_values, freeze, thaw
@@ -56,6 +56,9 @@ class Effects:
 
     actions: tuple[str, ...]  #: actions whose place in the top it could change
     plan: tuple[Key, ...]  #: plan facts (fact, loan id or None) it could change
+    #: whether its answer alone could change them, every other open answer staying unknown;
+    #: else it matters only together with answers still open
+    alone: bool = True
 
     def __bool__(self) -> bool:
         return bool(self.actions or self.plan)
@@ -72,6 +75,7 @@ class _Binding:
     derives: Key | None
     unit: str  #: the derived fact's unit (how a run rounds its values)
     fn: Compiled | None  #: the derive expression, compiled
+    node: Node | None  #: the derive expression
     kind: str  #: derive, recommend, adjust or suppress
     action: str | None
     score: int  #: a recommendation's priority, an adjustment's amount
@@ -114,9 +118,22 @@ class Relevance:
         self.values = _input_values(decision, frozenset(declined))
         self.masks: list[tuple[int, ...]] = []
         self.can_fire: list[bool] = []
+        self.certain: list[bool] = []  #: it fires whatever the open answers
         self.sensitive: list[frozenset[Key]] = []
         self._derive_all(decision)
-        self.watched = _watched(decision, top, self.bindings, self.can_fire)
+        self.now = [
+            tuple(
+                _BIT[leaf_truth(leaf, memory.get(*key))]
+                for leaf, key in zip(b.leaves, b.leaf_keys, strict=True)
+            )
+            for b in self.bindings
+        ]
+        fires_now = [
+            True in {x for x, _ in self._pairs(position, masks)}
+            for position, masks in enumerate(self.now)
+        ]
+        self.watched = _watched(decision, top, self.bindings, self.can_fire, self.certain)
+        self.watched_now = _watched(decision, top, self.bindings, fires_now, fires_now)
 
     # --- what every fact could still be ----------------------------------------------------
 
@@ -150,8 +167,9 @@ class Relevance:
             truths = {x for x, _ in self._pairs(position, masks)}
             fires = True in truths
             self.can_fire.append(fires)
+            self.certain.append(truths == {True})
             sensitive: frozenset[Key] = frozenset()
-            if b.derives is not None and b.fn is not None:
+            if b.derives is not None and b.fn is not None and b.node is not None:
                 key = b.derives
                 if key not in pending:
                     pending.add(key)
@@ -159,7 +177,7 @@ class Relevance:
                     bounded[key] = True
                 if fires:
                     got, sensitive = expression_values(
-                        b.fn, b.unit, b.loan, loans, b.variables, values_of, parameters
+                        b.fn, b.node, b.unit, b.loan, loans, b.variables, values_of, parameters
                     )
                     if got is None:
                         bounded[key] = False
@@ -176,7 +194,9 @@ class Relevance:
     def effects(self, key: Key) -> Effects:
         """What knowing the open input ``key`` (fact, loan id or None) could change."""
         changed: set[Key] = {key}
+        changed_now: set[Key] = {key}  # what it changes while the other open answers stay unknown
         actions: set[str] = set()
+        alone = False
         pending: list[int] = []  # a heap of binding positions: bindings are in stage order
         seen: set[int] = set()
 
@@ -190,27 +210,35 @@ class Relevance:
         while pending:
             position = heapq.heappop(pending)
             b = self.bindings[position]
-            masks = tuple(
-                m | _CHANGED if k in changed else m
-                for m, k in zip(self.masks[position], b.leaf_keys, strict=True)
+            masks = self.masks[position]
+            pairs = self._pairs(position, _with_changed(masks, masks, b.leaf_keys, changed))
+            pivotal = _pivotal(pairs)
+            now = self._pairs(
+                position, _with_changed(self.now[position], masks, b.leaf_keys, changed_now)
             )
-            pairs = self._pairs(position, masks)
-            pivotal = any((x is True) != (y is True) for x, y in pairs)
+            pivotal_now = _pivotal(now)
             if b.derives is not None:
                 derived = b.derives
-                if derived in changed or _settled(self.values.get(derived)):
+                if _settled(self.values.get(derived)):
                     continue
-                can_fire = any(x is True or y is True for x, y in pairs)
-                reads_changed = not self.sensitive[position].isdisjoint(changed)
-                if pivotal or (reads_changed and can_fire):
+                sensitive = self.sensitive[position]
+                if derived not in changed and (
+                    pivotal or (_can_fire(pairs) and not sensitive.isdisjoint(changed))
+                ):
                     changed.add(derived)
                     touch(derived)
+                if derived not in changed_now and (
+                    pivotal_now or (_can_fire(now) and not sensitive.isdisjoint(changed_now))
+                ):
+                    changed_now.add(derived)
             elif pivotal and self.watched[position]:
                 assert b.action is not None
                 actions.add(b.action)
+                alone = alone or (pivotal_now and self.watched_now[position])
         plan = tuple(sorted((k for k in changed if k in self.plan_keys), key=_key_order))
+        alone = alone or any(k in self.plan_keys for k in changed_now)
         ordered = tuple(sorted(actions, key=lambda a: (-self.bound.get(a, 0), a)))
-        return Effects(ordered, plan)
+        return Effects(ordered, plan, alone)
 
     def _pairs(self, position: int, masks: tuple[int, ...]) -> frozenset[Pair]:
         b = self.bindings[position]
@@ -225,6 +253,23 @@ class Relevance:
 
 
 _UNKNOWN_ONLY: frozenset[Hashable] = frozenset({UNKNOWN})
+
+
+def _with_changed(
+    masks: tuple[int, ...], possible: tuple[int, ...], keys: tuple[Key, ...], changed: set[Key]
+) -> tuple[int, ...]:
+    """The leaves' masks, those on a changed fact taking any pair of their possible truths."""
+    return tuple(
+        p | _CHANGED if k in changed else m for m, p, k in zip(masks, possible, keys, strict=True)
+    )
+
+
+def _pivotal(pairs: frozenset[Pair]) -> bool:
+    return any((x is True) != (y is True) for x, y in pairs)
+
+
+def _can_fire(pairs: frozenset[Pair]) -> bool:
+    return any(x is True or y is True for x, y in pairs)
 
 
 def _settled(values: Values) -> bool:
@@ -264,61 +309,102 @@ def _input_values(decision: Decision, declined: frozenset[Key]) -> dict[Key, Val
 
 
 def _watched(
-    decision: Decision, top: int, bindings: Sequence[_Binding], can_fire: Sequence[bool]
+    decision: Decision,
+    top: int,
+    bindings: Sequence[_Binding],
+    can_fire: Sequence[bool],
+    certain: Sequence[bool],
 ) -> list[bool]:
     """For each binding, whether its firing could move the top of the advice.
 
     The ranking gives an action the highest priority of its recommending rules that fired plus
-    every adjustment, and sorts by score, then by the action catalogue. An action could be in
-    the top only if its best score - the highest priority of a recommendation that can still
-    fire, plus every positive adjustment that can still fire - places it before the `top`-th of
-    the other actions recommended now. A recommendation matters when its own priority with those
-    adjustments could do so (below, another rule of the action gives the score), or when it can
-    add its loan to an action that could be in the top; an adjustment or a suppression matters
-    when its action could be in the top. The others' places can change only through bindings
-    that are watched themselves, so when nothing watched can change, the top is settled.
+    every adjustment, and sorts by score, then by the action catalogue: an action's *key* is
+    (score, catalogue place). Its score lies between its *low* (the highest priority of a
+    recommendation sure to fire, else the lowest that can fire, with every negative adjustment
+    that can apply) and its *best* (the highest priority that can fire with every positive
+    adjustment), and it is in the top only with a key at least the *threshold*: the key of the
+    `top`-th of the other actions recommended now. A binding moves its action's key within a
+    range; that changes the top only if the range reaches the threshold and some other
+    action's key could lie inside its part above the threshold (the threshold's own action
+    counts, for an action that crosses it). So a recommendation matters when, without it, its
+    action could be missing, or score lower with such an action in between; or when it can
+    add its loan to an action that could be in the top through another loan's rule. An
+    adjustment matters when its shift can cross another key so; a suppression when its action
+    could be in the top. The threshold moves only through bindings that are watched
+    themselves, so when nothing watched can change, the top is settled.
     """
     order = {code: spec.order for code, spec in decision.ruleset.pack.actions.items()}
     recs = decision.recommendations
-    raise_by: dict[str, dict[str, int]] = {}
-    possible: dict[str, list[tuple[int, str | None]]] = {}
-    for b, fires in zip(bindings, can_fire, strict=True):
-        if not fires or b.action is None:
+    adjusts: dict[str, dict[str, int]] = {}
+    possible: dict[str, list[tuple[int, str | None, int]]] = {}
+    for position, b in enumerate(bindings):
+        if not can_fire[position] or b.action is None:
             continue
-        if b.kind == "adjust" and b.score > 0:
-            raise_by.setdefault(b.action, {})[b.rule_id] = b.score
+        if b.kind == "adjust":
+            adjusts.setdefault(b.action, {})[b.rule_id] = b.score
         elif b.kind == "recommend":
-            possible.setdefault(b.action, []).append((b.score, b.loan))
-    extra = {action: sum(by.values()) for action, by in raise_by.items()}
+            possible.setdefault(b.action, []).append((b.score, b.loan, position))
+    up = {a: sum(v for v in by.values() if v > 0) for a, by in adjusts.items()}
+    down = {a: sum(v for v in by.values() if v < 0) for a, by in adjusts.items()}
+    best = {a: max(p for p, _, _ in found) + up.get(a, 0) for a, found in possible.items()}
+    low = {
+        a: max(
+            min(p for p, _, _ in found), max((p for p, _, at in found if certain[at]), default=0)
+        )
+        + down.get(a, 0)
+        for a, found in possible.items()
+    }
+
+    def key(action: str, score: int) -> tuple[int, int]:
+        return (score, -order[action])
+
+    def threshold(action: str) -> tuple[int, int] | None:
+        others = [r for r in recs if r.action != action]
+        return None if len(others) < top else key(others[top - 1].action, others[top - 1].score)
+
+    def matters(action: str, lowest: int, highest: int) -> bool:
+        """Whether moving ``action``'s score within [lowest, highest] could change the top."""
+        line = threshold(action)
+        high = key(action, highest)
+        if line is not None and high < line:
+            return False  # never in the top
+        bottom = key(action, lowest) if line is None else max(key(action, lowest), line)
+        return any(
+            other != action and key(other, low[other]) <= high and key(other, best[other]) >= bottom
+            for other in best
+        )
 
     def reaches(action: str, score: int) -> bool:
-        others = [r for r in recs if r.action != action]
-        if len(others) < top:
-            return True
-        last = others[top - 1]
-        if score != last.score:
-            return score > last.score
-        return order[action] < order[last.action]
+        line = threshold(action)
+        return line is None or key(action, score) >= line
 
-    best = {
-        action: max(score for score, _ in found) + extra.get(action, 0)
-        for action, found in possible.items()
-    }
-    could = {action: reaches(action, score) for action, score in best.items()}
     watched: list[bool] = []
-    for b in bindings:
-        if b.action is None or not could.get(b.action, False):
+    for position, b in enumerate(bindings):
+        action = b.action
+        if action is None:
             watched.append(False)
-        elif b.kind == "recommend":
-            up = extra.get(b.action, 0)
-            own = reaches(b.action, b.score + up)
+        elif b.kind == "recommend":  # this rule firing is the question: it need not fire now
+            others = [(p, loan, at) for p, loan, at in possible.get(action, ()) if at != position]
+            raised = b.score + up.get(action, 0)
+            floor = max((p for p, _, at in others if certain[at]), default=None)
+            if floor is None:  # without it, the action may be missing
+                moves = reaches(action, raised)
+            else:
+                moves = b.score > floor and matters(action, floor + down.get(action, 0), raised)
             other_loan = b.loan is not None and any(
-                loan != b.loan and reaches(b.action, score + up)
-                for score, loan in possible[b.action]
+                loan != b.loan and reaches(action, p + up.get(action, 0)) for p, loan, _ in others
             )
-            watched.append(own or other_loan)
+            watched.append(moves or other_loan)
+        elif action not in best:
+            watched.append(False)  # nothing can recommend the action
+        elif b.kind == "adjust":
+            counted = b.rule_id in adjusts.get(action, {})
+            shift = 0 if counted else b.score
+            watched.append(
+                matters(action, low[action] + min(shift, 0), best[action] + max(shift, 0))
+            )
         else:
-            watched.append(True)
+            watched.append(reaches(action, best[action]))
     return watched
 
 
@@ -375,6 +461,7 @@ def _binding(
     variables: dict[Key, None] = {}
     derives: Key | None = None
     fn: Compiled | None = None
+    node: Node | None = None
     unit = ""
     action: str | None = None
     score = 0
@@ -384,6 +471,7 @@ def _binding(
         derives = _key(then.fact, loan)
         unit = compiled.facts[then.fact].unit
         if then.syntax_error is None:
+            node = then.expr
             fn = functions.get(rule.index)
             if fn is None:
                 fn = functions[rule.index] = compile_expr(then.expr)
@@ -412,6 +500,7 @@ def _binding(
         derives,
         unit,
         fn,
+        node,
         kind,
         action,
         score,
