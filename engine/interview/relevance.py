@@ -32,7 +32,7 @@ advice's plan shows.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,13 +114,16 @@ class Relevance:
         shape = _shape(compiled, tuple(memory.loans))
         self.bindings = shape.bindings
         self.readers = shape.readers
+        self.derivers = shape.derivers
         self._memo = shape.memo
         self.values = _input_values(decision, frozenset(declined))
         self.masks: list[tuple[int, ...]] = []
         self.can_fire: list[bool] = []
         self.certain: list[bool] = []  #: it fires whatever the open answers
         self.sensitive: list[frozenset[Key]] = []
-        self._derive_all(decision)
+        self.parameters = {n: p.value for n, p in decision.ruleset.pack.parameters.items()}
+        self.loans = tuple(memory.loans)
+        self._derive_all()
         self.now = [
             tuple(
                 _BIT[leaf_truth(leaf, memory.get(*key))]
@@ -132,17 +135,33 @@ class Relevance:
             True in {x for x, _ in self._pairs(position, masks)}
             for position, masks in enumerate(self.now)
         ]
-        self.watched = _watched(decision, top, self.bindings, self.can_fire, self.certain)
-        self.watched_now = _watched(decision, top, self.bindings, fires_now, fires_now)
+        self.ranks = _Ranks(decision, top, self.bindings, self.can_fire, self.certain)
+        self.watched = [self.ranks.watched(p) for p in range(len(self.bindings))]
+        ranks_now = _Ranks(decision, top, self.bindings, fires_now, fires_now)
+        self.watched_now = [ranks_now.watched(p) for p in range(len(self.bindings))]
 
     # --- what every fact could still be ----------------------------------------------------
 
-    def _derive_all(self, decision: Decision) -> None:
+    def _derive_all(self) -> None:
         """Every binding's leaf truths and whether it can fire, and every derived fact's possible
-        values, level by level (the bindings are in stage order; a fact's deriving rules all
-        come before the first rule that reads it)."""
-        parameters = {n: p.value for n, p in decision.ruleset.pack.parameters.items()}
-        loans = tuple(decision.memory.loans)
+        values, level by level."""
+        read = self.values.get
+        for _, masks, truths, sensitive in self._derive(
+            range(len(self.bindings)), lambda key: read(key, _UNKNOWN_ONLY), self.values
+        ):
+            self.masks.append(masks)
+            self.can_fire.append(True in truths)
+            self.certain.append(truths == {True})
+            self.sensitive.append(sensitive)
+
+    def _derive(
+        self, positions: Iterable[int], read: Callable[[Key], Values], into: dict[Key, Values]
+    ) -> Iterator[tuple[int, tuple[int, ...], set[Truth], frozenset[Key]]]:
+        """For each binding at ``positions`` (in stage order, with every binding deriving a fact
+        they derive): its leaves' truth masks, its condition's possible truths and the variables
+        its derive expression is sensitive to. A derived fact's possible values go ``into``
+        once every binding deriving it has been seen (a fact's deriving rules all come before
+        the first rule that reads it); ``read`` gives the others."""
         found: dict[Key, set[Hashable]] = {}
         surely: set[Key] = set()
         bounded: dict[Key, bool] = {}  # False: some deriving binding gives any value
@@ -152,22 +171,18 @@ class Relevance:
             if key in pending:  # every binding deriving it has been seen: settle it
                 pending.discard(key)
                 if not bounded[key]:
-                    self.values[key] = None
+                    into[key] = None
                 else:
-                    result = found[key] | (set() if key in surely else {UNKNOWN})
-                    self.values[key] = frozenset(result)
-            return self.values.get(key, _UNKNOWN_ONLY)
+                    into[key] = frozenset(found[key] | (set() if key in surely else {UNKNOWN}))
+            return into[key] if key in into else read(key)
 
-        for position, b in enumerate(self.bindings):
+        for position in positions:
+            b = self.bindings[position]
             masks = tuple(
                 _truth_mask(leaf, values_of(k))
                 for leaf, k in zip(b.leaves, b.leaf_keys, strict=True)
             )
-            self.masks.append(masks)
             truths = {x for x, _ in self._pairs(position, masks)}
-            fires = True in truths
-            self.can_fire.append(fires)
-            self.certain.append(truths == {True})
             sensitive: frozenset[Key] = frozenset()
             if b.derives is not None and b.fn is not None and b.node is not None:
                 key = b.derives
@@ -175,9 +190,16 @@ class Relevance:
                     pending.add(key)
                     found[key] = set()
                     bounded[key] = True
-                if fires:
+                if True in truths:
                     got, sensitive = expression_values(
-                        b.fn, b.node, b.unit, b.loan, loans, b.variables, values_of, parameters
+                        b.fn,
+                        b.node,
+                        b.unit,
+                        b.loan,
+                        self.loans,
+                        b.variables,
+                        values_of,
+                        self.parameters,
                     )
                     if got is None:
                         bounded[key] = False
@@ -185,7 +207,7 @@ class Relevance:
                         found[key] |= got
                     if truths == {True}:
                         surely.add(key)
-            self.sensitive.append(sensitive)
+            yield position, masks, truths, sensitive
         for key in list(pending):
             values_of(key)
 
@@ -196,7 +218,8 @@ class Relevance:
         changed: set[Key] = {key}
         changed_now: set[Key] = {key}  # what it changes while the other open answers stay unknown
         actions: set[str] = set()
-        alone = False
+        alone_for: set[str] = set()  # actions it could move while the other answers stay unknown
+        touched: dict[str, list[int]] = {}  # each action's bindings that read what it changes
         pending: list[int] = []  # a heap of binding positions: bindings are in stage order
         seen: set[int] = set()
 
@@ -231,14 +254,78 @@ class Relevance:
                     pivotal_now or (_can_fire(now) and not sensitive.isdisjoint(changed_now))
                 ):
                     changed_now.add(derived)
-            elif pivotal and self.watched[position]:
-                assert b.action is not None
-                actions.add(b.action)
-                alone = alone or (pivotal_now and self.watched_now[position])
+            elif b.action is not None:
+                touched.setdefault(b.action, []).append(position)
+                if pivotal and self.watched[position]:
+                    actions.add(b.action)
+                    if pivotal_now and self.watched_now[position]:
+                        alone_for.add(b.action)
+        actions -= {a for a in actions if self._same_for_every_answer(key, touched[a], changed)}
         plan = tuple(sorted((k for k in changed if k in self.plan_keys), key=_key_order))
-        alone = alone or any(k in self.plan_keys for k in changed_now)
+        alone = bool(alone_for & actions) or any(k in self.plan_keys for k in changed_now)
         ordered = tuple(sorted(actions, key=lambda a: (-self.bound.get(a, 0), a)))
         return Effects(ordered, plan, alone)
+
+    def _same_for_every_answer(self, key: Key, positions: list[int], changed: set[Key]) -> bool:
+        """Whether the bindings of one action at ``positions`` (those reading what ``key``
+        changes) surely fire or surely not for each answer to ``key``, the other open answers
+        being anything, and give the action the same best priority, loans, adjustments and
+        suppressions for every answer: then the answer cannot move the action, although each
+        binding alone depends on it (one rule for a known date, another for an unknown one).
+        Each answer is followed through the derived facts between ``key`` and the bindings."""
+        answers = self.values.get(key)
+        if answers is None:
+            return False
+        needed: set[Key] = set()
+        through: set[int] = set()
+        todo = [k for p in positions for k in self.bindings[p].leaf_keys if k in changed]
+        while todo:
+            fact = todo.pop()
+            if fact == key or fact in needed:
+                continue
+            needed.add(fact)
+            for position in self.derivers.get(fact, ()):
+                through.add(position)
+                b = self.bindings[position]
+                todo.extend(k for k in (*b.leaf_keys, *b.variables) if k in changed)
+        order = sorted(through | set(positions))
+        if len(answers) * len(order) > MAX_ANSWER_STEPS:
+            return False
+        read = self.values.get
+        found: set[_Contribution] = set()
+        for answer in answers:
+            local: dict[Key, Values] = {key: frozenset({answer})}
+            firing: list[_Binding] = []
+            for position, _, truths, _ in self._derive(
+                order, lambda k: read(k, _UNKNOWN_ONLY), local
+            ):
+                b = self.bindings[position]
+                if b.derives is not None:
+                    continue
+                if len(truths) != 1:
+                    return False  # it depends on other open answers too
+                if truths == {True}:
+                    firing.append(b)
+            found.add(_contribution(firing))
+        return not self._moves(self.bindings[positions[0]].action, positions, found)
+
+    def _moves(self, action: str | None, positions: list[int], found: set[_Contribution]) -> bool:
+        """Whether the action's bindings at ``positions``, giving one of ``found`` for each
+        answer (the rest of its bindings shared), could move the action in the top."""
+        if len(found) == 1 or action is None:
+            return False
+        if len({(loans, suppressed) for _, loans, _, suppressed in found}) > 1:
+            return True
+        floor, down, up = self.ranks.outside(action, positions)
+        best = [priority for priority, _, _, _ in found]
+        raised = [sum(by) for _, _, by, _ in found]
+        if floor is None and any(priority is None for priority in best):
+            # for some answer the action may be missing
+            return self.ranks.reaches(action, max(p or 0 for p in best) + max(raised) + up)
+        known = [floor if p is None else p for p in best]
+        lowest = min(p for p in known if p is not None) + min(raised) + down
+        highest = max(p for p in known if p is not None) + max(raised) + up
+        return self.ranks.matters(action, lowest, highest)
 
     def _pairs(self, position: int, masks: tuple[int, ...]) -> frozenset[Pair]:
         b = self.bindings[position]
@@ -253,6 +340,26 @@ class Relevance:
 
 
 _UNKNOWN_ONLY: frozenset[Hashable] = frozenset({UNKNOWN})
+
+
+#: the most (answer, binding) evaluations spent showing that an answer cannot move an action
+MAX_ANSWER_STEPS = 4000
+
+
+#: what an action's firing bindings give it: the best priority, its loans, the adjustments
+#: (one per rule) and the suppressions (whole, or of loans)
+_Contribution = tuple[int | None, frozenset[str], tuple[int, ...], frozenset[str]]
+
+
+def _contribution(firing: list[_Binding]) -> _Contribution:
+    recommends = [b for b in firing if b.kind == "recommend"]
+    adjusts = {b.rule_id: b.score for b in firing if b.kind == "adjust"}
+    return (
+        max((b.score for b in recommends), default=None),
+        frozenset(b.loan for b in recommends if b.loan is not None),
+        tuple(by for _, by in sorted(adjusts.items())),
+        frozenset(b.loan or "" for b in firing if b.kind == "suppress"),
+    )
 
 
 def _with_changed(
@@ -308,14 +415,8 @@ def _input_values(decision: Decision, declined: frozenset[Key]) -> dict[Key, Val
     return found
 
 
-def _watched(
-    decision: Decision,
-    top: int,
-    bindings: Sequence[_Binding],
-    can_fire: Sequence[bool],
-    certain: Sequence[bool],
-) -> list[bool]:
-    """For each binding, whether its firing could move the top of the advice.
+class _Ranks:
+    """Where actions can stand in the ranking, for one set of bindings that can fire.
 
     The ranking gives an action the highest priority of its recommending rules that fired plus
     every adjustment, and sorts by score, then by the action catalogue: an action's *key* is
@@ -323,89 +424,120 @@ def _watched(
     recommendation sure to fire, else the lowest that can fire, with every negative adjustment
     that can apply) and its *best* (the highest priority that can fire with every positive
     adjustment), and it is in the top only with a key at least the *threshold*: the key of the
-    `top`-th of the other actions recommended now. A binding moves its action's key within a
-    range; that changes the top only if the range reaches the threshold and some other
-    action's key could lie inside its part above the threshold (the threshold's own action
-    counts, for an action that crosses it). So a recommendation matters when, without it, its
-    action could be missing, or score lower with such an action in between; or when it can
-    add its loan to an action that could be in the top through another loan's rule. An
-    adjustment matters when its shift can cross another key so; a suppression when its action
-    could be in the top. The threshold moves only through bindings that are watched
-    themselves, so when nothing watched can change, the top is settled.
+    `top`-th of the other actions recommended now. Moving an action's key within a range
+    changes the top only if the range reaches the threshold and some other action's key could
+    lie inside its part above the threshold (the threshold's own action counts, for an action
+    that crosses it). The threshold moves only through bindings that are watched themselves,
+    so when nothing watched can change, the top is settled.
     """
-    order = {code: spec.order for code, spec in decision.ruleset.pack.actions.items()}
-    recs = decision.recommendations
-    adjusts: dict[str, dict[str, int]] = {}
-    possible: dict[str, list[tuple[int, str | None, int]]] = {}
-    for position, b in enumerate(bindings):
-        if not can_fire[position] or b.action is None:
-            continue
-        if b.kind == "adjust":
-            adjusts.setdefault(b.action, {})[b.rule_id] = b.score
-        elif b.kind == "recommend":
-            possible.setdefault(b.action, []).append((b.score, b.loan, position))
-    up = {a: sum(v for v in by.values() if v > 0) for a, by in adjusts.items()}
-    down = {a: sum(v for v in by.values() if v < 0) for a, by in adjusts.items()}
-    best = {a: max(p for p, _, _ in found) + up.get(a, 0) for a, found in possible.items()}
-    low = {
-        a: max(
-            min(p for p, _, _ in found), max((p for p, _, at in found if certain[at]), default=0)
-        )
-        + down.get(a, 0)
-        for a, found in possible.items()
-    }
 
-    def key(action: str, score: int) -> tuple[int, int]:
-        return (score, -order[action])
+    def __init__(
+        self,
+        decision: Decision,
+        top: int,
+        bindings: Sequence[_Binding],
+        can_fire: Sequence[bool],
+        certain: Sequence[bool],
+    ) -> None:
+        self.order = {code: spec.order for code, spec in decision.ruleset.pack.actions.items()}
+        self.recs = decision.recommendations
+        self.top = top
+        self.bindings = bindings
+        self.certain = certain
+        self.adjusts: dict[str, dict[str, int]] = {}
+        self.possible: dict[str, list[tuple[int, str | None, int]]] = {}
+        for position, b in enumerate(bindings):
+            if not can_fire[position] or b.action is None:
+                continue
+            if b.kind == "adjust":
+                self.adjusts.setdefault(b.action, {})[b.rule_id] = b.score
+            elif b.kind == "recommend":
+                self.possible.setdefault(b.action, []).append((b.score, b.loan, position))
+        self.best: dict[str, int] = {}
+        self.low: dict[str, int] = {}
+        for action, found in self.possible.items():
+            by = self.adjusts.get(action, {}).values()
+            surely = max((p for p, _, at in found if certain[at]), default=0)
+            self.best[action] = max(p for p, _, _ in found) + sum(v for v in by if v > 0)
+            self.low[action] = max(min(p for p, _, _ in found), surely) + sum(
+                v for v in by if v < 0
+            )
 
-    def threshold(action: str) -> tuple[int, int] | None:
-        others = [r for r in recs if r.action != action]
-        return None if len(others) < top else key(others[top - 1].action, others[top - 1].score)
+    def key(self, action: str, score: int) -> tuple[int, int]:
+        return (score, -self.order[action])
 
-    def matters(action: str, lowest: int, highest: int) -> bool:
+    def threshold(self, action: str) -> tuple[int, int] | None:
+        others = [r for r in self.recs if r.action != action]
+        if len(others) < self.top:
+            return None
+        return self.key(others[self.top - 1].action, others[self.top - 1].score)
+
+    def reaches(self, action: str, score: int) -> bool:
+        """Whether ``action`` with ``score`` would be in the top."""
+        line = self.threshold(action)
+        return line is None or self.key(action, score) >= line
+
+    def matters(self, action: str, lowest: int, highest: int) -> bool:
         """Whether moving ``action``'s score within [lowest, highest] could change the top."""
-        line = threshold(action)
-        high = key(action, highest)
+        line = self.threshold(action)
+        high = self.key(action, highest)
         if line is not None and high < line:
             return False  # never in the top
-        bottom = key(action, lowest) if line is None else max(key(action, lowest), line)
+        low = self.key(action, lowest)
+        bottom = low if line is None else max(low, line)
         return any(
-            other != action and key(other, low[other]) <= high and key(other, best[other]) >= bottom
-            for other in best
+            other != action
+            and self.key(other, self.low[other]) <= high
+            and self.key(other, self.best[other]) >= bottom
+            for other in self.best
         )
 
-    def reaches(action: str, score: int) -> bool:
-        line = threshold(action)
-        return line is None or key(action, score) >= line
+    def outside(self, action: str, positions: Iterable[int]) -> tuple[int | None, int, int]:
+        """What the action's bindings other than ``positions`` can give it: the highest
+        priority sure to fire (None: none is sure), and every negative and positive adjustment
+        of other rules that can apply."""
+        skip = set(positions)
+        rules = {self.bindings[p].rule_id for p in skip}
+        floor = max(
+            (
+                p
+                for p, _, at in self.possible.get(action, ())
+                if at not in skip and self.certain[at]
+            ),
+            default=None,
+        )
+        by = [v for rule, v in self.adjusts.get(action, {}).items() if rule not in rules]
+        return floor, sum(v for v in by if v < 0), sum(v for v in by if v > 0)
 
-    watched: list[bool] = []
-    for position, b in enumerate(bindings):
+    def watched(self, position: int) -> bool:
+        """Whether the binding's firing could move the top of the advice: a recommendation when,
+        without it, its action could be missing, or score lower with another key in between; or
+        when it can add its loan to an action that could be in the top through another loan's
+        rule; an adjustment when its shift can cross another key so; a suppression when its
+        action could be in the top."""
+        b = self.bindings[position]
         action = b.action
         if action is None:
-            watched.append(False)
-        elif b.kind == "recommend":  # this rule firing is the question: it need not fire now
-            others = [(p, loan, at) for p, loan, at in possible.get(action, ()) if at != position]
-            raised = b.score + up.get(action, 0)
-            floor = max((p for p, _, at in others if certain[at]), default=None)
+            return False
+        if b.kind == "recommend":  # this rule firing is the question: it need not fire now
+            floor, down, up = self.outside(action, [position])
+            raised = b.score + up
             if floor is None:  # without it, the action may be missing
-                moves = reaches(action, raised)
+                moves = self.reaches(action, raised)
             else:
-                moves = b.score > floor and matters(action, floor + down.get(action, 0), raised)
+                moves = b.score > floor and self.matters(action, floor + down, raised)
+            others = [(p, loan) for p, loan, at in self.possible.get(action, ()) if at != position]
             other_loan = b.loan is not None and any(
-                loan != b.loan and reaches(action, p + up.get(action, 0)) for p, loan, _ in others
+                loan != b.loan and self.reaches(action, p + up) for p, loan in others
             )
-            watched.append(moves or other_loan)
-        elif action not in best:
-            watched.append(False)  # nothing can recommend the action
-        elif b.kind == "adjust":
-            counted = b.rule_id in adjusts.get(action, {})
-            shift = 0 if counted else b.score
-            watched.append(
-                matters(action, low[action] + min(shift, 0), best[action] + max(shift, 0))
-            )
-        else:
-            watched.append(reaches(action, best[action]))
-    return watched
+            return moves or other_loan
+        if action not in self.best:
+            return False  # nothing can recommend the action
+        if b.kind == "adjust":
+            shift = 0 if b.rule_id in self.adjusts.get(action, {}) else b.score
+            lowest = self.low[action] + min(shift, 0)
+            return self.matters(action, lowest, self.best[action] + max(shift, 0))
+        return self.reaches(action, self.best[action])
 
 
 def _key_order(key: Key) -> tuple[str, str]:
@@ -419,6 +551,7 @@ class _Shape:
 
     bindings: list[_Binding]
     readers: dict[Key, list[int]]
+    derivers: dict[Key, list[int]]
     memo: dict[tuple[int, tuple[int, ...]], frozenset[Pair]] = field(default_factory=dict)
 
 
@@ -442,7 +575,11 @@ def _shape(compiled: CompiledPack, loans: tuple[str, ...]) -> _Shape:
     for position, b in enumerate(bindings):
         for read in dict.fromkeys((*b.leaf_keys, *b.variables)):
             readers.setdefault(read, []).append(position)
-    shape = _Shape(bindings, readers)
+    derivers: dict[Key, list[int]] = {}
+    for position, b in enumerate(bindings):
+        if b.derives is not None:
+            derivers.setdefault(b.derives, []).append(position)
+    shape = _Shape(bindings, readers, derivers)
     if len(_SHAPES) >= _MAX_SHAPES:
         _SHAPES.clear()
     _SHAPES[key] = (compiled, shape)  # the pack is kept, so its id is not reused meanwhile
