@@ -116,6 +116,7 @@ class Relevance:
         self.readers = shape.readers
         self.derivers = shape.derivers
         self._memo = shape.memo
+        self._values_memo = shape.values_memo
         self.values = _input_values(decision, frozenset(declined))
         self.masks: list[tuple[int, ...]] = []
         self.can_fire: list[bool] = []
@@ -191,16 +192,7 @@ class Relevance:
                     found[key] = set()
                     bounded[key] = True
                 if True in truths:
-                    got, sensitive = expression_values(
-                        b.fn,
-                        b.node,
-                        b.unit,
-                        b.loan,
-                        self.loans,
-                        b.variables,
-                        values_of,
-                        self.parameters,
-                    )
+                    got, sensitive = self._expression_values(position, values_of)
                     if got is None:
                         bounded[key] = False
                     else:
@@ -210,6 +202,25 @@ class Relevance:
             yield position, masks, truths, sensitive
         for key in list(pending):
             values_of(key)
+
+    def _expression_values(
+        self, position: int, values_of: Callable[[Key], Values]
+    ) -> tuple[Values, frozenset[Key]]:
+        """``possible.expression_values`` for a derive binding, remembered for the pack and
+        loans by the values of what it reads (one answer changes few of them)."""
+        b = self.bindings[position]
+        assert b.fn is not None and b.node is not None
+        reads = tuple(values_of(k) for k in b.variables)
+        memo_key = (position, reads)
+        found = self._values_memo.get(memo_key)
+        if found is None:
+            found = expression_values(
+                b.fn, b.node, b.unit, b.loan, self.loans, b.variables, values_of, self.parameters
+            )
+            if len(self._values_memo) >= _MAX_VALUES_MEMO:
+                self._values_memo.clear()
+            self._values_memo[memo_key] = found
+        return found
 
     # --- one open input --------------------------------------------------------------------
 
@@ -260,8 +271,12 @@ class Relevance:
                     actions.add(b.action)
                     if pivotal_now and self.watched_now[position]:
                         alone_for.add(b.action)
-        actions -= {a for a in actions if self._same_for_every_answer(key, touched[a], changed)}
         plan = tuple(sorted((k for k in changed if k in self.plan_keys), key=_key_order))
+        if not plan:  # whether to ask it at all may rest on an action alone: look closer
+            for action in sorted(actions, key=lambda a: (-self.bound.get(a, 0), a)):
+                if not self._same_for_every_answer(key, touched[action], changed):
+                    break  # it is asked: the other actions are kept as they are
+                actions.discard(action)
         alone = bool(alone_for & actions) or any(k in self.plan_keys for k in changed_now)
         ordered = tuple(sorted(actions, key=lambda a: (-self.bound.get(a, 0), a)))
         return Effects(ordered, plan, alone)
@@ -293,7 +308,7 @@ class Relevance:
             return False
         read = self.values.get
         found: set[_Contribution] = set()
-        for answer in answers:
+        for answer in _telling_order(answers):
             local: dict[Key, Values] = {key: frozenset({answer})}
             firing: list[_Binding] = []
             for position, _, truths, _ in self._derive(
@@ -360,6 +375,14 @@ def _contribution(firing: list[_Binding]) -> _Contribution:
         tuple(by for _, by in sorted(adjusts.items())),
         frozenset(b.loan or "" for b in firing if b.kind == "suppress"),
     )
+
+
+def _telling_order(answers: frozenset[Hashable]) -> list[Hashable]:
+    """The answers in an order that shows a difference early: "don't know" first, then from
+    both ends of the sorted answers inwards."""
+    known = sorted((a for a in answers if a is not UNKNOWN), key=lambda a: (type(a).__name__, a))
+    ends = [known[i // 2] if i % 2 == 0 else known[-1 - i // 2] for i in range(len(known))]
+    return ([UNKNOWN] if UNKNOWN in answers else []) + ends
 
 
 def _with_changed(
@@ -446,8 +469,15 @@ class _Ranks:
         self.certain = certain
         self.adjusts: dict[str, dict[str, int]] = {}
         self.possible: dict[str, list[tuple[int, str | None, int]]] = {}
+        #: the recommendations surely suppressed: (action, None) for the whole action, else
+        #: (action, loan) for that loan's
+        self.suppressed: set[tuple[str, str | None]] = {
+            (b.action, b.loan)
+            for position, b in enumerate(bindings)
+            if b.kind == "suppress" and b.action is not None and certain[position]
+        }
         for position, b in enumerate(bindings):
-            if not can_fire[position] or b.action is None:
+            if not can_fire[position] or b.action is None or self.gone(position):
                 continue
             if b.kind == "adjust":
                 self.adjusts.setdefault(b.action, {})[b.rule_id] = b.score
@@ -462,6 +492,15 @@ class _Ranks:
             self.low[action] = max(min(p for p, _, _ in found), surely) + sum(
                 v for v in by if v < 0
             )
+
+    def gone(self, position: int) -> bool:
+        """Whether the binding is a recommendation surely suppressed."""
+        b = self.bindings[position]
+        if b.kind != "recommend" or b.action is None:
+            return False
+        return (b.action, None) in self.suppressed or (
+            b.loan is not None and (b.action, b.loan) in self.suppressed
+        )
 
     def key(self, action: str, score: int) -> tuple[int, int]:
         return (score, -self.order[action])
@@ -517,7 +556,7 @@ class _Ranks:
         action could be in the top."""
         b = self.bindings[position]
         action = b.action
-        if action is None:
+        if action is None or self.gone(position):
             return False
         if b.kind == "recommend":  # this rule firing is the question: it need not fire now
             floor, down, up = self.outside(action, [position])
@@ -553,9 +592,14 @@ class _Shape:
     readers: dict[Key, list[int]]
     derivers: dict[Key, list[int]]
     memo: dict[tuple[int, tuple[int, ...]], frozenset[Pair]] = field(default_factory=dict)
+    #: (binding position, the values of what its expression reads) → its values, sensitivity
+    values_memo: dict[tuple[int, tuple[Values, ...]], tuple[Values, frozenset[Key]]] = field(
+        default_factory=dict
+    )
 
 
 _SHAPES: dict[tuple[int, tuple[str, ...]], tuple[CompiledPack, _Shape]] = {}
+_MAX_VALUES_MEMO = 50_000
 _MAX_SHAPES = 64
 
 
