@@ -110,7 +110,6 @@ class Relevance:
         compiled = decision.ruleset.compiled
         memory = decision.memory
         self.bound = _score_bounds(decision)
-        self.plan_keys = _plan_keys(decision)
         shape = _shape(compiled, tuple(memory.loans))
         self.bindings = shape.bindings
         self.readers = shape.readers
@@ -125,6 +124,7 @@ class Relevance:
         self.parameters = {n: p.value for n, p in decision.ruleset.pack.parameters.items()}
         self.loans = tuple(memory.loans)
         self._derive_all()
+        self.plan_keys = _plan_keys(decision, self.values)
         self.now = [
             tuple(
                 _BIT[leaf_truth(leaf, memory.get(*key))]
@@ -722,22 +722,31 @@ def _score_bounds(decision: Decision) -> dict[str, int]:
     return {action: score + raise_by.get(action, 0) for action, score in best.items()}
 
 
-def _plan_keys(decision: Decision) -> frozenset[Key]:
-    """The derived facts the advice's plan shows, for each loan: its figures and the facts its
-    ``why`` sentences quote."""
+def _plan_keys(decision: Decision, values: dict[Key, Values]) -> frozenset[Key]:
+    """The derived facts the advice's plan shows, for each loan: its figures, and the facts
+    quoted by the ``why`` sentences of the reason codes the loan's ``why`` fact could still
+    take (all of them while it could take any)."""
     spec = decision.ruleset.pack.plan
     if spec is None:
         return frozenset()
-    facts: set[str] = {spec.budget, spec.allocated, *spec.loan.values()}
-    for template in spec.why.values():
+    shown: set[str] = {spec.budget, spec.allocated, *spec.loan.values()}
+    quoted: dict[str, set[str]] = {}
+    for code, template in spec.why.items():
         for text in (template.en, template.zh):
-            facts.update(n for n in placeholders(text) if not n.startswith("params."))
+            found = (n for n in placeholders(text) if not n.startswith("params."))
+            quoted.setdefault(code, set()).update(found)
     keys: set[Key] = set()
-    for fact in facts:
+    for fact in shown:
         if fact.startswith("loan."):
             keys.update((fact, loan) for loan in decision.memory.loans)
         else:
             keys.add((fact, None))
+    why = spec.loan["why"]
+    for loan in decision.memory.loans:
+        codes = values.get(_key(why, loan))
+        for code, facts in quoted.items():
+            if codes is None or code in codes:
+                keys.update(_key(fact, loan) for fact in facts)
     return frozenset(keys)
 
 
