@@ -353,12 +353,30 @@ class _NodeSets:
         """The node's values and the variables it is sensitive to; ``in_loan`` is the loan an
         aggregate is at (None outside aggregates)."""
         values, sensitive = self._of(node, in_loan)
-        if values is not None:
-            if len(values) > MAX_VALUES:
-                return None, sensitive
-            if len(values) == 1:
-                return values, _NO_KEYS
+        if values is None or len(values) > MAX_VALUES:
+            return None, self._everything(node, in_loan)  # any value: it may read anything
+        if len(values) == 1:
+            return values, _NO_KEYS
         return values, sensitive
+
+    def _everything(self, node: Node, in_loan: str | None) -> frozenset[Key]:
+        """Every variable the node reads that could take more than one value."""
+        found: set[Key] = set()
+        for name, in_aggregate in expr_names(node):
+            if name.startswith("params."):
+                continue
+            keys: list[Key]
+            if name.startswith("loan.") and in_aggregate and in_loan is None:
+                keys = [(name, loan_id) for loan_id in self.loans]
+            elif name.startswith("loan."):
+                keys = [(name, in_loan if in_loan is not None else self.loan)]
+            else:
+                keys = [(name, None)]
+            for key in keys:
+                values = self.values_of(key)
+                if values is None or len(values) > 1:
+                    found.add(key)
+        return frozenset(found)
 
     def _of(self, node: Node, in_loan: str | None) -> NodeValues:
         if isinstance(node, Literal_):
