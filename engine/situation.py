@@ -704,9 +704,7 @@ _NOT_AFTER = {
 
 def date_not_after_as_of(fact: str) -> bool:
     """Whether the loan date ``fact`` (``loan.first_missed_due_date``) may not follow ``as_of``."""
-    return any(
-        not_after and fact == "loan." + ".".join(inner) for inner, not_after in _LOAN_DATES
-    )
+    return any(not_after and fact == "loan." + ".".join(inner) for inner, not_after in _LOAN_DATES)
 
 
 def check_dates(situation: dict[str, Any], source: str, today: datetime.date | None = None) -> None:
