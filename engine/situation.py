@@ -702,6 +702,11 @@ _NOT_AFTER = {
 }
 
 
+def date_not_after_as_of(fact: str) -> bool:
+    """Whether the loan date ``fact`` (``loan.first_missed_due_date``) may not follow ``as_of``."""
+    return any(not_after and fact == "loan." + ".".join(inner) for inner, not_after in _LOAN_DATES)
+
+
 def check_dates(situation: dict[str, Any], source: str, today: datetime.date | None = None) -> None:
     """Refuse dates that are impossible or absurd against ``as_of`` (``today`` when absent).
 

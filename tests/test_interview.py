@@ -28,8 +28,17 @@ from engine import (
     next_questions,
 )
 from engine.audit.testing import load_cases, test_files
-from engine.interview import check_book, fields_read_for, load_book, replay, value_at
+from engine.interview import (
+    check_book,
+    fields_read_for,
+    forget,
+    load_book,
+    path_of,
+    replay,
+    value_at,
+)
 from engine.interview.answers import parse_answer
+from engine.interview.possible import candidates, thaw
 from engine.render import render_text
 from engine.situation import load_situation_file, validate_situation
 from engine.values import UNKNOWN
@@ -331,8 +340,6 @@ def _alternatives(question_type: str, value: Any, as_of: dt.date) -> list[Any]:
 
 
 def _with(situation: dict[str, Any], path: str, value: Any) -> dict[str, Any] | None:
-    from engine.interview import forget
-
     base = forget(situation, path)
     if value is UNKNOWN:
         return base
@@ -340,14 +347,6 @@ def _with(situation: dict[str, Any], path: str, value: Any) -> dict[str, Any] | 
         return apply_answer(base, path, value)
     except SituationError:
         return None
-
-
-#: The share of asked questions for which the check below may find no other answer that changes
-#: the advice. The analysis over-approximates (a derived figure an answer feeds is taken to be
-#: able to take any value, and an answer that matters only together with another still open when
-#: it is asked counts); docs/interview.md reports the measured share (25 of 181, 14%, on the
-#: examples).
-MAX_UNWITNESSED = 0.14
 
 
 def _witness(
@@ -362,6 +361,10 @@ def _witness(
         options = [o for o in options if o != value] + [UNKNOWN]
     else:
         options = _alternatives(kind, value, as_of)
+        # and the answers the analysis itself tries: the thresholds of the rules downstream
+        known = [v for where in places for v in _leaf_values(where)]
+        tried = candidates(ruleset.compiled, field, as_of.isoformat(), known) or ()
+        options += [thaw(c) for c in tried if thaw(c) != value and thaw(c) not in options]
     for where in places:
         now = _settled(ruleset, evaluate_partial(ruleset, where))
         for other in options:
@@ -371,12 +374,21 @@ def _witness(
     return False
 
 
+def _leaf_values(doc: Any) -> list[Any]:
+    if isinstance(doc, dict):
+        return [v for item in doc.values() for v in _leaf_values(item)]
+    if isinstance(doc, list):
+        return [v for item in doc for v in _leaf_values(item)]
+    return [doc]
+
+
 @pytest.mark.slow
 def test_no_question_is_asked_whose_answer_cannot_change_the_advice(ruleset: Any) -> None:
-    """Each asked field: some other answer (a choice, a number or date across the thresholds,
-    "don't know") changes the top or the plan, in the situation as it stood when the question
-    was asked, in the finished interview or in the full situation - for all but a bounded share
-    (``MAX_UNWITNESSED``), listed on failure."""
+    """Each asked field of every example: some other answer (a choice, a number or date across
+    the thresholds, "don't know") changes the top or the plan, in the situation as it stood when
+    the question was asked, in the finished interview or in the full situation. No exception
+    (the interview before this check asked 25 of 181 such questions: derived figures taken to be
+    able to take any value, rules that could not reach the top, two rules for one action)."""
     book = load_book(ruleset.pack)
     misses: list[str] = []
     checked = 0
@@ -400,7 +412,93 @@ def test_no_question_is_asked_whose_answer_cannot_change_the_advice(ruleset: Any
             if not _witness(ruleset, book, places, asked, value, as_of):
                 misses.append(f"{path.name}: {asked}")
     assert checked > 100
-    assert len(misses) <= MAX_UNWITNESSED * checked, "\n".join(misses)
+    assert misses == []
+
+
+def _askable_paths(ruleset: Any, situation: dict[str, Any]) -> list[str]:
+    book = load_book(ruleset.pack)
+    found: list[str] = []
+    for name in book.questions:
+        if name == "loans":
+            continue
+        if name.startswith("loan."):
+            found += [path_of(name, i) for i in range(len(situation["loans"]))]
+        else:
+            found.append(name)
+    return found
+
+
+@pytest.mark.slow
+def test_one_open_field_is_asked_exactly_when_its_answer_changes_the_advice(
+    ruleset: Any,
+) -> None:
+    """Each example's full situation without one of its answers, every other field it leaves
+    out declined ("don't know"): the field is asked if and only if some other answer to it
+    changes the top or the plan (217 cases; the interview before asked 25 of them needlessly).
+    Not asked with a witness would break "the same advice as the full situation"."""
+    book = load_book(ruleset.pack)
+    wrong: list[str] = []
+    for path in EXAMPLES:
+        known = load_situation_file(path)
+        as_of = dt.date.fromisoformat(known["as_of"])
+        for asked in _askable_paths(ruleset, known):
+            value = value_at(known, asked)
+            if value is UNKNOWN:
+                continue
+            situation = forget(known, asked)
+            declined = [
+                p
+                for p in _askable_paths(ruleset, situation)
+                if p != asked and value_at(situation, p) is UNKNOWN
+            ]
+            questions = next_questions(ruleset, situation, limit=0, declined=declined)
+            is_asked = any(q.path == asked for q in questions)
+            if is_asked != _witness(ruleset, book, [known], asked, value, as_of):
+                wrong.append(f"{path.name}: {asked} {'asked' if is_asked else 'not asked'}")
+    assert wrong == []
+
+
+#: (example, a field left out, why the interview needs not ask it): each was asked before
+NOT_ASKED = [
+    ("first-late-payment.json", "loans[0].next_due_date", "a count already settled"),
+    ("healthy-prevention.json", "loans[0].next_due_date", "no shortfall expected"),
+    ("court-notice.json", "loans[0].status.reported_to_credit_bureau", "below the top"),
+    ("credit-card-hardship.json", "borrower.hardship_evidence", "a tie lost to the catalogue"),
+    ("shortfall-before-due.json", "loans[0].next_due_date", "two rules, one action"),
+    ("distress.json", "loans[0].monthly_payment", "no budget: the plan pauses"),
+]
+
+
+@pytest.mark.parametrize("name,asked,reason", NOT_ASKED, ids=[f"{n}-{r}" for n, _, r in NOT_ASKED])
+def test_an_answer_that_cannot_move_the_advice_is_not_asked(
+    ruleset: Any, name: str, asked: str, reason: str
+) -> None:
+    known = load_situation_file(ROOT / "examples" / name)
+    situation = forget(known, asked)
+    declined = [
+        p
+        for p in _askable_paths(ruleset, situation)
+        if p != asked and value_at(situation, p) is UNKNOWN
+    ]
+    paths = [q.path for q in next_questions(ruleset, situation, limit=0, declined=declined)]
+    assert asked not in paths, reason
+
+
+@pytest.mark.slow
+def test_safety_gates_come_first_in_every_example(ruleset: Any) -> None:
+    """Thoughts of self-harm, suspicious contact and data given away are the first questions,
+    then the loans, then each loan's court papers, before any money question."""
+    for path in EXAMPLES:
+        asked = list(replay(ruleset, load_situation_file(path)).asked)
+        assert asked[:4] == [
+            "borrower.distress",
+            "plans.suspicious_contact",
+            "plans.shared_personal_data",
+            "loans",
+        ], path.name
+        loans = len(load_situation_file(path)["loans"])
+        legal = {f"loans[{i}].status.legal" for i in range(loans)}
+        assert set(asked[4 : 4 + loans]) == legal, path.name
 
 
 def _field(path: str) -> str:

@@ -143,13 +143,13 @@ def _open_questions(
     book = load_book(ruleset.pack)
     skipped = set(declined)
     decision = evaluate_partial(ruleset, situation, locale=locale, today=today)
-    found: list[tuple[tuple[int, int, int, int, int], Question]] = []
+    found: list[tuple[tuple[int, int, int, int, int, int], Question]] = []
     order = {name: i for i, name in enumerate(input_facts())}
     loans = decision.memory.loans
     if not loans and LOANS not in skipped:
         spec = book.questions[LOANS]
         question = _question(spec, LOANS, None, locale, decision, Effects((), ()), 0)
-        found.append(((book.group_rank(spec.group), -spec.priority, 0, -1, -1), question))
+        found.append(((0, book.group_rank(spec.group), -spec.priority, 0, -1, -1), question))
     fields = [name for name in book.questions if name != LOANS]
     keys = unknown_inputs(decision, fields)
     paths = {
@@ -170,6 +170,7 @@ def _open_questions(
         spec = book.questions[fact]
         question = _question(spec, path, loan, locale, decision, effects, impact)
         rank = (
+            0 if effects.alone else 1,
             book.group_rank(spec.group),
             -spec.priority,
             -impact,
