@@ -31,12 +31,11 @@ from typing import Any
 
 from engine import expr
 from engine.checks import fact_specs, facts_read
-from engine.encoding import to_engine_json
+from engine.encoding import check_hash_collisions, property_names, to_engine_json
 from engine.errors import RuleError
 from engine.facts import FactSpec
 from engine.model import Condition, Derive, Leaf, Pack, Rule
 from engine.operators import OPERATORS, Props
-from engine.rete import check_hash_collisions, property_names
 
 GATE = "@closed"
 SITUATION_ENTITY = "@situation"  #: the pattern key of the situation's entity fact

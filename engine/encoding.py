@@ -9,8 +9,12 @@ and the output never contains raw whitespace.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from decimal import Decimal
 from json.encoder import encode_basestring
+from typing import Any
+
+from engine.errors import EngineError
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -91,3 +95,53 @@ def to_engine_json(value: object) -> str:
     if isinstance(value, list | tuple):
         return "[" + ",".join(to_engine_json(v) for v in value) + "]"
     raise EncodingError(f"cannot encode {type(value).__name__} for the engine")
+
+
+def fnv1a_32(text: str) -> int:
+    """The hash durable_rules uses for sids, fact ids and property names.
+
+    >>> fnv1a_32("p2039599") == fnv1a_32("p2222382")
+    True
+    """
+    h = 0x811C9DC5
+    for byte in text.encode("utf-8"):
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def property_names(definition: Any) -> set[str]:
+    """Every fact property name a ruleset definition tests (operators and aliases left out)."""
+    names: set[str] = set()
+
+    def walk(node: Any, under_test: bool) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item, under_test)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if key.startswith("$"):
+                    walk(value, True)
+                elif under_test:
+                    names.add(key)
+                    walk(value, False)
+                else:
+                    walk(value, key in ("all", "any") or isinstance(value, dict | list))
+
+    for rule in definition.values():
+        for pattern in rule.get("all", []):
+            for test in pattern.values():
+                walk(test, True)
+    return names
+
+
+def check_hash_collisions(names: Iterable[str]) -> None:
+    """Refuse two property names with one FNV-1a-32 hash: the engine would treat them as one."""
+    seen: dict[int, str] = {}
+    for name in sorted(set(names)):
+        other = seen.setdefault(fnv1a_32(name), name)
+        if other != name:
+            raise EngineError(
+                0,
+                f"property names '{other}' and '{name}' collide in the engine's"
+                " 32-bit hash; rename one",
+            )
