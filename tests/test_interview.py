@@ -28,11 +28,11 @@ from engine import (
     next_questions,
 )
 from engine.audit.testing import load_cases, test_files
+from engine.core.values import UNKNOWN
 from engine.interview import check_book, fields_read_for, load_book, replay, value_at
 from engine.interview.answers import parse_answer
-from engine.render import render_text
-from engine.situation import load_situation_file, validate_situation
-from engine.values import UNKNOWN
+from engine.load.situation import load_situation_file, validate_situation
+from engine.present.rendering import render_text
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))

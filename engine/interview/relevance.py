@@ -31,16 +31,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.checks import leaves
-from engine.compiler import CompiledPack
+from engine.compile.compiler import CompiledPack
+from engine.core.facts import input_facts
+from engine.core.values import UNKNOWN
 from engine.decision import Decision
-from engine.explain import Truth, combine, leaf_truth
-from engine.expr import names as expr_names
-from engine.facts import input_facts
-from engine.memory import Key
-from engine.model import Adjust, Condition, Derive, Leaf, Recommend, Suppress
-from engine.template import placeholders
-from engine.values import UNKNOWN
+from engine.load.checks import leaves
+from engine.pack.expr import names as expr_names
+from engine.pack.model import Adjust, Condition, Derive, Leaf, Recommend, Suppress
+from engine.pack.template import placeholders
+from engine.rank.conditions import Truth, combine, leaf_truth
+from engine.run.memory import Key
 
 _ANY_LOAN = "\x00any"  #: a per-loan fact read inside an aggregate: any loan's value
 
