@@ -3,8 +3,8 @@
 Per situation, median of ``--repeat`` rounds, CPU time of this process (``time.process_time``,
 steadier than wall time on a shared machine):
 
-* ``validate``: ``engine.situation.validate_situation`` on a valid situation;
-* ``rank``: ``engine.ranking.rank`` over an evaluation's firings (the engine run not repeated);
+* ``validate``: ``engine.load.situation.validate_situation`` on a valid situation;
+* ``rank``: ``engine.rank.ranking.rank`` over an evaluation's firings (the engine run not repeated);
 * ``rank + to_advice``: the same, then the advice document made from it;
 * ``evaluate``: ``engine.evaluate(validated=True)`` (run and ranking);
 * ``evaluate, validating``: ``engine.evaluate`` validating the situation itself;
@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from engine.api import RuleSet, evaluate, load_rules  # noqa: E402
 from engine.decision import Decision  # noqa: E402
-from engine.ranking import rank  # noqa: E402
-from engine.situation import validate_situation  # noqa: E402
+from engine.rank.ranking import rank  # noqa: E402
+from engine.load.situation import validate_situation  # noqa: E402
 from tests.packgen import generate_pack, matching_situation  # noqa: E402
 
 TODAY = datetime.date(2026, 11, 28)

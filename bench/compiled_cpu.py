@@ -60,8 +60,8 @@ def measure(
     )
 
     import engine
-    from engine import lowered
-    from engine.model import Recommend
+    from engine.run import lowered
+    from engine.pack.model import Recommend
 
     today = __import__("datetime").date(2026, 11, 28)
     fast = plain.load(pack).evaluate

@@ -33,9 +33,9 @@ def child(root: str, profile: bool) -> None:
 
     sys.path.insert(0, str(ROOT))
     from engine import api
-    from engine.checks import check_pack
-    from engine.compiler import compile_pack
-    from engine.loader import pack_digest, read_pack
+    from engine.load.checks import check_pack
+    from engine.compile.compiler import compile_pack
+    from engine.load.loader import pack_digest, read_pack
 
     os.environ["XIESHANG_NO_CACHE"] = "1"
     times = {}

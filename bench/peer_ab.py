@@ -54,7 +54,7 @@ def main() -> None:
             del sys.modules[name]
         sys.path.insert(0, tree)
         from engine.api import load_rules
-        from engine.run import run
+        from engine.run.driver import run
 
         rules = load_rules([Path(root) / "pack"])
         sys.path.remove(tree)

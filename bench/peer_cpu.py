@@ -39,8 +39,8 @@ def main() -> None:
     )
 
     from engine.api import load_rules
-    from engine.model import Recommend
-    from engine.run import run
+    from engine.pack.model import Recommend
+    from engine.run.driver import run
 
     pack = json.loads((data / f"pack_{n}.json").read_text("utf-8"))
     situations = json.loads((data / "situations.json").read_text("utf-8"))[:count]

@@ -41,12 +41,12 @@ import durable_rules_engine as E  # noqa: E402
 
 from engine.api import RuleSet, evaluate, load_rules  # noqa: E402
 from engine.batch import Options, advise_line  # noqa: E402
-from engine.errors import RuleLoadError  # noqa: E402
-from engine.memory import Memory  # noqa: E402
-from engine.model import Derive  # noqa: E402
-from engine.reference import reference_run  # noqa: E402
-from engine.run import _Driver, run  # noqa: E402
-from engine.situation import normalise  # noqa: E402
+from engine.core.errors import RuleLoadError  # noqa: E402
+from engine.run.memory import Memory  # noqa: E402
+from engine.pack.model import Derive  # noqa: E402
+from engine.run.reference import reference_run  # noqa: E402
+from engine.run.driver import _Driver, run  # noqa: E402
+from engine.load.situation import normalise  # noqa: E402
 from tests.packgen import (  # noqa: E402
     generate_pack,
     matching_situation,

@@ -26,7 +26,7 @@ LONG = 10  #: with more questions left than this, the progress line recalls that
 
 
 def _words(ruleset: RuleSet, locale: str) -> dict[str, str]:
-    """The interview's words in ``locale`` (``engine/messages/<locale>.yaml``, ``interview:``);
+    """The interview's words in ``locale`` (``engine/core/messages/<locale>.yaml``, ``interview:``);
     a locale the pack does not have is refused by the interview itself."""
     if locale not in ruleset.pack.locales:
         allowed = ", ".join(repr(name) for name in ruleset.pack.locales)

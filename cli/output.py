@@ -5,8 +5,8 @@ Every command's result is a document rendered by the presentation registry
 rendering and writing, :func:`rendered` then :meth:`Rendered.write`), through
 :func:`write_stdout`:
 
-* text is neutralised for a terminal (``engine.safetext.lines``: control and formatting
-  characters as visible escapes), JSON has them as ``\\uXXXX`` (``engine.safetext.json_text``);
+* text is neutralised for a terminal (``engine.core.safetext.lines``: control and formatting
+  characters as visible escapes), JSON has them as ``\\uXXXX`` (``engine.core.safetext.json_text``);
 * when standard output is closed (``>&-``) the command says so in one line (exit 1), like any
   other write error;
 * when standard output's encoding cannot represent the output (``LC_ALL=C``, a GBK console: no

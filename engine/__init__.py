@@ -3,8 +3,8 @@
 The public API is small: :func:`load_rules` loads, checks and compiles a rule pack, and
 :func:`evaluate` turns a situation into a :class:`Decision`. Around them: reading situations,
 rendering (:func:`render_as`: a document such as :class:`Advice` in a :class:`Format`, from the
-registry of ``engine.present``; not named ``render``, which the module ``engine.render`` would
-shadow once imported), the packs and their files, batch evaluation (also on Dask), the shipped
+registry of ``engine.present``; not named ``render``, which the module ``engine.present.rendering``
+would shadow once imported), the packs and their files, batch evaluation (also on Dask), the shipped
 schemas and text made safe to show. The audit and authoring tools (explain, lint, diff, records,
 coverage, YAML test cases) are the public API of ``engine.audit``. The command line uses only
 these two modules (the import contract in pyproject.toml).
@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 
 from engine._lazy import lazy_names
 from engine.api import Decision, RuleSet, evaluate, load_rules
-from engine.checks import fact_specs
-from engine.errors import (
+from engine.core.errors import (
     EvaluationError,
     RuleLoadError,
     SituationError,
@@ -25,9 +24,21 @@ from engine.errors import (
     XieshangError,
     did_you_mean,
 )
-from engine.loader import TEST_SUFFIXES, display_root, pack_root_of
-from engine.model import LOCALES
-from engine.packs import default_pack_dir
+from engine.core.safetext import describe, json_ascii, json_text, lines, markdown_code, one_line
+from engine.core.schemas import load_schema
+from engine.core.userfiles import ReadProblem, kind_of, open_regular
+from engine.load.checks import fact_specs
+from engine.load.loader import TEST_SUFFIXES, display_root, pack_root_of
+from engine.load.packs import default_pack_dir
+from engine.load.situation import MAX_BYTES as MAX_SITUATION_BYTES
+from engine.load.situation import (
+    default_today,
+    load_situation_file,
+    load_situation_stream,
+    parse_json_bytes,
+    validate_situation,
+)
+from engine.pack.model import LOCALES
 from engine.present import (
     Advice,
     Card,
@@ -40,17 +51,6 @@ from engine.present import (
     formats_of,
 )
 from engine.present import render as render_as
-from engine.safetext import describe, json_ascii, json_text, lines, markdown_code, one_line
-from engine.schemas import load_schema
-from engine.situation import MAX_BYTES as MAX_SITUATION_BYTES
-from engine.situation import (
-    default_today,
-    load_situation_file,
-    load_situation_stream,
-    parse_json_bytes,
-    validate_situation,
-)
-from engine.userfiles import ReadProblem, kind_of, open_regular
 from engine.version import __version__
 
 __all__ = [
@@ -152,7 +152,7 @@ if TYPE_CHECKING:
     from engine.interview import load_book as load_question_book
     from engine.interview.answers import parse_answer
     from engine.interview.session import load_partial_file
-    from engine.render import render_card, render_json, render_markdown, render_text
+    from engine.present.rendering import render_card, render_json, render_markdown, render_text
 
 # Batch workers (multiprocessing), Dask, rendering, documents (Jinja2) and the interview:
 # imported when first used.
@@ -170,10 +170,10 @@ __getattr__ = lazy_names(
         "shipped_line": ("engine.distributed", "as_line"),
         "keep_shipped_pack": ("engine.distributed", "keep"),
         "worker_options": ("engine.distributed", "run_options"),
-        "render_json": ("engine.render", "render_json"),
-        "render_markdown": ("engine.render", "render_markdown"),
-        "render_text": ("engine.render", "render_text"),
-        "render_card": ("engine.render", "render_card"),
+        "render_json": ("engine.present.rendering", "render_json"),
+        "render_markdown": ("engine.present.rendering", "render_markdown"),
+        "render_text": ("engine.present.rendering", "render_text"),
+        "render_card": ("engine.present.rendering", "render_card"),
         "DOCUMENT_NAMES": ("engine.documents", "DOCUMENT_NAMES"),
         "Document": ("engine.documents", "Document"),
         "build_documents": ("engine.documents", "build_documents"),

@@ -1,6 +1,6 @@
 """The public API: ``load_rules`` and ``evaluate``, used by the CLI, the test runner and users.
 
-The façade: ``RuleSet`` (engine/ruleset.py) and ``Decision`` (engine/decision.py) are defined
+The façade: ``RuleSet`` (engine/run/ruleset.py) and ``Decision`` (engine/decision.py) are defined
 below it and re-exported here; no module below imports this one (the import contract in
 pyproject.toml, docs/architecture.md).
 """
@@ -14,22 +14,23 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine import lowered, packcache
-from engine.checks import check_pack
-from engine.compiler import CompileError, compile_pack
+from engine.compile import packcache
+from engine.compile.compiler import CompileError, compile_pack
+from engine.core.errors import RuleLoadError, UsageError
 from engine.decision import Decision
-from engine.errors import RuleLoadError, UsageError
-from engine.loader import collect_files, pack_digest, read_pack
-from engine.packs import default_pack_dir
-from engine.ranking import Ranking, rank
-from engine.ruleset import RuleSet
-from engine.run import run
-from engine.situation import check_dates, default_today, normalise, validate_situation
+from engine.load.checks import check_pack
+from engine.load.loader import collect_files, pack_digest, read_pack
+from engine.load.packs import default_pack_dir
+from engine.load.situation import check_dates, default_today, normalise, validate_situation
+from engine.rank.ranking import Ranking, rank
+from engine.run import lowered
+from engine.run.driver import run
+from engine.run.ruleset import RuleSet
 
 __all__ = ["BACKENDS", "Decision", "RuleSet", "evaluate", "load_rules"]
 
 #: ``rete``: durable_rules, the engine of record; ``compiled``: the pack lowered to Python
-#: (``engine.lowered``), proven equal to it by the agreement tests
+#: (``engine.run.lowered``), proven equal to it by the agreement tests
 BACKENDS = ("rete", "compiled")
 
 
@@ -87,12 +88,12 @@ def evaluate(
     """Evaluate one situation with durable_rules and rank the result.
 
     ``situation`` is the parsed JSON object; it is validated unless ``validated`` says the caller
-    did so already (``engine.situation.load_situation_bytes`` validates). ``locale`` overrides the
-    situation's own (without either: the pack's first locale); it must be one of the pack's
+    did so already (``engine.load.situation.load_situation_bytes`` validates). ``locale`` overrides
+    the situation's own (without either: the pack's first locale); it must be one of the pack's
     locales (``RuleSet.pack.locales``). Raises UsageError for a locale the pack does not have,
     SituationError for invalid input, EvaluationError when the rules conflict at run time.
     ``today`` is the ``as_of`` of a situation without one (default: the date in China,
-    ``engine.situation.default_today``); dates are checked against ``as_of`` even when
+    ``engine.load.situation.default_today``); dates are checked against ``as_of`` even when
     ``validated``, so an evaluation never sees a notice dated after it. ``backend`` is one of
     ``BACKENDS``: the same decision either way; ``budget`` only bounds the Rete path (the
     compiled one runs each rule once per loan, level by level, so it cannot loop).

@@ -10,7 +10,7 @@
   durable_rules holds the GIL for every call, so processes, not threads, are what scale. Workers
   are forked from the parent after the rule pack was compiled there (nothing engine-side is
   created before the fork; each process creates its own durable_rules handles lazily, see
-  ``engine.rete.Ruleset.lease``). Under the ``spawn`` start method each worker loads and
+  ``engine.run.rete.Ruleset.lease``). Under the ``spawn`` start method each worker loads and
   compiles the pack once. A worker that dies is replaced and the lines it held are evaluated
   again, one by one (see ``_run_pool``).
 """
@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.api import RuleSet, evaluate, load_rules
-from engine.errors import SituationError, XieshangError
-from engine.safetext import json_text
-from engine.situation import MAX_BYTES, default_today, load_situation_bytes
+from engine.core.errors import SituationError, XieshangError
+from engine.core.safetext import json_text
+from engine.load.situation import MAX_BYTES, default_today, load_situation_bytes
 
 CHUNK_LINES = 32  #: lines sent to a worker at once
 CHUNKS_IN_FLIGHT = 4  #: per worker: bounds memory, keeps every worker busy
@@ -125,7 +125,7 @@ def read_lines(stream: IO[bytes], source: str = "<stdin>") -> Iterator[Line]:
 
 def dumps(value: Any) -> str:
     """Compact JSON, UTF-8 characters kept: one line. Control and formatting characters that
-    ``json`` leaves raw are ``\\uXXXX`` escapes (``engine.safetext.json_text``)."""
+    ``json`` leaves raw are ``\\uXXXX`` escapes (``engine.core.safetext.json_text``)."""
     return json_text(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 

@@ -11,14 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.errors import UsageError
-from engine.explain import ConditionResults, RuleResult
-from engine.memory import Firing, Memory
-from engine.plan import build_plan
-from engine.ranking import Recommendation, Suppression, rank
-from engine.ruleset import RuleSet
-from engine.situation import situation_digest
-from engine.values import UNKNOWN
+from engine.core.errors import UsageError
+from engine.core.values import UNKNOWN
+from engine.load.situation import situation_digest
+from engine.rank.conditions import ConditionResults, RuleResult
+from engine.rank.plan import build_plan
+from engine.rank.ranking import Recommendation, Suppression, rank
+from engine.run.memory import Firing, Memory
+from engine.run.ruleset import RuleSet
 from engine.version import __version__
 from engine.whynot.nearmiss import near_misses as find_near_misses
 
@@ -54,7 +54,7 @@ class Decision:
     def in_locale(self, locale: str) -> Decision:
         """This decision in another of its pack's locales, without evaluating again.
 
-        What is recommended, the scores and the order read no text (``engine.ranking``); only
+        What is recommended, the scores and the order read no text (``engine.rank.ranking``); only
         the titles, messages and reasons are filled from the rules' templates, here from the
         same firings and working memory in ``locale``. Byte-identical to evaluating the
         situation with ``locale=`` (``tests/test_locales.py``).

@@ -30,9 +30,9 @@ from typing import Any
 
 from engine.api import RuleSet, load_rules
 from engine.batch import Line, Options, Result, advise_line
-from engine.errors import XieshangError
-from engine.packcache import code_digest
-from engine.situation import MAX_BYTES, default_today
+from engine.compile.packcache import code_digest
+from engine.core.errors import XieshangError
+from engine.load.situation import MAX_BYTES, default_today
 
 MAX_LOADED = 4  #: packs one worker process keeps (a 10,000-rule pack holds ~100 MB)
 _loaded: dict[str, RuleSet] = {}  #: this process's packs, by payload digest

@@ -56,7 +56,7 @@ def strings(schema: Mapping[str, Any]) -> Strategy:
     if "pattern" in schema:  # only loan ids have a pattern besides dates
         return st.text(ID_ALPHABET, min_size=1, max_size=min(schema.get("maxLength", 12), 12))
     # any Unicode text a situation accepts: CJK, quotes, backslashes, odd spaces; no control,
-    # formatting or separator characters (engine.safetext.UNSAFE_CATEGORIES)
+    # formatting or separator characters (engine.core.safetext.UNSAFE_CATEGORIES)
     return st.text(
         st.characters(exclude_categories=("Cs", "Cc", "Cf", "Zl", "Zp")),
         min_size=schema.get("minLength", 0),

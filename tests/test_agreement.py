@@ -12,9 +12,9 @@ import pytest
 
 import engine
 from engine.audit.testing import load_cases, test_files
-from engine.reference import reference_run
-from engine.run import run
-from engine.situation import normalise, validate_situation
+from engine.load.situation import normalise, validate_situation
+from engine.run.driver import run
+from engine.run.reference import reference_run
 
 ROOT = Path(__file__).resolve().parent.parent
 PACK = ROOT / "rules" / "jiebei"
@@ -69,7 +69,7 @@ def test_advice_for_every_shipped_situation_is_valid(
     """The SPEC §4 contract holds for the default pack on every case and example."""
     import jsonschema
 
-    from engine.schemas import load_schema
+    from engine.core.schemas import load_schema
 
     for locale in ("zh-CN", "en"):
         advice = engine.evaluate(default_rules, sit, locale=locale).to_advice(

@@ -13,11 +13,11 @@ import engine
 from engine.audit.linting import KnownFacts, lint
 from engine.audit.testing import load_cases, run_cases
 from engine.audit.testing import test_files as find_test_files
-from engine.compiler import Test as BranchTest
-from engine.compiler import dnf
-from engine.expr import UNKNOWN
-from engine.memory import Memory
-from engine.operators import OPERATORS
+from engine.compile.compiler import Test as BranchTest
+from engine.compile.compiler import dnf
+from engine.core.operators import OPERATORS
+from engine.pack.expr import UNKNOWN
+from engine.run.memory import Memory
 from tests.fixtures.audit.helpers import CRISIS, LINTPACK, PACK, UNKNOWN_INCOME, run
 
 # --- lint ---------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from engine.api import evaluate, load_rules
-from engine.schemas import validator
+from engine.core.schemas import validator
 from engine.whynot import compare, explain, near_misses
 from tests.fixtures.audit.helpers import CRISIS, PACK, SPEC_EXAMPLE, UNKNOWN_INCOME, load, run
 

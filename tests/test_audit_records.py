@@ -9,7 +9,7 @@ from pathlib import Path
 
 from engine.api import evaluate, load_rules
 from engine.audit.records import make_record, redact
-from engine.situation import situation_digest
+from engine.load.situation import situation_digest
 from tests.fixtures.audit.helpers import CRISIS, PACK, UNKNOWN_INCOME, load, run
 
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from engine.api import RuleSet, evaluate, load_rules
 from engine.batch import Options, advise_line, read_lines, run_batch
-from engine.situation import MAX_BYTES
+from engine.load.situation import MAX_BYTES
 from tests.packgen import matching_situation, write_feature_pack
 
 

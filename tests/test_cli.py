@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from engine.schemas import load_schema
+from engine.core.schemas import load_schema
 from tests.conftest import PackFactory
 
 PACK = """

@@ -34,7 +34,7 @@ from cli.dask_batch import FAST_WORKERS, QUIET_SCHEDULER
 from cli.main import app
 from engine.batch import Options
 from engine.distributed import ShippedPack, ShippedPackError, advise_partition, run_options
-from engine.situation import MAX_BYTES
+from engine.load.situation import MAX_BYTES
 
 pytestmark = pytest.mark.slow  # real schedulers and workers: `make test-fast` leaves them out
 

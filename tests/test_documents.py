@@ -28,11 +28,11 @@ from typer.testing import CliRunner
 
 import engine
 from cli.main import app
+from engine.core.errors import RuleLoadError, UsageError
 from engine.documents import check_documents
 from engine.documents.context import build_context
 from engine.documents.fixture import fixture_context
 from engine.documents.pack import documents_dir, load_document_pack
-from engine.errors import RuleLoadError, UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 import engine
-from engine.errors import EvaluationError, FiringBudgetExceeded
-from engine.reference import reference_run
-from engine.run import run
-from engine.situation import normalise
+from engine.core.errors import EvaluationError, FiringBudgetExceeded
+from engine.load.situation import normalise
+from engine.run.driver import run
+from engine.run.reference import reference_run
 from tests.conftest import PackFactory, situation
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -548,10 +548,10 @@ def test_each_derive_expression_is_parsed_once_per_load(
 ) -> None:
     """Loading (checks, compiler), evaluating, linting and explaining read the tree the loader
     parsed; none of them parses the expression text again."""
-    from engine import expr
     from engine.audit.linting import lint
-    from engine.model import Derive
-    from engine.packs import default_pack_dir
+    from engine.load.packs import default_pack_dir
+    from engine.pack import expr
+    from engine.pack.model import Derive
     from engine.whynot import explain, near_misses
 
     pack = tmp_path / "jiebei"  # a copy: a path of its own is never in the compiled-pack cache

@@ -1,6 +1,6 @@
 """One explanation model (issue 10, step 2): each rule binding's conditions evaluated once.
 
-``engine.explain.evaluate_rule`` gives a rule's condition tree for one binding with every node's
+``engine.rank.conditions.evaluate_rule`` gives a rule's condition tree for one binding with every node's
 three-valued result; a decision keeps one per binding (``Decision.condition_result``), made when
 first read, and its reasons, explanations, near misses, compare and coverage all read it. These
 tests check that the tree agrees with the reference evaluator (the compiled DNF, in Python) for
@@ -23,19 +23,19 @@ import pytest
 from hypothesis import given, settings
 
 import engine
-from engine import operators
 from engine.audit import compare, explain, measure_coverage, near_misses, run_cases
 from engine.audit.coverage import Coverage
 from engine.audit.testing import Case, CaseResult, load_cases, test_files
-from engine.checks import leaves
+from engine.core import operators
+from engine.core.schemas import validator
+from engine.core.source import Location
+from engine.core.values import UNKNOWN
 from engine.decision import Decision
-from engine.explain import GroupResult, NodeResult, RuleResult, combine, evaluate_rule
-from engine.memory import Memory
-from engine.reference import branch_holds, reference_run
-from engine.schemas import validator
-from engine.situation import normalise, validate_situation
-from engine.source import Location
-from engine.values import UNKNOWN
+from engine.load.checks import leaves
+from engine.load.situation import normalise, validate_situation
+from engine.rank.conditions import GroupResult, NodeResult, RuleResult, combine, evaluate_rule
+from engine.run.memory import Memory
+from engine.run.reference import branch_holds, reference_run
 from tests.fixtures.audit.helpers import CRISIS, PACK, UNKNOWN_INCOME, load
 from tests.packgen import matching_situation, write_feature_pack
 from tests.strategies import situations
@@ -234,7 +234,7 @@ def test_evaluate_alone_evaluates_no_condition(
         made.append((rule.id, loan))
         return real(rule, memory, loan, index)
 
-    monkeypatch.setattr("engine.explain.evaluate_rule", counted)
+    monkeypatch.setattr("engine.rank.conditions.evaluate_rule", counted)
     for backend in engine.api.BACKENDS:
         decision = engine.evaluate(builtin, load(EXAMPLES[0]), today=TODAY, backend=backend)
         assert [r.action for r in decision.recommendations]

@@ -1,4 +1,4 @@
-"""Tests of engine.expr: the derive expression language (parse, types, evaluation, printing)."""
+"""Tests of engine.pack.expr: the derive expression language (parse, types, evaluation, printing)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import expr
-from engine.expr import (
+from engine.pack import expr
+from engine.pack.expr import (
     UNKNOWN,
     Binary,
     Call,

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import expr
 from engine.api import load_rules
-from engine.expr import (
+from engine.pack import expr
+from engine.pack.expr import (
     AGGREGATES,
     UNKNOWN,
     Binary,
@@ -25,7 +25,7 @@ from engine.expr import (
     evaluate,
     parse,
 )
-from engine.model import Derive
+from engine.pack.model import Derive
 
 NAMES = ["a", "b", "c", "d", "params.k", "loan.x", "loan.y", "boom"]
 

@@ -1,4 +1,4 @@
-"""The fast schema check (engine.fastschema) for rule files and rule test files.
+"""The fast schema check (engine.load.fastschema) for rule files and rule test files.
 
 It must accept every valid file we ship or generate (so loading skips jsonschema), and it must
 never accept a document jsonschema rejects (so every error is still found, with the same message).
@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.fastschema import Check, _Unsupported, checker, compile_check
-from engine.loader import QUESTIONS_FILE
-from engine.packs import builtin_rules_dir
-from engine.schemas import load_schema, validator
-from engine.yamlsource import load_yaml
+from engine.core.schemas import load_schema, validator
+from engine.core.yamlsource import load_yaml
+from engine.load.fastschema import Check, _Unsupported, checker, compile_check
+from engine.load.loader import QUESTIONS_FILE
+from engine.load.packs import builtin_rules_dir
 from tests.packgen import generate_pack, write_feature_pack
 
 SETTINGS = settings(
@@ -99,14 +99,14 @@ def test_every_builtin_test_file_is_accepted() -> None:
 def test_loading_a_valid_pack_does_not_run_jsonschema(
     generated: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import engine.loader
+    import engine.load.loader
     from engine.api import load_rules
 
     def refuse(kind: str) -> Any:
         raise AssertionError(f"jsonschema ran for a valid {kind} file")
 
     monkeypatch.setenv("XIESHANG_NO_CACHE", "1")
-    monkeypatch.setattr(engine.loader, "validator", refuse)
+    monkeypatch.setattr(engine.load.loader, "validator", refuse)
     assert len(load_rules([generated]).pack.rules) == 400
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from engine.situation import situation_digest
+from engine.load.situation import situation_digest
 from tests.fixtures.audit.helpers import PACK, UNKNOWN_INCOME, run
 
 REPO = Path(__file__).resolve().parent.parent

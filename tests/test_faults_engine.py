@@ -22,9 +22,9 @@ from typer.testing import CliRunner
 
 import engine
 from cli.main import app
-from engine import rete
-from engine.errors import EngineError, UsageError
-from engine.rete import Ruleset, Session
+from engine.core.errors import EngineError, UsageError
+from engine.run import rete
+from engine.run.rete import Ruleset, Session
 from tests.conftest import PackFactory, situation
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,9 +80,9 @@ def test_a_broken_session_does_not_disturb_one_running_in_the_same_ruleset() -> 
     code = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(ROOT)!r})
-        from engine.encoding import to_engine_json
-        from engine.errors import EngineLimitError
-        from engine.rete import Ruleset, Session
+        from engine.core.encoding import to_engine_json
+        from engine.core.errors import EngineLimitError
+        from engine.run.rete import Ruleset, Session
         rules = {FAN_OUT!r}
         rules["__sentinel__"] = {{"pri": 65534, "all": [{{"m": {{"$s": 1}}}}]}}
         ruleset = Ruleset(to_engine_json(rules))

@@ -31,9 +31,9 @@ from typer.testing import CliRunner
 
 import engine.batch
 from cli.main import app
-from engine import packcache
 from engine.api import RuleSet, load_rules
 from engine.batch import Line, Options, Result, advise_line, read_lines, run_batch
+from engine.compile import packcache
 from tests.packgen import generate_pack, matching_situation, write_feature_pack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -605,7 +605,7 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def key_of(pack: Path) -> str:
-    from engine.loader import collect_files, pack_digest
+    from engine.load.loader import collect_files, pack_digest
 
     files, _ = collect_files([str(pack)])
     return packcache.pack_key((str(pack),), files, pack_digest(files))
@@ -648,7 +648,7 @@ def test_a_tampered_entry_is_a_miss(cache: Path, feature_pack: Path) -> None:
         packcache.loads(key, header + b"\n" + payload.replace(b'"features"', b'"featurez"')) is None
     )
     # a consistent header over a payload naming a class outside the list: refused, not imported
-    bad = payload.replace(b'"engine.model.LocalText"', b'"os.system"', 1)
+    bad = payload.replace(b'"engine.pack.model.LocalText"', b'"os.system"', 1)
     digest = hashlib.sha256(bad).hexdigest().encode()
     assert packcache.loads(key, b" ".join([*header.split(b" ")[:3], digest]) + b"\n" + bad) is None
     entry.write_bytes(b"garbage")

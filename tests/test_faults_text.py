@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 import engine
 from cli.main import app
-from engine.render import render_json, render_markdown, render_text
+from engine.present.rendering import render_json, render_markdown, render_text
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "first-late-payment.json"
@@ -92,7 +92,7 @@ def test_error_messages_escape_what_they_echo(runner: CliRunner, tmp_path: Path)
 
 
 def test_unsafe_categories_prefilter_misses_nothing() -> None:
-    from engine.safetext import UNSAFE_CATEGORIES, first_unsafe, is_unsafe
+    from engine.core.safetext import UNSAFE_CATEGORIES, first_unsafe, is_unsafe
 
     # first_unsafe skips most text with a fast pattern: it must not skip an unsafe character.
     assert UNSAFE_CATEGORIES == UNSAFE

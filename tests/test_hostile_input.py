@@ -21,13 +21,13 @@ import pytest
 from typer.testing import CliRunner
 
 import engine
-import engine.situation as situation_module
+import engine.load.situation as situation_module
 from cli.main import app
 from engine.batch import Options, run_batch
-from engine.errors import RuleLoadError, SituationError
-from engine.fastschema import checker
-from engine.schemas import validator
-from engine.situation import load_situation_bytes
+from engine.core.errors import RuleLoadError, SituationError
+from engine.core.schemas import validator
+from engine.load.fastschema import checker
+from engine.load.situation import load_situation_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = json.loads((ROOT / "examples" / "first-late-payment.json").read_text(encoding="utf-8"))

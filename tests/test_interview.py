@@ -28,6 +28,7 @@ from engine import (
     next_questions,
 )
 from engine.audit.testing import load_cases, test_files
+from engine.core.values import UNKNOWN
 from engine.interview import (
     check_book,
     fields_read_for,
@@ -39,9 +40,8 @@ from engine.interview import (
 )
 from engine.interview.answers import parse_answer
 from engine.interview.possible import candidates, thaw
-from engine.render import render_text
-from engine.situation import load_situation_file, validate_situation
-from engine.values import UNKNOWN
+from engine.load.situation import load_situation_file, validate_situation
+from engine.present.rendering import render_text
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 
 from engine import Interview, load_rules
-from engine.expr import compile_expr, parse
+from engine.core.values import UNKNOWN
 from engine.interview import load_book, replay, value_at
 from engine.interview import possible as P
 from engine.interview.possible import candidates, expression_values, freeze
 from engine.interview.relevance import Relevance
-from engine.model import Derive
-from engine.situation import load_situation_file
-from engine.values import UNKNOWN
+from engine.load.situation import load_situation_file
+from engine.pack.expr import compile_expr, parse
+from engine.pack.model import Derive
 
 ROOT = Path(__file__).resolve().parent.parent
 

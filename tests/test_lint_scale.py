@@ -20,9 +20,9 @@ from engine.audit.linting import (
     lint,
     strict_names,
 )
-from engine.compiler import Test as BranchTest
-from engine.compiler import dnf
-from engine.model import URGENCY_ORDER, Leaf, Recommend, Rule
+from engine.compile.compiler import Test as BranchTest
+from engine.compile.compiler import dnf
+from engine.pack.model import URGENCY_ORDER, Leaf, Recommend, Rule
 from tests.packgen import generate_pack, write_feature_pack
 
 pytestmark = pytest.mark.slow  # scale tests: `make test-fast` leaves them out

@@ -21,9 +21,9 @@ from typer.testing import CliRunner
 
 import engine
 from cli.main import app
-from engine.errors import RuleLoadError, UsageError
-from engine.locales import REFERENCE_LOCALE, engine_messages, placeholders_of
-from engine.schemas import validator
+from engine.core.errors import RuleLoadError, UsageError
+from engine.core.locales import REFERENCE_LOCALE, engine_messages, placeholders_of
+from engine.core.schemas import validator
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))

@@ -1,4 +1,4 @@
-"""The compiled backend (``engine.lowered``) agrees with durable_rules and the reference exactly.
+"""The compiled backend (``engine.run.lowered``) agrees with durable_rules and the reference exactly.
 
 Three-way agreement (Rete, reference, compiled) on firings, values and derivations — values
 compared with their types, so 1, 1.0 and True differ — on every case and example of the
@@ -27,18 +27,18 @@ from typer.testing import CliRunner
 
 import engine
 from cli.main import app
-from engine import lowered
 from engine.audit.testing import load_cases, test_files
-from engine.errors import EvaluationError, UsageError
-from engine.expr import Node
-from engine.memory import Memory
-from engine.memory import normalise as round_by_unit
-from engine.model import Derive
-from engine.reference import reference_run
-from engine.run import RunResult, run
-from engine.situation import normalise, validate_situation
-from engine.source import Location
-from engine.values import UNKNOWN
+from engine.core.errors import EvaluationError, UsageError
+from engine.core.source import Location
+from engine.core.values import UNKNOWN
+from engine.load.situation import normalise, validate_situation
+from engine.pack.expr import Node
+from engine.pack.model import Derive
+from engine.run import lowered
+from engine.run.driver import RunResult, run
+from engine.run.memory import Memory
+from engine.run.memory import normalise as round_by_unit
+from engine.run.reference import reference_run
 from tests.conftest import PackFactory, situation
 from tests.packgen import generate_pack, matching_situation, write_feature_pack
 from tests.strategies import situations
@@ -250,7 +250,7 @@ def test_lowered_expressions_equal_the_tree_walk(
     node: Node, data: dict[str, object], loans: list[dict[str, object]]
 ) -> None:
     for expected, actual in both_ways(node, data, loans):
-        assert actual == expected, engine.expr.to_source(node)
+        assert actual == expected, engine.pack.expr.to_source(node)
 
 
 @pytest.mark.parametrize(
@@ -265,7 +265,7 @@ def test_lowered_expressions_equal_the_tree_walk(
     ],
 )
 def test_lowered_expressions_on_examples(text: str) -> None:
-    node = engine.expr.parse(text)
+    node = engine.pack.expr.parse(text)
     for data in ({}, {"a": 3, "b": True, "c": False, "params.k": 2.5}, {"a": 1e300}):
         for loans in ([], [{"loan.x": 3}, {"loan.x": -1.5}], [{"loan.x": None}]):
             for expected, actual in both_ways(node, dict(data), loans):
@@ -332,7 +332,7 @@ def test_the_pack_is_lowered_once_per_ruleset(
         calls.append(compiled)
         return real(compiled)
 
-    monkeypatch.setattr("engine.ruleset.lower", counting)
+    monkeypatch.setattr("engine.run.ruleset.lower", counting)
     rules = engine.load_rules([make_pack(CONFLICTS.split("  - id: three")[0])])
     for _ in range(3):
         engine.evaluate(rules, situation(), backend="compiled")

@@ -1,4 +1,4 @@
-"""The operator table (engine/operators.py): every entry, drawn from the table, agrees between
+"""The operator table (engine/core/operators.py): every entry, drawn from the table, agrees between
 durable_rules, the reference evaluator and its own Python test; the schemas are what the table
 generates; and ``between`` (the proof that an operator is one entry) checks, lints and explains.
 """
@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 import engine
 from cli.main import app
-from engine.errors import RuleLoadError
-from engine.operators import (
+from engine.core.errors import RuleLoadError
+from engine.core.operators import (
     LOCALES,
     OPERATORS,
     Operator,
@@ -29,10 +29,10 @@ from engine.operators import (
     operand_problem,
     truth,
 )
-from engine.reference import reference_run
-from engine.run import run
-from engine.situation import normalise, validate_situation
-from engine.values import UNKNOWN
+from engine.core.values import UNKNOWN
+from engine.load.situation import normalise, validate_situation
+from engine.run.driver import run
+from engine.run.reference import reference_run
 from engine.whynot import needs_phrase
 
 ROOT = Path(__file__).resolve().parent.parent

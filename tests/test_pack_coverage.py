@@ -24,8 +24,8 @@ from engine.audit.coverage import measure
 from engine.audit.linting import lint
 from engine.audit.testing import CaseResult, load_cases, run_cases
 from engine.audit.testing import test_files as find_test_files
-from engine.catalogue import CATALOGUE
-from engine.model import Adjust, Recommend, Suppress
+from engine.pack.catalogue import CATALOGUE
+from engine.pack.model import Adjust, Recommend, Suppress
 
 PACK_DIR = Path(__file__).resolve().parent.parent / "rules" / "jiebei"
 GUIDE_SECTIONS = ("1.3", "2.1", "2.2", "3.1", "3.2", "4.1", "4.2", "4.3", "5.1", "5.2", "5.3")
@@ -153,7 +153,7 @@ def test_only_aggregates_are_unconditional() -> None:
     assert not stale, f"ALWAYS_DEFINED lists rules that are gone or now conditional: {stale}"
 
 
-def _texts(rule: engine.model.Rule) -> list[tuple[str, str]]:
+def _texts(rule: engine.pack.model.Rule) -> list[tuple[str, str]]:
     texts = [rule.title]
     then = rule.then
     if isinstance(then, Recommend):

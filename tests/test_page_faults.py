@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from engine.api import RuleSet, load_rules
-from engine.rete import NO_MALLOC_TUNING, tune_allocator
-from engine.run import run
-from engine.situation import normalise
+from engine.load.situation import normalise
+from engine.run.driver import run
+from engine.run.rete import NO_MALLOC_TUNING, tune_allocator
 from tests.packgen import generate_pack, matching_situation
 
 TODAY = datetime.date(2026, 11, 28)
@@ -61,7 +61,7 @@ def test_evaluations_of_a_1000_rule_pack_do_not_fault_pages_in(pack_1000: RuleSe
 def _tuning_in_subprocess(env: dict[str, str]) -> str:
     code = textwrap.dedent(
         """
-        from engine.rete import tune_allocator
+        from engine.run.rete import tune_allocator
         print(tune_allocator(), tune_allocator())
         """
     )

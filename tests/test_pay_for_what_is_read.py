@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from engine import ranking
-from engine import situation as situation_module
 from engine.api import evaluate, load_rules
+from engine.core.errors import SituationError
 from engine.decision import Decision
-from engine.errors import SituationError
-from engine.ruleset import RuleSet
+from engine.load import situation as situation_module
+from engine.rank import ranking
+from engine.run.ruleset import RuleSet
 from tests.fixtures.audit.helpers import CRISIS, PACK, UNKNOWN_INCOME, load, run
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import engine
 from cli.main import app
-from engine.schemas import validator
+from engine.core.schemas import validator
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "rules" / "plan_value"  # a plan pack, one bad literal

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 import engine
 from engine.audit.testing import load_cases, test_files
-from engine.schemas import validator
-from engine.template import format_value
+from engine.core.schemas import validator
+from engine.pack.template import format_value
 from tests.strategies import situations
 
 ROOT = Path(__file__).resolve().parent.parent

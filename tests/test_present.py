@@ -121,7 +121,7 @@ def _expected(kind: str, fmt: Format, decision: engine.Decision, tmp: Path) -> C
     from engine.audit.coverage import measure, report_lines
     from engine.audit.ruleview import render_show_text, show_rule
     from engine.audit.testing import load_cases, run_cases, test_files
-    from engine.render import render_markdown, render_text
+    from engine.present.rendering import render_markdown, render_text
     from engine.whynot import render_compare_text, render_explain_text
 
     def cases() -> tuple[engine.RuleSet, Any]:
@@ -308,8 +308,8 @@ def test_advice_renders_in_any_of_the_packs_locales_without_evaluating_again(
 
 
 def test_render_as_is_not_shadowed_by_the_render_module() -> None:
-    """``engine.render`` is a module: the registry's function has another name in the façade."""
-    import engine.render
+    """``engine.present.rendering`` is a module: the registry's function has another name in the façade."""
+    import engine.present.rendering
 
     assert callable(engine.render_as) and engine.render_as is engine.present.render
 

@@ -20,16 +20,16 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from engine.api import RuleSet, evaluate, load_rules
-from engine.encoding import to_engine_json
-from engine.expr import UNKNOWN
-from engine.fastschema import checker
-from engine.memory import Memory
-from engine.reference import reference_run
-from engine.render import render_json
-from engine.rete import FACT_IDS
-from engine.run import _Driver, run
-from engine.schemas import validator
-from engine.situation import load_situation_bytes, normalise
+from engine.core.encoding import to_engine_json
+from engine.core.schemas import validator
+from engine.load.fastschema import checker
+from engine.load.situation import load_situation_bytes, normalise
+from engine.pack.expr import UNKNOWN
+from engine.present.rendering import render_json
+from engine.run.driver import _Driver, run
+from engine.run.memory import Memory
+from engine.run.reference import reference_run
+from engine.run.rete import FACT_IDS
 from tests.packgen import write_feature_pack
 from tests.strategies import arbitrary_bytes, mutated_bytes, situation_bytes, situations
 

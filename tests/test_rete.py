@@ -12,20 +12,20 @@ from typing import Any
 import pytest
 
 import engine
-from engine.compiler import FANOUT_BUDGET, entity_properties
-from engine.encoding import EncodingError, number_text, to_engine_json, value_json
-from engine.errors import EngineError, EngineLimitError
-from engine.memory import Memory
-from engine.rete import (
-    FACT_IDS,
-    Ruleset,
-    Session,
+from engine.compile.compiler import FANOUT_BUDGET, entity_properties
+from engine.core.encoding import (
+    EncodingError,
     check_hash_collisions,
     fnv1a_32,
+    number_text,
     property_names,
-    to_error,
+    to_engine_json,
+    value_json,
 )
-from engine.run import _Driver
+from engine.core.errors import EngineError, EngineLimitError
+from engine.run.driver import _Driver
+from engine.run.memory import Memory
+from engine.run.rete import FACT_IDS, Ruleset, Session, to_error
 from tests.conftest import PackFactory, situation
 
 
@@ -232,7 +232,7 @@ def test_no_match_evaluations_on_a_dirty_heap_do_not_crash(make_pack: PackFactor
 
 def test_live_sessions_never_share_a_sid_hash(monkeypatch: pytest.MonkeyPatch) -> None:
     """DURABLE_RULES §9.3: states are found by the sid's 32-bit hash, so live sids must differ."""
-    from engine import rete
+    from engine.run import rete
 
     monkeypatch.setattr(rete, "_sids", iter([5, 5, 6]))
     first = rete.new_sid()

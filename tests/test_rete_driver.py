@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 import engine
-from engine import rete
-from engine import run as run_module
-from engine.reference import reference_run
-from engine.run import run
-from engine.situation import normalise
+from engine.load.situation import normalise
+from engine.run import driver as run_module
+from engine.run import rete
+from engine.run.driver import run
+from engine.run.reference import reference_run
 from tests.conftest import situation
 from tests.test_lowered import TODAY, outcome
 

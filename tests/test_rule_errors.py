@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 import engine
 from cli.main import app
-from engine.errors import RuleError, RuleLoadError
-from engine.yamlsource import MAX_FILE_BYTES
+from engine.core.errors import RuleError, RuleLoadError
+from engine.core.yamlsource import MAX_FILE_BYTES
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "rules"
 

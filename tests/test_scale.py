@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from engine import packcache
 from engine.api import RuleSet, evaluate, load_rules
-from engine.compiler import FANOUT_BUDGET, RULES_PER_SHARD
-from engine.reference import reference_run
-from engine.run import run
-from engine.schemas import validator
-from engine.situation import normalise
+from engine.compile import packcache
+from engine.compile.compiler import FANOUT_BUDGET, RULES_PER_SHARD
+from engine.core.schemas import validator
+from engine.load.situation import normalise
+from engine.run.driver import run
+from engine.run.reference import reference_run
 from tests.packgen import generate_pack, matching_situation, write_feature_pack
 
 pytestmark = pytest.mark.slow  # scale tests: `make test-fast` leaves them out

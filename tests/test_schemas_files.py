@@ -1,4 +1,4 @@
-"""The JSON Schema files: well-formed Draft 2020-12, found by engine.schemas, and they mean it."""
+"""The JSON Schema files: well-formed Draft 2020-12, found by engine.core.schemas, and they mean it."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from engine.errors import UsageError
-from engine.schemas import SCHEMA_NAMES, load_schema, schema_dir, validator
+from engine.core.errors import UsageError
+from engine.core.schemas import SCHEMA_NAMES, load_schema, schema_dir, validator
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA_FILES = sorted((REPO / "schemas").glob("*.json"))

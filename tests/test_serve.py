@@ -28,7 +28,7 @@ from referencing.jsonschema import DRAFT202012
 from typer.testing import CliRunner
 
 from cli.main import app
-from engine.situation import MAX_BYTES
+from engine.load.situation import MAX_BYTES
 from tests.conftest import PackFactory
 from tests.servers import XIESHANG, Server, post_json, running_server
 
@@ -188,7 +188,7 @@ def test_version_health_and_unknown_schema(server: Server, openapi: dict[str, An
 
 
 def test_the_openapi_document_embeds_the_projects_schemas(openapi: dict[str, Any]) -> None:
-    from engine.schemas import load_schema
+    from engine.core.schemas import load_schema
 
     for name in ("situation", "advice", "explain"):
         assert openapi["components"]["schemas"][name] == load_schema(name)
@@ -332,7 +332,7 @@ def test_headers_are_strict_and_no_cookie_is_set(server: Server) -> None:
 
 
 def library_json(value: Any) -> bytes:
-    from engine.render import render_json
+    from engine.present.rendering import render_json
 
     return render_json(value).encode("utf-8")
 
@@ -378,7 +378,7 @@ def test_a_bad_interview_body_is_422_naming_its_part(
 
 def test_the_documents_are_the_librarys(server: Server, openapi: dict[str, Any]) -> None:
     import engine
-    from engine.situation import load_situation_bytes
+    from engine.load.situation import load_situation_bytes
 
     body = FIRST.read_bytes()
     made = engine.build_documents(

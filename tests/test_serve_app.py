@@ -19,8 +19,8 @@ with warnings.catch_warnings():  # Starlette 1.x prefers `httpx2` for its TestCl
 import engine
 from cli.web.app import create_app
 from cli.web.settings import Settings
-from engine.errors import EvaluationError
-from engine.render import render_text
+from engine.core.errors import EvaluationError
+from engine.present.rendering import render_text
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 JSON = {"content-type": "application/json"}
@@ -67,7 +67,7 @@ def test_the_card_shows_what_the_cli_shows(
 
 
 def _load(body: bytes) -> dict[str, Any]:
-    from engine.situation import load_situation_bytes
+    from engine.load.situation import load_situation_bytes
 
     return load_situation_bytes(body, "<test>")
 

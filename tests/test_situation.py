@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.errors import SituationError, UsageError
-from engine.situation import (
+from engine.core.errors import SituationError, UsageError
+from engine.load.situation import (
     MAX_BYTES,
     MAX_DEPTH,
     canonical_json,

@@ -3,7 +3,7 @@
 What a rule file could try, and what stops it:
 
 * YAML that constructs objects (``!!python/object/apply:os.system``): only the core tags are
-  accepted, and values are built from the parsed nodes by ``engine.yamlsource``, never by a
+  accepted, and values are built from the parsed nodes by ``engine.core.yamlsource``, never by a
   constructor that could import or call anything.
 * YAML that explodes in memory or time: a size cap on the file, a cap on the values built
   (aliases count each time they are expanded) and a cap on nesting, also for nesting too deep
@@ -11,7 +11,7 @@ What a rule file could try, and what stops it:
 * Templates that reach for attributes, items, calls or format specifications: a placeholder is
   a bare dotted name, checked when the pack loads.
 * Expressions that try to run code: the expression language is parsed into a tree from a
-  whitelist (``engine.expr``) and evaluated by walking that tree; there is no ``eval``.
+  whitelist (``engine.pack.expr``) and evaluated by walking that tree; there is no ``eval``.
 * Rules that never stop: see ``test_a_runaway_chain_is_stopped_by_the_firing_budget``.
 * Regular expressions (ReDoS): the rule language has no regex operator, so there is no pattern
   from a rule file that could ever be compiled; an operator such as ``matches`` is refused.
@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 
 import engine
-from engine.errors import FiringBudgetExceeded, RuleError, RuleLoadError
-from engine.template import TemplateError, placeholders
-from engine.yamlsource import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, load_yaml
+from engine.core.errors import FiringBudgetExceeded, RuleError, RuleLoadError
+from engine.core.yamlsource import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, load_yaml
+from engine.pack.template import TemplateError, placeholders
 
 PACK_YAML = "pack:\n  name: hardening\n  version: 0.1.0\n"
 
@@ -394,6 +394,6 @@ def test_there_is_no_regex_operator_and_matches_is_refused_with_the_allowed_oper
 
 
 def engine_operators() -> list[str]:
-    from engine.operators import OPERATORS
+    from engine.core.operators import OPERATORS
 
     return list(OPERATORS)

@@ -1,4 +1,4 @@
-"""The two YAML readers of ``engine.yamlsource`` agree, and a plain file takes the fast one.
+"""The two YAML readers of ``engine.core.yamlsource`` agree, and a plain file takes the fast one.
 
 The fast reader builds a plain file's data from libyaml's events in one pass; anything it does not
 accept (aliases, tags, duplicate or non-text keys, numbers out of range, deep nesting, several
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from engine import yamlsource
-from engine.yamlsource import MAX_DEPTH, load_yaml
+from engine.core import yamlsource
+from engine.core.yamlsource import MAX_DEPTH, load_yaml
 from tests.packgen import generate_pack
 
 pytestmark = pytest.mark.skipif(

@@ -4,10 +4,10 @@ Run ``python tools/gen_rule_schemas.py`` to write them, ``--check`` to fail (exi
 committed files differ from what it would write (tests/test_operators.py does the same).
 
 The operator list and the operator description come from the operator table,
-engine.operators.OPERATORS: a new operator reaches the schema by regenerating it.
+engine.core.operators.OPERATORS: a new operator reaches the schema by regenerating it.
 
 ``x-error`` and ``x-hint`` map a JSON Schema keyword (``oneOf``, ``pattern``, ...) to the message
-and hint that engine.loader shows when a value fails that keyword; ``{value}`` in them is replaced
+and hint that engine.load.loader shows when a value fails that keyword; ``{value}`` in them is replaced
 by the value that failed.
 """
 
@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from engine.operators import OPERAND_WORDS, OPERATORS
+from engine.core.operators import OPERAND_WORDS, OPERATORS
 
 OPS = list(OPERATORS)
 
@@ -75,7 +75,7 @@ def source(**extra):
     }
 
 
-LOCALE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"  # engine.model.LOCALE_PATTERN
+LOCALE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"  # engine.pack.model.LOCALE_PATTERN
 
 
 def locale_tag():

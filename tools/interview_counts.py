@@ -19,7 +19,7 @@ from pathlib import Path
 from engine.api import load_rules
 from engine.audit.testing import load_cases, test_files
 from engine.interview import fields_read_for, replay
-from engine.situation import load_situation_file
+from engine.load.situation import load_situation_file
 
 ROOT = Path(__file__).resolve().parent.parent
 

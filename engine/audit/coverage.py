@@ -3,7 +3,8 @@
 Rule coverage: the share of rules that fired in at least one case. Condition coverage: the share of
 condition leaves seen both true and false, over every binding (the situation, or each loan for
 ``about: loan`` rules) of every case; an unknown outcome counts as neither. The outcomes are read
-from each case's decision (``Decision.condition_result``, the ``RuleResult`` of engine/explain.py).
+from each case's decision (``Decision.condition_result``, the ``RuleResult`` of
+engine/rank/conditions.py).
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.checks import leaves
+from engine.load.checks import leaves
 
 if TYPE_CHECKING:
     from engine.audit.testing import CaseResult
-    from engine.ruleset import RuleSet
+    from engine.run.ruleset import RuleSet
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,13 +14,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine import expr
 from engine.api import evaluate
-from engine.checks import facts_read, leaves
-from engine.model import Adjust, Condition, Derive, Leaf, LocalText, Pack, Recommend, Rule, Suppress
-from engine.situation import default_today
-from engine.template import TemplateError, placeholders
-from engine.values import canonical_json
+from engine.core.values import canonical_json
+from engine.load.checks import facts_read, leaves
+from engine.load.situation import default_today
+from engine.pack import expr
+from engine.pack.model import (
+    Adjust,
+    Condition,
+    Derive,
+    Leaf,
+    LocalText,
+    Pack,
+    Recommend,
+    Rule,
+    Suppress,
+)
+from engine.pack.template import TemplateError, placeholders
 from engine.whynot import jsonable
 
 # --- rule definitions -----------------------------------------------------------------------

@@ -23,12 +23,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine import expr
 from engine.audit.diffing import parameters_used, texts
-from engine.checks import facts_read, leaves
-from engine.compiler import Test, dnf
-from engine.facts import FactSpec
-from engine.model import (
+from engine.compile.compiler import Test, dnf
+from engine.core.facts import FactSpec
+from engine.core.operators import OPERATORS, Bound
+from engine.core.source import Location
+from engine.core.values import canonical_json
+from engine.load.checks import facts_read, leaves
+from engine.pack import expr
+from engine.pack.model import (
     URGENCY_ORDER,
     Adjust,
     Derive,
@@ -38,13 +41,10 @@ from engine.model import (
     Rule,
     Suppress,
 )
-from engine.operators import OPERATORS, Bound
-from engine.source import Location
-from engine.template import TemplateError, placeholders
-from engine.values import canonical_json
+from engine.pack.template import TemplateError, placeholders
 
 if TYPE_CHECKING:
-    from engine.ruleset import RuleSet
+    from engine.run.ruleset import RuleSet
 
 ALWAYS_KNOWN = frozenset({"as_of", "locale", "loan.id", "loan.product"})
 _CJK = re.compile(r"[\u3400-\u9fff]")

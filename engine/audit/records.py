@@ -50,20 +50,20 @@ from engine.audit.diffing import (
     rule_changes,
     rules_in_advice,
 )
+from engine.core.errors import SituationError, UsageError, XieshangError
+from engine.core.schemas import validator
+from engine.core.values import UNKNOWN
 from engine.decision import Decision
-from engine.errors import SituationError, UsageError, XieshangError
-from engine.fastschema import checker
-from engine.memory import Memory
-from engine.ranking import rank
-from engine.render import render_json
-from engine.schemas import validator
-from engine.situation import MAX_NUMBER_LITERAL, schema_problem, validate_situation
-from engine.values import UNKNOWN
+from engine.load.fastschema import checker
+from engine.load.situation import MAX_NUMBER_LITERAL, schema_problem, validate_situation
+from engine.present.rendering import render_json
+from engine.rank.ranking import rank
+from engine.run.memory import Memory
 from engine.version import __version__
 
 if TYPE_CHECKING:
-    from engine.memory import Key, Memory
-    from engine.ruleset import RuleSet
+    from engine.run.memory import Key, Memory
+    from engine.run.ruleset import RuleSet
 
 RECORD_VERSION = 2
 READABLE_VERSIONS = (1, 2)  #: version 1 digested the unredacted situation; replay still reads it

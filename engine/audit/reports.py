@@ -18,14 +18,14 @@ from engine.audit.coverage import report_lines
 from engine.audit.diffing import render_diff_text
 from engine.audit.records import render_replay_text
 from engine.audit.ruleview import render_show_text
-from engine.render import render_json
+from engine.present.rendering import render_json
 
 if TYPE_CHECKING:
     from engine.audit.coverage import Coverage
     from engine.audit.linting import Finding
     from engine.audit.records import Damage, ReplayResult
     from engine.audit.testing import CaseResult
-    from engine.ruleset import RuleSet
+    from engine.run.ruleset import RuleSet
 
 
 @dataclass(frozen=True)

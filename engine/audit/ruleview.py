@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.audit.diffing import parameters_used
-from engine.checks import facts_read
-from engine.errors import UsageError, did_you_mean
-from engine.model import Condition, Leaf, Rule
-from engine.packs import builtin_rules_dir
+from engine.core.errors import UsageError, did_you_mean
+from engine.load.checks import facts_read
+from engine.load.packs import builtin_rules_dir
+from engine.pack.model import Condition, Leaf, Rule
 from engine.whynot import consequence, jsonable
 
 if TYPE_CHECKING:
     from engine.audit.testing import CaseResult
-    from engine.ruleset import RuleSet
+    from engine.run.ruleset import RuleSet
 
 
 def find_rule(ruleset: RuleSet, rule_id: str) -> Rule:

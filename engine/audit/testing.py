@@ -13,15 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from engine.api import evaluate
+from engine.core.errors import RuleError, RuleLoadError, XieshangError, did_you_mean
+from engine.core.source import Location, shorten
+from engine.core.userfiles import MAX_YAML_BYTES, ReadProblem, read_file
+from engine.core.yamlsource import Path as DocPath
+from engine.core.yamlsource import SourceMap, load_yaml
 from engine.decision import Decision
-from engine.errors import RuleError, RuleLoadError, XieshangError, did_you_mean
-from engine.loader import TEST_SUFFIXES, schema_errors
-from engine.ruleset import RuleSet
-from engine.situation import load_situation_file
-from engine.source import Location, shorten
-from engine.userfiles import MAX_YAML_BYTES, ReadProblem, read_file
-from engine.yamlsource import Path as DocPath
-from engine.yamlsource import SourceMap, load_yaml
+from engine.load.loader import TEST_SUFFIXES, schema_errors
+from engine.load.situation import load_situation_file
+from engine.run.ruleset import RuleSet
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.core.errors import RuleError, RuleLoadError, UsageError, did_you_mean
+from engine.core.source import Location
 from engine.documents.names import DOCUMENT_NAMES
-from engine.errors import RuleError, RuleLoadError, UsageError, did_you_mean
-from engine.source import Location
 
 if TYPE_CHECKING:  # the template engine loads only when documents are made
     from engine.decision import Decision

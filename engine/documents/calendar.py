@@ -18,7 +18,7 @@ from typing import Any
 
 import icalendar
 
-from engine.template import TemplateError, placeholders, render
+from engine.pack.template import TemplateError, placeholders, render
 
 #: The placeholders each event's text may use (checked when the pack's documents load).
 EVENT_FIELDS: Mapping[str, frozenset[str]] = {

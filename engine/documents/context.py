@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from engine.template import format_value
-from engine.values import UNKNOWN
+from engine.core.values import UNKNOWN
+from engine.pack.template import format_value
 
 if TYPE_CHECKING:
     from engine.decision import Decision

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from engine.core.errors import RuleError
+from engine.core.source import Location
 from engine.documents.context import BLANK, MONEY_BLANK, months
 from engine.documents.model import DocumentPack
 from engine.documents.registry import REGISTRY, Job, TemplateRenderError
-from engine.errors import RuleError
-from engine.source import Location
 
 
 def fixture_context(

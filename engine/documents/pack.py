@@ -13,15 +13,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.core.errors import RuleError, RuleLoadError, did_you_mean
+from engine.core.source import Location
+from engine.core.userfiles import MAX_YAML_BYTES, ReadProblem, read_file
 from engine.documents.calendar import check_words
 from engine.documents.model import LAYOUT, Condition, DocumentPack, DocumentSpec
 from engine.documents.names import DOCUMENT_NAMES, TEMPLATE_DOCUMENTS
 from engine.documents.sandbox import TemplateProblem, compile_template, template_environment
-from engine.errors import RuleError, RuleLoadError, did_you_mean
-from engine.loader import DOCUMENTS_DIR
-from engine.model import LOCALES
-from engine.source import Location
-from engine.userfiles import MAX_YAML_BYTES, ReadProblem, read_file
+from engine.load.loader import DOCUMENTS_DIR
+from engine.pack.model import LOCALES
 
 MANIFEST = "documents.yaml"
 
@@ -43,10 +43,10 @@ def load_document_pack(
 ) -> DocumentPack:
     """Read and check a pack's documents folder; raises RuleLoadError with every problem.
 
-    ``facts`` is the pack's facts by name (``engine.facts.FactSpec``: inputs and derived);
+    ``facts`` is the pack's facts by name (``engine.core.facts.FactSpec``: inputs and derived);
     ``locales`` the pack's: every text is written, and every template exists, in each.
     """
-    from engine.yamlsource import load_yaml
+    from engine.core.yamlsource import load_yaml
 
     shown = folder.as_posix()
     manifest_file = f"{shown}/{MANIFEST}"

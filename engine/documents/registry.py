@@ -1,5 +1,6 @@
 """Renderers of the pack's document templates by (document, format), the format being the
-presentation layer's ``Format`` (``engine.formats``); ``engine.present`` renders the other output.
+presentation layer's ``Format`` (``engine.core.formats``); ``engine.present`` renders the other
+output.
 
 A renderer turns one ``Job`` (a decision's context, the pack's documents, which document and,
 for a per-loan document, which loan) into the text of one file. Template documents have a
@@ -14,11 +15,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.core.formats import Format
 from engine.documents.calendar import render_calendar
 from engine.documents.model import LAYOUT, DocumentPack
 from engine.documents.names import TEMPLATE_DOCUMENTS
 from engine.documents.sandbox import render_template
-from engine.formats import Format
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class FileType:
     media_type: str
 
 
-#: The formats documents are written in (``engine.formats.Format``, the presentation layer's),
+#: The formats documents are written in (``engine.core.formats.Format``, the presentation layer's),
 #: and the files they make.
 FORMATS: Mapping[Format, FileType] = {
     Format.markdown: FileType("md", "text/markdown; charset=utf-8"),

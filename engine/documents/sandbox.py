@@ -7,7 +7,7 @@ string), and they cannot reach Python (no attribute or item starting with ``_``,
 the template is loaded; the sandbox refuses the rest when it renders). Templates cannot include
 or import other files (there is no loader).
 
-Markdown templates escape every value they print with ``engine.safetext.markdown``: a lender's
+Markdown templates escape every value they print with ``engine.core.safetext.markdown``: a lender's
 name with ``*``, ``<script>`` or ``{{ }}`` in it is shown as those characters, never as markup.
 The HTML layout autoescapes; the Markdown it receives was made by markdown-it with raw HTML off.
 """
@@ -22,8 +22,8 @@ import jinja2
 from jinja2 import meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 
+from engine.core.safetext import markdown
 from engine.documents.context import CONTEXT_NAMES
-from engine.safetext import markdown
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from engine.errors import UsageError
+from engine.core.errors import UsageError
 from engine.interview.session import Question
 
 _SEPARATORS = re.compile(r"[\s,，、;；]+")

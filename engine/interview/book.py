@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.checks import facts_read
-from engine.errors import RuleError, RuleLoadError, UsageError
-from engine.facts import FactSpec, input_facts
-from engine.loader import QUESTIONS_FILE, display_root
-from engine.model import LocalText, Pack
-from engine.source import Location, shorten
-from engine.userfiles import MAX_YAML_BYTES, ReadProblem, read_file
+from engine.core.errors import RuleError, RuleLoadError, UsageError
+from engine.core.facts import FactSpec, input_facts
+from engine.core.source import Location, shorten
+from engine.core.userfiles import MAX_YAML_BYTES, ReadProblem, read_file
+from engine.load.checks import facts_read
+from engine.load.loader import QUESTIONS_FILE, display_root
+from engine.pack.model import LocalText, Pack
 
 LOANS = "loans"  #: the question that names the loans (each loan's kind; ids are made from it)
 #: answer types, and the units of the input facts each one may ask for
@@ -117,7 +117,7 @@ def read_book(pack: Pack, path: Path) -> tuple[QuestionBook | None, list[RuleErr
     cached = _CACHE.get(key)
     if cached is not None:
         return cached, []
-    from engine.yamlsource import load_yaml  # PyYAML loads only when a pack file is read
+    from engine.core.yamlsource import load_yaml  # PyYAML loads only when a pack file is read
 
     doc, smap, errors = load_yaml(data, shown)
     if doc is None or errors:

@@ -7,7 +7,7 @@ or compute with, so an input's *candidates* are: the schema's bounds, each const
 downstream of it compare with or compute with (leaf values, parameters, literals in derive
 expressions; for a date, as so many days from ``as_of``) and each number or date the situation
 already holds, one step either side, and a coarse 1-2-5 grid. A derived fact's values are then
-the derive expressions evaluated (``engine.expr``'s compiled closures, exactly as a run
+the derive expressions evaluated (``engine.pack.expr``'s compiled closures, exactly as a run
 computes them) over every combination of the values of what they read. When a combination
 count would exceed ``MAX_COMBINATIONS``, or a fact would have more than ``MAX_VALUES`` values,
 the fact is taken to be able to take *any* value (``None``), which is what the interview did
@@ -24,18 +24,28 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.checks import leaves
-from engine.compiler import CompiledPack
-from engine.expr import AGGREGATES, Binary, Call, Compiled, Literal_, Name, Node, Unary, evaluate
-from engine.expr import names as expr_names
-from engine.expr.nodes import _children, _walk
-from engine.expr.runtime import _AGGREGATE_FNS, _finite
-from engine.facts import FactSpec, input_facts
-from engine.memory import Key, normalise
-from engine.model import Derive
-from engine.schemas import load_schema
-from engine.situation import MAX_DAYS_FROM_AS_OF, date_not_after_as_of
-from engine.values import UNKNOWN
+from engine.compile.compiler import CompiledPack
+from engine.core.facts import FactSpec, input_facts
+from engine.core.schemas import load_schema
+from engine.core.values import UNKNOWN
+from engine.load.checks import leaves
+from engine.load.situation import MAX_DAYS_FROM_AS_OF, date_not_after_as_of
+from engine.pack.expr import (
+    AGGREGATES,
+    Binary,
+    Call,
+    Compiled,
+    Literal_,
+    Name,
+    Node,
+    Unary,
+    evaluate,
+)
+from engine.pack.expr import names as expr_names
+from engine.pack.expr.nodes import _children, _walk
+from engine.pack.expr.runtime import _AGGREGATE_FNS, _finite
+from engine.pack.model import Derive
+from engine.run.memory import Key, normalise
 
 #: the most combinations of values one derive expression is evaluated over for one decision
 MAX_COMBINATIONS = 1024
@@ -332,7 +342,7 @@ NodeValues = tuple[Values, frozenset[Key]]
 
 class _NodeSets:
     """An expression evaluated node by node over sets of values: each node's possible values
-    from its children's, with the language's own evaluation (``engine.expr.evaluate`` on the
+    from its children's, with the language's own evaluation (``engine.pack.expr.evaluate`` on the
     node with its children's values put in). ``if``, ``coalesce``, ``and`` and ``or`` look
     only at the branches their condition can reach; an aggregate folds its loans one by one
     with the aggregate's own function. A set larger than ``MAX_VALUES`` is "any value"."""

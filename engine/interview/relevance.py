@@ -7,7 +7,7 @@ derive expressions give over the values of what they read, evaluated level by le
 compiler's strata) with the pack's own expression evaluation. A fact with one possible value is
 *settled*; a fact with too many is taken to be able to take any value. Every leaf condition of
 every rule binding (rule, loan) then has a set of possible Kleene truths: the operator's truth
-(``engine.operators``) for each possible value of its fact.
+(``engine.core.operators``) for each possible value of its fact.
 
 For one open input K the question is whether K is *pivotal* for a binding: is there a way to
 answer the other open questions such that two answers to K make the binding fire differently?
@@ -36,18 +36,18 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.checks import leaves
-from engine.compiler import CompiledPack
+from engine.compile.compiler import CompiledPack
+from engine.core.facts import input_facts
+from engine.core.values import UNKNOWN
 from engine.decision import Decision
-from engine.explain import Truth, combine, leaf_truth
-from engine.expr import Compiled, Node, compile_expr
-from engine.expr import names as expr_names
-from engine.facts import input_facts
 from engine.interview.possible import Values, candidates, expression_values, freeze, thaw
-from engine.memory import Key, Memory
-from engine.model import Adjust, Condition, Derive, Leaf, Recommend, Suppress
-from engine.template import placeholders
-from engine.values import UNKNOWN
+from engine.load.checks import leaves
+from engine.pack.expr import Compiled, Node, compile_expr
+from engine.pack.expr import names as expr_names
+from engine.pack.model import Adjust, Condition, Derive, Leaf, Recommend, Suppress
+from engine.pack.template import placeholders
+from engine.rank.conditions import Truth, combine, leaf_truth
+from engine.run.memory import Key, Memory
 
 
 @dataclass(frozen=True)

@@ -22,16 +22,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.api import evaluate
+from engine.core.errors import SituationError, UsageError
+from engine.core.facts import input_facts
+from engine.core.safetext import one_line
+from engine.core.values import UNKNOWN
 from engine.decision import Decision
-from engine.errors import SituationError, UsageError
-from engine.facts import input_facts
 from engine.interview.book import LOANS, QuestionSpec, load_book
 from engine.interview.relevance import Effects, Relevance, unknown_inputs
-from engine.memory import Key
-from engine.ruleset import RuleSet
-from engine.safetext import one_line
-from engine.situation import SCHEMA_VERSION, validate_situation
-from engine.values import UNKNOWN
+from engine.load.situation import SCHEMA_VERSION, validate_situation
+from engine.run.memory import Key
+from engine.run.ruleset import RuleSet
 
 SOURCE = "<interview>"  #: how messages name the situation being built
 #: stands in for the loans while none is named, so that the rest is checked as in a full
@@ -471,8 +471,8 @@ def load_partial_file(path: str, *, today: dt.date | None = None) -> dict[str, A
     it (``check_partial``)."""
     from pathlib import Path
 
-    from engine.situation import MAX_BYTES, parse_situation_bytes
-    from engine.userfiles import ReadProblem, read_file
+    from engine.core.userfiles import ReadProblem, read_file
+    from engine.load.situation import MAX_BYTES, parse_situation_bytes
 
     try:
         data = read_file(Path(path), MAX_BYTES)

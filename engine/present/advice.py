@@ -1,16 +1,16 @@
 """Renderers of advice, the today card and near misses (registered in ``registry.TABLE``).
 
-They wrap ``engine.render`` and ``engine.whynot``'s text without changing a byte of what those
-write: the words and layout live there.
+They wrap ``engine.present.rendering`` and ``engine.whynot``'s text without changing a byte of what
+those write: the words and layout live there.
 """
 
 from __future__ import annotations
 
+from engine.core.errors import UsageError
+from engine.core.safetext import markdown_code
 from engine.decision import Decision
-from engine.errors import UsageError
 from engine.present.kinds import Advice, Card, NearMisses
-from engine.render import render_card, render_json, render_markdown, render_text
-from engine.safetext import markdown_code
+from engine.present.rendering import render_card, render_json, render_markdown, render_text
 from engine.whynot import near_misses, render_near_misses_text
 
 

@@ -7,7 +7,7 @@ writes it.
 from __future__ import annotations
 
 from engine.present.kinds import Comparison, Explanation
-from engine.render import render_json
+from engine.present.rendering import render_json
 from engine.whynot import render_compare_text, render_explain_text
 
 

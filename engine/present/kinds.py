@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     from engine.decision import Decision
     from engine.documents import Document
-    from engine.ruleset import RuleSet
+    from engine.run.ruleset import RuleSet
     from engine.whynot import CompareDocument, ExplainDocument, NearMiss
 
 
@@ -76,7 +76,7 @@ class Comparison:
 
 @dataclass(frozen=True)
 class SchemaDoc:
-    """A shipped JSON Schema (``engine.schemas.load_schema``)."""
+    """A shipped JSON Schema (``engine.core.schemas.load_schema``)."""
 
     kind: ClassVar[str] = "schema"
     schema: Mapping[str, Any]

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.checks import fact_specs
+from engine.load.checks import fact_specs
 from engine.present.kinds import DocumentFiles, Listing, SchemaDoc, Validation
-from engine.render import render_json
+from engine.present.rendering import render_json
 
 
 def schema_json(doc: SchemaDoc, locale: str | None) -> str:

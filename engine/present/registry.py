@@ -3,7 +3,7 @@
 A *document* is one of the small frozen views of ``engine.present.kinds`` (advice, an
 explanation, a lint report, ...); its ``kind`` names it here. :func:`render` looks up
 ``(kind, format)`` and calls the renderer; a pair the table does not have is a
-:class:`~engine.errors.UsageError` that lists the formats the kind does have.
+:class:`~engine.core.errors.UsageError` that lists the formats the kind does have.
 
 The table names each renderer as ``module:function`` and imports it on first use: reading which
 formats a kind has (the CLI builds its ``--format`` choices from that at start-up) imports
@@ -16,8 +16,8 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from engine.errors import UsageError
-from engine.formats import Format
+from engine.core.errors import UsageError
+from engine.core.formats import Format
 
 
 class Presentable(Protocol):

@@ -2,7 +2,7 @@
 
 Pure functions over a finished :class:`~engine.decision.Decision` (its memory, firings, compiled
 pack and its evaluated conditions, ``Decision.condition_result``: the ``RuleResult`` trees of
-``engine.explain``, made once and shared with the reasons); nothing here decides what fires.
+``engine.rank.conditions``, made once and shared with the reasons); nothing here decides what fires.
 Every explanation is a frozen document whose ``as_dict()`` is its JSON
 (``schemas/explain.schema.json``; near misses: the advice's ``near_misses``); the text
 renderers read that.

@@ -2,7 +2,8 @@
 
 Whether a rule fired for a binding is read from the decision's firings; the rule's condition tree
 for that binding, evaluated with three-valued (Kleene) logic over the decision's working memory,
-is the decision's ``RuleResult`` (``engine.explain``: made once, shared with the reasons). A rule
+is the decision's ``RuleResult`` (``engine.rank.conditions``: made once, shared with the reasons).
+A rule
 fires exactly when that result is true, because the compiler's DNF keeps Kleene semantics. For a
 rule that did not fire, each leaf that does not go the rule's way gets a :class:`Flip` (the
 smallest change of data that makes it go the rule's way), and ``smallest_change`` picks the fewest
@@ -15,11 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from engine.checks import facts_read
-from engine.explain import GroupResult, LeafResult, NodeResult, RuleResult
-from engine.model import Leaf, Rule
-from engine.operators import OPERATORS
-from engine.values import UNKNOWN
+from engine.core.operators import OPERATORS
+from engine.core.values import UNKNOWN
+from engine.load.checks import facts_read
+from engine.pack.model import Leaf, Rule
+from engine.rank.conditions import GroupResult, LeafResult, NodeResult, RuleResult
 from engine.whynot.subject import DecisionView
 from engine.whynot.values import _loan_of, _named, jsonable, needs_phrase, show
 

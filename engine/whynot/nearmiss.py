@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine.model import Recommend
+from engine.pack.model import Recommend
 from engine.whynot.flips import Flip, _Context, flip, single_flips
 from engine.whynot.proofs import bindings
 from engine.whynot.subject import DecisionView

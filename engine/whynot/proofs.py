@@ -13,13 +13,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from engine.checks import facts_read
-from engine.errors import UsageError, did_you_mean
-from engine.facts import Scope
-from engine.model import Adjust, Consequence, Derive, Recommend, Rule, Suppress
-from engine.ranking import ScoreTerm
-from engine.situation import situation_digest
-from engine.values import UNKNOWN
+from engine.core.errors import UsageError, did_you_mean
+from engine.core.facts import Scope
+from engine.core.values import UNKNOWN
+from engine.load.checks import facts_read
+from engine.load.situation import situation_digest
+from engine.pack.model import Adjust, Consequence, Derive, Recommend, Rule, Suppress
+from engine.rank.ranking import ScoreTerm
 from engine.version import __version__
 from engine.whynot.flips import (
     ExplainedCondition,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from engine.errors import UsageError, did_you_mean
-from engine.ranking import ScoreTerm
+from engine.core.errors import UsageError, did_you_mean
+from engine.rank.ranking import ScoreTerm
 from engine.whynot.proofs import (
     ActionState,
     Header,

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from engine.explain import RuleResult
-from engine.memory import Firing, Memory
-from engine.ranking import Recommendation, Suppression
-from engine.ruleset import RuleSet
+from engine.rank.conditions import RuleResult
+from engine.rank.ranking import Recommendation, Suppression
+from engine.run.memory import Firing, Memory
+from engine.run.ruleset import RuleSet
 
 
 class DecisionView(Protocol):

@@ -11,8 +11,8 @@ import datetime as dt
 import json
 from typing import Any
 
-from engine.operators import phrase
-from engine.values import UNKNOWN
+from engine.core.operators import phrase
+from engine.core.values import UNKNOWN
 
 # --- values ---------------------------------------------------------------------------------
 

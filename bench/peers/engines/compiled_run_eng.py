@@ -1,5 +1,5 @@
-"""(7f) xieshang engine.lowered.run(program, situation): the compiled backend at run() level
-(no validation, no ranking; the same firings and working memory as engine.run.run)."""
+"""(7f) xieshang engine.run.lowered.run(program, situation): the compiled backend at run() level
+(no validation, no ranking; the same firings and working memory as engine.run.driver.run)."""
 from .xieshang_eng import Xieshang
 
 NAME = "xieshang compiled backend run() (lowered Python only)"

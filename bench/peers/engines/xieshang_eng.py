@@ -11,13 +11,13 @@ YAML + parse + check + compile + create the durable_rules rulesets (forced at lo
 would otherwise create them lazily on the first evaluation).
 
 Backends: ``backend="rete"`` (durable_rules, the default) or ``"compiled"`` (the pack lowered
-to Python, engine/lowered.py; load then includes lowering it: ``RuleSet.program()``).
+to Python, engine/run/lowered.py; load then includes lowering it: ``RuleSet.program()``).
 
 Variants (same module, other entry points; see xieshang_eval_eng.py / xieshang_run_eng.py,
 compiled_eng.py / compiled_run_eng.py):
   full  evaluate(rules, sit) + to_advice()
   eval  evaluate(rules, sit) (still validates the situation), recommendations read directly
-  run   engine.run.run(runtime, sit): the lowest-level driver the project exposes (no validation,
+  run   engine.run.driver.run(runtime, sit): the lowest-level driver the project exposes (no validation,
         no normalisation, no ranking): durable_rules matching + the Python driver (derivation,
         routing, level closing) -> firings
 The peer situation -> xieshang situation mapping (xieshang_map.encode_situation, a generated
@@ -33,11 +33,11 @@ import time
 os.environ.setdefault("XIESHANG_NO_CACHE", "1")
 
 import engine  # noqa: E402
-from engine.model import Recommend  # noqa: E402
-from engine.run import run as _xs_run  # noqa: E402
+from engine.pack.model import Recommend  # noqa: E402
+from engine.run.driver import run as _xs_run  # noqa: E402
 
 try:  # the compiled backend (issue 14); absent from older versions of the project
-    from engine import lowered as _lowered  # noqa: E402
+    from engine.run import lowered as _lowered  # noqa: E402
 except ImportError:  # pragma: no cover
     _lowered = None
 

@@ -1,0 +1,347 @@
+"""Ranking: firings → one recommendation per action, scored and explained.
+
+Score = the highest priority among the recommending rules + every adjustment; each term is kept
+in ``score_breakdown`` with its rule. Order: score descending, then the action catalogue order
+(SPEC §3, then pack additions), then the primary rule id. Suppressed actions are removed and listed.
+
+A recommendation's ``reasons`` (each recommending rule's conditions with their actual values, and
+the derived facts it read) are made on first read and kept: most callers of ``evaluate`` read the
+ranking, not the explanation. Their conditions are read from the evaluation's
+``ConditionResults`` (engine/rank/conditions.py), which the decision's explanations share.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any
+
+from engine.compile.compiler import CompiledPack
+from engine.core.safetext import one_line
+from engine.core.values import UNKNOWN
+from engine.load.checks import facts_read
+from engine.pack.model import URGENCY_ORDER, Adjust, LocalText, Recommend, Rule, Suppress
+from engine.pack.template import format_value, render
+from engine.rank.conditions import ConditionResults, LeafResult
+from engine.run.memory import Firing, Memory
+
+
+@dataclass(frozen=True)
+class DerivedUse:
+    fact: str
+    loan_id: str | None
+    value: Any
+    rule_id: str | None  #: None when no rule derived the fact (it is unknown)
+
+
+@dataclass(frozen=True)
+class Reason:
+    rule_id: str
+    title: str
+    source: str
+    location: str
+    loan_id: str | None
+    conditions: tuple[LeafResult, ...]
+    derived_from: tuple[DerivedUse, ...]
+
+
+@dataclass(frozen=True)
+class ScoreTerm:
+    term: str  #: "priority" or "adjustment"
+    value: int
+    rule_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    rank: int
+    action: str
+    score: int
+    urgency: str
+    title: str
+    message: str
+    loan_ids: tuple[str, ...]
+    score_breakdown: tuple[ScoreTerm, ...]
+    #: makes :attr:`reasons`, once, when they are first read
+    explain: Callable[[], tuple[Reason, ...]] = field(repr=False, compare=False)
+
+    @functools.cached_property
+    def reasons(self) -> tuple[Reason, ...]:
+        """Why: one reason per firing of a recommending rule, best first (made on first read)."""
+        return self.explain()
+
+
+@dataclass(frozen=True)
+class Suppression:
+    action: str
+    rule_id: str
+    reason: str
+    location: str
+
+
+@dataclass
+class Renderer:
+    """Fills templates from the working memory, in one locale."""
+
+    compiled: CompiledPack
+    memory: Memory
+    locale: str
+
+    def text(self, template: LocalText, loan: str | None) -> str:
+        return render(template[self.locale], lambda name: self.show(name, loan))
+
+    def show(self, name: str, loan: str | None) -> str:
+        if name.startswith("params."):
+            param = self.compiled.pack.parameters[name.removeprefix("params.")]
+            return format_value(param.value, param.unit or "number", self.words)
+        spec = self.compiled.facts[name]
+        return format_value(self.memory.get(name, loan), spec.unit, self.words)
+
+    @property
+    def words(self) -> Mapping[str, str]:
+        """The engine's words in this locale (how values are written)."""
+        return self.compiled.pack.words(self.locale)
+
+
+@dataclass
+class Ranking:
+    #: each rule binding's conditions, evaluated when first read (by reasons or explanations)
+    condition_results: ConditionResults
+    recommendations: list[Recommendation] = field(default_factory=list)
+    suppressed: list[Suppression] = field(default_factory=list)
+
+
+def rank(compiled: CompiledPack, firings: list[Firing], memory: Memory, locale: str) -> Ranking:
+    renderer = Renderer(compiled, memory, locale)
+    results = ConditionResults(compiled, memory)
+    rules = compiled.rules
+    recommends: dict[str, list[Firing]] = {}
+    adjusts: dict[str, dict[str, Firing]] = {}
+    suppresses: dict[str, dict[str, list[Firing]]] = {}
+    for firing in firings:
+        rule = rules[firing.rule_index].rule
+        then = rule.then
+        if isinstance(then, Recommend):
+            recommends.setdefault(then.action, []).append(firing)
+        elif isinstance(then, Adjust):
+            adjusts.setdefault(then.action, {}).setdefault(rule.id, firing)
+        elif isinstance(then, Suppress):
+            suppresses.setdefault(then.action, {}).setdefault(rule.id, []).append(firing)
+    ranking = Ranking(results)
+    for action, by_rule in sorted(suppresses.items()):
+        group = recommends.get(action, [])
+        if not group:
+            continue  # nothing to remove: a suppression is reported only when it removed something
+        # a per-loan suppress (about: loan) removes only that loan's recommendation; a
+        # situation-level one removes the whole action
+        whole = any(f.loan_id is None for fs in by_rule.values() for f in fs)
+        loans = {f.loan_id for fs in by_rule.values() for f in fs if f.loan_id is not None}
+        recommended_for = {f.loan_id for f in group}
+        for rule_id, fired in sorted(by_rule.items()):
+            rule = _rule(compiled, fired[0])
+            assert isinstance(rule.then, Suppress)
+            for firing in sorted(fired):
+                if not whole and firing.loan_id not in recommended_for:
+                    continue  # this loan had no recommendation of the action
+                reason = renderer.text(rule.then.reason, firing.loan_id)
+                ranking.suppressed.append(Suppression(action, rule_id, reason, rule.location.short))
+                if whole:
+                    break  # the whole action is gone: one line per rule
+        recommends[action] = [] if whole else [f for f in group if f.loan_id not in loans]
+    built = [
+        _recommendation_fields(compiled, renderer, results, action, group, adjusts.get(action, {}))
+        for action, group in recommends.items()
+        if group
+    ]
+    order = compiled.pack.actions
+    # (primary rule id, action, score, ...): score descending, catalogue order, primary rule id
+    built.sort(key=lambda r: (-r[2], order[r[1]].order, r[0]))
+    ranking.recommendations = [Recommendation(i, *r[1:]) for i, r in enumerate(built, start=1)]
+    return ranking
+
+
+def _rule(compiled: CompiledPack, firing: Firing) -> Rule:
+    return compiled.rules[firing.rule_index].rule
+
+
+_RecommendationFields = tuple[
+    str,
+    str,
+    int,
+    str,
+    str,
+    str,
+    tuple[str, ...],
+    tuple[ScoreTerm, ...],
+    Callable[[], tuple[Reason, ...]],
+]
+
+
+def _recommendation_fields(
+    compiled: CompiledPack,
+    renderer: Renderer,
+    results: ConditionResults,
+    action: str,
+    group: list[Firing],
+    adjusts: Mapping[str, Firing],
+) -> _RecommendationFields:
+    """The primary rule's id, then a Recommendation's fields after ``rank``: action, score,
+    urgency, title, message, loan ids, score breakdown and what makes its reasons."""
+    rules = compiled.rules
+    keyed: list[tuple[tuple[int, int, int], Firing, Recommend]] = []
+    for firing in group:
+        recommend = rules[firing.rule_index].rule.then
+        assert isinstance(recommend, Recommend)
+        keyed.append(
+            ((-recommend.priority, firing.rule_index, firing.loan_index), firing, recommend)
+        )
+    keyed.sort(key=itemgetter(0))  # (rule, loan) is unique: no ties
+    group = [f for _, f, _ in keyed]
+    thens = {id(f): then for _, f, then in keyed}
+    primary = group[0]
+    rule = rules[primary.rule_index].rule
+    then = thens[id(primary)]
+    terms = [ScoreTerm("priority", then.priority, rule.id)]
+    if adjusts:
+        for rule_id, firing in sorted(adjusts.items(), key=lambda kv: kv[1].rule_index):
+            adjust = rules[firing.rule_index].rule.then
+            assert isinstance(adjust, Adjust)
+            terms.append(
+                ScoreTerm(
+                    "adjustment", adjust.by, rule_id, renderer.text(adjust.reason, firing.loan_id)
+                )
+            )
+    shown = _message_firings(group)
+    messages = _messages(renderer, [(thens[id(f)].message, f.loan_id) for f in shown])
+    commons = (thens[id(f)].common for f in shown)
+    said = [renderer.text(common, None) for common in commons if common is not None]
+    messages = "\n".join([messages, *dict.fromkeys(said)])
+    urgency = min((then.urgency for _, _, then in keyed), key=URGENCY_ORDER.index)
+    loans = sorted({f.loan_index: f.loan_id for f in group if f.loan_id is not None}.items())
+    return (
+        rule.id,
+        action,
+        sum(t.value for t in terms),
+        urgency,
+        renderer.text(then.title, primary.loan_id),
+        messages,
+        tuple(lid for _, lid in loans if lid is not None),
+        tuple(terms),
+        functools.partial(reasons, compiled, renderer, results, tuple(group)),
+    )
+
+
+def _messages(renderer: Renderer, items: list[tuple[LocalText, str | None]]) -> str:
+    """One line per distinct message; loans whose messages differ only in how the loan is named
+    (its id, or the pack's plan ``name`` facts) share one line that names them all
+    ("「借呗、花呗」：…"), so several loans do not repeat a paragraph."""
+    markers = _loan_markers(renderer)
+    lines: dict[str, list[str]] = {}
+    for template, loan in items:
+        text = _with_loan_markers(renderer, template, loan, markers)
+        ids = lines.setdefault(text, [])
+        if loan is not None and loan not in ids:
+            ids.append(loan)
+    joiner = renderer.words["value.list_joiner"]
+    out = []
+    for text, ids in lines.items():
+        for fact, marker in markers.items():
+            if marker in text:
+                shown = (renderer.show(fact, i) if fact != "loan.id" else i for i in ids)
+                text = text.replace(marker, joiner.join(one_line(n) for n in shown))
+        out.append(text)
+    return "\n".join(out)
+
+
+def _loan_markers(renderer: Renderer) -> dict[str, str]:
+    """The facts that name a loan, each with the character that stands for it while messages
+    are compared: the loan id, and the pack's plan ``name`` facts when it declares them."""
+    markers = {"loan.id": "\x00"}
+    plan = renderer.compiled.pack.plan
+    if plan is not None and plan.name is not None:
+        for index, fact in enumerate(plan.name.values(), start=1):
+            markers.setdefault(fact, chr(index))
+    return markers
+
+
+def _with_loan_markers(
+    renderer: Renderer, template: LocalText, loan: str | None, markers: dict[str, str]
+) -> str:
+    def show(name: str) -> str:
+        return markers[name] if name in markers else renderer.show(name, loan)
+
+    return render(template[renderer.locale], show)
+
+
+def _message_firings(group: list[Firing]) -> list[Firing]:
+    """Whose message to show: the primary reason's when it is about the whole situation, else
+    the best reason of each loan, in loan order (``group`` is sorted best first)."""
+    if group[0].loan_id is None:
+        return group[:1]
+    best: dict[int, Firing] = {}
+    for firing in group:
+        if firing.loan_id is not None:
+            best.setdefault(firing.loan_index, firing)
+    return [best[i] for i in sorted(best)]
+
+
+def reasons(
+    compiled: CompiledPack,
+    renderer: Renderer,
+    results: ConditionResults,
+    firings: Sequence[Firing],
+) -> tuple[Reason, ...]:
+    """The reasons of a recommendation: one per firing, in the order given (best first)."""
+    return tuple(reason(compiled, renderer, results, f) for f in firings)
+
+
+def reason(
+    compiled: CompiledPack, renderer: Renderer, results: ConditionResults, firing: Firing
+) -> Reason:
+    """Why one rule fired for one binding: its conditions and the derived facts it used."""
+    rule = _rule(compiled, firing)
+    memory = renderer.memory
+    conditions = results.get(firing.rule_index, firing.loan_id).leaves
+    return Reason(
+        rule_id=rule.id,
+        title=renderer.text(rule.title, firing.loan_id),
+        source=rule.source,
+        location=rule.location.short,
+        loan_id=firing.loan_id,
+        conditions=conditions,
+        derived_from=tuple(
+            derived_uses(
+                compiled, memory, rule, firing.loan_id, compiled.rules[firing.rule_index].reads
+            )
+        ),
+    )
+
+
+def derived_uses(
+    compiled: CompiledPack,
+    memory: Memory,
+    rule: Rule,
+    loan: str | None,
+    reads: Sequence[str] | None = None,
+) -> list[DerivedUse]:
+    """The derived facts a rule read, with their values and deriving rules.
+
+    ``reads`` is the rule's ``CompiledRule.reads`` (the same list as ``facts_read(rule)``,
+    computed when the pack was compiled).
+    """
+    uses = []
+    levels = compiled.levels
+    for fact in facts_read(rule) if reads is None else reads:
+        if fact not in levels or (loan is None and fact.startswith("loan.")):
+            continue  # an input fact, or a per-loan fact read inside an aggregate
+        key = (fact, loan if fact.startswith("loan.") else None)
+        value = memory.values.get(key, UNKNOWN)
+        derivations = memory.derivations.get(key, [])
+        by = [r for r, v in derivations if v == value] or [r for r, _ in derivations]
+        uses.append(
+            DerivedUse(fact, key[1], None if value is UNKNOWN else value, by[0] if by else None)
+        )
+    return uses
