@@ -265,6 +265,7 @@ def _explained_leaves(item: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+@pytest.mark.slow  # explains every action of every example: make test, not make test-fast
 def test_the_advice_and_explain_show_the_same_conditions(builtin: engine.RuleSet) -> None:
     """Each reason of the advice lists exactly the leaves, values and results that explain shows
     for that rule and loan."""

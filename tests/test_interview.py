@@ -314,6 +314,7 @@ def test_two_examples_reach_the_same_advice_fast(ruleset: Any, path: Path) -> No
     _replay_checks(ruleset, path.name, load_situation_file(path))
 
 
+@pytest.mark.slow  # two whole interviews per example
 def test_interviews_are_deterministic(ruleset: Any) -> None:
     situation = load_situation_file(ROOT / "examples" / "first-late-payment.json")
     assert replay(ruleset, situation) == replay(ruleset, situation)

@@ -92,7 +92,9 @@ def test_candidate_answers_stay_valid_and_cross_the_thresholds(ruleset: Any) -> 
     assert candidates(ruleset.compiled, "borrower.distress", as_of, []) == (True, False)
 
 
-@pytest.mark.parametrize("name", ["first-late-payment.json", "distress.json"])
+@pytest.mark.parametrize(
+    "name", ["first-late-payment.json", pytest.param("distress.json", marks=pytest.mark.slow)]
+)
 def test_every_fact_of_an_interview_is_among_its_possible_values(ruleset: Any, name: str) -> None:
     """At each step of an interview, what the run derived is one of the values the analysis
     says the fact could take (the situation as it stands is one of the combinations)."""

@@ -475,6 +475,7 @@ def test_the_one_loan_function_reads_odd_shapes_as_the_reference(
 # --- the command line ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # every example through the CLI with both backends
 def test_advise_backend_compiled_prints_the_same_bytes(runner: CliRunner) -> None:
     for path in sorted((ROOT / "examples").glob("*.json"))[:4]:
         for fmt in ("json", "text", "markdown"):

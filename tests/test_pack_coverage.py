@@ -132,6 +132,7 @@ def test_every_rule_fires_in_some_case() -> None:
     assert not never, f"rules that fire in no YAML case: {never}"
 
 
+@pytest.mark.slow  # every shipped case
 def test_every_rule_has_a_case_where_it_does_not_fire() -> None:
     all_ids = [r.id for r in ruleset().pack.rules]
     quiet: set[str] = set()
@@ -248,6 +249,7 @@ def test_pack_lints_clean() -> None:
     assert not findings, "lint findings:\n" + "\n".join(str(f) for f in findings)
 
 
+@pytest.mark.slow  # every shipped case
 def test_rule_and_condition_coverage() -> None:
     cov = measure(ruleset(), results())
     never = [rule_id for rule_id, cases in cov.rules.items() if not cases]

@@ -25,6 +25,8 @@ from engine.run.driver import run
 from engine.run.rete import NO_MALLOC_TUNING, tune_allocator
 from tests.packgen import generate_pack, matching_situation
 
+pytestmark = pytest.mark.slow  # a 1,000-rule pack and subprocesses: make test, not make test-fast
+
 TODAY = datetime.date(2026, 11, 28)
 WARM_UP, MEASURED = 20, 100
 #: minor page faults per evaluation allowed on average; without the tuning it was ≈3,000
