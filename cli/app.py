@@ -54,7 +54,8 @@ def format_option(*kinds: str) -> Any:
         if isinstance(value, Format):  # the default
             return value
         if value not in choices:
-            raise ValueError(f"{value!r} is not one of {', '.join(map(repr, choices))}.")
+            # BadParameter: click's own wording; a ValueError would read "Value error, ..."
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(map(repr, choices))}.")
         return Format(value)
 
     return typer.Option(

@@ -272,6 +272,7 @@ def test_an_unsupported_format_is_a_usage_error_naming_the_choices(
     result = cli(*args)
     assert result.exit_code == 2
     assert f"is not one of {choices}." in result.stderr
+    assert f"Invalid value for '--format': '{args[-1]}' is not one of" in result.stderr
     assert result.stdout == ""
 
 
