@@ -93,6 +93,27 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
+_SHIPPED = Path(__file__).resolve().parent.parent
+#: ``xieshang advise`` output for a shipped situation (examples/, the pack's scenarios), by
+#: options: advice is byte-identical for the same input (tests/test_examples.py holds that), so
+#: the text tests make each one once
+_ADVICE_OUTPUTS: dict[tuple[Path, tuple[str, ...]], str] = {}
+
+
+def advise_output(runner: CliRunner, situation: Path, *options: str) -> str:
+    """What ``xieshang advise SITUATION OPTIONS`` prints (exit code 0 asserted); made once per
+    shipped situation and options, every time for any other file (a test's own tmp files)."""
+    from cli.main import app
+
+    key = (situation, options)
+    shipped = situation.resolve().is_relative_to(_SHIPPED)
+    if not shipped or key not in _ADVICE_OUTPUTS:
+        result = runner.invoke(app, ["advise", str(situation), *options])
+        assert result.exit_code == 0, result.output
+        _ADVICE_OUTPUTS[key] = result.stdout
+    return _ADVICE_OUTPUTS[key]
+
+
 def situation(**overrides: object) -> dict[str, object]:
     """A small valid situation; keyword arguments replace top-level fields."""
     base: dict[str, object] = {

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
 from engine import evaluate, load_rules
+from tests.conftest import advise_output
 
 ROOT = Path(__file__).resolve().parent.parent
 SITUATIONS = sorted((ROOT / "examples").glob("*.json")) + sorted(
@@ -46,18 +46,8 @@ def rules() -> Any:
         yield loaded
 
 
-#: the CLI's output by (situation, options): advice is byte-identical for the same input
-#: (tests/test_examples.py holds that), so each text is made once for all the tests that read it
-_OUTPUTS: dict[tuple[Path, tuple[str, ...]], str] = {}
-
-
 def _advise(runner: CliRunner, situation: Path, *options: str) -> str:
-    key = (situation, options)
-    if key not in _OUTPUTS:
-        result = runner.invoke(app, ["advise", str(situation), *options])
-        assert result.exit_code == 0, result.output
-        _OUTPUTS[key] = result.stdout
-    return _OUTPUTS[key]
+    return advise_output(runner, situation, *options)
 
 
 def _names(rules: Any, situation: dict[str, Any], locale: str) -> list[str]:

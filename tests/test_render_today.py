@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from engine import load_rules
+from tests.conftest import advise_output
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
@@ -26,18 +27,8 @@ NUMBERED = re.compile(r"^(\d+)\. (.*?)  \[(.*)\]$", re.M)  # text items: number,
 MORE = {"zh": "xieshang advise ... --all", "en": "xieshang advise ... --all"}
 
 
-#: the CLI's output for each shipped example by options: advice is byte-identical for the same
-#: input (tests/test_examples.py holds that), so each text is made once for the tests that read it
-_OUTPUTS: dict[tuple[Path, tuple[str, ...]], str] = {}
-
-
 def _advise(runner: CliRunner, situation: Path, *options: str) -> str:
-    key = (situation, options)
-    if situation.parent != ROOT / "examples" or key not in _OUTPUTS:
-        result = runner.invoke(app, ["advise", str(situation), *options])
-        assert result.exit_code == 0, result.output
-        _OUTPUTS[key] = result.stdout
-    return _OUTPUTS[key]
+    return advise_output(runner, situation, *options)
 
 
 def _advice(runner: CliRunner, situation: Path, lang: str) -> dict[str, Any]:
