@@ -21,7 +21,7 @@ from engine.decision import Decision
 from engine.load.checks import check_pack
 from engine.load.loader import collect_files, pack_digest, read_pack
 from engine.load.packs import default_pack_dir
-from engine.load.situation import check_dates, default_today, normalise, validate_situation
+from engine.load.situation import check_dates, default_today, normalise, validate_and_normalise
 from engine.rank.ranking import Ranking, rank
 from engine.run import lowered
 from engine.run.driver import run
@@ -104,16 +104,17 @@ def evaluate(
     if locale is not None and locale not in ruleset.pack.locales:
         raise UsageError(_unknown_locale(locale, ruleset))
     day = today or default_today()
+    checked: Mapping[str, Any] = situation
     if validated:
         checked = dict(situation)
         check_dates(checked, "<situation>", day)
-    else:
-        checked = validate_situation(situation, "<situation>", today=day)
+        normal = normalise(checked, day)
+    else:  # checked and copied in one walk of a valid situation
+        normal = validate_and_normalise(situation, "<situation>", day)
     # the situation's own locale, else the pack's default (zh-CN for a pack declaring none)
     chosen = locale or checked.get("locale") or ruleset.pack.locales[0]
     if chosen not in ruleset.pack.locales:
         raise UsageError(_unknown_locale(chosen, ruleset))
-    normal = normalise(checked, day)
     if backend == "compiled":
         if ruleset.runtime.closed:  # the same contract as the Rete path (``RuleSet.close``)
             raise ValueError("the rule set was closed; load the rules again to evaluate")

@@ -163,19 +163,5 @@ def recommendation_dict(r: Recommendation) -> dict[str, Any]:
             }
             for t in r.score_breakdown
         ],
-        "reasons": [
-            {
-                "rule_id": x.rule_id,
-                "title": x.title,
-                "source": x.source,
-                "location": x.location,
-                "loan_id": x.loan_id,
-                "conditions": [c.as_dict() for c in x.conditions],
-                "derived_from": [
-                    {"fact": d.fact, "loan_id": d.loan_id, "value": d.value, "rule_id": d.rule_id}
-                    for d in x.derived_from
-                ],
-            }
-            for x in r.reasons
-        ],
+        "reasons": r.explain.documents(),
     }

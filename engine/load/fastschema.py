@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import math
 import numbers
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -166,6 +167,9 @@ class _Context:
     root: Any
     format_checker: Any
     refs: dict[str, _Node] = field(default_factory=dict)
+    #: id of a (sub)schema → its node: the fused checks (:func:`_fused`) read their parts'
+    #: nodes without compiling them again (the schema is held, so ids are stable meanwhile)
+    nodes: dict[int, tuple[Any, _Node]] = field(default_factory=dict)
 
     def compile(self, schema: Any) -> _Node:
         if schema is True:
@@ -174,6 +178,17 @@ class _Context:
             return _Node(_never, _always)
         if not isinstance(schema, Mapping):
             raise _Unsupported
+        known = self.nodes.get(id(schema))
+        if known is not None and known[0] is schema:
+            return known[1]
+        node = self._compile(schema)
+        fused = _fused(schema, self)
+        if fused is not None:  # the same verdict in one call; reject keeps the general checks
+            node = _Node(fused, node.reject)
+        self.nodes[id(schema)] = (schema, node)
+        return node
+
+    def _compile(self, schema: Mapping[str, Any]) -> _Node:
         built: list[_Built] = []
         for keyword in schema:
             if keyword in _ANNOTATIONS or keyword.startswith("x-"):
@@ -492,6 +507,104 @@ def _if(sub: Any, schema: Mapping[str, Any], ctx: _Context) -> _Built:
         return if_reject(v) and else_reject(v)
 
     return accept, reject
+
+
+# --- fused checks: the common shapes of a schema checked in one call ------------------------------
+#
+# A schema compiles to one check per keyword, combined (``_all``); a number with bounds costs
+# four calls and an abstract-class ``isinstance``. The shapes below (which are most of a
+# situation) get one function instead. Each accepts only what the keyword checks together accept,
+# and may refuse more: it asks for the exact JSON types (``dict``, ``list``, ``str``, ``int``,
+# ``float``, ``bool``), so an unusual value (a subclass, ``NaN`` where no bound excludes it)
+# simply takes the slow path. The node's reject check stays the keyword checks' own.
+
+_NUMBER_KEYWORDS = frozenset({"type", "minimum", "maximum"})
+_STRING_KEYWORDS = frozenset({"type", "enum", "minLength", "maxLength", "pattern", "format"})
+_ARRAY_KEYWORDS = frozenset({"type", "items", "minItems", "maxItems", "uniqueItems"})
+_OBJECT_KEYWORDS = frozenset({"type", "properties", "additionalProperties", "required"})
+
+
+def _fused(schema: Mapping[str, Any], ctx: _Context) -> Check | None:
+    """One check for a whole (sub)schema of a common shape, or None (the keyword checks stay)."""
+    keywords = {k for k in schema if k not in _ANNOTATIONS and not k.startswith("x-")}
+    kind = schema.get("type")
+    if kind in ("number", "integer") and keywords <= _NUMBER_KEYWORDS:
+        return _fused_number(kind == "integer", schema)
+    if kind == "string" and keywords <= _STRING_KEYWORDS:
+        return _fused_string(schema, keywords, ctx)
+    if kind == "array" and keywords <= _ARRAY_KEYWORDS:
+        return _fused_array(schema, ctx)
+    if kind == "object" and "properties" in keywords and keywords <= _OBJECT_KEYWORDS:
+        return _fused_object(schema, ctx)
+    return None
+
+
+def _fused_number(integer: bool, schema: Mapping[str, Any]) -> Check:
+    low = schema.get("minimum", -math.inf)
+    high = schema.get("maximum", math.inf)
+    if integer:
+        return lambda v: type(v) is int and low <= v <= high
+    # NaN fails both comparisons: refused here, judged by jsonschema
+    return lambda v: (type(v) is float or type(v) is int) and low <= v <= high
+
+
+def _fused_string(schema: Mapping[str, Any], keywords: set[str], ctx: _Context) -> Check:
+    if keywords == {"type", "enum"}:
+        allowed = frozenset(schema["enum"])
+        return lambda v: type(v) is str and v in allowed
+    shortest = _count(schema.get("minLength", 0))
+    longest = schema.get("maxLength")
+    longest = math.inf if longest is None else _count(longest)
+    rest = _all(
+        [
+            build(schema[keyword], schema, ctx)[0]
+            for keyword, build in (("enum", _enum), ("pattern", _pattern), ("format", _format))
+            if keyword in schema
+        ]
+    )
+
+    def accept(v: Any) -> bool:
+        return type(v) is str and shortest <= len(v) <= longest and rest(v)
+
+    return accept
+
+
+def _fused_array(schema: Mapping[str, Any], ctx: _Context) -> Check:
+    each = ctx.compile(schema.get("items", True)).accept
+    fewest = _count(schema.get("minItems", 0))
+    most = schema.get("maxItems")
+    most = math.inf if most is None else _count(most)
+    unique = bool(schema.get("uniqueItems", False))
+
+    def accept(v: Any) -> bool:
+        if type(v) is not list or not fewest <= len(v) <= most:
+            return False
+        for item in v:
+            if not each(item):
+                return False
+        # only lists of strings are decided here (``_unique``); anything else: unsure
+        return not unique or (all(type(item) is str for item in v) and len(set(v)) == len(v))
+
+    return accept
+
+
+def _fused_object(schema: Mapping[str, Any], ctx: _Context) -> Check:
+    checks = {key: ctx.compile(sub).accept for key, sub in schema["properties"].items()}
+    extra = ctx.compile(schema.get("additionalProperties", True)).accept
+    required = schema.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(n, str) for n in required):
+        raise _Unsupported
+    wanted = tuple(required)
+
+    def accept(v: Any) -> bool:
+        if type(v) is not dict:
+            return False
+        for key, item in v.items():
+            if not checks.get(key, extra)(item):
+                return False
+        return all(name in v for name in wanted)
+
+    return accept
 
 
 _KEYWORDS: Mapping[str, Callable[[Any, Mapping[str, Any], _Context], _Built]] = {

@@ -249,20 +249,66 @@ def _check_tree(doc: object, source: str) -> None:
 def _plain(value: object, depth: int) -> bool:
     """Whether the walk of :func:`_check_tree` would find nothing in ``value``, decided without
     building a path. False is "not sure": the walk then finds the problem and says where."""
-    if isinstance(value, str):
-        return _plain_text(value)
-    if isinstance(value, dict):
-        if depth > MAX_DEPTH or isinstance(value, _DuplicateKeyObject):
-            return False
-        for key, item in value.items():
-            if not (isinstance(key, str) and _plain_text(key) and _plain(item, depth + 1)):
-                return False
-        return True
-    if isinstance(value, list):
-        return depth <= MAX_DEPTH and all(_plain(item, depth + 1) for item in value)
-    if isinstance(value, float):
-        return math.isfinite(value)
-    return value is None or isinstance(value, int)
+    return _plain_list([value], depth - 1) is not None
+
+
+def _plain_copy(obj: dict[str, Any], depth: int) -> dict[str, Any] | None:
+    """A copy of the JSON object ``obj`` (at ``depth``) when :func:`_plain` holds for it, else
+    None ("not sure"). One walk both checks a valid situation and copies it (:func:`normalise`'s
+    copy); only the exact JSON types pass (a ``dict`` subclass, such as the object of a
+    duplicate key, is "not sure")."""
+    if depth > MAX_DEPTH:
+        return None
+    out: dict[str, Any] = {}
+    for key, item in obj.items():
+        if type(key) is not str or not (key.isprintable() or _plain_text(key)):
+            return None
+        kind = type(item)
+        if kind is str:
+            if not (item.isprintable() or _plain_text(item)):
+                return None
+        elif kind is dict:
+            item = _plain_copy(item, depth + 1)
+            if item is None:
+                return None
+        elif kind is list:
+            item = _plain_list(item, depth + 1)
+            if item is None:
+                return None
+        elif kind is float:
+            if not math.isfinite(item):
+                return None
+        elif not (kind is int or kind is bool or item is None):
+            return None
+        out[key] = item
+    return out
+
+
+def _plain_list(items: list[Any], depth: int) -> list[Any] | None:
+    """:func:`_plain_copy` for an array."""
+    if depth > MAX_DEPTH:
+        return None
+    out = []
+    for item in items:
+        kind = type(item)
+        if kind is str:
+            if not (item.isprintable() or _plain_text(item)):
+                return None
+        elif kind is dict:
+            item = _plain_copy(item, depth + 1)
+            if item is None:
+                return None
+        elif kind is list:
+            item = _plain_list(item, depth + 1)
+            if item is None:
+                return None
+        elif kind is float:
+            if not math.isfinite(item):
+                return None
+        elif not (kind is int or kind is bool or item is None):
+            return None
+        out.append(item)
+    return out
 
 
 def _plain_text(text: str) -> bool:
@@ -622,6 +668,25 @@ def validate_situation(
     return doc
 
 
+def validate_and_normalise(doc: object, source: str, today: datetime.date) -> dict[str, Any]:
+    """``normalise(validate_situation(doc, source, today=today), today)``: the same checks in the
+    same order, so the same message for bad input, and the same copy.
+
+    A valid situation is walked once for the structural check and the copy together
+    (:func:`_plain_copy`), then the fast schema check reads the copy; anything it is not sure
+    of takes :func:`validate_situation`'s path, which finds the problem and names it.
+    """
+    copied = _plain_copy(doc, 1) if type(doc) is dict else None
+    fast = checker("situation")
+    if copied is None or fast is None:
+        return normalise(validate_situation(doc, source, today=today), today)
+    _check_schema_version(copied, source)
+    if _duplicate_loan_ids(copied) or not fast(copied):
+        return normalise(validate_situation(doc, source, today=today), today)
+    check_dates(copied, source, today)
+    return _defaults(copied, today)
+
+
 def parse_json_bytes(data: bytes, source: str) -> object:
     """Decode and parse JSON bytes with the situation's hardening (steps 1 and 2 above: size,
     UTF-8, syntax, over-long literals, NaN); the value is not validated. ``xieshang serve``
@@ -758,12 +823,17 @@ def normalise(situation: dict[str, Any], today: datetime.date) -> dict[str, Any]
 
     Nothing else is added: absent fields stay absent (absent means unknown).
     """
-    if isinstance(today, datetime.datetime):
-        today = today.date()
-    result: dict[str, Any] = _copied(situation)
-    result.setdefault("as_of", today.isoformat())
-    result.setdefault("locale", DEFAULT_LOCALE)
-    return result
+    return _defaults(_copied(situation), today)
+
+
+def _defaults(situation: dict[str, Any], today: datetime.date) -> dict[str, Any]:
+    """``as_of`` and ``locale`` filled in where absent (in place)."""
+    if "as_of" not in situation:
+        if isinstance(today, datetime.datetime):
+            today = today.date()
+        situation["as_of"] = today.isoformat()
+    situation.setdefault("locale", DEFAULT_LOCALE)
+    return situation
 
 
 def _copied(value: Any) -> Any:
@@ -771,12 +841,17 @@ def _copied(value: Any) -> Any:
     ``copy.deepcopy`` of the whole, which keeps a memo of every object it meets."""
     kind = type(value)
     if kind is dict:
-        return {key: _copied(item) for key, item in value.items()}
+        return {
+            key: item if type(item) in _SCALARS else _copied(item) for key, item in value.items()
+        }
     if kind is list:
-        return [_copied(item) for item in value]
-    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return [item if type(item) in _SCALARS else _copied(item) for item in value]
+    if kind in _SCALARS:
         return value
     return copy.deepcopy(value)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})  #: immutable: a copy may share them
 
 
 def situation_digest(situation: dict[str, Any]) -> str:

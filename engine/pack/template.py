@@ -74,6 +74,16 @@ def render(text: str, show: Callable[[str], str]) -> str:
     return "".join(out)
 
 
+def literal(text: str) -> str | None:
+    """What a template without placeholders always renders to; None when it has placeholders.
+
+    >>> literal("Pay {{now}}"), literal("Pay {loan.overdue_amount}")
+    ('Pay {now}', None)
+    """
+    literals, names = _parts(text)
+    return None if names else literals[0]
+
+
 @functools.lru_cache(maxsize=1 << 14)
 def _parts(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """A template split once: literal pieces around the placeholders' names.

@@ -13,9 +13,8 @@ ranking, not the explanation. Their conditions are read from the evaluation's
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any
 
 from engine.compile.compiler import CompiledPack
@@ -23,8 +22,9 @@ from engine.core.safetext import one_line
 from engine.core.values import UNKNOWN
 from engine.load.checks import facts_read
 from engine.pack.model import URGENCY_ORDER, Adjust, LocalText, Recommend, Rule, Suppress
-from engine.pack.template import format_value, render
+from engine.pack.template import format_value, literal, render
 from engine.rank.conditions import ConditionResults, LeafResult
+from engine.rank.table import PackTable, pack_table
 from engine.run.memory import Firing, Memory
 
 
@@ -65,8 +65,8 @@ class Recommendation:
     message: str
     loan_ids: tuple[str, ...]
     score_breakdown: tuple[ScoreTerm, ...]
-    #: makes :attr:`reasons`, once, when they are first read
-    explain: Callable[[], tuple[Reason, ...]] = field(repr=False, compare=False)
+    #: makes :attr:`reasons`, once, when they are first read (and the advice's reasons)
+    explain: Reasons = field(repr=False, compare=False)
 
     @functools.cached_property
     def reasons(self) -> tuple[Reason, ...]:
@@ -115,21 +115,26 @@ class Ranking:
 
 
 def rank(compiled: CompiledPack, firings: list[Firing], memory: Memory, locale: str) -> Ranking:
+    table = pack_table(compiled)
     renderer = Renderer(compiled, memory, locale)
     results = ConditionResults(compiled, memory)
-    rules = compiled.rules
+    rules = table.rules
     recommends: dict[str, list[Firing]] = {}
     adjusts: dict[str, dict[str, Firing]] = {}
     suppresses: dict[str, dict[str, list[Firing]]] = {}
     for firing in firings:
-        rule = rules[firing.rule_index].rule
-        then = rule.then
+        facts = rules[firing.rule_index]
+        then = facts.then
         if isinstance(then, Recommend):
-            recommends.setdefault(then.action, []).append(firing)
+            group = recommends.get(then.action)
+            if group is None:
+                recommends[then.action] = [firing]
+            else:
+                group.append(firing)
         elif isinstance(then, Adjust):
-            adjusts.setdefault(then.action, {}).setdefault(rule.id, firing)
+            adjusts.setdefault(then.action, {}).setdefault(facts.rule.id, firing)
         elif isinstance(then, Suppress):
-            suppresses.setdefault(then.action, {}).setdefault(rule.id, []).append(firing)
+            suppresses.setdefault(then.action, {}).setdefault(facts.rule.id, []).append(firing)
     ranking = Ranking(results)
     for action, by_rule in sorted(suppresses.items()):
         group = recommends.get(action, [])
@@ -152,13 +157,13 @@ def rank(compiled: CompiledPack, firings: list[Firing], memory: Memory, locale: 
                     break  # the whole action is gone: one line per rule
         recommends[action] = [] if whole else [f for f in group if f.loan_id not in loans]
     built = [
-        _recommendation_fields(compiled, renderer, results, action, group, adjusts.get(action, {}))
+        _recommendation_fields(table, renderer, results, action, group, adjusts.get(action))
         for action, group in recommends.items()
         if group
     ]
-    order = compiled.pack.actions
+    order = table.action_order
     # (primary rule id, action, score, ...): score descending, catalogue order, primary rule id
-    built.sort(key=lambda r: (-r[2], order[r[1]].order, r[0]))
+    built.sort(key=lambda r: (-r[2], order[r[1]], r[0]))
     ranking.recommendations = [Recommendation(i, *r[1:]) for i, r in enumerate(built, start=1)]
     return ranking
 
@@ -176,62 +181,78 @@ _RecommendationFields = tuple[
     str,
     tuple[str, ...],
     tuple[ScoreTerm, ...],
-    Callable[[], tuple[Reason, ...]],
+    "Reasons",
 ]
 
 
 def _recommendation_fields(
-    compiled: CompiledPack,
+    table: PackTable,
     renderer: Renderer,
     results: ConditionResults,
     action: str,
     group: list[Firing],
-    adjusts: Mapping[str, Firing],
+    adjusts: Mapping[str, Firing] | None,
 ) -> _RecommendationFields:
     """The primary rule's id, then a Recommendation's fields after ``rank``: action, score,
     urgency, title, message, loan ids, score breakdown and what makes its reasons."""
-    rules = compiled.rules
-    keyed: list[tuple[tuple[int, int, int], Firing, Recommend]] = []
-    for firing in group:
-        recommend = rules[firing.rule_index].rule.then
-        assert isinstance(recommend, Recommend)
-        keyed.append(
-            ((-recommend.priority, firing.rule_index, firing.loan_index), firing, recommend)
-        )
-    keyed.sort(key=itemgetter(0))  # (rule, loan) is unique: no ties
-    group = [f for _, f, _ in keyed]
-    thens = {id(f): then for _, f, then in keyed}
+    rules = table.rules
+    if len(group) > 1:  # best first; (rule, loan) is unique: no ties
+        group = sorted(group, key=lambda f: _order(rules[f.rule_index].then, f))
     primary = group[0]
-    rule = rules[primary.rule_index].rule
-    then = thens[id(primary)]
-    terms = [ScoreTerm("priority", then.priority, rule.id)]
+    facts = rules[primary.rule_index]
+    then = facts.then
+    assert isinstance(then, Recommend)
+    rule_id = facts.rule.id
+    terms = [_priority_term(rule_id, then.priority)]
     if adjusts:
-        for rule_id, firing in sorted(adjusts.items(), key=lambda kv: kv[1].rule_index):
-            adjust = rules[firing.rule_index].rule.then
+        for adjust_id, firing in sorted(adjusts.items(), key=lambda kv: kv[1].rule_index):
+            adjust = rules[firing.rule_index].then
             assert isinstance(adjust, Adjust)
-            terms.append(
-                ScoreTerm(
-                    "adjustment", adjust.by, rule_id, renderer.text(adjust.reason, firing.loan_id)
-                )
-            )
+            reason = renderer.text(adjust.reason, firing.loan_id)
+            terms.append(ScoreTerm("adjustment", adjust.by, adjust_id, reason))
     shown = _message_firings(group)
-    messages = _messages(renderer, [(thens[id(f)].message, f.loan_id) for f in shown])
-    commons = (thens[id(f)].common for f in shown)
-    said = [renderer.text(common, None) for common in commons if common is not None]
-    messages = "\n".join([messages, *dict.fromkeys(said)])
-    urgency = min((then.urgency for _, _, then in keyed), key=URGENCY_ORDER.index)
-    loans = sorted({f.loan_index: f.loan_id for f in group if f.loan_id is not None}.items())
+    thens = [_recommend(rules[f.rule_index].then) for f in shown]
+    items = [(t.message, f.loan_id) for t, f in zip(thens, shown, strict=True)]
+    messages = _messages(renderer, items)
+    said = [renderer.text(t.common, None) for t in thens if t.common is not None]
+    if said:
+        messages = "\n".join([messages, *dict.fromkeys(said)])
+    loans: tuple[str, ...]
+    if len(group) == 1:
+        urgency = then.urgency
+        loans = () if primary.loan_id is None else (primary.loan_id,)
+    else:
+        urgency = URGENCY_ORDER[min(rules[f.rule_index].urgency for f in group)]
+        by_index = {f.loan_index: f.loan_id for f in group if f.loan_id is not None}
+        loans = tuple(lid for _, lid in sorted(by_index.items()) if lid is not None)
     return (
-        rule.id,
+        rule_id,
         action,
         sum(t.value for t in terms),
         urgency,
         renderer.text(then.title, primary.loan_id),
         messages,
-        tuple(lid for _, lid in loans if lid is not None),
+        loans,
         tuple(terms),
-        functools.partial(reasons, compiled, renderer, results, tuple(group)),
+        Reasons(table, renderer, results, tuple(group)),
     )
+
+
+def _order(then: object, firing: Firing) -> tuple[int, int, int]:
+    """A recommending firing's place in its group: priority descending, then rule, then loan."""
+    assert isinstance(then, Recommend)
+    return (-then.priority, firing.rule_index, firing.loan_index)
+
+
+def _recommend(then: object) -> Recommend:
+    assert isinstance(then, Recommend)
+    return then
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _priority_term(rule_id: str, priority: int) -> ScoreTerm:
+    """The ``priority`` term of a recommending rule (immutable: one serves every ranking)."""
+    return ScoreTerm("priority", priority, rule_id)
 
 
 def _messages(renderer: Renderer, items: list[tuple[LocalText, str | None]]) -> str:
@@ -239,6 +260,11 @@ def _messages(renderer: Renderer, items: list[tuple[LocalText, str | None]]) -> 
     (its id, or the pack's plan ``name`` facts) share one line that names them all
     ("「借呗、花呗」：…"), so several loans do not repeat a paragraph."""
     markers = _loan_markers(renderer)
+    if len(items) == 1:  # one line: a text without placeholders is the line itself
+        template, loan = items[0]
+        constant = _constant(template[renderer.locale], tuple(markers.values()))
+        if constant is not None:
+            return constant
     lines: dict[str, list[str]] = {}
     for template, loan in items:
         text = _with_loan_markers(renderer, template, loan, markers)
@@ -259,12 +285,17 @@ def _messages(renderer: Renderer, items: list[tuple[LocalText, str | None]]) -> 
 def _loan_markers(renderer: Renderer) -> dict[str, str]:
     """The facts that name a loan, each with the character that stands for it while messages
     are compared: the loan id, and the pack's plan ``name`` facts when it declares them."""
-    markers = {"loan.id": "\x00"}
-    plan = renderer.compiled.pack.plan
-    if plan is not None and plan.name is not None:
-        for index, fact in enumerate(plan.name.values(), start=1):
-            markers.setdefault(fact, chr(index))
-    return markers
+    return pack_table(renderer.compiled).loan_markers
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _constant(text: str, markers: tuple[str, ...]) -> str | None:
+    """The message a template without placeholders always gives (``_messages`` of one item),
+    or None when it has placeholders or holds a marker character."""
+    line = literal(text)
+    if line is None or any(marker in line for marker in markers):
+        return None
+    return line
 
 
 def _with_loan_markers(
@@ -286,6 +317,86 @@ def _message_firings(group: list[Firing]) -> list[Firing]:
         if firing.loan_id is not None:
             best.setdefault(firing.loan_index, firing)
     return [best[i] for i in sorted(best)]
+
+
+class Reasons:
+    """What a recommendation's reasons are made from: its firings, best first, over one
+    evaluation's working memory. Called, it makes the :class:`Reason` objects
+    (``Recommendation.reasons``); :meth:`documents` writes them as the advice document does,
+    straight from the working memory and the pack's table, without the objects."""
+
+    __slots__ = ("_renderer", "_results", "_table", "firings")
+
+    def __init__(
+        self,
+        table: PackTable,
+        renderer: Renderer,
+        results: ConditionResults,
+        firings: tuple[Firing, ...],
+    ) -> None:
+        self._table = table
+        self._renderer = renderer
+        self._results = results
+        self.firings = firings
+
+    def __call__(self) -> tuple[Reason, ...]:
+        return reasons(self._renderer.compiled, self._renderer, self._results, self.firings)
+
+    def documents(self) -> list[dict[str, Any]]:
+        """The reasons as the advice's ``reasons`` (schemas/advice.schema.json): the same
+        content as :class:`Reason` (``tests/test_pay_for_what_is_read.py`` compares them)."""
+        return [reason_document(self._table, self._renderer, f) for f in self.firings]
+
+
+def reason_document(table: PackTable, renderer: Renderer, firing: Firing) -> dict[str, Any]:
+    """Why one rule fired for one binding, as the advice writes it: the rule, each condition
+    with the value it read and its result, and the derived facts it used (see :func:`reason`)."""
+    facts = table.rules[firing.rule_index]
+    rule = facts.rule
+    loan = firing.loan_id
+    memory = renderer.memory
+    values = memory.values
+    conditions = []
+    for test in facts.leaves:
+        leaf = test.leaf
+        value = values.get((leaf.fact, loan if test.per_loan else None), UNKNOWN)
+        known = value is not UNKNOWN
+        conditions.append(
+            {
+                "fact": leaf.fact,
+                "op": leaf.op,
+                "expected": leaf.expected,
+                "actual": value if known else None,
+                "result": test.test(value, leaf.expected) if known else test.on_unknown,
+                "location": test.location,
+            }
+        )
+    derived = []
+    derivations = memory.derivations
+    for fact, per_loan in facts.derived:
+        if per_loan and loan is None:
+            continue  # a per-loan fact read inside an aggregate
+        key = (fact, loan if per_loan else None)
+        value = values.get(key, UNKNOWN)
+        made = derivations.get(key, [])
+        by = [r for r, v in made if v == value] or [r for r, _ in made]
+        derived.append(
+            {
+                "fact": fact,
+                "loan_id": key[1],
+                "value": None if value is UNKNOWN else value,
+                "rule_id": by[0] if by else None,
+            }
+        )
+    return {
+        "rule_id": rule.id,
+        "title": renderer.text(rule.title, loan),
+        "source": rule.source,
+        "location": facts.location,
+        "loan_id": loan,
+        "conditions": conditions,
+        "derived_from": derived,
+    }
 
 
 def reasons(

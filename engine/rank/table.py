@@ -1,0 +1,111 @@
+"""What ranking and the advice document read of a pack's rules, worked out once per pack.
+
+For every firing, the ranking reads its rule's consequence (action, priority, urgency, texts)
+and a reason reads the rule's conditions (each test, where it is written) and the derived facts
+it uses. All of that depends on the pack alone, so :func:`pack_table` works it out once per
+compiled pack and keeps it while the pack lives, instead of once per firing: reading it is then
+an index into a tuple.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from engine.core.operators import OPERATORS
+from engine.load.checks import leaves
+from engine.pack.model import URGENCY_ORDER, Consequence, Leaf, Recommend, Rule
+
+if TYPE_CHECKING:
+    from engine.compile.compiler import CompiledPack
+
+
+@dataclass(frozen=True, slots=True)
+class LeafTest:
+    """One leaf condition of a rule, with what a reason shows of it besides its value."""
+
+    leaf: Leaf
+    per_loan: bool  #: a ``loan.*`` fact: read for the firing's loan (else for the situation)
+    test: Callable[[Any, Any], bool]  #: the operator on a known value
+    on_unknown: bool | None  #: the operator's result on an unknown value
+    location: str  #: ``leaf.location.short``, as reasons cite it
+
+
+@dataclass(frozen=True, slots=True)
+class RuleFacts:
+    """What ranking and reasons read of one rule (of the compiled pack, by index)."""
+
+    rule: Rule
+    then: Consequence
+    location: str  #: ``rule.location.short``
+    #: every leaf of its conditions, in written order (``engine.rank.conditions`` numbers them so)
+    leaves: tuple[LeafTest, ...]
+    #: the derived facts it reads (``CompiledRule.reads`` in order), each with whether it is a
+    #: ``loan.*`` fact: a reason lists their values
+    derived: tuple[tuple[str, bool], ...]
+    urgency: int  #: a recommendation's urgency as its index in ``URGENCY_ORDER`` (else -1)
+
+
+@dataclass(frozen=True, slots=True)
+class PackTable:
+    """One compiled pack's :class:`RuleFacts`, by rule index, and its action order."""
+
+    rules: tuple[RuleFacts, ...]
+    action_order: dict[str, int]  #: action → its place in the catalogue (SPEC §3, then the pack)
+    #: the facts that name a loan, each with the character that stands for it while messages
+    #: are compared (``engine.rank.ranking``): the loan id, and the plan's ``name`` facts
+    loan_markers: dict[str, str]
+
+
+def pack_table(compiled: CompiledPack) -> PackTable:
+    """The table of ``compiled``: made on first use, then kept as long as the pack lives."""
+    key = id(compiled)
+    found = _TABLES.get(key)
+    if found is not None and found[0]() is compiled:
+        return found[1]
+    with _MAKING:
+        found = _TABLES.get(key)
+        if found is not None and found[0]() is compiled:
+            return found[1]
+        table = _make(compiled)
+        # the entry goes when the pack goes; the table holds no reference to the pack itself
+        _TABLES[key] = (weakref.ref(compiled, lambda _: _TABLES.pop(key, None)), table)
+        return table
+
+
+_TABLES: dict[int, tuple[weakref.ref[CompiledPack], PackTable]] = {}
+_MAKING = threading.Lock()
+
+
+def _make(compiled: CompiledPack) -> PackTable:
+    levels = compiled.levels
+    rules = []
+    for crule in compiled.rules:
+        rule = crule.rule
+        then = rule.then
+        rules.append(
+            RuleFacts(
+                rule=rule,
+                then=then,
+                location=rule.location.short,
+                leaves=tuple(_leaf_test(leaf) for leaf in leaves(rule.when)),
+                derived=tuple((f, f.startswith("loan.")) for f in crule.reads if f in levels),
+                urgency=URGENCY_ORDER.index(then.urgency) if isinstance(then, Recommend) else -1,
+            )
+        )
+    markers = {"loan.id": "\x00"}
+    plan = compiled.pack.plan
+    if plan is not None and plan.name is not None:
+        for index, fact in enumerate(plan.name.values(), start=1):
+            markers.setdefault(fact, chr(index))
+    order = {name: action.order for name, action in compiled.pack.actions.items()}
+    return PackTable(tuple(rules), order, markers)
+
+
+def _leaf_test(leaf: Leaf) -> LeafTest:
+    entry = OPERATORS[leaf.op]
+    per_loan = leaf.fact.startswith("loan.")
+    return LeafTest(leaf, per_loan, entry.test, entry.on_unknown, leaf.location.short)
