@@ -17,7 +17,7 @@ from typing import Any
 from engine.compile import packcache
 from engine.compile.compiler import CompileError, compile_pack
 from engine.core.errors import RuleLoadError, UsageError
-from engine.decision import Decision
+from engine.decision import Decision, RunTrace
 from engine.load.checks import check_pack
 from engine.load.loader import collect_files, pack_digest, read_pack
 from engine.load.packs import default_pack_dir
@@ -130,7 +130,7 @@ def evaluate(
         result.memory,
         tuple(ranking.recommendations),
         tuple(ranking.suppressed),
-        tuple(result.trace),
+        RunTrace(result),
         ranking.condition_results,
     )
 

@@ -7,20 +7,64 @@ Made by ``engine.evaluate`` (the façade re-exports the class); read by renderin
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from engine.core.errors import UsageError
 from engine.core.values import UNKNOWN
 from engine.load.situation import situation_digest
 from engine.rank.conditions import ConditionResults, RuleResult
 from engine.rank.plan import build_plan
-from engine.rank.ranking import Recommendation, Suppression, rank
+from engine.rank.ranking import Recommendation, ScoreTerm, Suppression, rank
+from engine.run.driver import RunResult
 from engine.run.memory import Firing, Memory
 from engine.run.ruleset import RuleSet
 from engine.version import __version__
 from engine.whynot.nearmiss import near_misses as find_near_misses
+
+
+class RunTrace(Sequence[dict[str, Any]]):
+    """An evaluation's trace (``RunResult.trace``), made when first read: only ``--trace``
+    shows it, and making it costs as much as the compiled backend's run."""
+
+    __slots__ = ("_events", "_result")
+
+    def __init__(self, result: RunResult) -> None:
+        self._result: RunResult | None = result
+        self._events: tuple[dict[str, Any], ...] = ()
+
+    def _made(self) -> tuple[dict[str, Any], ...]:
+        result = self._result
+        if result is not None:
+            self._events = tuple(result.trace)
+            self._result = None
+        return self._events
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | Sequence[dict[str, Any]]:
+        return self._made()[index]
+
+    def __len__(self) -> int:
+        return len(self._made())
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._made())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return self._made() == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._made())
 
 
 @dataclass(frozen=True)
@@ -34,7 +78,9 @@ class Decision:
     memory: Memory
     recommendations: tuple[Recommendation, ...]
     suppressed: tuple[Suppression, ...]
-    trace: tuple[dict[str, Any], ...] = ()
+    #: what the engine did, in order (``engine.run.driver``); ``evaluate`` gives a
+    #: :class:`RunTrace`, made when first read
+    trace: Sequence[dict[str, Any]] = ()
     #: each rule binding's condition tree, evaluated once when first read and shared by the
     #: reasons, explanations, near misses and coverage (the ranking's); a decision made without
     #: one makes its own
@@ -91,13 +137,17 @@ class Decision:
     def derived(self) -> dict[str, Any]:
         situation: dict[str, Any] = {}
         loans: dict[str, dict[str, Any]] = {}
-        for (fact, loan), derivations in sorted(
-            self.memory.derivations.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
-        ):
-            value = self.memory.values.get((fact, loan), UNKNOWN)
-            shown = None if value is UNKNOWN else value
-            rules = [r for r, v in derivations if v == value] or [r for r, _ in derivations]
-            entry = {"value": shown, "rules": list(dict.fromkeys(rules))}
+        values, made = self.memory.values, self.memory.derivations
+        for key in sorted(made, key=_by_fact_then_loan):
+            fact, loan = key
+            derivations = made[key]
+            value = values.get(key, UNKNOWN)
+            if len(derivations) == 1:  # derived once: by that rule, whatever the value
+                rules = [derivations[0][0]]
+            else:  # the rules that derived the value kept, else every rule that tried
+                chosen = [r for r, v in derivations if v == value] or [r for r, _ in derivations]
+                rules = list(dict.fromkeys(chosen))
+            entry = {"value": None if value is UNKNOWN else value, "rules": rules}
             if loan is None:
                 situation[fact] = entry
             else:
@@ -145,6 +195,10 @@ class Decision:
         return advice
 
 
+def _by_fact_then_loan(key: tuple[str, str | None]) -> tuple[str, str]:
+    return key[0], key[1] or ""
+
+
 def recommendation_dict(r: Recommendation) -> dict[str, Any]:
     return {
         "rank": r.rank,
@@ -154,14 +208,13 @@ def recommendation_dict(r: Recommendation) -> dict[str, Any]:
         "title": r.title,
         "message": r.message,
         "loan_ids": list(r.loan_ids),
-        "score_breakdown": [
-            {
-                "term": t.term,
-                "value": t.value,
-                "rule_id": t.rule_id,
-                **({"reason": t.reason} if t.reason else {}),
-            }
-            for t in r.score_breakdown
-        ],
+        "score_breakdown": [_term_dict(t) for t in r.score_breakdown],
         "reasons": r.explain.documents(),
     }
+
+
+def _term_dict(term: ScoreTerm) -> dict[str, Any]:
+    made = {"term": term.term, "value": term.value, "rule_id": term.rule_id}
+    if term.reason:
+        made["reason"] = term.reason
+    return made

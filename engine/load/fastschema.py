@@ -594,7 +594,7 @@ def _fused_object(schema: Mapping[str, Any], ctx: _Context) -> Check:
     required = schema.get("required", [])
     if not isinstance(required, list) or not all(isinstance(n, str) for n in required):
         raise _Unsupported
-    wanted = tuple(required)
+    wanted = frozenset(required)
 
     def accept(v: Any) -> bool:
         if type(v) is not dict:
@@ -602,7 +602,7 @@ def _fused_object(schema: Mapping[str, Any], ctx: _Context) -> Check:
         for key, item in v.items():
             if not checks.get(key, extra)(item):
                 return False
-        return all(name in v for name in wanted)
+        return not wanted or v.keys() >= wanted
 
     return accept
 

@@ -24,7 +24,7 @@ from engine.load.checks import facts_read
 from engine.pack.model import URGENCY_ORDER, Adjust, LocalText, Recommend, Rule, Suppress
 from engine.pack.template import format_value, literal, render
 from engine.rank.conditions import ConditionResults, LeafResult
-from engine.rank.table import PackTable, pack_table
+from engine.rank.table import FixedTexts, PackTable, fixed_texts, pack_table
 from engine.run.memory import Firing, Memory
 
 
@@ -156,8 +156,11 @@ def rank(compiled: CompiledPack, firings: list[Firing], memory: Memory, locale: 
                 if whole:
                     break  # the whole action is gone: one line per rule
         recommends[action] = [] if whole else [f for f in group if f.loan_id not in loans]
+    fixed = fixed_texts(table, locale)
     built = [
-        _recommendation_fields(table, renderer, results, action, group, adjusts.get(action))
+        _single_fields(table, fixed, renderer, results, action, group[0])
+        if len(group) == 1 and action not in adjusts
+        else _recommendation_fields(table, renderer, results, action, group, adjusts.get(action))
         for action, group in recommends.items()
         if group
     ]
@@ -183,6 +186,42 @@ _RecommendationFields = tuple[
     tuple[ScoreTerm, ...],
     "Reasons",
 ]
+
+
+def _single_fields(
+    table: PackTable,
+    fixed: tuple[FixedTexts, ...],
+    renderer: Renderer,
+    results: ConditionResults,
+    action: str,
+    firing: Firing,
+) -> _RecommendationFields:
+    """:func:`_recommendation_fields` of an action one firing recommends, with no adjustment
+    (most actions): its texts are often fixed (``fixed_texts``) and nothing is to be merged."""
+    index = firing.rule_index
+    facts = table.rules[index]
+    then = facts.then
+    assert isinstance(then, Recommend)
+    loan = firing.loan_id
+    title, message, _ = fixed[index]
+    if title is None:
+        title = renderer.text(then.title, loan)
+    if message is None:
+        message = _messages(renderer, [(then.message, loan)])
+        if then.common is not None:
+            message = "\n".join([message, renderer.text(then.common, None)])
+    rule_id = facts.rule.id
+    return (
+        rule_id,
+        action,
+        then.priority,
+        then.urgency,
+        title,
+        message,
+        () if loan is None else (loan,),
+        (_priority_term(rule_id, then.priority),),
+        Reasons(table, renderer, results, (firing,)),
+    )
 
 
 def _recommendation_fields(
@@ -351,7 +390,8 @@ class Reasons:
 def reason_document(table: PackTable, renderer: Renderer, firing: Firing) -> dict[str, Any]:
     """Why one rule fired for one binding, as the advice writes it: the rule, each condition
     with the value it read and its result, and the derived facts it used (see :func:`reason`)."""
-    facts = table.rules[firing.rule_index]
+    index = firing.rule_index
+    facts = table.rules[index]
     rule = facts.rule
     loan = firing.loan_id
     memory = renderer.memory
@@ -360,37 +400,42 @@ def reason_document(table: PackTable, renderer: Renderer, firing: Firing) -> dic
     for test in facts.leaves:
         leaf = test.leaf
         value = values.get((leaf.fact, loan if test.per_loan else None), UNKNOWN)
-        known = value is not UNKNOWN
+        if value is UNKNOWN:
+            actual, result = None, test.on_unknown
+        else:
+            actual, result = value, test.test(value, leaf.expected)
         conditions.append(
             {
                 "fact": leaf.fact,
                 "op": leaf.op,
                 "expected": leaf.expected,
-                "actual": value if known else None,
-                "result": test.test(value, leaf.expected) if known else test.on_unknown,
+                "actual": actual,
+                "result": result,
                 "location": test.location,
             }
         )
     derived = []
-    derivations = memory.derivations
-    for fact, per_loan in facts.derived:
-        if per_loan and loan is None:
-            continue  # a per-loan fact read inside an aggregate
-        key = (fact, loan if per_loan else None)
-        value = values.get(key, UNKNOWN)
-        made = derivations.get(key, [])
-        by = [r for r, v in made if v == value] or [r for r, _ in made]
-        derived.append(
-            {
-                "fact": fact,
-                "loan_id": key[1],
-                "value": None if value is UNKNOWN else value,
-                "rule_id": by[0] if by else None,
-            }
-        )
+    if facts.derived:
+        made = memory.derivations
+        for fact, per_loan in facts.derived:
+            if per_loan and loan is None:
+                continue  # a per-loan fact read inside an aggregate
+            key = (fact, loan if per_loan else None)
+            value = values.get(key, UNKNOWN)
+            tried = made.get(key, [])
+            by = [r for r, v in tried if v == value] or [r for r, _ in tried]
+            derived.append(
+                {
+                    "fact": fact,
+                    "loan_id": key[1],
+                    "value": None if value is UNKNOWN else value,
+                    "rule_id": by[0] if by else None,
+                }
+            )
+    title = fixed_texts(table, renderer.locale)[index][2]
     return {
         "rule_id": rule.id,
-        "title": renderer.text(rule.title, loan),
+        "title": renderer.text(rule.title, loan) if title is None else title,
         "source": rule.source,
         "location": facts.location,
         "loan_id": loan,

@@ -12,12 +12,13 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from engine.core.operators import OPERATORS
 from engine.load.checks import leaves
 from engine.pack.model import URGENCY_ORDER, Consequence, Leaf, Recommend, Rule
+from engine.pack.template import literal
 
 if TYPE_CHECKING:
     from engine.compile.compiler import CompiledPack
@@ -58,6 +59,35 @@ class PackTable:
     #: the facts that name a loan, each with the character that stands for it while messages
     #: are compared (``engine.rank.ranking``): the loan id, and the plan's ``name`` facts
     loan_markers: dict[str, str]
+    #: locale → :func:`fixed_texts`, made on first use
+    fixed: dict[str, tuple[FixedTexts, ...]] = field(default_factory=dict)
+
+
+#: A rule's texts in one locale that are fixed (the same for every firing), None where not:
+#: its recommendation's title and message, and its own title (a reason's)
+FixedTexts = tuple[str | None, str | None, str | None]
+
+
+def fixed_texts(table: PackTable, locale: str) -> tuple[FixedTexts, ...]:
+    """Per rule, its :data:`FixedTexts` in ``locale``. A text is fixed when it has no
+    placeholder; a message also needs no ``common`` line and no loan marker character (then one
+    firing's message is the text itself, ``engine.rank.ranking._messages``)."""
+    made = table.fixed.get(locale)
+    if made is None:
+        markers = tuple(table.loan_markers.values())
+        made = table.fixed[locale] = tuple(_fixed(f, locale, markers) for f in table.rules)
+    return made
+
+
+def _fixed(facts: RuleFacts, locale: str, markers: tuple[str, ...]) -> FixedTexts:
+    then = facts.then
+    rule_title = literal(facts.rule.title[locale])
+    if not isinstance(then, Recommend):
+        return None, None, rule_title
+    message = literal(then.message[locale]) if then.common is None else None
+    if message is not None and any(marker in message for marker in markers):
+        message = None
+    return literal(then.title[locale]), message, rule_title
 
 
 def pack_table(compiled: CompiledPack) -> PackTable:
