@@ -208,9 +208,15 @@ def recommendation_dict(r: Recommendation) -> dict[str, Any]:
         "title": r.title,
         "message": r.message,
         "loan_ids": list(r.loan_ids),
-        "score_breakdown": [_term_dict(t) for t in r.score_breakdown],
+        "score_breakdown": _term_dicts(r.score_breakdown),
         "reasons": r.explain.documents(),
     }
+
+
+def _term_dicts(terms: tuple[ScoreTerm, ...]) -> list[dict[str, Any]]:
+    if len(terms) == 1:  # the priority alone (most): no comprehension to set up
+        return [_term_dict(terms[0])]
+    return [_term_dict(t) for t in terms]
 
 
 def _term_dict(term: ScoreTerm) -> dict[str, Any]:

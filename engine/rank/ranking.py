@@ -167,8 +167,28 @@ def rank(compiled: CompiledPack, firings: list[Firing], memory: Memory, locale: 
     order = table.action_order
     # (primary rule id, action, score, ...): score descending, catalogue order, primary rule id
     built.sort(key=lambda r: (-r[2], order[r[1]], r[0]))
-    ranking.recommendations = [Recommendation(i, *r[1:]) for i, r in enumerate(built, start=1)]
+    ranking.recommendations = [_recommendation(i, r) for i, r in enumerate(built, start=1)]
     return ranking
+
+
+def _recommendation(rank: int, fields: _RecommendationFields) -> Recommendation:
+    """``Recommendation(rank, *fields[1:])``, made without the frozen dataclass's ``__init__``,
+    which sets each of the nine fields through ``object.__setattr__`` (a third of ranking an
+    action); ``tests/test_pay_for_what_is_read.py`` checks both make equal objects."""
+    _, action, score, urgency, title, message, loan_ids, breakdown, explain = fields
+    made = object.__new__(Recommendation)
+    made.__dict__.update(
+        rank=rank,
+        action=action,
+        score=score,
+        urgency=urgency,
+        title=title,
+        message=message,
+        loan_ids=loan_ids,
+        score_breakdown=breakdown,
+        explain=explain,
+    )
+    return made
 
 
 def _rule(compiled: CompiledPack, firing: Firing) -> Rule:
@@ -384,34 +404,41 @@ class Reasons:
     def documents(self) -> list[dict[str, Any]]:
         """The reasons as the advice's ``reasons`` (schemas/advice.schema.json): the same
         content as :class:`Reason` (``tests/test_pay_for_what_is_read.py`` compares them)."""
-        return [reason_document(self._table, self._renderer, f) for f in self.firings]
+        table, renderer = self._table, self._renderer
+        fixed = fixed_texts(table, renderer.locale)
+        memory, firings = renderer.memory, self.firings
+        if len(firings) == 1:  # most: no comprehension to set up
+            return [reason_document(table, fixed, renderer, memory, firings[0])]
+        return [reason_document(table, fixed, renderer, memory, f) for f in firings]
 
 
-def reason_document(table: PackTable, renderer: Renderer, firing: Firing) -> dict[str, Any]:
+def reason_document(
+    table: PackTable,
+    fixed: tuple[FixedTexts, ...],
+    renderer: Renderer,
+    memory: Memory,
+    firing: Firing,
+) -> dict[str, Any]:
     """Why one rule fired for one binding, as the advice writes it: the rule, each condition
-    with the value it read and its result, and the derived facts it used (see :func:`reason`)."""
+    with the value it read and its result, and the derived facts it used (see :func:`reason`).
+    ``fixed`` is ``fixed_texts(table, renderer.locale)``; ``memory`` the renderer's."""
     index = firing.rule_index
     facts = table.rules[index]
     rule = facts.rule
     loan = firing.loan_id
-    memory = renderer.memory
-    values = memory.values
+    get = memory.values.get
     conditions = []
-    for test in facts.leaves:
-        leaf = test.leaf
-        value = values.get((leaf.fact, loan if test.per_loan else None), UNKNOWN)
-        if value is UNKNOWN:
-            actual, result = None, test.on_unknown
-        else:
-            actual, result = value, test.test(value, leaf.expected)
+    for fact, per_loan, op, expected, test, on_unknown, location in facts.leaves:
+        value = get((fact, loan if per_loan else None), UNKNOWN)
+        known = value is not UNKNOWN
         conditions.append(
             {
-                "fact": leaf.fact,
-                "op": leaf.op,
-                "expected": leaf.expected,
-                "actual": actual,
-                "result": result,
-                "location": test.location,
+                "fact": fact,
+                "op": op,
+                "expected": expected,
+                "actual": value if known else None,
+                "result": test(value, expected) if known else on_unknown,
+                "location": location,
             }
         )
     derived = []
@@ -421,7 +448,7 @@ def reason_document(table: PackTable, renderer: Renderer, firing: Firing) -> dic
             if per_loan and loan is None:
                 continue  # a per-loan fact read inside an aggregate
             key = (fact, loan if per_loan else None)
-            value = values.get(key, UNKNOWN)
+            value = get(key, UNKNOWN)
             tried = made.get(key, [])
             by = [r for r, v in tried if v == value] or [r for r, _ in tried]
             derived.append(
@@ -432,7 +459,7 @@ def reason_document(table: PackTable, renderer: Renderer, firing: Firing) -> dic
                     "rule_id": by[0] if by else None,
                 }
             )
-    title = fixed_texts(table, renderer.locale)[index][2]
+    title = fixed[index][2]
     return {
         "rule_id": rule.id,
         "title": renderer.text(rule.title, loan) if title is None else title,

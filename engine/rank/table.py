@@ -24,15 +24,11 @@ if TYPE_CHECKING:
     from engine.compile.compiler import CompiledPack
 
 
-@dataclass(frozen=True, slots=True)
-class LeafTest:
-    """One leaf condition of a rule, with what a reason shows of it besides its value."""
-
-    leaf: Leaf
-    per_loan: bool  #: a ``loan.*`` fact: read for the firing's loan (else for the situation)
-    test: Callable[[Any, Any], bool]  #: the operator on a known value
-    on_unknown: bool | None  #: the operator's result on an unknown value
-    location: str  #: ``leaf.location.short``, as reasons cite it
+#: One leaf condition of a rule, as a reason shows it (``LeafResult.as_dict``) but for the value
+#: it reads: (fact, whether it is a ``loan.*`` fact, operator, expected value, the operator's test
+#: on a known value, its result on an unknown one, ``leaf.location.short``). A plain tuple: a
+#: reason unpacks it in one step (a named tuple would take the slow way).
+LeafTest = tuple[str, bool, str, Any, Callable[[Any, Any], bool], bool | None, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,5 +133,12 @@ def _make(compiled: CompiledPack) -> PackTable:
 
 def _leaf_test(leaf: Leaf) -> LeafTest:
     entry = OPERATORS[leaf.op]
-    per_loan = leaf.fact.startswith("loan.")
-    return LeafTest(leaf, per_loan, entry.test, entry.on_unknown, leaf.location.short)
+    return (
+        leaf.fact,
+        leaf.fact.startswith("loan."),
+        leaf.op,
+        leaf.expected,
+        entry.test,
+        entry.on_unknown,
+        leaf.location.short,
+    )
