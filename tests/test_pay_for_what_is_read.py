@@ -224,3 +224,185 @@ def test_the_structural_check_refuses_what_it_must() -> None:
     assert _outcome(situation_module._parse('{"a": 1, "a": 2}', "s.json")) == (
         "s.json: $.a: duplicate key 'a' in one JSON object"
     )
+
+
+# --- the full path: each piece of work done once, and only when read (issue 14) ----------------
+
+
+def test_evaluate_makes_no_trace_until_one_is_read(
+    builtin: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.run import lowered
+
+    made = count_calls(monkeypatch, lowered, "_trace")
+    situation = load(EXAMPLES / "job-loss-several-debts.json")
+    decision = evaluate(builtin, situation, today=TODAY, backend="compiled")
+    advice = decision.to_advice()
+    assert "trace" not in advice and made == []  # the advice without --trace reads none
+    traced = decision.to_advice(trace=True)
+    assert len(made) == 1 and traced["trace"] == list(decision.trace)
+    assert traced["trace"][0]["op"] == "fire"
+    decision.to_advice(trace=True)
+    assert len(made) == 1  # made once, then kept
+
+
+def test_a_valid_situation_is_checked_and_copied_in_one_pass(
+    builtin: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the structural walk, the schema check and the copy were three passes over the situation
+    walks = count_calls(monkeypatch, situation_module, "_plain_copy")
+    copies = count_calls(monkeypatch, situation_module, "_copied")
+    for example in sorted(EXAMPLES.glob("*.json")):
+        situation = load(example)
+        decision = evaluate(builtin, situation, today=TODAY)
+        assert decision.situation == {"as_of": TODAY.isoformat(), "locale": "zh-CN", **situation}
+        assert decision.situation["loans"] is not situation["loans"]  # still a copy
+    assert walks == [] and copies == []
+    with pytest.raises(SituationError) as caught:  # bad input still takes the walk that names it
+        evaluate(builtin, {"schema_version": 1, "loans": [], "x\u202e": 1})
+    assert str(caught.value).startswith("<situation>: $[")
+    assert walks
+
+
+FIXED_AND_FILLED = """\
+rules:
+  - id: fixed_situation
+    title: {en: fixed one, zh-CN: 固定一}
+    source: guide §1.1
+    when: {fact: borrower.monthly_income, op: ">=", value: 0}
+    recommend:
+      action: contact_lender
+      priority: 30
+      urgency: this_week
+      title: {en: Call the lender, zh-CN: 联系平台}
+      message: {en: Call them., zh-CN: 打电话。}
+  - id: fixed_loan
+    title: {en: fixed two, zh-CN: 固定二}
+    source: guide §1.1
+    about: loan
+    when: {fact: loan.days_overdue, op: ">", value: 0}
+    recommend:
+      action: request_penalty_waiver
+      priority: 20
+      urgency: this_week
+      title: {en: Ask for a waiver, zh-CN: 申请减免}
+      message: {en: Ask them., zh-CN: 去申请。}
+  - id: filled_loan
+    title: {en: filled, zh-CN: 填写}
+    source: guide §1.1
+    about: loan
+    when: {fact: loan.days_overdue, op: ">", value: 0}
+    recommend:
+      action: crisis_support
+      priority: 10
+      urgency: this_week
+      title: {en: Get help, zh-CN: 求助}
+      message: {en: "{loan.days_overdue} days overdue.", zh-CN: "逾期 {loan.days_overdue} 天。"}
+"""
+
+
+def test_fixed_texts_are_not_rendered_again_for_each_evaluation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # titles and messages without placeholders are the same for every evaluation: only the one
+    # message with a value is filled (each title, message and reason title used to be)
+    from tests.packgen import write_pack
+
+    rules = load_rules([write_pack(tmp_path / "fixed", FIXED_AND_FILLED)])
+    situation = {"schema_version": 1, "borrower": {"monthly_income": 5000}, "loans": []}
+    situation["loans"] = [{"id": "jiebei", "product": "jiebei", "days_overdue": 12}]
+    for locale in ("en", "zh-CN"):
+        evaluate(rules, situation, today=TODAY, locale=locale).to_advice()  # tables made
+        rendered = count_calls(monkeypatch, ranking, "render")  # the template renderer
+        advice = evaluate(rules, situation, today=TODAY, locale=locale).to_advice()
+        shown = [(r["title"], r["message"]) for r in advice["recommendations"]]
+        reasons = [x["title"] for r in advice["recommendations"] for x in r["reasons"]]
+        assert len(rendered) == 1  # "{loan.days_overdue} days overdue."
+        monkeypatch.undo()
+        if locale == "en":
+            assert shown == [
+                ("Call the lender", "Call them."),
+                ("Ask for a waiver", "Ask them."),
+                ("Get help", "12 days overdue."),
+            ]
+            assert reasons == ["fixed one", "fixed two", "filled"]
+        else:
+            assert shown[2] == ("求助", "逾期 12 天。") and reasons[0] == "固定一"
+
+
+def test_the_pack_table_is_made_once_per_pack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+    import gc
+
+    from engine.rank import table
+    from tests.packgen import write_pack
+
+    made = count_calls(monkeypatch, table, "_make")
+    rules = load_rules([write_pack(tmp_path / "fixed", FIXED_AND_FILLED)])
+    situation = {"schema_version": 1, "loans": [{"id": "a", "product": "jiebei"}]}
+    for days in range(1, 6):
+        situation["loans"][0]["days_overdue"] = days
+        for locale in ("en", "zh-CN"):
+            evaluate(rules, situation, today=TODAY, locale=locale).to_advice()
+    assert len(made) == 1
+    # kept only while its pack lives (a copy of the pack stands for one loaded and dropped)
+    other = dataclasses.replace(rules.compiled)
+    table.pack_table(other)
+    key = id(other)
+    assert len(made) == 2 and table._TABLES[key][0]() is other
+    del other
+    gc.collect()
+    assert key not in table._TABLES
+
+
+def _reason_as_document(reason: ranking.Reason) -> dict[str, Any]:
+    """A ``Reason`` object written as the advice writes reasons."""
+    return {
+        "rule_id": reason.rule_id,
+        "title": reason.title,
+        "source": reason.source,
+        "location": reason.location,
+        "loan_id": reason.loan_id,
+        "conditions": [c.as_dict() for c in reason.conditions],
+        "derived_from": [
+            {"fact": d.fact, "loan_id": d.loan_id, "value": d.value, "rule_id": d.rule_id}
+            for d in reason.derived_from
+        ],
+    }
+
+
+@pytest.mark.parametrize("backend", ["rete", "compiled"])
+def test_the_advice_reasons_are_the_reason_objects(
+    builtin: RuleSet, backend: str, tmp_path: Path
+) -> None:
+    # the advice writes reasons straight from the working memory; explanations and the text
+    # advice read Reason objects: both say the same, on every example and a generated pack
+    from tests.packgen import generate_pack, matching_situation
+
+    generate_pack(tmp_path / "gen", 300)
+    cases = [(builtin, load(p)) for p in sorted(EXAMPLES.glob("*.json"))]
+    cases += [(load_rules([tmp_path / "gen"]), matching_situation(n)) for n in (1, 3)]
+    compared = 0
+    for rules, situation in cases:
+        for locale in rules.pack.locales:
+            decision = evaluate(rules, situation, today=TODAY, locale=locale, backend=backend)
+            for rec in decision.recommendations:
+                objects = [_reason_as_document(x) for x in rec.reasons]
+                assert rec.explain.documents() == objects
+                compared += len(objects)
+    assert compared > 100
+
+
+def test_a_recommendation_made_fast_is_the_dataclass_one(builtin: RuleSet) -> None:
+    import dataclasses
+
+    decision = evaluate(builtin, load(EXAMPLES / "job-loss-several-debts.json"), today=TODAY)
+    for rec in decision.recommendations:
+        fields = {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)}
+        again = ranking.Recommendation(**fields)
+        assert again == rec and repr(again) == repr(rec)
+        assert dataclasses.replace(rec, rank=9).rank == 9
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            rec.rank = 2  # type: ignore[misc]

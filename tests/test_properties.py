@@ -22,7 +22,8 @@ from cli.main import app
 from engine.api import RuleSet, evaluate, load_rules
 from engine.core.encoding import to_engine_json
 from engine.core.schemas import validator
-from engine.load.fastschema import checker
+from engine.load import situation as situation_module
+from engine.load.fastschema import checker, copier
 from engine.load.situation import load_situation_bytes, normalise
 from engine.pack.expr import UNKNOWN
 from engine.present.rendering import render_json
@@ -182,6 +183,58 @@ def test_the_fast_schema_check_accepts_only_valid_documents(doc: Any) -> None:
 def test_the_fast_schema_check_accepts_valid_situations(doc: dict[str, Any]) -> None:
     fast = checker("situation")
     assert fast is not None and fast(doc)
+
+
+def _checked_copy(doc: Any) -> Any:
+    """The situation's generated checked copy (``validate_and_normalise``'s fast path)."""
+    made = copier("situation", situation_module._plain_text, situation_module.MAX_DEPTH)
+    assert made is not None
+    return made(doc)
+
+
+def _unsafe(doc: dict[str, Any]) -> dict[str, Any]:
+    """What only the structural walk refuses: unsafe text, NaN, a duplicate-key object."""
+    out = json.loads(json.dumps(doc))
+    loan = out["loans"][-1]
+    loan["lender"] = "Ant\u202e"
+    out.setdefault("borrower", {})["liquid_savings"] = float("nan")
+    out["plans"] = situation_module._DuplicateKeyObject([("can_pay_now", 1)], "can_pay_now")
+    return out
+
+
+def _containers(value: Any) -> list[int]:
+    if isinstance(value, dict):
+        return [id(value), *(i for item in value.values() for i in _containers(item))]
+    if isinstance(value, list):
+        return [id(value), *(i for item in value for i in _containers(item))]
+    return []
+
+
+@settings(SETTINGS, max_examples=300)
+@given(
+    st.one_of(
+        situations(),
+        mutated_bytes().map(_json_or_none),
+        situations().map(_tweak),
+        situations().map(_unsafe),
+    )
+)
+def test_the_checked_copy_copies_only_plain_valid_documents(doc: Any) -> None:
+    copied = _checked_copy(doc)
+    if copied is None:
+        return
+    assert not list(validator("situation").iter_errors(doc)), doc
+    assert situation_module._plain(doc, 1), doc
+    assert copied == doc and json.dumps(copied) == json.dumps(doc)  # the same keys in order
+    assert not set(_containers(copied)) & set(_containers(doc))  # a deep copy
+
+
+@settings(SETTINGS, max_examples=100)
+@given(situations())
+def test_the_checked_copy_copies_valid_situations(doc: dict[str, Any]) -> None:
+    copied = _checked_copy(doc)
+    assert copied == doc and json.dumps(copied) == json.dumps(doc)
+    assert _checked_copy(_unsafe(doc)) is None
 
 
 @settings(SETTINGS, max_examples=200)

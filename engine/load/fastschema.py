@@ -19,6 +19,7 @@ surely valid and every other one surely invalid.
 
 from __future__ import annotations
 
+import ast
 import datetime
 import functools
 import math
@@ -634,3 +635,291 @@ _KEYWORDS: Mapping[str, Callable[[Any, Mapping[str, Any], _Context], _Built]] = 
     "not": _not,
     "if": _if,
 }
+
+
+# --- checked copies: one generated function per schema ------------------------------------------
+#
+# ``engine.load.situation`` copies a situation (the evaluation must not share the caller's
+# objects) and checks it: its structure (exact JSON types, finite numbers, safe text, depth) and
+# the schema. For a schema of closed objects, arrays and simple scalars (the situation's), one
+# generated function does all of it in a single pass: each object's known properties read by
+# name, each value's test inline, the copy made on the way. Like the checks above it is
+# conservative: it returns None ("not sure") for anything unusual, and the caller then takes the
+# step-by-step path that finds the problem and names it. The module is built as an ``ast`` tree
+# from internal names and the schema's constants: no text is parsed.
+
+Copier = Callable[[Any], Any]  #: a checked copy of the document, or None when not sure
+
+
+class _Generated(Exception):
+    """The schema has a shape the generated copier does not handle."""
+
+
+@functools.cache
+def copier(name: str, text: Callable[[str], bool], max_depth: int) -> Copier | None:
+    """The checked copy of shipped schema ``name`` (None: the schema is beyond it).
+
+    It returns a deep copy of a document that is surely valid against the schema and plain JSON
+    as ``json.loads`` makes it (``dict``, ``list``, ``str``, ``int``, ``float``, ``bool``,
+    ``None``; finite numbers; every string accepted by ``text``; at most ``max_depth`` levels of
+    objects and arrays), and None for any other value.
+    """
+    try:
+        return _CopierBuilder(text, max_depth).build(load_schema(name))
+    except _Generated:
+        return None
+
+
+def _load(value: str) -> ast.Name:
+    return ast.Name(value, ast.Load())
+
+
+def _constant(value: Any) -> ast.Constant:
+    return ast.Constant(value)
+
+
+def _type_is(node: ast.expr, kind: str) -> ast.Compare:
+    """``type(node) is kind``"""
+    return ast.Compare(ast.Call(_load("type"), [node], []), [ast.Is()], [_load(kind)])
+
+
+def _all_of_exprs(tests: list[ast.expr]) -> ast.expr:
+    return tests[0] if len(tests) == 1 else ast.BoolOp(ast.And(), tests)
+
+
+def _fail_unless(test: ast.expr) -> ast.If:
+    """``if not test: return None``"""
+    return ast.If(ast.UnaryOp(ast.Not(), test), [ast.Return(_constant(None))], [])
+
+
+def _between(value: ast.expr, low: Any, high: Any) -> ast.Compare:
+    return ast.Compare(_constant(low), [ast.LtE(), ast.LtE()], [value, _constant(high)])
+
+
+class _CopierBuilder:
+    """Builds the module: one function per object or array of the schema."""
+
+    def __init__(self, text: Callable[[str], bool], max_depth: int) -> None:
+        self.text = text
+        self.max_depth = max_depth
+        self.functions: list[ast.stmt] = []
+        self.namespace: dict[str, Any] = {
+            "type": type,
+            "len": len,
+            "set": set,
+            "dict": dict,
+            "int": int,
+            "float": float,
+            "str": str,
+            "bool": bool,
+            "list": list,
+            "MISSING": _MISSING,
+            "TEXT": text,
+            "FINITE": math.isfinite,
+            "DATE": _is_iso_date,
+        }
+
+    def build(self, schema: Any) -> Copier:
+        top = self.container(schema, 1)
+        module = ast.fix_missing_locations(ast.Module(self.functions, []))
+        namespace = dict(self.namespace, __builtins__={})
+        exec(compile(module, "<xieshang schema copier>", "exec"), namespace)  # no text parsed
+        check: Copier = namespace[top]
+
+        def copy(value: Any) -> Any:
+            try:
+                return check(value)
+            except RecursionError:  # pragma: no cover - the schema bounds the depth
+                return None
+
+        return copy
+
+    def bind(self, value: Any) -> ast.Name:
+        """A name for ``value`` in the generated module's namespace."""
+        name = f"c{len(self.namespace)}"
+        self.namespace[name] = value
+        return _load(name)
+
+    def keywords(self, schema: Any) -> set[str]:
+        if not isinstance(schema, Mapping):
+            raise _Generated
+        return {k for k in schema if k not in _ANNOTATIONS and not k.startswith("x-")}
+
+    def container(self, schema: Any, depth: int) -> str:
+        """The name of the function that copies a value of an object or array ``schema``."""
+        if depth > self.max_depth:
+            raise _Generated
+        kind = schema.get("type") if isinstance(schema, Mapping) else None
+        if kind == "object":
+            return self.object(schema, depth)
+        if kind == "array":
+            return self.array(schema, depth)
+        raise _Generated
+
+    def value(self, schema: Any, depth: int, node: ast.expr) -> tuple[ast.expr, bool]:
+        """(a test of ``node``, or a call that copies it, and whether it is a copy)."""
+        kind = schema.get("type") if isinstance(schema, Mapping) else None
+        if kind in ("object", "array"):
+            return ast.Call(_load(self.container(schema, depth)), [node], []), True
+        return self.scalar(schema, node), False
+
+    def scalar(self, schema: Any, node: ast.expr) -> ast.expr:
+        words = self.keywords(schema)
+        kind = schema.get("type")
+        if words == {"const"}:
+            expected = schema["const"]
+            if type(expected) is int:
+                return _all_of_exprs(
+                    [_type_is(node, "int"), ast.Compare(node, [ast.Eq()], [_constant(expected)])]
+                )
+            raise _Generated
+        if kind in ("number", "integer") and words <= _NUMBER_KEYWORDS:
+            low, high = schema.get("minimum", -math.inf), schema.get("maximum", math.inf)
+            if not (_is_number(low) and _is_number(high)):
+                raise _Generated
+            if kind == "integer":
+                return _all_of_exprs([_type_is(node, "int"), _between(node, low, high)])
+            tests: list[ast.expr] = [
+                ast.BoolOp(ast.Or(), [_type_is(node, "float"), _type_is(node, "int")]),
+                _between(node, low, high),
+            ]
+            if not (math.isfinite(low) and math.isfinite(high)):
+                tests.append(ast.Call(_load("FINITE"), [node], []))
+            return _all_of_exprs(tests)
+        if kind == "boolean" and words == {"type"}:
+            return _type_is(node, "bool")
+        if kind == "string" and words <= _STRING_KEYWORDS:
+            return self.string(schema, words, node)
+        raise _Generated
+
+    def string(self, schema: Mapping[str, Any], words: set[str], node: ast.expr) -> ast.expr:
+        tests: list[ast.expr] = [_type_is(node, "str")]
+        members = schema.get("enum")
+        if members is not None:
+            if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+                raise _Generated
+            allowed = frozenset(members)
+            tests.append(ast.Compare(node, [ast.In()], [self.bind(allowed)]))
+            if all(self.text(m) for m in allowed):  # a member is text the caller accepts
+                return _all_of_exprs(tests)
+        shortest = _count(schema.get("minLength", 0))
+        longest = schema.get("maxLength")
+        if shortest or longest is not None:
+            length = ast.Call(_load("len"), [node], [])
+            tests.append(
+                _between(length, shortest, math.inf if longest is None else _count(longest))
+            )
+        tests.append(ast.Call(_load("TEXT"), [node], []))
+        if "pattern" in words:
+            pattern = schema["pattern"]
+            if not isinstance(pattern, str):
+                raise _Generated
+            search = ast.Attribute(self.bind(ecma_regex(pattern)), "search", ast.Load())
+            found = ast.Call(search, [node], [])
+            tests.append(ast.Compare(found, [ast.IsNot()], [_constant(None)]))
+        if "format" in words:
+            if schema["format"] != "date":
+                raise _Generated
+            tests.append(ast.Call(_load("DATE"), [node], []))
+        return _all_of_exprs(tests)
+
+    def define(self, name: str, body: list[ast.stmt]) -> str:
+        args = ast.arguments([], [ast.arg("v")], None, [], [], None, [])
+        self.functions.append(ast.FunctionDef(name, args, body, [], None))
+        return name
+
+    def object(self, schema: Mapping[str, Any], depth: int) -> str:
+        words = self.keywords(schema)
+        properties = schema.get("properties", {})
+        if (
+            not words <= _OBJECT_KEYWORDS
+            or schema.get("additionalProperties", True) is not False
+            or not isinstance(properties, Mapping)
+            or not all(isinstance(k, str) and self.text(k) for k in properties)
+        ):
+            raise _Generated  # an open object: its unknown keys would need a walk of their own
+        required = schema.get("required", [])
+        if not isinstance(required, list) or not set(required) <= set(properties):
+            raise _Generated
+        name = f"object{len(self.functions)}"
+        self.functions.append(ast.Pass())  # its place: functions are defined before use
+        place = len(self.functions) - 1
+        v, x = _load("v"), _load("x")
+        body: list[ast.stmt] = [
+            _fail_unless(_type_is(v, "dict")),
+            ast.Assign([ast.Name("out", ast.Store())], ast.Call(_load("dict"), [v], [])),
+            ast.Assign([ast.Name("n", ast.Store())], _constant(0)),
+        ]
+        for key, sub in properties.items():
+            test, copied = self.value(sub, depth + 1, x)
+            found: list[ast.stmt] = [
+                ast.AugAssign(ast.Name("n", ast.Store()), ast.Add(), _constant(1)),
+            ]
+            if copied:
+                found.append(ast.Assign([ast.Name("x", ast.Store())], test))
+                found.append(_fail_unless(ast.Compare(x, [ast.IsNot()], [_constant(None)])))
+                target = ast.Subscript(_load("out"), _constant(key), ast.Store())
+                found.append(ast.Assign([target], x))
+            else:
+                found.append(_fail_unless(test))
+            get = ast.Call(
+                ast.Attribute(v, "get", ast.Load()), [_constant(key), _load("MISSING")], []
+            )
+            body.append(ast.Assign([ast.Name("x", ast.Store())], get))
+            missing: list[ast.stmt] = [ast.Return(_constant(None))] if key in required else []
+            present = ast.Compare(x, [ast.IsNot()], [_load("MISSING")])
+            body.append(ast.If(present, found, missing))
+        # every key was one of the properties (unknown keys are refused: additionalProperties)
+        count = ast.Compare(_load("n"), [ast.Eq()], [ast.Call(_load("len"), [v], [])])
+        body.append(_fail_unless(count))
+        body.append(ast.Return(_load("out")))
+        self.functions.pop(place)
+        return self.define(name, body)
+
+    def array(self, schema: Mapping[str, Any], depth: int) -> str:
+        words = self.keywords(schema)
+        if not words <= _ARRAY_KEYWORDS or "items" not in schema:
+            raise _Generated
+        fewest = _count(schema.get("minItems", 0))
+        most = schema.get("maxItems")
+        most = math.inf if most is None else _count(most)
+        unique = bool(schema.get("uniqueItems", False))
+        name = f"array{len(self.functions)}"
+        self.functions.append(ast.Pass())
+        place = len(self.functions) - 1
+        v, x = _load("v"), _load("x")
+        items = schema["items"]
+        test, copied = self.value(items, depth + 1, x)
+        if unique and (copied or not isinstance(items, Mapping) or items.get("type") != "string"):
+            raise _Generated  # only unique strings are decided here (as ``_unique``)
+        size = _between(ast.Call(_load("len"), [v], []), fewest, most)
+        body: list[ast.stmt] = [
+            _fail_unless(_all_of_exprs([_type_is(v, "list"), size])),
+        ]
+        if copied:
+            body.append(ast.Assign([ast.Name("out", ast.Store())], ast.List([], ast.Load())))
+            append = ast.Attribute(_load("out"), "append", ast.Load())
+            loop: list[ast.stmt] = [
+                ast.Assign([ast.Name("x", ast.Store())], test),
+                _fail_unless(ast.Compare(x, [ast.IsNot()], [_constant(None)])),
+                ast.Expr(ast.Call(append, [x], [])),
+            ]
+            body.append(ast.For(ast.Name("x", ast.Store()), v, loop, []))
+            body.append(ast.Return(_load("out")))
+        else:
+            body.append(ast.For(ast.Name("x", ast.Store()), v, [_fail_unless(test)], []))
+            if unique:  # strings only (the test above): a set of them has no fewer
+                distinct = ast.Call(_load("len"), [ast.Call(_load("set"), [v], [])], [])
+                whole = ast.Call(_load("len"), [v], [])
+                if (
+                    not isinstance(schema["items"], Mapping)
+                    or schema["items"].get("type") != "string"
+                ):
+                    raise _Generated
+                body.append(_fail_unless(ast.Compare(distinct, [ast.Eq()], [whole])))
+            body.append(ast.Return(ast.Call(_load("list"), [v], [])))
+        self.functions.pop(place)
+        return self.define(name, body)
+
+
+_MISSING = object()  #: a property absent from an object

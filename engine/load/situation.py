@@ -39,7 +39,7 @@ from engine.core.safetext import describe, first_unsafe, one_line, quote
 from engine.core.schemas import validator
 from engine.core.userfiles import ReadProblem, read_file, read_stream
 from engine.core.values import canonical_json
-from engine.load.fastschema import checker
+from engine.load.fastschema import checker, copier
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -672,16 +672,14 @@ def validate_and_normalise(doc: object, source: str, today: datetime.date) -> di
     """``normalise(validate_situation(doc, source, today=today), today)``: the same checks in the
     same order, so the same message for bad input, and the same copy.
 
-    A valid situation is walked once for the structural check and the copy together
-    (:func:`_plain_copy`), then the fast schema check reads the copy; anything it is not sure
-    of takes :func:`validate_situation`'s path, which finds the problem and names it.
+    A valid situation is checked and copied in one pass: the structure (:func:`_plain`) and
+    the schema together, by the function generated from the schema
+    (``engine.load.fastschema.copier``). Anything it is not sure of takes
+    :func:`validate_situation`'s path, which finds the problem and names it.
     """
-    copied = _plain_copy(doc, 1) if type(doc) is dict else None
-    fast = checker("situation")
-    if copied is None or fast is None:
-        return normalise(validate_situation(doc, source, today=today), today)
-    _check_schema_version(copied, source)
-    if _duplicate_loan_ids(copied) or not fast(copied):
+    checked_copy = copier("situation", _plain_text, MAX_DEPTH)
+    copied = None if checked_copy is None else checked_copy(doc)
+    if copied is None or _duplicate_loan_ids(copied):
         return normalise(validate_situation(doc, source, today=today), today)
     check_dates(copied, source, today)
     return _defaults(copied, today)
