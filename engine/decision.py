@@ -17,6 +17,7 @@ from engine.load.situation import situation_digest
 from engine.rank.conditions import ConditionResults, RuleResult
 from engine.rank.plan import build_plan
 from engine.rank.ranking import Recommendation, ScoreTerm, Suppression, rank
+from engine.rank.table import pack_table
 from engine.run.driver import RunResult
 from engine.run.memory import Firing, Memory
 from engine.run.ruleset import RuleSet
@@ -124,10 +125,9 @@ class Decision:
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name, fact in self.ruleset.pack.derived.items():  # in the pack's rule order
-            if fact.summary and not name.startswith("loan."):
-                value = self.memory.get(name, None)
-                out[name] = None if value is UNKNOWN else value
+        for name in pack_table(self.ruleset.compiled).summary:  # in the pack's rule order
+            value = self.memory.get(name, None)
+            out[name] = None if value is UNKNOWN else value
         return out
 
     def plan(self) -> dict[str, Any]:

@@ -784,7 +784,6 @@ def check_dates(situation: dict[str, Any], source: str, today: datetime.date | N
     if given and not low <= as_of.year <= high:
         message = f"as_of {as_of} is outside the years {low}-{high} this engine accepts"
         raise SituationError(source, "$.as_of", message)
-    where = f"as_of {as_of}" if given else f"today ({as_of} in China; no as_of given)"
     problems = []
     loans = situation.get("loans")
     for index, loan in enumerate(loans if isinstance(loans, list) else []):
@@ -795,6 +794,11 @@ def check_dates(situation: dict[str, Any], source: str, today: datetime.date | N
             date = _date(node)
             if date is None:
                 continue
+            if not (not_after and date > as_of) and (
+                abs((date - as_of).days) <= MAX_DAYS_FROM_AS_OF
+            ):
+                continue  # the common case: nothing to say
+            where = f"as_of {as_of}" if given else f"today ({as_of} in China; no as_of given)"
             parts: list[PathPart] = ["loans", index, *inner]
             if not_after and date > as_of:
                 message = f"{date} is after {where}: {_NOT_AFTER[inner[-1]]}"

@@ -124,14 +124,18 @@ def rank(compiled: CompiledPack, firings: list[Firing], memory: Memory, locale: 
     suppresses: dict[str, dict[str, list[Firing]]] = {}
     for firing in firings:
         facts = rules[firing.rule_index]
-        then = facts.then
-        if isinstance(then, Recommend):
-            group = recommends.get(then.action)
+        action = facts.recommends
+        if action is not None:
+            group = recommends.get(action)
             if group is None:
-                recommends[then.action] = [firing]
+                recommends[action] = [firing]
             else:
                 group.append(firing)
-        elif isinstance(then, Adjust):
+            continue
+        if not facts.ranks:
+            continue  # a derivation
+        then = facts.then
+        if isinstance(then, Adjust):
             adjusts.setdefault(then.action, {}).setdefault(facts.rule.id, firing)
         elif isinstance(then, Suppress):
             suppresses.setdefault(then.action, {}).setdefault(facts.rule.id, []).append(firing)
@@ -240,7 +244,7 @@ def _single_fields(
         message,
         () if loan is None else (loan,),
         (_priority_term(rule_id, then.priority),),
-        Reasons(table, renderer, results, (firing,)),
+        Reasons(table, fixed, renderer, results, (firing,)),
     )
 
 
@@ -293,7 +297,7 @@ def _recommendation_fields(
         messages,
         loans,
         tuple(terms),
-        Reasons(table, renderer, results, tuple(group)),
+        Reasons(table, fixed_texts(table, renderer.locale), renderer, results, tuple(group)),
     )
 
 
@@ -384,16 +388,18 @@ class Reasons:
     (``Recommendation.reasons``); :meth:`documents` writes them as the advice document does,
     straight from the working memory and the pack's table, without the objects."""
 
-    __slots__ = ("_renderer", "_results", "_table", "firings")
+    __slots__ = ("_fixed", "_renderer", "_results", "_table", "firings")
 
     def __init__(
         self,
         table: PackTable,
+        fixed: tuple[FixedTexts, ...],
         renderer: Renderer,
         results: ConditionResults,
         firings: tuple[Firing, ...],
     ) -> None:
         self._table = table
+        self._fixed = fixed  # fixed_texts(table, renderer.locale)
         self._renderer = renderer
         self._results = results
         self.firings = firings
@@ -404,9 +410,8 @@ class Reasons:
     def documents(self) -> list[dict[str, Any]]:
         """The reasons as the advice's ``reasons`` (schemas/advice.schema.json): the same
         content as :class:`Reason` (``tests/test_pay_for_what_is_read.py`` compares them)."""
-        table, renderer = self._table, self._renderer
-        fixed = fixed_texts(table, renderer.locale)
-        memory, firings = renderer.memory, self.firings
+        table, fixed, renderer, firings = self._table, self._fixed, self._renderer, self.firings
+        memory = renderer.memory
         if len(firings) == 1:  # most: no comprehension to set up
             return [reason_document(table, fixed, renderer, memory, firings[0])]
         return [reason_document(table, fixed, renderer, memory, f) for f in firings]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.core.operators import OPERATORS
 from engine.load.checks import leaves
-from engine.pack.model import URGENCY_ORDER, Consequence, Leaf, Recommend, Rule
+from engine.pack.model import URGENCY_ORDER, Adjust, Consequence, Leaf, Recommend, Rule, Suppress
 from engine.pack.template import literal
 
 if TYPE_CHECKING:
@@ -44,6 +44,8 @@ class RuleFacts:
     #: ``loan.*`` fact: a reason lists their values
     derived: tuple[tuple[str, bool], ...]
     urgency: int  #: a recommendation's urgency as its index in ``URGENCY_ORDER`` (else -1)
+    recommends: str | None  #: the action it recommends (None: it does not recommend)
+    ranks: bool  #: it adjusts or suppresses an action (else it derives a fact, or recommends)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,8 @@ class PackTable:
     #: the facts that name a loan, each with the character that stands for it while messages
     #: are compared (``engine.rank.ranking``): the loan id, and the plan's ``name`` facts
     loan_markers: dict[str, str]
+    #: the situation's derived facts the advice's ``summary`` shows, in the pack's rule order
+    summary: tuple[str, ...]
     #: locale → :func:`fixed_texts`, made on first use
     fixed: dict[str, tuple[FixedTexts, ...]] = field(default_factory=dict)
 
@@ -120,6 +124,8 @@ def _make(compiled: CompiledPack) -> PackTable:
                 leaves=tuple(_leaf_test(leaf) for leaf in leaves(rule.when)),
                 derived=tuple((f, f.startswith("loan.")) for f in crule.reads if f in levels),
                 urgency=URGENCY_ORDER.index(then.urgency) if isinstance(then, Recommend) else -1,
+                recommends=then.action if isinstance(then, Recommend) else None,
+                ranks=isinstance(then, Adjust | Suppress),
             )
         )
     markers = {"loan.id": "\x00"}
@@ -128,7 +134,12 @@ def _make(compiled: CompiledPack) -> PackTable:
         for index, fact in enumerate(plan.name.values(), start=1):
             markers.setdefault(fact, chr(index))
     order = {name: action.order for name, action in compiled.pack.actions.items()}
-    return PackTable(tuple(rules), order, markers)
+    summary = tuple(
+        name
+        for name, fact in compiled.pack.derived.items()
+        if fact.summary and not name.startswith("loan.")
+    )
+    return PackTable(tuple(rules), order, markers, summary)
 
 
 def _leaf_test(leaf: Leaf) -> LeafTest:
