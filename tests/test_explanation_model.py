@@ -230,9 +230,9 @@ def test_evaluate_alone_evaluates_no_condition(
     made: list[tuple[str, str | None]] = []
     real = evaluate_rule
 
-    def counted(rule: Any, memory: Memory, loan: str | None, index: int = -1) -> RuleResult:
+    def counted(rule: Any, memory: Memory, loan: str | None, *more: Any) -> RuleResult:
         made.append((rule.id, loan))
-        return real(rule, memory, loan, index)
+        return real(rule, memory, loan, *more)
 
     monkeypatch.setattr("engine.rank.conditions.evaluate_rule", counted)
     for backend in engine.api.BACKENDS:

@@ -170,24 +170,41 @@ class RuleResult:
         return True if self.condition is None else self.condition.result_if(forced)
 
 
-def evaluate_rule(rule: Rule, memory: Memory, loan: str | None, rule_index: int = -1) -> RuleResult:
-    """The rule's condition tree for one binding, every node with its three-valued result."""
+def evaluate_rule(
+    rule: Rule,
+    memory: Memory,
+    loan: str | None,
+    rule_index: int = -1,
+    truths: Sequence[Truth] | None = None,
+) -> RuleResult:
+    """The rule's condition tree for one binding, every node with its three-valued result.
+
+    ``truths`` are its leaves' results (written order) when a reader already decided them
+    (:meth:`ConditionResults.truths`): they are not decided again.
+    """
     found: list[LeafResult] = []
-    node = None if rule.when is None else _node(rule.when, memory, loan, False, found)
+    node = None if rule.when is None else _node(rule.when, memory, loan, False, found, truths)
     return RuleResult(rule_index, rule, loan, node, tuple(found))
 
 
 def _node(
-    cond: Condition, memory: Memory, loan: str | None, negated: bool, found: list[LeafResult]
+    cond: Condition,
+    memory: Memory,
+    loan: str | None,
+    negated: bool,
+    found: list[LeafResult],
+    truths: Sequence[Truth] | None,
 ) -> NodeResult:
     if isinstance(cond, Leaf):
         value = memory.get(cond.fact, loan)
         read_for = loan if cond.fact.startswith("loan.") else None
-        leaf = LeafResult(cond, len(found), read_for, value, leaf_truth(cond, value), negated)
+        index = len(found)
+        truth = leaf_truth(cond, value) if truths is None else truths[index]
+        leaf = LeafResult(cond, index, read_for, value, truth, negated)
         found.append(leaf)
         return leaf
     inner = negated ^ (cond.kind == "not")
-    items = tuple(_node(item, memory, loan, inner, found) for item in cond.items)
+    items = tuple(_node(item, memory, loan, inner, found, truths) for item in cond.items)
     return GroupResult(cond, combine(cond.kind, [item.result for item in items]), items)
 
 
@@ -199,12 +216,15 @@ class ConditionResults:
     and either is kept.
     """
 
-    __slots__ = ("_compiled", "_made", "_memory")
+    __slots__ = ("_compiled", "_made", "_memory", "_truths")
 
     def __init__(self, compiled: CompiledPack, memory: Memory) -> None:
         self._compiled = compiled
         self._memory = memory
         self._made: dict[tuple[int, str | None], RuleResult] = {}
+        #: each decided binding's leaf results, in written order: the tree's, or those the
+        #: advice's reasons decided without a tree (``engine.rank.ranking.reason_document``)
+        self._truths: dict[tuple[int, str | None], tuple[Truth, ...]] = {}
 
     def get(self, rule_index: int, loan: str | None) -> RuleResult:
         """Rule number ``rule_index`` (of the compiled pack) for ``loan`` (None: the situation)."""
@@ -212,5 +232,17 @@ class ConditionResults:
         made = self._made.get(key)
         if made is None:
             rule = self._compiled.rules[rule_index].rule
-            made = self._made[key] = evaluate_rule(rule, self._memory, loan, rule_index)
+            known = self._truths.get(key)
+            made = evaluate_rule(rule, self._memory, loan, rule_index, known)
+            self._made[key] = made
+            if known is None:
+                self._truths[key] = tuple(leaf.result for leaf in made.leaves)
         return made
+
+    def truths(self, rule_index: int, loan: str | None) -> tuple[Truth, ...] | None:
+        """The results of a binding's leaves (written order) if a reader decided them."""
+        return self._truths.get((rule_index, loan))
+
+    def keep_truths(self, rule_index: int, loan: str | None, truths: tuple[Truth, ...]) -> None:
+        """Keep a binding's leaf results decided without a tree, for the next reader."""
+        self._truths.setdefault((rule_index, loan), truths)

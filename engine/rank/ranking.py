@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.compile.compiler import CompiledPack
+from engine.core.operators import OPERATORS
 from engine.core.safetext import one_line
 from engine.core.values import UNKNOWN
 from engine.load.checks import facts_read
@@ -411,10 +412,10 @@ class Reasons:
         """The reasons as the advice's ``reasons`` (schemas/advice.schema.json): the same
         content as :class:`Reason` (``tests/test_pay_for_what_is_read.py`` compares them)."""
         table, fixed, renderer, firings = self._table, self._fixed, self._renderer, self.firings
-        memory = renderer.memory
+        memory, results = renderer.memory, self._results
         if len(firings) == 1:  # most: no comprehension to set up
-            return [reason_document(table, fixed, renderer, memory, firings[0])]
-        return [reason_document(table, fixed, renderer, memory, f) for f in firings]
+            return [reason_document(table, fixed, renderer, memory, results, firings[0])]
+        return [reason_document(table, fixed, renderer, memory, results, f) for f in firings]
 
 
 def reason_document(
@@ -422,30 +423,46 @@ def reason_document(
     fixed: tuple[FixedTexts, ...],
     renderer: Renderer,
     memory: Memory,
+    results: ConditionResults,
     firing: Firing,
 ) -> dict[str, Any]:
     """Why one rule fired for one binding, as the advice writes it: the rule, each condition
     with the value it read and its result, and the derived facts it used (see :func:`reason`).
-    ``fixed`` is ``fixed_texts(table, renderer.locale)``; ``memory`` the renderer's."""
+    ``fixed`` is ``fixed_texts(table, renderer.locale)``; ``memory`` the renderer's.
+
+    Written straight from the working memory, without a condition tree; each leaf is decided by
+    the operator table, once per evaluation: the results are kept in ``results``, whose trees
+    (explanations, near misses) reuse them, as this reuses theirs.
+    """
     index = firing.rule_index
     facts = table.rules[index]
     rule = facts.rule
     loan = firing.loan_id
     get = memory.values.get
     conditions = []
-    for fact, per_loan, op, expected, test, on_unknown, location in facts.leaves:
+    truths = results.truths(index, loan)
+    decided: list[bool | None] = []
+    for number, (fact, per_loan, op, expected, location) in enumerate(facts.leaves):
         value = get((fact, loan if per_loan else None), UNKNOWN)
         known = value is not UNKNOWN
+        if truths is None:
+            entry = OPERATORS[op]
+            result = entry.test(value, expected) if known else entry.on_unknown
+            decided.append(result)
+        else:
+            result = truths[number]
         conditions.append(
             {
                 "fact": fact,
                 "op": op,
                 "expected": expected,
                 "actual": value if known else None,
-                "result": test(value, expected) if known else on_unknown,
+                "result": result,
                 "location": location,
             }
         )
+    if truths is None:
+        results.keep_truths(index, loan, tuple(decided))
     derived = []
     if facts.derived:
         made = memory.derivations

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine.core.operators import OPERATORS
 from engine.load.checks import leaves
 from engine.pack.model import URGENCY_ORDER, Adjust, Consequence, Leaf, Recommend, Rule, Suppress
 from engine.pack.template import literal
@@ -25,10 +23,10 @@ if TYPE_CHECKING:
 
 
 #: One leaf condition of a rule, as a reason shows it (``LeafResult.as_dict``) but for the value
-#: it reads: (fact, whether it is a ``loan.*`` fact, operator, expected value, the operator's test
-#: on a known value, its result on an unknown one, ``leaf.location.short``). A plain tuple: a
-#: reason unpacks it in one step (a named tuple would take the slow way).
-LeafTest = tuple[str, bool, str, Any, Callable[[Any, Any], bool], bool | None, str]
+#: it reads and its result: (fact, whether it is a ``loan.*`` fact, operator, expected value,
+#: ``leaf.location.short``). A plain tuple: a reason unpacks it in one step (a named tuple would
+#: take the slow way).
+LeafTest = tuple[str, bool, str, Any, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,13 +141,4 @@ def _make(compiled: CompiledPack) -> PackTable:
 
 
 def _leaf_test(leaf: Leaf) -> LeafTest:
-    entry = OPERATORS[leaf.op]
-    return (
-        leaf.fact,
-        leaf.fact.startswith("loan."),
-        leaf.op,
-        leaf.expected,
-        entry.test,
-        entry.on_unknown,
-        leaf.location.short,
-    )
+    return (leaf.fact, leaf.fact.startswith("loan."), leaf.op, leaf.expected, leaf.location.short)
