@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import gc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from engine.compile import packcache
 from engine.compile.compiler import CompileError, compile_pack
 from engine.core.errors import RuleLoadError, UsageError
-from engine.decision import Decision, RunTrace
+from engine.decision import Decision, RunTrace, collector_paused
 from engine.load.checks import check_pack
 from engine.load.loader import collect_files, pack_digest, read_pack
 from engine.load.packs import default_pack_dir
@@ -61,18 +60,12 @@ def load_rules(paths: Sequence[str | Path] | None = None) -> RuleSet:
     return RuleSet(pack, compiled)
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
+def _collector_paused() -> contextlib.AbstractContextManager[None]:
     """Loading a pack makes hundreds of thousands of objects and frees almost none, so the cyclic
     garbage collector only scans them again and again (about 40% of a 10,000-rule load): it is
-    paused for the load, as ``packcache`` pauses it to decode a cached pack."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
+    paused for the load, as ``packcache`` pauses it to decode a cached pack, and for an
+    evaluation (``engine.decision.collector_paused``)."""
+    return collector_paused()
 
 
 def evaluate(
@@ -98,6 +91,19 @@ def evaluate(
     ``BACKENDS``: the same decision either way; ``budget`` only bounds the Rete path (the
     compiled one runs each rule once per loan, level by level, so it cannot loop).
     """
+    with _collector_paused():  # thousands of objects, no garbage cycles: nothing to collect
+        return _evaluate(ruleset, situation, today, locale, budget, validated, backend)
+
+
+def _evaluate(
+    ruleset: RuleSet,
+    situation: Mapping[str, Any],
+    today: dt.date | None,
+    locale: str | None,
+    budget: int | None,
+    validated: bool,
+    backend: str,
+) -> Decision:
     if backend not in BACKENDS:
         allowed = ", ".join(repr(name) for name in BACKENDS)
         raise UsageError(f"unknown backend {backend!r}: expected one of {allowed}")

@@ -6,7 +6,9 @@ Made by ``engine.evaluate`` (the façade re-exports the class); read by renderin
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
@@ -23,6 +25,26 @@ from engine.run.memory import Firing, Memory
 from engine.run.ruleset import RuleSet
 from engine.version import __version__
 from engine.whynot.nearmiss import near_misses as find_near_misses
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused for a burst of allocations that makes no garbage
+    cycles of its own (loading a pack, an evaluation, an advice document), then restored.
+
+    A collection in the middle of such a burst finds nothing to free but promotes what is being
+    built; enough promoted objects start a full collection, which walks every object of the
+    loaded packs (millions for 10,000 rules). Measured on the peer workload at 10,000 rules:
+    ``evaluate + to_advice`` 11.7 → 5.6 ms per situation (bench/RESULTS.md). A collector the
+    caller disabled stays disabled.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 class RunTrace(Sequence[dict[str, Any]]):
@@ -162,6 +184,10 @@ class Decision:
 
         ``near_misses`` adds the actions one condition short (``engine.whynot.near_misses``).
         """
+        with collector_paused():
+            return self._advice(top, trace, near_misses)
+
+    def _advice(self, top: int | None, trace: bool, near_misses: bool) -> dict[str, Any]:
         recs = self.recommendations[:top] if top else self.recommendations
         advice = {
             "schema_version": 1,

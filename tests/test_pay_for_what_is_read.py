@@ -410,3 +410,45 @@ def test_a_recommendation_made_fast_is_the_dataclass_one(builtin: RuleSet) -> No
         assert dataclasses.replace(rec, rank=9).rank == 9
         with pytest.raises(dataclasses.FrozenInstanceError):
             rec.rank = 2  # type: ignore[misc]
+
+
+def test_no_garbage_collection_runs_while_a_decision_is_built(tmp_path: Path) -> None:
+    # an evaluation makes thousands of objects and no garbage cycles: a collection in the middle
+    # only promotes them, and enough promoted objects start a full collection of every object of
+    # the loaded packs (at 10,000 rules, half the time of evaluate + to_advice). A collection
+    # the allocations before asked for may still run as they start, before the pause.
+    import gc
+    import sys
+
+    from engine import api
+    from engine.decision import Decision as DecisionClass
+    from tests.packgen import generate_pack, matching_situation
+
+    generate_pack(tmp_path / "gen", 600)
+    rules = load_rules([tmp_path / "gen"])
+    inside = {api._evaluate.__code__, DecisionClass._advice.__code__}
+    started: list[int] = []
+
+    def record(phase: str, info: dict[str, int]) -> None:
+        frame = sys._getframe(1)
+        while frame is not None and phase == "start":
+            if frame.f_code in inside:
+                started.append(info["generation"])  # a collection inside one of them
+                return
+            frame = frame.f_back
+
+    situation = matching_situation(5)
+    evaluate(rules, situation, today=TODAY).to_advice()  # tables made
+    gc.collect()
+    gc.callbacks.append(record)
+    try:
+        advices = [evaluate(rules, situation, today=TODAY).to_advice() for _ in range(3)]
+        assert gc.isenabled()
+        gc.disable()  # the caller's choice is kept
+        evaluate(rules, situation, today=TODAY).to_advice()
+        assert not gc.isenabled()
+        gc.enable()
+    finally:
+        gc.callbacks.remove(record)
+    assert sum(len(r["reasons"]) for r in advices[0]["recommendations"]) >= 300
+    assert started == []
