@@ -184,8 +184,13 @@ class Decision:
 
         ``near_misses`` adds the actions one condition short (``engine.whynot.near_misses``).
         """
-        with collector_paused():
+        collecting = gc.isenabled()  # paused as by collector_paused, without its two calls
+        gc.disable()
+        try:
             return self._advice(top, trace, near_misses)
+        finally:
+            if collecting:
+                gc.enable()
 
     def _advice(self, top: int | None, trace: bool, near_misses: bool) -> dict[str, Any]:
         recs = self.recommendations[:top] if top else self.recommendations
