@@ -34,9 +34,9 @@ def collector_paused() -> Iterator[None]:
 
     A collection in the middle of such a burst finds nothing to free but promotes what is being
     built; enough promoted objects start a full collection, which walks every object of the
-    loaded packs (millions for 10,000 rules). Measured on the peer workload at 10,000 rules:
-    ``evaluate + to_advice`` 11.7 → 5.6 ms per situation (bench/RESULTS.md). A collector the
-    caller disabled stays disabled.
+    loaded packs (millions for 10,000 rules). Measured on the peer workload at 10,000 rules
+    (CPU, one process, paused and not in turn): ``evaluate + to_advice`` 14.9 → 7.1 ms per
+    situation (bench/RESULTS.md, section (k)). A collector the caller disabled stays disabled.
     """
     collecting = gc.isenabled()
     gc.disable()
