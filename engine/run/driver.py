@@ -36,8 +36,9 @@ from engine.core.encoding import to_engine_json, value_json
 from engine.core.values import UNKNOWN
 from engine.pack.expr import Compiled, compile_expr
 from engine.pack.model import Derive, Rule
-from engine.run.memory import Firing, Key, Memory
-from engine.run.rete import FACT_IDS, Ruleset, Session, open_ruleset
+from engine.run.entities import EntitySpec, entity_encoder, reader
+from engine.run.memory import Firing, Key, Memory, SituationMemory
+from engine.run.rete import FACT_IDS, Ruleset, Session, StatePool, open_ruleset, state_reuse
 
 DEFAULT_BUDGET_PER_RULE = 64  #: firing budget: this many firings per rule per loan, at least
 _FIRINGS_KEPT: Final = 1 << 16  #: ``Firing`` objects a runtime keeps before starting afresh
@@ -65,19 +66,23 @@ class Runtime:
 
     compiled: CompiledPack
     rulesets: list[Ruleset] = field(default_factory=list)
+    #: clean engine states kept between evaluations (``rete.StatePool``), unless switched off
+    pool: StatePool | None = field(default=None, init=False, repr=False, compare=False)
     closed: bool = field(default=False, init=False)
     _plan: _Plan | None = field(default=None, init=False, repr=False, compare=False)
     _planning: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
     )
-    _finalizer: weakref.finalize[[list[Ruleset]], Runtime] = field(
+    _finalizer: weakref.finalize[[list[Ruleset], StatePool | None], Runtime] = field(
         init=False, repr=False, compare=False
     )
 
     def __post_init__(self) -> None:
         self.rulesets = [open_ruleset(shard.definition) for shard in self.compiled.shards]
+        sizes = [len(shard.names) for shard in self.compiled.shards]
+        self.pool = StatePool(self.rulesets, sizes) if state_reuse() else None
         # the callback holds the list, not the runtime, so it cannot keep the runtime alive
-        self._finalizer = weakref.finalize(self, _close_all, self.rulesets)
+        self._finalizer = weakref.finalize(self, _close_all, self.rulesets, self.pool)
         self._finalizer.atexit = False  # the process exiting frees everything anyway
 
     def plan(self) -> _Plan:
@@ -96,7 +101,9 @@ class Runtime:
         self._finalizer()
 
 
-def _close_all(rulesets: list[Ruleset]) -> None:
+def _close_all(rulesets: list[Ruleset], pool: StatePool | None) -> None:
+    if pool is not None:
+        pool.close()
     for ruleset in rulesets:
         ruleset.close()
 
@@ -160,6 +167,9 @@ class _Plan:
         self.marker_routes = compiled.marker_routes
         self.final: tuple[bool, ...] = _final_shards(compiled)
         #: the situation's input facts some entity carries (keys and columns, column order)
+        self._names: dict[str, str] = {}  #: fact name → its JSON string
+        #: (``"v7":``, type, scalar value) → ``"v7":<value>``, up to ``COLUMN_TEXTS`` of them
+        self.texts: dict[tuple[str, type, Any], str] = {}
         self.situation_keys: tuple[Key, ...] = ()
         self.situation_columns: list[_Column] = []
         self.entities: list[_Entity] = []
@@ -187,6 +197,24 @@ class _Plan:
                     [self._column(f) for f in loan_facts],
                 )
             )
+        columns = dict(zip(situation_facts, self.situation_columns, strict=True))
+        for made in self.entities:
+            columns.update(zip(made.loan_facts, made.loan_columns, strict=True))
+        texts = self.texts
+
+        def general(fact: str, value: Any) -> str:
+            return _columns([columns[fact]], [value], texts)[0]
+
+        #: a one-loan situation's entity facts, written by generated code (``entities``)
+        self.encode_one = entity_encoder(
+            [
+                EntitySpec([situation_facts[i] for i in e.picks] + list(e.loan_facts), e.per_loan)
+                for e in self.entities
+            ],
+            compiled.columns,
+            frozenset(f for f in columns if compiled.facts[f].type == "list"),
+            general,
+        )
         #: level → (derived fact, per loan) in ``compiled.levels`` order
         self.closing: list[tuple[tuple[str, bool], ...]] = [
             tuple((f, f.startswith("loan.")) for f, at in compiled.levels.items() if at == level)
@@ -195,9 +223,6 @@ class _Plan:
         self._closing_keys: dict[tuple[int, tuple[str, ...]], tuple[Key, ...]] = {}
         self._firings: dict[tuple[int, int, str | None], Firing] = {}
         self._firings_one_loan: dict[tuple[int, str | None], Firing] = {}
-        self._names: dict[str, str] = {}  #: fact name → its JSON string
-        #: (``"v7":``, type, scalar value) → ``"v7":<value>``, up to ``COLUMN_TEXTS`` of them
-        self.texts: dict[tuple[str, type, Any], str] = {}
 
     def _column(self, fact: str) -> _Column:
         value, unknown, length = entity_properties(self.compiled.columns[fact])
@@ -306,7 +331,7 @@ class _Driver:
         limit = budget or DEFAULT_BUDGET_PER_RULE * (len(self.compiled.rules) + 1) * max(
             len(loans), 1
         )
-        self.session = Session(runtime.rulesets, limit)
+        self.session = Session(runtime.rulesets, limit, pool=runtime.pool)
         self.head = f'{{"sid":"{self.session.sid}","id":"'  #: every fact's start
         self.fired: dict[tuple[int, str | None], None] = {}  #: (rule index, loan) seen
         self.next_id = 0
@@ -341,6 +366,8 @@ class _Driver:
         """
         batches: dict[int, list[str]] = {}
         plan, memory = self.plan, self.memory
+        if isinstance(memory, SituationMemory):
+            return self.entities_one(memory)
         get = memory.values.get
         texts = plan.texts
         values = [get(key, UNKNOWN) for key in plan.situation_keys]
@@ -359,6 +386,20 @@ class _Driver:
                 encoded = [",".join([head, *shared]) + "}"]
             for shard in shards:
                 batches.setdefault(shard, []).extend(encoded)
+        return batches
+
+    def entities_one(self, memory: SituationMemory) -> dict[int, list[str]]:
+        """``entities`` of a one-loan situation: read and written by ``_Plan.encode_one``."""
+        loan = memory.loans[0]
+        heads = []
+        for entity in self.plan.entities:
+            head = f'{self.head}{self.fact_id()}","t":"{entity.kind}"'
+            heads.append(head + self.loan_member(loan) if entity.per_loan else head)
+        encoded = self.plan.encode_one(memory.situation, memory.loan, *heads)
+        batches: dict[int, list[str]] = {}
+        for entity, text in zip(self.plan.entities, encoded, strict=True):
+            for shard in entity.shards:
+                batches.setdefault(shard, []).append(text)
         return batches
 
     def loan_member(self, loan: str) -> str:
@@ -441,11 +482,8 @@ class _Driver:
         return _EngineResult(firings, memory, plan, self.events)
 
     def _closure(self, level: int) -> dict[int, list[str]]:
-        values = self.memory.values
         keys = self.plan.closing_keys(level, tuple(self.memory.loans))
-        marked = [key for key in keys if values.get(key, UNKNOWN) is UNKNOWN]
-        for key in marked:
-            values[key] = UNKNOWN
+        marked = self.memory.mark_unknown(keys)
         self.events.append(("close", level, marked))
         batches: dict[int, list[str]] = {}
         routes = self.plan.marker_routes
@@ -527,5 +565,10 @@ def _bound_loan(message: str, alias: str) -> str:
 
 def run(runtime: Runtime, situation: Mapping[str, Any], *, budget: int | None = None) -> RunResult:
     """Evaluate a normalised situation with durable_rules."""
-    memory = Memory.from_situation(situation)
+    loans = situation["loans"]
+    if len(loans) == 1:
+        loan = loans[0]
+        memory: Memory = SituationMemory(situation, loan, loan["id"], reader())
+    else:
+        memory = Memory.from_situation(situation)
     return _Driver(runtime, memory, budget).run()
