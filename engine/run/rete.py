@@ -328,10 +328,11 @@ def open_ruleset(definition: str) -> Ruleset:
 
 #: Set to 1 to delete every engine state at the end of its evaluation (no ``StatePool``).
 NO_STATE_REUSE = "XIESHANG_NO_STATE_REUSE"
-#: engine rules whose states one idle slot of a ``StatePool`` may keep: a state holds ≈14 KB
-#: per rule of its ruleset, so this bounds a slot at ≈56 MB (shards beyond it are not kept)
-KEPT_STATE_RULES = 4096
-IDLE_SLOTS = 2  #: idle slots a ``StatePool`` keeps (sessions running at once take more)
+#: engine rules whose states one idle slot of a ``StatePool`` may keep: a state holds ≈12 KB
+#: per rule of its ruleset (about what the engine ruleset itself holds), so this bounds a slot
+#: at ≈200 MB; the states of shards beyond it are deleted after each evaluation
+KEPT_STATE_RULES = 16384
+IDLE_SLOTS = 2  #: idle slots a ``StatePool`` keeps (sessions running at once make more)
 
 
 def state_reuse() -> bool:
