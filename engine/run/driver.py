@@ -36,7 +36,7 @@ from engine.core.encoding import to_engine_json, value_json
 from engine.core.values import UNKNOWN
 from engine.pack.expr import Compiled, compile_expr
 from engine.pack.model import Derive, Rule
-from engine.run.entities import EntitySpec, entity_encoder, reader
+from engine.run.entities import entity_encoder, reader
 from engine.run.memory import Firing, Key, Memory, SituationMemory
 from engine.run.rete import FACT_IDS, Ruleset, Session, StatePool, open_ruleset, state_reuse
 
@@ -207,10 +207,7 @@ class _Plan:
 
         #: a one-loan situation's entity facts, written by generated code (``entities``)
         self.encode_one = entity_encoder(
-            [
-                EntitySpec([situation_facts[i] for i in e.picks] + list(e.loan_facts), e.per_loan)
-                for e in self.entities
-            ],
+            [[situation_facts[i] for i in e.picks] + list(e.loan_facts) for e in self.entities],
             compiled.columns,
             frozenset(f for f in columns if compiled.facts[f].type == "list"),
             general,

@@ -37,16 +37,6 @@ Encoder = Callable[..., tuple[str, ...]]
 ColumnText = Callable[[str, Any], str]
 
 
-class EntitySpec:
-    """One entity fact as ``entity_encoder`` writes it: its input facts (columns) in order."""
-
-    __slots__ = ("facts", "per_loan")
-
-    def __init__(self, facts: Sequence[str], per_loan: bool) -> None:
-        self.facts = tuple(facts)
-        self.per_loan = per_loan
-
-
 class _Code:
     """Building one generated function: its locals and the reading of situation paths.
 
@@ -164,35 +154,36 @@ def reader() -> Reader:
 
 
 def entity_encoder(
-    entities: Sequence[EntitySpec],
+    entities: Sequence[Sequence[str]],
     columns: Mapping[str, int],
     lists: frozenset[str],
     general: ColumnText,
 ) -> Encoder:
-    """``encode(situation, loan, head_0, head_1, ...)``: each entity's fact text,
-    ``head_i`` followed by its columns and ``}``.
+    """``encode(situation, loan, head_0, head_1, ...)``: the text of each entity fact, given
+    the input facts each carries: ``head_i`` followed by its columns and ``}``.
 
-    ``head_i`` is the fact's start up to its last property (``{"sid":..,"id":..,"t":"s"``); a
-    column shared by several entities is read and written once. ``columns`` gives each fact's
-    column (``v<column>``); a fact in ``lists`` (of type list) is written by ``general`` unless
-    unknown, as is anything else the inline code does not write (see the module).
+    ``head_i`` is the fact's start up to its last property (``{"sid":..,"id":..,"t":"s"``).
+    Each column is read and written once, the situation's before the loan's, each in column
+    order (so a value that cannot be written meets the error it meets in the general path).
+    ``columns`` gives each fact's column (``v<column>``); a fact in ``lists`` (of type list) is
+    written by ``general`` unless unknown, as is anything else the inline code does not write
+    (see the module).
     """
     code = _Code()
     texts: dict[str, str] = {}  #: fact → the local holding its column text
     namespace: dict[str, Any] = {"general": general, "enc": encode_basestring}
     paths = _paths()
-    for entity in entities:
-        for fact in entity.facts:
-            if fact not in texts:
-                per_loan, path = paths[fact]
-                texts[fact] = local = code.fresh("c")
-                code.assign("v", code.read(per_loan, path))
-                code.assign(local, _column_text(fact, columns[fact], fact in lists))
+    carried = {fact for facts in entities for fact in facts}
+    for fact in sorted(carried, key=lambda f: (paths[f][0], columns[f])):
+        per_loan, path = paths[fact]
+        texts[fact] = local = code.fresh("c")
+        code.assign("v", code.read(per_loan, path))
+        code.assign(local, _column_text(fact, columns[fact], fact in lists))
     heads = [f"h{i}" for i in range(len(entities))]
     made: list[ast.expr] = []
-    for head, entity in zip(heads, entities, strict=True):
+    for head, facts in zip(heads, entities, strict=True):
         parts: list[ast.expr] = [_load(head)]
-        for fact in entity.facts:
+        for fact in facts:
             parts += [ast.Constant(","), _load(texts[fact])]
         parts.append(ast.Constant("}"))
         made.append(ast.JoinedStr([_formatted(p) for p in parts]))
