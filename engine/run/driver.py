@@ -36,7 +36,7 @@ from engine.core.encoding import to_engine_json, value_json
 from engine.core.values import UNKNOWN
 from engine.pack.expr import Compiled, compile_expr
 from engine.pack.model import Derive, Rule
-from engine.run.entities import entity_encoder, reader
+from engine.run.entities import Entity, entity_encoder, reader
 from engine.run.memory import Firing, Key, Memory, SituationMemory
 from engine.run.rete import FACT_IDS, Ruleset, Session, StatePool, open_ruleset, state_reuse
 
@@ -205,9 +205,22 @@ class _Plan:
         def general(fact: str, value: Any) -> str:
             return _columns([columns[fact]], [value], texts)[0]
 
-        #: a one-loan situation's entity facts, written by generated code (``entities``)
+        #: a one-loan situation's entity facts for each shard, written by generated code: the
+        #: first facts of an evaluation, with ids f0, f1, ... (``entities_one``)
+        batches: dict[int, list[int]] = {}
+        for i, made in enumerate(self.entities):
+            for shard in made.shards:
+                batches.setdefault(shard, []).append(i)
         self.encode_one = entity_encoder(
-            [[situation_facts[i] for i in e.picks] + list(e.loan_facts) for e in self.entities],
+            [
+                Entity(
+                    f'{FACT_IDS.get(i)}","t":"{e.kind}"',
+                    e.per_loan,
+                    [situation_facts[j] for j in e.picks] + list(e.loan_facts),
+                )
+                for i, e in enumerate(self.entities)
+            ],
+            list(batches.items()),
             compiled.columns,
             frozenset(f for f in columns if compiled.facts[f].type == "list"),
             general,
@@ -363,7 +376,7 @@ class _Driver:
         """
         batches: dict[int, list[str]] = {}
         plan, memory = self.plan, self.memory
-        if isinstance(memory, SituationMemory):
+        if isinstance(memory, SituationMemory) and not self.next_id:
             return self.entities_one(memory)
         get = memory.values.get
         texts = plan.texts
@@ -386,18 +399,10 @@ class _Driver:
         return batches
 
     def entities_one(self, memory: SituationMemory) -> dict[int, list[str]]:
-        """``entities`` of a one-loan situation: read and written by ``_Plan.encode_one``."""
-        loan = memory.loans[0]
-        heads = []
-        for entity in self.plan.entities:
-            head = f'{self.head}{self.fact_id()}","t":"{entity.kind}"'
-            heads.append(head + self.loan_member(loan) if entity.per_loan else head)
-        encoded = self.plan.encode_one(memory.situation, memory.loan, *heads)
-        batches: dict[int, list[str]] = {}
-        for entity, text in zip(self.plan.entities, encoded, strict=True):
-            for shard in entity.shards:
-                batches.setdefault(shard, []).append(text)
-        return batches
+        """``entities`` of a one-loan situation, read and written by ``_Plan.encode_one``."""
+        self.next_id = len(self.plan.entities)
+        member = self.loan_member(memory.loans[0])
+        return self.plan.encode_one(memory.situation, memory.loan, self.head, member)
 
     def loan_member(self, loan: str) -> str:
         """``,"l":<loan id>``, encoded once per loan."""
@@ -444,6 +449,8 @@ class _Driver:
         """
         count = sum(map(len, batches.values()))
         self.events.append(("assert", level, count, len(batches)))
+        if not batches:
+            return  # nothing new, and no derived fact waits (each level drains what it sends)
         session, final = self.session, self.plan.final
         pending = set(batches)
         while pending:

@@ -22,7 +22,7 @@ import ast
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from json.encoder import encode_basestring
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from engine.core.encoding import INT64_MAX, INT64_MIN
 from engine.core.values import UNKNOWN
@@ -30,8 +30,8 @@ from engine.run.memory import Key, input_paths
 
 #: (situation, loan, loan id) → the input values, ``Memory.from_situation``'s for one loan
 Reader = Callable[[Mapping[str, Any], Any, str], dict[Key, Any]]
-#: (situation, loan, each entity's head text) → each entity fact's text
-Encoder = Callable[..., tuple[str, ...]]
+#: (situation, loan, ``{"sid":<sid>,"id":"``, ``,"l":<loan id>``) → shard → entity facts
+Encoder = Callable[[Mapping[str, Any], Any, str, str], dict[int, list[str]]]
 #: the general column text for anything the generated code does not write inline:
 #: (input fact, value) → ``"v7":...`` / ``"u7":1``
 ColumnText = Callable[[str, Any], str]
@@ -153,42 +153,56 @@ def reader() -> Reader:
     return function
 
 
+class Entity(NamedTuple):
+    """One entity fact as ``entity_encoder`` writes it."""
+
+    tail: str  #: its text after ``"id":"`` up to its columns: ``f0","t":"s"``
+    per_loan: bool  #: whether the loan's ``,"l":<id>`` follows the tail
+    facts: Sequence[str]  #: the input facts it carries, in column order
+
+
 def entity_encoder(
-    entities: Sequence[Sequence[str]],
+    entities: Sequence[Entity],
+    batches: Sequence[tuple[int, Sequence[int]]],
     columns: Mapping[str, int],
     lists: frozenset[str],
     general: ColumnText,
 ) -> Encoder:
-    """``encode(situation, loan, head_0, head_1, ...)``: the text of each entity fact, given
-    the input facts each carries: ``head_i`` followed by its columns and ``}``.
+    """``encode(situation, loan, head, member)``: the entity facts of a one-loan situation for
+    each shard, ``{shard: [fact text, ...]}`` with the shards and entity indexes of
+    ``batches``.
 
-    ``head_i`` is the fact's start up to its last property (``{"sid":..,"id":..,"t":"s"``).
-    Each column is read and written once, the situation's before the loan's, each in column
-    order (so a value that cannot be written meets the error it meets in the general path).
-    ``columns`` gives each fact's column (``v<column>``); a fact in ``lists`` (of type list) is
-    written by ``general`` unless unknown, as is anything else the inline code does not write
-    (see the module).
+    Each fact is ``head`` (``{"sid":<sid>,"id":"``), its tail, ``member`` (``,"l":<loan id>``)
+    if it is per loan, then its columns and ``}``. Each column is read and written once, the
+    situation's before the loan's, each in column order (so a value that cannot be written
+    meets the error it meets in the general path). ``columns`` gives each fact's column
+    (``v<column>``); a fact in ``lists`` (of type list) is written by ``general`` unless
+    unknown, as is anything else the inline code does not write (see the module).
     """
     code = _Code()
     texts: dict[str, str] = {}  #: fact → the local holding its column text
     namespace: dict[str, Any] = {"general": general, "enc": encode_basestring}
     paths = _paths()
-    carried = {fact for facts in entities for fact in facts}
+    carried = {fact for entity in entities for fact in entity.facts}
     for fact in sorted(carried, key=lambda f: (paths[f][0], columns[f])):
         per_loan, path = paths[fact]
         texts[fact] = local = code.fresh("c")
         code.assign("v", code.read(per_loan, path))
         code.assign(local, _column_text(fact, columns[fact], fact in lists))
-    heads = [f"h{i}" for i in range(len(entities))]
-    made: list[ast.expr] = []
-    for head, facts in zip(heads, entities, strict=True):
-        parts: list[ast.expr] = [_load(head)]
-        for fact in facts:
+    made: list[str] = []
+    for entity in entities:
+        parts: list[ast.expr] = [_load("head"), ast.Constant(entity.tail)]
+        if entity.per_loan:
+            parts.append(_load("member"))
+        for fact in entity.facts:
             parts += [ast.Constant(","), _load(texts[fact])]
         parts.append(ast.Constant("}"))
-        made.append(ast.JoinedStr([_formatted(p) for p in parts]))
-    code.body.append(ast.Return(ast.Tuple(made, ast.Load())))
-    function: Encoder = code.function("encode", ("situation", "loan", *heads), namespace)
+        made.append(code.fresh("e"))
+        code.assign(made[-1], ast.JoinedStr([_formatted(p) for p in parts]))
+    shards = [ast.Constant(shard) for shard, _ in batches]
+    lists_ = [ast.List([_load(made[i]) for i in indexes], ast.Load()) for _, indexes in batches]
+    code.body.append(ast.Return(ast.Dict(shards, lists_)))  # type: ignore[arg-type]
+    function: Encoder = code.function("encode", ("situation", "loan", "head", "member"), namespace)
     return function
 
 
