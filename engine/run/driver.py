@@ -2,17 +2,20 @@
 
 The driver asserts the input facts (one entity fact for the situation and one per loan, see
 ``engine.compile.compiler``), lets the engine run the agenda shard by shard, and asserts each
-derived fact
-back as soon as its rule fires (into another shard when that shard's turn comes), so that further
-rules trigger on it. A shard nothing can reach after its drain is deleted right after it, so the
-next shard's state reuses its memory. Between levels it asserts the "unknown" markers of derived
-facts that no rule derived, and the gate fact that aggregates wait for (see
+derived fact back as soon as its rule fires (into another shard when that shard's turn comes),
+so that further rules trigger on it. A shard nothing can reach after its drain is done with
+right after it: its state cleaned for the next evaluation (``rete.StatePool``), or deleted so
+that the next shard's state reuses its memory. Between levels it asserts the "unknown" markers
+of derived facts that no rule derived, and the gate fact that aggregates wait for (see
 ``engine.compile.compiler``). Python records what fired; it never decides it.
 
 What does not depend on the situation is worked out once per ``Runtime`` (``_Plan``): each
-engine rule's action, each entity's columns, the facts each level closes. Per evaluation the
-driver records firings and trace events as tuples; ``Firing`` objects are shared between
-evaluations, and the trace's dicts are made only when someone reads ``RunResult.trace``.
+engine rule's action, each entity's columns, the facts each level closes, and for a situation
+with one loan a generated function that writes the entity facts straight from the situation
+(``engine.run.entities``), whose working memory is read only when read
+(``memory.SituationMemory``). Per evaluation the driver records firings and trace events as
+tuples; ``Firing`` objects are shared between evaluations, and the trace's dicts are made only
+when someone reads ``RunResult.trace``.
 """
 
 from __future__ import annotations
@@ -443,9 +446,10 @@ class _Driver:
     def run_level(self, level: int, batches: dict[int, list[str]]) -> None:
         """Assert each shard's facts and drain it, in shard order, until no shard has work.
 
-        At level 0 a *final* shard (``_final_shards``) is deleted right after its drain:
-        nothing can reach it later, and its memory is then reused by the next shard's state
-        instead of all states living at once.
+        At level 0 a *final* shard (``_final_shards``) is done with right after its drain
+        (``Session.close_shard``): nothing can reach it later. Its state is cleaned for the next
+        evaluation, or deleted, and its memory then reused by the next shard's state instead
+        of all states living at once.
         """
         count = sum(map(len, batches.values()))
         self.events.append(("assert", level, count, len(batches)))

@@ -3,16 +3,17 @@
 It drives the C module directly (never ``durable.engine.Host``: that crashes on ``delete_state``
 when nothing fired and starts timer threads), following DURABLE_RULES.md §9:
 
-* one fresh sid per evaluation, every state drained and then deleted in ``finally``; every ruleset
-  has the sentinel rule, so each state has started an action before it is deleted (crash bug 1);
+* one sid per evaluation, no two evaluations at once on one sid; every state drained to the end
+  in ``finally``, then cleaned for the next evaluation (its facts retracted: ``StatePool``) or
+  deleted; every ruleset has the sentinel rule, so each state has started an action before it
+  is deleted (crash bug 1);
 * on an engine error the state is abandoned, not deleted, and new sessions go to a fresh engine
   ruleset; the old one is deleted when the last session using it has ended (``Ruleset``), so
   threads sharing a pack never see a handle deleted or replaced under them;
 * engine rulesets are shared per definition within a process and deleted when their last owner
   closes them (``open_ruleset``), so loading a pack again does not create them again;
 * facts and rulesets are encoded by ``engine.core.encoding``; property names are checked for
-FNV-1a-32
-  collisions before a ruleset is created; fact ids are explicit and collision-checked;
+  FNV-1a-32 collisions before a ruleset is created; fact ids are explicit and collision-checked;
 * engine error codes become typed exceptions; a firing budget stops runaway chaining;
 * on glibc, the allocator is tuned before the first ruleset is created (``tune_allocator``), so
   that the engine's per-state memory is reused instead of being returned to the kernel and
