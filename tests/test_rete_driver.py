@@ -421,5 +421,5 @@ def test_the_generated_code_has_only_its_own_names(default_rules: engine.RuleSet
         assert function.__globals__["__builtins__"] == {}
         assert function.__code__.co_filename.startswith("<xieshang ")
         names = set(function.__code__.co_varnames) | set(function.__code__.co_names)
-        made = re.compile(r"[a-z]+(_[a-z]+)?_?|[ngch][0-9]+|U|UNKNOWN")
+        made = re.compile(r"[a-z]+(_[a-z]+)?_?|[ngce][0-9]+|U|UNKNOWN")
         assert all(made.fullmatch(name) for name in names), sorted(names)
