@@ -62,8 +62,9 @@ class RunResult:
 class Runtime:
     """The engine rulesets of one compiled pack, created lazily per process.
 
-    It owns one reference to each shard's shared ``Ruleset`` (``rete.open_ruleset``) until
-    ``close()``, or until it is garbage-collected. Evaluations running when it is closed finish;
+    It owns one reference to each shard's shared ``Ruleset`` (``rete.open_ruleset``), and the
+    engine states kept between its evaluations (``pool``), until ``close()``, or until it is
+    garbage-collected. Evaluations running when it is closed finish;
     later ones raise ValueError.
     """
 
@@ -169,10 +170,10 @@ class _Plan:
         self.gate_routes: tuple[int, ...] = compiled.routes.get(GATE, ())
         self.marker_routes = compiled.marker_routes
         self.final: tuple[bool, ...] = _final_shards(compiled)
-        #: the situation's input facts some entity carries (keys and columns, column order)
         self._names: dict[str, str] = {}  #: fact name → its JSON string
         #: (``"v7":``, type, scalar value) → ``"v7":<value>``, up to ``COLUMN_TEXTS`` of them
         self.texts: dict[tuple[str, type, Any], str] = {}
+        #: the situation's input facts some entity carries (keys and columns, column order)
         self.situation_keys: tuple[Key, ...] = ()
         self.situation_columns: list[_Column] = []
         self.entities: list[_Entity] = []
