@@ -10,6 +10,7 @@ themselves are checked against the pure-Python reference on every situation used
 from __future__ import annotations
 
 import json
+import pickle
 import re
 import sys
 from collections.abc import Iterator
@@ -355,6 +356,8 @@ def test_a_one_loan_run_reads_the_situation_only_when_memory_is_read(
         assert list(result.memory.values.items()) == list(eager.memory.values.items())
         assert reads == [normal]
         assert result.memory == eager.memory and result.trace == eager.trace
+        copied = pickle.loads(pickle.dumps(result.memory))  # as a plain Memory
+        assert type(copied) is Memory and copied == eager.memory
         reads.clear()
 
 
