@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 import engine
 from cli.main import app
+from engine.core.encoding import fnv1a_32
 from engine.core.errors import EngineError, UsageError
 from engine.run import rete
 from engine.run.rete import Ruleset, Session
@@ -160,6 +161,113 @@ def test_a_failed_evaluation_in_an_action_reuses_the_ruleset(
             engine.evaluate(rules, situation(borrower={"monthly_income": income, "dependants": 3}))
         engine.evaluate(rules, situation(borrower={"monthly_income": income}))
     assert engine_calls == {"created": len(rules.compiled.shards), "deleted": 0}
+
+
+# --- clean engine states kept between evaluations (rete.StatePool) ------------------------------
+
+
+def _evaluate_in(session: Session, value: int) -> list[str]:
+    """One evaluation of a FAN_OUT fact with ``x == value`` in a session, ended normally."""
+    fired: list[str] = []
+    try:
+        session.assert_encoded(0, [f'{{"sid":"{session.sid}","id":"f0","a":"x","v":{value}}}'])
+        session.drain(0, lambda shard, name, message: fired.append(name) or [])
+        session.close_drained()
+    finally:
+        session.close()
+    return sorted(fired)
+
+
+def test_a_state_that_broke_is_never_reused(engine_calls: dict[str, int]) -> None:
+    rules = dict(FAN_OUT)
+    rules["__sentinel__"] = {"pri": 65534, "all": [{"m": {"$s": 1}}]}
+    ruleset = Ruleset(json.dumps(rules))
+    pool = rete.StatePool([ruleset], [len(rules)])
+    first = Session([ruleset], budget=100, pool=pool)
+    assert _evaluate_in(first, 2) == ["r0", "r1"]
+    ((sid, _states),) = pool.idle()  # its state, clean, kept for the next session
+    second = Session([ruleset], budget=100, pool=pool)
+    assert second.sid == sid
+    with pytest.raises(EngineError):
+        _evaluate_in(second, 100)  # error 303: the state is abandoned, its ruleset retired
+    assert pool.idle() == [] and engine_calls == {"created": 1, "deleted": 1}
+    third = Session([ruleset], budget=100, pool=pool)
+    assert third.sid != sid and _evaluate_in(third, 3) == ["r0", "r1", "r2"]
+    assert engine_calls["created"] == 2  # a fresh generation
+    pool.close()
+    ruleset.close()
+    assert engine_calls == {"created": 2, "deleted": 2}
+    assert (
+        fnv1a_32(sid) not in rete._live_sid_hashes
+        and fnv1a_32(third.sid) not in rete._live_sid_hashes
+    )
+
+
+def test_retiring_a_generation_deletes_the_idle_states_kept_in_it(
+    engine_calls: dict[str, int],
+) -> None:
+    """Another session breaks the ruleset a pooled state lives in: the idle state is deleted at
+    once (not when its slot is next used), so the retired ruleset is deleted at once too."""
+    rules = dict(FAN_OUT)
+    rules["__sentinel__"] = {"pri": 65534, "all": [{"m": {"$s": 1}}]}
+    ruleset = Ruleset(json.dumps(rules))
+    pool = rete.StatePool([ruleset], [len(rules)])
+    assert _evaluate_in(Session([ruleset], budget=100, pool=pool), 1) == ["r0"]
+    ((sid, states),) = pool.idle()
+    assert list(states) == [0]
+    with pytest.raises(EngineError):
+        _evaluate_in(Session([ruleset], budget=100), 100)
+    assert engine_calls == {"created": 1, "deleted": 1}
+    assert pool.idle() == [(sid, {})]
+    again = Session([ruleset], budget=100, pool=pool)  # the same sid, in a fresh generation
+    assert again.sid == sid and _evaluate_in(again, 1) == ["r0"]
+    pool.close()
+    ruleset.close()
+    assert engine_calls == {"created": 2, "deleted": 2}
+
+
+def test_an_interrupted_evaluation_keeps_no_state(
+    make_pack: PackFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two rules deriving different values stop the evaluation inside an action: its states
+    are run out and deleted, none is kept; the next evaluation is right."""
+    rules = engine.load_rules([make_pack(CONFLICT_RULES)])
+    pool = rules.runtime.pool
+    assert pool is not None
+    live = set(rete._live_sid_hashes)
+    with pytest.raises(engine.EvaluationError, match="derive different values"):
+        engine.evaluate(rules, situation(borrower={"monthly_income": 100, "dependants": 3}))
+    assert pool.idle() == [] and rete._live_sid_hashes == live
+    fine = engine.evaluate(rules, situation(borrower={"monthly_income": 100}))
+    assert [r.action for r in fine.recommendations] == ["build_budget"]
+    assert len(pool.idle()) == 1
+
+
+FORKED = """
+import os, sys
+sys.path.insert(0, {root!r})
+import engine
+from tests.conftest import situation
+rules = engine.load_rules()
+sit = situation(borrower={{"monthly_income": 6000}})
+first = engine.evaluate(rules, sit).to_advice()
+((sid, states),) = rules.runtime.pool.idle()
+read, write = os.pipe()
+child = os.fork()
+if child == 0:  # the parent's kept states are not the child's to use (nor to delete)
+    advice = engine.evaluate(rules, sit).to_advice()
+    ((own, _),) = rules.runtime.pool.idle()
+    os.write(write, (str(advice == first) + " " + str(own != sid)).encode())
+    os._exit(0)
+os.waitpid(child, 0)
+print(os.read(read, 100).decode(), engine.evaluate(rules, sit).to_advice() == first,
+      rules.runtime.pool.idle()[0][0] == sid)
+"""
+
+
+@pytest.mark.slow  # a subprocess
+def test_a_forked_child_makes_its_own_states() -> None:
+    assert run_isolated(FORKED.format(root=str(ROOT))).split() == ["True"] * 4
 
 
 CONFLICT_RULES = """

@@ -2,17 +2,20 @@
 
 The driver asserts the input facts (one entity fact for the situation and one per loan, see
 ``engine.compile.compiler``), lets the engine run the agenda shard by shard, and asserts each
-derived fact
-back as soon as its rule fires (into another shard when that shard's turn comes), so that further
-rules trigger on it. A shard nothing can reach after its drain is deleted right after it, so the
-next shard's state reuses its memory. Between levels it asserts the "unknown" markers of derived
-facts that no rule derived, and the gate fact that aggregates wait for (see
+derived fact back as soon as its rule fires (into another shard when that shard's turn comes),
+so that further rules trigger on it. A shard nothing can reach after its drain is done with
+right after it: its state cleaned for the next evaluation (``rete.StatePool``), or deleted so
+that the next shard's state reuses its memory. Between levels it asserts the "unknown" markers
+of derived facts that no rule derived, and the gate fact that aggregates wait for (see
 ``engine.compile.compiler``). Python records what fired; it never decides it.
 
 What does not depend on the situation is worked out once per ``Runtime`` (``_Plan``): each
-engine rule's action, each entity's columns, the facts each level closes. Per evaluation the
-driver records firings and trace events as tuples; ``Firing`` objects are shared between
-evaluations, and the trace's dicts are made only when someone reads ``RunResult.trace``.
+engine rule's action, each entity's columns, the facts each level closes, and for a situation
+with one loan a generated function that writes the entity facts straight from the situation
+(``engine.run.entities``), whose working memory is read only when read
+(``memory.SituationMemory``). Per evaluation the driver records firings and trace events as
+tuples; ``Firing`` objects are shared between evaluations, and the trace's dicts are made only
+when someone reads ``RunResult.trace``.
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ from engine.core.encoding import to_engine_json, value_json
 from engine.core.values import UNKNOWN
 from engine.pack.expr import Compiled, compile_expr
 from engine.pack.model import Derive, Rule
-from engine.run.memory import Firing, Key, Memory
-from engine.run.rete import FACT_IDS, Ruleset, Session, open_ruleset
+from engine.run.entities import Entity, entity_encoder, reader
+from engine.run.memory import Firing, Key, Memory, SituationMemory
+from engine.run.rete import FACT_IDS, Ruleset, Session, StatePool, open_ruleset, state_reuse
 
 DEFAULT_BUDGET_PER_RULE = 64  #: firing budget: this many firings per rule per loan, at least
 _FIRINGS_KEPT: Final = 1 << 16  #: ``Firing`` objects a runtime keeps before starting afresh
@@ -58,26 +62,31 @@ class RunResult:
 class Runtime:
     """The engine rulesets of one compiled pack, created lazily per process.
 
-    It owns one reference to each shard's shared ``Ruleset`` (``rete.open_ruleset``) until
-    ``close()``, or until it is garbage-collected. Evaluations running when it is closed finish;
+    It owns one reference to each shard's shared ``Ruleset`` (``rete.open_ruleset``), and the
+    engine states kept between its evaluations (``pool``), until ``close()``, or until it is
+    garbage-collected. Evaluations running when it is closed finish;
     later ones raise ValueError.
     """
 
     compiled: CompiledPack
     rulesets: list[Ruleset] = field(default_factory=list)
+    #: clean engine states kept between evaluations (``rete.StatePool``), unless switched off
+    pool: StatePool | None = field(default=None, init=False, repr=False, compare=False)
     closed: bool = field(default=False, init=False)
     _plan: _Plan | None = field(default=None, init=False, repr=False, compare=False)
     _planning: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
     )
-    _finalizer: weakref.finalize[[list[Ruleset]], Runtime] = field(
+    _finalizer: weakref.finalize[[list[Ruleset], StatePool | None], Runtime] = field(
         init=False, repr=False, compare=False
     )
 
     def __post_init__(self) -> None:
         self.rulesets = [open_ruleset(shard.definition) for shard in self.compiled.shards]
+        sizes = [len(shard.names) for shard in self.compiled.shards]
+        self.pool = StatePool(self.rulesets, sizes) if state_reuse() else None
         # the callback holds the list, not the runtime, so it cannot keep the runtime alive
-        self._finalizer = weakref.finalize(self, _close_all, self.rulesets)
+        self._finalizer = weakref.finalize(self, _close_all, self.rulesets, self.pool)
         self._finalizer.atexit = False  # the process exiting frees everything anyway
 
     def plan(self) -> _Plan:
@@ -96,7 +105,9 @@ class Runtime:
         self._finalizer()
 
 
-def _close_all(rulesets: list[Ruleset]) -> None:
+def _close_all(rulesets: list[Ruleset], pool: StatePool | None) -> None:
+    if pool is not None:
+        pool.close()
     for ruleset in rulesets:
         ruleset.close()
 
@@ -159,6 +170,9 @@ class _Plan:
         self.gate_routes: tuple[int, ...] = compiled.routes.get(GATE, ())
         self.marker_routes = compiled.marker_routes
         self.final: tuple[bool, ...] = _final_shards(compiled)
+        self._names: dict[str, str] = {}  #: fact name → its JSON string
+        #: (``"v7":``, type, scalar value) → ``"v7":<value>``, up to ``COLUMN_TEXTS`` of them
+        self.texts: dict[tuple[str, type, Any], str] = {}
         #: the situation's input facts some entity carries (keys and columns, column order)
         self.situation_keys: tuple[Key, ...] = ()
         self.situation_columns: list[_Column] = []
@@ -187,6 +201,34 @@ class _Plan:
                     [self._column(f) for f in loan_facts],
                 )
             )
+        columns = dict(zip(situation_facts, self.situation_columns, strict=True))
+        for made in self.entities:
+            columns.update(zip(made.loan_facts, made.loan_columns, strict=True))
+        texts = self.texts
+
+        def general(fact: str, value: Any) -> str:
+            return _columns([columns[fact]], [value], texts)[0]
+
+        #: a one-loan situation's entity facts for each shard, written by generated code: the
+        #: first facts of an evaluation, with ids f0, f1, ... (``entities_one``)
+        batches: dict[int, list[int]] = {}
+        for i, made in enumerate(self.entities):
+            for shard in made.shards:
+                batches.setdefault(shard, []).append(i)
+        self.encode_one = entity_encoder(
+            [
+                Entity(
+                    f'{FACT_IDS.get(i)}","t":"{e.kind}"',
+                    e.per_loan,
+                    [situation_facts[j] for j in e.picks] + list(e.loan_facts),
+                )
+                for i, e in enumerate(self.entities)
+            ],
+            list(batches.items()),
+            compiled.columns,
+            frozenset(f for f in columns if compiled.facts[f].type == "list"),
+            general,
+        )
         #: level → (derived fact, per loan) in ``compiled.levels`` order
         self.closing: list[tuple[tuple[str, bool], ...]] = [
             tuple((f, f.startswith("loan.")) for f, at in compiled.levels.items() if at == level)
@@ -195,9 +237,6 @@ class _Plan:
         self._closing_keys: dict[tuple[int, tuple[str, ...]], tuple[Key, ...]] = {}
         self._firings: dict[tuple[int, int, str | None], Firing] = {}
         self._firings_one_loan: dict[tuple[int, str | None], Firing] = {}
-        self._names: dict[str, str] = {}  #: fact name → its JSON string
-        #: (``"v7":``, type, scalar value) → ``"v7":<value>``, up to ``COLUMN_TEXTS`` of them
-        self.texts: dict[tuple[str, type, Any], str] = {}
 
     def _column(self, fact: str) -> _Column:
         value, unknown, length = entity_properties(self.compiled.columns[fact])
@@ -306,7 +345,7 @@ class _Driver:
         limit = budget or DEFAULT_BUDGET_PER_RULE * (len(self.compiled.rules) + 1) * max(
             len(loans), 1
         )
-        self.session = Session(runtime.rulesets, limit)
+        self.session = Session(runtime.rulesets, limit, pool=runtime.pool)
         self.head = f'{{"sid":"{self.session.sid}","id":"'  #: every fact's start
         self.fired: dict[tuple[int, str | None], None] = {}  #: (rule index, loan) seen
         self.next_id = 0
@@ -341,6 +380,8 @@ class _Driver:
         """
         batches: dict[int, list[str]] = {}
         plan, memory = self.plan, self.memory
+        if isinstance(memory, SituationMemory) and not self.next_id:
+            return self.entities_one(memory)
         get = memory.values.get
         texts = plan.texts
         values = [get(key, UNKNOWN) for key in plan.situation_keys]
@@ -360,6 +401,12 @@ class _Driver:
             for shard in shards:
                 batches.setdefault(shard, []).extend(encoded)
         return batches
+
+    def entities_one(self, memory: SituationMemory) -> dict[int, list[str]]:
+        """``entities`` of a one-loan situation, read and written by ``_Plan.encode_one``."""
+        self.next_id = len(self.plan.entities)
+        member = self.loan_member(memory.loans[0])
+        return self.plan.encode_one(memory.situation, memory.loan, self.head, member)
 
     def loan_member(self, loan: str) -> str:
         """``,"l":<loan id>``, encoded once per loan."""
@@ -400,12 +447,15 @@ class _Driver:
     def run_level(self, level: int, batches: dict[int, list[str]]) -> None:
         """Assert each shard's facts and drain it, in shard order, until no shard has work.
 
-        At level 0 a *final* shard (``_final_shards``) is deleted right after its drain:
-        nothing can reach it later, and its memory is then reused by the next shard's state
-        instead of all states living at once.
+        At level 0 a *final* shard (``_final_shards``) is done with right after its drain
+        (``Session.close_shard``): nothing can reach it later. Its state is cleaned for the next
+        evaluation, or deleted, and its memory then reused by the next shard's state instead
+        of all states living at once.
         """
         count = sum(map(len, batches.values()))
         self.events.append(("assert", level, count, len(batches)))
+        if not batches:
+            return  # nothing new, and no derived fact waits (each level drains what it sends)
         session, final = self.session, self.plan.final
         pending = set(batches)
         while pending:
@@ -441,11 +491,8 @@ class _Driver:
         return _EngineResult(firings, memory, plan, self.events)
 
     def _closure(self, level: int) -> dict[int, list[str]]:
-        values = self.memory.values
         keys = self.plan.closing_keys(level, tuple(self.memory.loans))
-        marked = [key for key in keys if values.get(key, UNKNOWN) is UNKNOWN]
-        for key in marked:
-            values[key] = UNKNOWN
+        marked = self.memory.mark_unknown(keys)
         self.events.append(("close", level, marked))
         batches: dict[int, list[str]] = {}
         routes = self.plan.marker_routes
@@ -527,5 +574,10 @@ def _bound_loan(message: str, alias: str) -> str:
 
 def run(runtime: Runtime, situation: Mapping[str, Any], *, budget: int | None = None) -> RunResult:
     """Evaluate a normalised situation with durable_rules."""
-    memory = Memory.from_situation(situation)
+    loans = situation["loans"]
+    if len(loans) == 1:
+        loan = loans[0]
+        memory: Memory = SituationMemory(situation, loan, loan["id"], reader())
+    else:
+        memory = Memory.from_situation(situation)
     return _Driver(runtime, memory, budget).run()

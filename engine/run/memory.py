@@ -74,9 +74,10 @@ class Memory:
         self.derivations.setdefault(key, []).append((rule.id, value))
         if value is UNKNOWN:
             return key, value, False
-        old = self.values.get(key, UNKNOWN)
+        store = self._derived()
+        old = store.get(key, UNKNOWN)
         if old is UNKNOWN:
-            self.values[key] = value
+            store[key] = value
             return key, value, True
         if old != value:
             other = next(r for r, v in self.derivations[key] if v == old)
@@ -109,10 +110,133 @@ class Memory:
     def close(self, fact: str, scope_loans: bool) -> list[Key]:
         """Mark a derived fact unknown wherever no rule derived it; returns the keys marked."""
         keys: list[Key] = [(fact, lid) for lid in self.loans] if scope_loans else [(fact, None)]
-        marked = [k for k in keys if self.values.get(k, UNKNOWN) is UNKNOWN]
+        return self.mark_unknown(keys)
+
+    def mark_unknown(self, keys: Sequence[Key]) -> list[Key]:
+        """Set the derived facts of ``keys`` that no rule derived to UNKNOWN; returns those."""
+        store = self._derived()
+        marked = [k for k in keys if store.get(k, UNKNOWN) is UNKNOWN]
         for key in marked:
-            self.values[key] = UNKNOWN
+            store[key] = UNKNOWN
         return marked
+
+    def _derived(self) -> dict[Key, Any]:
+        """Where derived values are kept (and read): ``values`` itself here."""
+        return self.values
+
+
+class SituationMemory(Memory):
+    """The working memory of a one-loan evaluation: the input facts read from the situation only
+    when ``values`` is first read (ranking and explanations read it; a bare ``run`` does not).
+
+    Until then derived values live in a dict of their own and ``get`` reads an input fact
+    straight from the situation; ``values`` is then ``reader(situation, loan, loan_id)`` (exactly
+    ``Memory.from_situation``'s values) followed by the derived ones in the order they were set,
+    as a ``Memory`` filled by the same calls would hold them. It pickles (and copies) as a plain
+    ``Memory``.
+    """
+
+    def __init__(
+        self,
+        situation: Mapping[str, Any],
+        loan: Any,
+        loan_id: str,
+        reader: Callable[[Mapping[str, Any], Any, str], dict[Key, Any]],
+    ) -> None:
+        self.situation = situation
+        self.loan = loan  #: the situation's only loan
+        self._reader = reader
+        self.loans = [loan_id]
+        self.derivations = {}
+        self._store: dict[Key, Any] = {}  #: derived values; ``values`` once that is read
+        self._values: dict[Key, Any] | None = None
+
+    @property
+    def values(self) -> dict[Key, Any]:
+        values = self._values
+        if values is None:
+            values = self._reader(self.situation, self.loan, self.loans[0])
+            values.update(self._store)
+            self._values = self._store = values
+        return values
+
+    @values.setter
+    def values(self, values: dict[Key, Any]) -> None:
+        self._values = self._store = values
+
+    def _derived(self) -> dict[Key, Any]:
+        return self._store
+
+    def get(self, fact: str, loan: str | None) -> Any:
+        if self._values is not None:
+            return super().get(fact, loan)
+        path = _input_path(fact)
+        if path is None:
+            return self._store.get((fact, loan if fact.startswith("loan.") else None), UNKNOWN)
+        situation_scope, steps = path
+        if situation_scope:
+            return _walk(self.situation, steps)
+        return _walk(self.loan, steps) if loan == self.loans[0] else UNKNOWN
+
+    def compute(
+        self,
+        derive: Derive,
+        loan: str | None,
+        parameters: Mapping[str, Any],
+        compiled: expr.Compiled | None = None,
+    ) -> Any:
+        if self._values is not None:
+            return super().compute(derive, loan, parameters, compiled)
+        get = self.get
+
+        def lookup(name: str) -> Any:
+            if name.startswith("params."):
+                return parameters[name.removeprefix("params.")]
+            return get(name, loan)
+
+        loans = _LoanLookups(self, lookup)
+        if compiled is None:
+            return expr.evaluate(derive.expr, lookup, loans)
+        return compiled(lookup, loans)
+
+    def __eq__(self, other: object) -> bool:  # as Memory's: the same values, loans, derivations
+        if not isinstance(other, Memory):
+            return NotImplemented
+        return (self.values, self.loans, self.derivations) == (
+            other.values,
+            other.loans,
+            other.derivations,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        values, loans, derivations = self.values, self.loans, self.derivations
+        return f"Memory({values=!r}, {loans=!r}, {derivations=!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Memory, (self.values, self.loans, self.derivations))
+
+
+def _walk(data: Any, steps: tuple[str, ...]) -> Any:
+    """The value at ``steps`` inside ``data`` as ``_read`` reads it: UNKNOWN when absent, null or
+    not inside an object."""
+    for key in steps:
+        if type(data) is dict or isinstance(data, Mapping):
+            data = data.get(key)
+        else:
+            return UNKNOWN
+    return UNKNOWN if data is None else data
+
+
+@functools.cache
+def _input_path_map() -> dict[str, tuple[bool, tuple[str, ...]]]:
+    return {name: (situation_scope, path) for name, situation_scope, path in input_paths()}
+
+
+def _input_path(fact: str) -> tuple[bool, tuple[str, ...]] | None:
+    """(situation scope, path) of an input fact; None for a derived fact."""
+    return _input_path_map().get(fact)
 
 
 class _LoanLookups(Sequence[Callable[[str], Any]]):

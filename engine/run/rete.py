@@ -3,16 +3,17 @@
 It drives the C module directly (never ``durable.engine.Host``: that crashes on ``delete_state``
 when nothing fired and starts timer threads), following DURABLE_RULES.md §9:
 
-* one fresh sid per evaluation, every state drained and then deleted in ``finally``; every ruleset
-  has the sentinel rule, so each state has started an action before it is deleted (crash bug 1);
+* one sid per evaluation, no two evaluations at once on one sid; every state drained to the end
+  in ``finally``, then cleaned for the next evaluation (its facts retracted: ``StatePool``) or
+  deleted; every ruleset has the sentinel rule, so each state has started an action before it
+  is deleted (crash bug 1);
 * on an engine error the state is abandoned, not deleted, and new sessions go to a fresh engine
   ruleset; the old one is deleted when the last session using it has ended (``Ruleset``), so
   threads sharing a pack never see a handle deleted or replaced under them;
 * engine rulesets are shared per definition within a process and deleted when their last owner
   closes them (``open_ruleset``), so loading a pack again does not create them again;
 * facts and rulesets are encoded by ``engine.core.encoding``; property names are checked for
-FNV-1a-32
-  collisions before a ruleset is created; fact ids are explicit and collision-checked;
+  FNV-1a-32 collisions before a ruleset is created; fact ids are explicit and collision-checked;
 * engine error codes become typed exceptions; a firing budget stops runaway chaining;
 * on glibc, the allocator is tuned before the first ruleset is created (``tune_allocator``), so
   that the engine's per-state memory is reused instead of being returned to the kernel and
@@ -191,7 +192,9 @@ class Generation:
     """One engine ruleset made from a definition, and how many sessions have states in it.
 
     Sessions lease the generation they start in and keep it to their end, so a handle is never
-    deleted, nor swapped under them, while they use it.
+    deleted, nor swapped under them, while they use it. A clean state kept in a ``StatePool``
+    holds a lease too; while its slot is idle it is listed here, so that retiring the
+    generation deletes it at once.
     """
 
     handle: int
@@ -199,6 +202,8 @@ class Generation:
     leases: int = 0
     retired: bool = False  #: takes no new sessions; deleted when its last lease is released
     deleted: bool = False
+    #: sid → (slot, shard): the idle pooled states in this generation (``StatePool``)
+    idle: dict[str, tuple[_Slot, int]] = field(default_factory=dict)
 
 
 class Ruleset:
@@ -277,6 +282,13 @@ class Ruleset:
         generation.retired = True
         if self._current is generation:
             self._current = None
+        if generation.idle:  # pooled clean states: deleted now, never reused
+            for sid, (slot, shard) in generation.idle.items():
+                if generation.pid == _PID:
+                    _delete_state(generation, sid)
+                del slot.states[shard]
+                generation.leases -= 1
+            generation.idle.clear()
         if generation.leases == 0:
             _delete(generation)
 
@@ -315,35 +327,196 @@ def open_ruleset(definition: str) -> Ruleset:
         return ruleset
 
 
-@dataclass
+#: Set to 1 to delete every engine state at the end of its evaluation (no ``StatePool``).
+NO_STATE_REUSE = "XIESHANG_NO_STATE_REUSE"
+#: engine rules whose states one idle slot of a ``StatePool`` may keep: a state holds ≈12 KB
+#: per rule of its ruleset (about what the engine ruleset itself holds), so this bounds a slot
+#: at ≈200 MB; the states of shards beyond it are deleted after each evaluation
+KEPT_STATE_RULES = 16384
+IDLE_SLOTS = 2  #: idle slots a ``StatePool`` keeps (sessions running at once make more)
+
+
+def state_reuse() -> bool:
+    """Whether runtimes keep clean engine states between evaluations (``StatePool``)."""
+    return os.environ.get(NO_STATE_REUSE, "") in ("", "0")
+
+
+class _Slot:
+    """A sid with a clean engine state in some shards: shard → the generation it lives in (on
+    which the slot holds a lease). Clean: every fact retracted, the agenda run out."""
+
+    __slots__ = ("pid", "sid", "states")
+
+    def __init__(self, sid: str, states: dict[int, Generation]) -> None:
+        self.sid = sid
+        self.pid = _PID
+        self.states = states
+
+
+class StatePool:
+    """Clean engine states of one runtime's shards, kept from one evaluation for the next.
+
+    Creating a state costs durable_rules ≈14 KB of memory per rule of the ruleset, allocated
+    and initialised at the first fact of a sid, and freeing it again at ``delete_state``: at
+    every pack size about half of the engine's time per evaluation. A session that ends
+    normally therefore *retracts* the facts it asserted into a shard (by sid and id: the engine
+    removes each fact with every partial match and activation it took part in, and its agenda
+    is already empty) and leaves the state alive; the next session takes the sid over, and its
+    facts go into those states. What a state holds between evaluations is the engine's own
+    state fact, which only the sentinel rule tests (and it fired when the state was made).
+
+    Bounds: a slot keeps the states of the first shards up to ``KEPT_STATE_RULES`` engine
+    rules; the pool keeps ``IDLE_SLOTS`` slots; a state that saw an engine error, was
+    interrupted, or lives in a retired generation is deleted (or abandoned), never reused. A
+    pooled sid stays registered as live (``new_sid``), and each kept state holds its
+    generation's lease, so the sid-collision and generation rules hold unchanged.
+    ``close()`` deletes the idle states; a forked child ignores its parent's.
+    """
+
+    def __init__(self, rulesets: Sequence[Ruleset], sizes: Sequence[int]) -> None:
+        self.rulesets = rulesets
+        keep: list[bool] = []
+        total = 0
+        for size in sizes:
+            total += size
+            keep.append(total <= KEPT_STATE_RULES)
+        self.keep: tuple[bool, ...] = tuple(keep)  #: per shard: whether its state is kept
+        self._idle: list[_Slot] = []
+        self._closed = False
+
+    def take(self) -> _Slot | None:
+        with _LOCK:
+            while self._idle:
+                slot = self._idle.pop()
+                if slot.pid == _PID:
+                    for generation in slot.states.values():
+                        del generation.idle[slot.sid]
+                    return slot
+                # made before a fork: the parent's states and leases, not ours to touch
+        return None
+
+    def give(self, slot: _Slot) -> None:
+        """Keep an idle slot, or delete its states when the pool is full or closed. A state in a
+        retired generation is deleted either way."""
+        with _LOCK:
+            if not self._closed and slot.pid == _PID and len(self._idle) < IDLE_SLOTS:
+                states = slot.states
+                for shard, generation in list(states.items()):
+                    if generation.retired:
+                        deleted = _delete_state(generation, slot.sid)
+                        self.rulesets[shard]._release(generation, not deleted)
+                        del states[shard]
+                    else:
+                        generation.idle[slot.sid] = (slot, shard)
+                if states:
+                    self._idle.append(slot)
+                    return
+        _drop_slot(self.rulesets, slot)
+
+    def idle(self) -> list[tuple[str, dict[int, Generation]]]:
+        """The idle slots' sids and states (for tests and diagnostics)."""
+        with _LOCK:
+            return [(slot.sid, dict(slot.states)) for slot in self._idle]
+
+    def close(self) -> None:
+        """Delete every idle state (idempotent); later slots are deleted when given back."""
+        with _LOCK:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            for slot in idle:
+                for generation in slot.states.values():
+                    generation.idle.pop(slot.sid, None)
+        for slot in idle:
+            if slot.pid == _PID:
+                _drop_slot(self.rulesets, slot)
+
+
+def _drop_slot(rulesets: Sequence[Ruleset], slot: _Slot) -> None:
+    """Delete a slot's states, release their leases and its sid."""
+    states = slot.states
+    broken = {
+        shard for shard, generation in states.items() if not _delete_state(generation, slot.sid)
+    }
+    with _LOCK:
+        for shard, generation in states.items():
+            rulesets[shard]._release(generation, shard in broken)
+    release_sid(slot.sid)
+
+
+def _delete_state(generation: Generation, sid: str) -> bool:
+    """Delete a clean state (one whose sentinel action ran); False after an engine error."""
+    try:
+        _engine.delete_state(generation.handle, sid)
+    except _engine.error:
+        return False
+    return True
+
+
 class Session:
-    """One evaluation across several rulesets ("shards"): one sid, states deleted at the end.
+    """One evaluation across several rulesets ("shards"): one sid, every state cleaned at the end.
 
     How a session ends depends on how its states are left, and never affects other sessions:
 
-    * drained normally, or stopped by a Python exception raised while an action ran (a conflict
-      between derivations, the firing budget): the agenda is run out without effects and the
-      state is deleted;
+    * drained normally: with a ``StatePool``, a kept shard's facts are retracted and its state
+      goes back to the pool with the sid; any other state is deleted;
+    * stopped by a Python exception raised while an action ran (a conflict between derivations,
+      the firing budget): the agenda is run out without effects and the state is deleted;
     * stopped by an engine error: the state may be inconsistent, so it is abandoned (never
       deleted) and its generation retired (see ``Ruleset``).
     """
 
-    rulesets: Sequence[Ruleset]
-    budget: int
-    sid: str = field(default_factory=new_sid)
-    firings: int = 0
-    _leases: dict[int, Generation] = field(default_factory=dict)  #: shard → where its state is
-    _offsets: dict[int, int] = field(default_factory=dict)  #: shard → state offset
-    _open: set[int] = field(default_factory=set)  #: shards with a live state
-    _broken: set[int] = field(default_factory=set)  #: shards whose state saw an engine error
-    _in_action: set[int] = field(default_factory=set)  #: shards left with an action started
-    #: shard → derived facts for it, asserted when it is drained next (its state is made then)
-    _waiting: dict[int, list[str]] = field(default_factory=dict)
+    __slots__ = (
+        "_asserted",
+        "_broken",
+        "_clean",
+        "_in_action",
+        "_kept",
+        "_leases",
+        "_offsets",
+        "_waiting",
+        "budget",
+        "firings",
+        "pool",
+        "rulesets",
+        "sid",
+    )
+
+    def __init__(
+        self,
+        rulesets: Sequence[Ruleset],
+        budget: int,
+        sid: str | None = None,
+        pool: StatePool | None = None,
+    ) -> None:
+        self.rulesets = rulesets
+        self.budget = budget
+        self.firings = 0
+        self.pool = pool
+        slot = pool.take() if pool is not None and sid is None else None
+        #: shard → the clean state this sid has there from an earlier session, until touched
+        self._kept: dict[int, Generation] = {} if slot is None else slot.states
+        self.sid: str = (new_sid() if sid is None else sid) if slot is None else slot.sid
+        self._leases: dict[int, Generation] = {}  #: shard → where its state is
+        self._offsets: dict[int, int] = {}  #: shard → offset of its live state
+        self._broken: set[int] = set()  #: shards whose state saw an engine error
+        self._in_action: set[int] = set()  #: shards left with an action started
+        #: shard → derived facts for it, asserted when it is drained next (its state is made then)
+        self._waiting: dict[int, list[str]] = {}
+        self._asserted: dict[int, list[str]] = {}  #: shard → the facts in its state (pooled)
+        self._clean: dict[int, Generation] = {}  #: shard → its state, cleaned for the pool
 
     def _handle(self, shard: int) -> int:
         generation = self._leases.get(shard)
         if generation is None:
-            generation = self._leases[shard] = self.rulesets[shard].lease()
+            generation = self._kept.pop(shard, None)
+            if generation is not None and generation.retired:
+                # its ruleset takes no new sessions: delete the clean state there, start afresh
+                deleted = _delete_state(generation, self.sid)
+                self.rulesets[shard].release(generation, broken=not deleted)
+                generation = None
+            if generation is None:
+                generation = self.rulesets[shard].lease()
+            self._leases[shard] = generation
         return generation.handle
 
     def assert_facts(self, shard: int, facts: list[str]) -> None:
@@ -354,7 +527,12 @@ class Session:
     def assert_encoded(self, shard: int, facts: list[str]) -> None:
         """Assert encoded facts that carry this session's sid already (``{"sid":...,...}``)."""
         handle = self._handle(shard)
-        self._open.add(shard)
+        if self.pool is not None:
+            asserted = self._asserted.get(shard)
+            if asserted is None:
+                self._asserted[shard] = list(facts)
+            else:
+                asserted += facts
         try:
             if len(facts) == 1:
                 _code, offset = _engine.assert_fact(handle, facts[0])
@@ -373,7 +551,7 @@ class Session:
         they had before, so a shard's state is made only when its turn comes. Returns the shards
         that received derived facts.
         """
-        waiting = self._waiting.pop(shard, None)
+        waiting = self._waiting.pop(shard, None) if self._waiting else None
         if waiting:
             facts = waiting + facts if facts else waiting
         if facts:
@@ -381,7 +559,7 @@ class Session:
         offset = self._offsets.get(shard)
         if offset is None:
             return set()
-        handle = self._handle(shard)
+        handle = self._leases[shard].handle
         touched: set[int] = set()
         later = self._waiting
         complete = _engine.complete_and_start_action
@@ -419,34 +597,71 @@ class Session:
         )
 
     def close_shard(self, shard: int) -> None:
-        """Delete a drained shard's state now (a live state holds ≈12.5 KB per rule)."""
-        if shard in self._open and shard not in self._broken:
-            self._open.discard(shard)
-            self._offsets.pop(shard, None)
-            try:
-                _engine.delete_state(self._handle(shard), self.sid)
-            except _engine.error as exc:
-                self._broken.add(shard)
-                raise to_error(exc) from exc
+        """Done with a drained shard now: its state is cleaned for the pool, or deleted (a live
+        state holds ≈14 KB per rule; deleted, its memory serves the next shard's state)."""
+        if shard not in self._offsets or shard in self._broken:
+            return
+        offset = self._offsets.pop(shard)
+        generation = self._leases[shard]
+        try:
+            pool = self.pool
+            if pool is not None and pool.keep[shard] and shard not in self._in_action:
+                retraction = self._retraction(self._asserted.pop(shard, ()))
+                if retraction is not None:
+                    if retraction:
+                        _engine.retract_facts(generation.handle, retraction)
+                    self._clean[shard] = generation
+                    return
+            _engine.delete_state(generation.handle, self.sid)
+        except (_engine.error, MemoryError) as exc:
+            self._offsets[shard] = offset
+            self._broken.add(shard)
+            raise to_error(exc) from exc
+
+    def _retraction(self, facts: Sequence[str]) -> str | None:
+        """The engine JSON that retracts ``facts`` by sid and id (the engine needs no more);
+        None if one does not start ``{"sid":<this sid>,"id":...``."""
+        head = f'{{"sid":"{self.sid}","id":"'
+        start = len(head)
+        ids: list[str] = []
+        for fact in facts:
+            if not fact.startswith(head):
+                return None
+            ids.append(fact[: fact.index('"', start)] + '"}')
+        return "[" + ",".join(ids) + "]" if ids else ""
 
     def close_drained(self) -> None:
-        """Delete every live state, each drained to its end (the evaluation finished normally)."""
-        for shard in sorted(self._open - self._broken - self._in_action):
-            self.close_shard(shard)
+        """Finish every live state, each drained to its end (the evaluation finished normally)."""
+        if self._offsets:
+            for shard in sorted(self._offsets.keys() - self._broken - self._in_action):
+                self.close_shard(shard)
 
     def close(self) -> None:
-        """Run out and delete every live state; abandon broken ones; release every lease."""
+        """Run out and delete every live state; abandon broken ones; release every lease; give
+        the clean states back to the pool with the sid."""
         try:
-            for shard in sorted(self._open - self._broken):
-                self._drain_quietly(shard)
-            for shard in sorted(self._open - self._broken):
-                self.close_shard(shard)
+            if self._offsets:
+                for shard in sorted(self._offsets.keys() - self._broken):
+                    self._drain_quietly(shard)
+                self.pool = None  # interrupted: what is left is deleted, not kept
+                for shard in sorted(self._offsets.keys() - self._broken):
+                    self.close_shard(shard)
         finally:
+            clean, kept = self._clean, self._kept
             with _LOCK:  # once for every lease
                 for shard, generation in self._leases.items():
-                    self.rulesets[shard]._release(generation, shard in self._broken)
+                    if shard not in clean:
+                        self.rulesets[shard]._release(generation, shard in self._broken)
             self._leases.clear()
-            release_sid(self.sid)
+            if clean or kept:
+                kept.update(clean)
+                slot = _Slot(self.sid, kept)
+                if self.pool is not None:
+                    self.pool.give(slot)
+                else:
+                    _drop_slot(self.rulesets, slot)
+            else:
+                release_sid(self.sid)
 
     def _drain_quietly(self, shard: int) -> None:
         """Run out the agenda with no effects, so that the state may be deleted safely.
@@ -456,7 +671,7 @@ class Session:
         """
         if shard not in self._offsets:
             return
-        handle, offset = self._handle(shard), self._offsets[shard]
+        handle, offset = self._leases[shard].handle, self._offsets[shard]
         try:
             if shard in self._in_action:
                 message = _engine.complete_and_start_action(handle, offset)
