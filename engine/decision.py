@@ -159,11 +159,11 @@ class Decision:
     def derived(self) -> dict[str, Any]:
         situation: dict[str, Any] = {}
         loans: dict[str, dict[str, Any]] = {}
-        values, made = self.memory.values, self.memory.derivations
+        get, made = self.memory.get, self.memory.derivations
         for key in sorted(made, key=_by_fact_then_loan):
             fact, loan = key
             derivations = made[key]
-            value = values.get(key, UNKNOWN)
+            value = get(fact, loan)
             if len(derivations) == 1:  # derived once: by that rule, whatever the value
                 rules = [derivations[0][0]]
             else:  # the rules that derived the value kept, else every rule that tried

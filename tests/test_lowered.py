@@ -415,8 +415,13 @@ def test_a_one_loan_run_reads_the_situation_only_when_memory_is_read(
     locals; the whole situation is read into working memory only when someone reads it, and it
     is then the reference's working memory, the input facts first and in the same order."""
     reads: list[object] = []
-    reader = lowered._reader()
-    monkeypatch.setattr(lowered, "_reader", lambda: lambda s: reads.append(s) or reader(s))
+    reader = lowered.reader()
+
+    def spy(situation: Any, loan: Any, loan_id: str) -> Any:
+        reads.append(situation)
+        return reader(situation, loan, loan_id)
+
+    monkeypatch.setattr(lowered, "reader", lambda: spy)
     one_loan = [(n, s) for n, s in SHIPPED if len(s["loans"]) == 1]
     assert len(one_loan) > 50
     for name, sit in one_loan:

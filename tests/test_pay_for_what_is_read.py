@@ -452,3 +452,31 @@ def test_no_garbage_collection_runs_while_a_decision_is_built(tmp_path: Path) ->
         gc.callbacks.remove(record)
     assert sum(len(r["reasons"]) for r in advices[0]["recommendations"]) >= 300
     assert started == []
+
+
+@pytest.mark.parametrize("backend", ["rete", "compiled"])
+def test_the_advice_of_a_one_loan_situation_reads_its_facts_one_by_one(
+    builtin: RuleSet, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """The reasons, the plan, the summary and the derived section read the facts they show; the
+    whole situation is never read into working memory for them (it was, once per evaluation,
+    whenever a reason read one input fact)."""
+    from engine.run.memory import SituationMemory
+
+    whole: list[int] = []
+    values = SituationMemory.values
+
+    def read(memory: SituationMemory) -> Any:
+        if memory._values is None:
+            whole.append(1)
+        assert values.fget is not None
+        return values.fget(memory)
+
+    monkeypatch.setattr(SituationMemory, "values", property(read, values.fset))
+    one_loan = [p for p in sorted(EXAMPLES.glob("*.json")) if len(load(p)["loans"]) == 1]
+    assert len(one_loan) >= 5
+    for path in one_loan:
+        decision = evaluate(builtin, load(path), backend=backend)
+        advice = decision.to_advice()
+        assert advice["recommendations"] and advice["recommendations"][0]["reasons"], path.name
+        assert whole == [], path.name

@@ -438,12 +438,12 @@ def reason_document(
     facts = table.rules[index]
     rule = facts.rule
     loan = firing.loan_id
-    get = memory.values.get
+    get = memory.get  # one fact at a time: a one-loan memory need not read the whole situation
     conditions = []
     truths = results.truths(index, loan)
     decided: list[bool | None] = []
     for number, (fact, per_loan, op, expected, location) in enumerate(facts.leaves):
-        value = get((fact, loan if per_loan else None), UNKNOWN)
+        value = get(fact, loan if per_loan else None)
         known = value is not UNKNOWN
         if truths is None:
             entry = OPERATORS[op]
@@ -470,7 +470,7 @@ def reason_document(
             if per_loan and loan is None:
                 continue  # a per-loan fact read inside an aggregate
             key = (fact, loan if per_loan else None)
-            value = get(key, UNKNOWN)
+            value = get(fact, key[1])
             tried = made.get(key, [])
             by = [r for r, v in tried if v == value] or [r for r, _ in tried]
             derived.append(
@@ -543,7 +543,7 @@ def derived_uses(
         if fact not in levels or (loan is None and fact.startswith("loan.")):
             continue  # an input fact, or a per-loan fact read inside an aggregate
         key = (fact, loan if fact.startswith("loan.") else None)
-        value = memory.values.get(key, UNKNOWN)
+        value = memory.get(fact, key[1])
         derivations = memory.derivations.get(key, [])
         by = [r for r, v in derivations if v == value] or [r for r, _ in derivations]
         uses.append(

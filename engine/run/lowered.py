@@ -55,7 +55,8 @@ from engine.pack.expr.runtime import (
 )
 from engine.pack.model import Derive
 from engine.run.driver import RunResult
-from engine.run.memory import Firing, Key, Memory, input_paths, normalise
+from engine.run.entities import reader
+from engine.run.memory import Firing, Key, Memory, SituationMemory, input_paths, normalise
 from engine.run.reference import reference_run
 
 #: the function ``lower`` makes: (values, loans, loan indexes, derivations, firings.append)
@@ -136,7 +137,7 @@ def run(program: Program, situation: Mapping[str, Any]) -> RunResult:
         if len(loans) == 1:
             loan = loans[0]
             loan_id = loan["id"]
-            memory = _ReadOnDemand(situation, [loan_id])
+            memory = SituationMemory(situation, loan, loan_id, reader())
             indexes: list[int] = []
             program.one(
                 situation, loan, loan_id, memory.derived, memory.derivations, indexes.append
@@ -162,42 +163,6 @@ def run(program: Program, situation: Mapping[str, Any]) -> RunResult:
         known.clear()
     firings = [known.get(f) or known.setdefault(f, Firing(*f)) for f in fired]
     return LoweredResult(firings, general, program)
-
-
-class _ReadOnDemand(Memory):
-    """The working memory of a one-loan evaluation: the derived facts as the lowered function
-    set them, the input facts read from the situation only when ``values`` is first read (the
-    ranking and explanations read them; a bare ``run`` does not). ``values`` is then exactly
-    ``Memory.from_situation``'s values followed by the derived ones, as ``engine.run.driver`` fills
-    it.
-    """
-
-    def __init__(self, situation: Mapping[str, Any], loans: list[str]) -> None:
-        self._situation = situation
-        self.derived: dict[Key, Any] = {}  #: what the lowered function derived, in order
-        self.loans = loans
-        self.derivations = {}
-        self._read: dict[Key, Any] | None = None
-
-    @property
-    def values(self) -> dict[Key, Any]:
-        if self._read is None:
-            values, _ = _reader()(self._situation)
-            values.update(self.derived)
-            self._read = values
-        return self._read
-
-    @values.setter
-    def values(self, values: dict[Key, Any]) -> None:
-        self._read = values
-
-    def __eq__(self, other: object) -> bool:  # as Memory's: the same values, loans, derivations
-        if not isinstance(other, Memory):
-            return NotImplemented
-        mine = (self.values, self.loans, self.derivations)
-        return mine == (other.values, other.loans, other.derivations)
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 class LoweredResult(RunResult):

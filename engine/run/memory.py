@@ -167,6 +167,12 @@ class SituationMemory(Memory):
     def _derived(self) -> dict[Key, Any]:
         return self._store
 
+    @property
+    def derived(self) -> dict[Key, Any]:
+        """Where a run sets derived values, before ``values`` is read (the compiled backend's
+        one-loan function writes into it directly)."""
+        return self._store
+
     def get(self, fact: str, loan: str | None) -> Any:
         if self._values is not None:
             return super().get(fact, loan)
