@@ -106,7 +106,18 @@ def test_first_question_is_the_sensitive_distress_gate(ruleset: Any) -> None:
         {"value": True, "label": "有过这样的感觉或念头"},
         {"value": False, "label": "没有"},
     ]
-    assert data["why"] == {"actions": ["crisis_support", "seek_free_advice"], "plan": []}
+    assert data["why"] == {
+        "actions": ["crisis_support", "seek_free_advice"],
+        "plan": [],
+        # found with the engine itself: "yes" instead of "don't know" puts the crisis card in
+        # the top three, which pushes the credit-report check out
+        "witness": {
+            "answers": [None, True],
+            "given": [],
+            "actions": ["credit_report_check", "crisis_support"],
+            "plan": [],
+        },
+    }
 
 
 def test_safety_gates_come_before_the_loans_and_money(ruleset: Any) -> None:
