@@ -13,6 +13,8 @@ from engine.interview.book import QuestionBook, check_book, fields_read, load_bo
 from engine.interview.session import (
     Interview,
     Question,
+    Replay,
+    Step,
     apply_answer,
     check_partial,
     evaluate_partial,
@@ -24,11 +26,15 @@ from engine.interview.session import (
     replay,
     value_at,
 )
+from engine.interview.witness import Witness
 
 __all__ = [
     "Interview",
     "Question",
     "QuestionBook",
+    "Replay",
+    "Step",
+    "Witness",
     "apply_answer",
     "check_book",
     "check_partial",
