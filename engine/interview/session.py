@@ -7,9 +7,12 @@ empty or left out until the borrower has named them. Until then the advice is ev
 loans (what does not depend on a loan: a crisis, a scam); a saved situation always has one.
 
 :func:`next_questions` evaluates the partial situation, asks ``engine.interview.relevance``
-which unknown inputs could still change the top of the advice or the plan, and orders them: the
-question groups of the pack's ``questions.yaml`` first (safety gates, then the loans, …), then
-impact. A field path the borrower declined ("don't know") is never asked again.
+which unknown inputs could still change the top of the advice or the plan, confirms each with a
+witness found with the engine itself (``engine.interview.witness``: two answers that give
+different advice; a candidate without one is not asked), and orders them: those whose answer
+alone changes the advice before those that change it only together with other open answers;
+within each, the question groups of the pack's ``questions.yaml`` (safety gates, then the
+loans, …), then impact. A field path the borrower declined ("don't know") is never asked again.
 """
 
 from __future__ import annotations
