@@ -2,9 +2,9 @@
 
 ``next_questions`` evaluates a partial situation and lists the unknown inputs whose answers could
 still change the top of the advice or the plan, computed from the rules' own three-valued
-evaluation (``relevance``) and confirmed with the engine (``witness``), worded from the pack's ``questions.yaml`` (``book``). ``apply_answer``
-and ``Interview`` take answers and "don't know"; ``evaluate_partial`` gives the advice at any
-point.
+evaluation (``relevance``) and confirmed with the engine (``witness``), worded from the pack's
+``questions.yaml`` (``book``). ``apply_answer`` and ``Interview`` take answers and "don't know";
+``evaluate_partial`` gives the advice at any point.
 """
 
 from __future__ import annotations
