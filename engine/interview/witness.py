@@ -9,12 +9,15 @@ open answer, a concrete answer to one such *partner*, such that the settled advi
 recommendations (action, order, loans) and the plan - differs. A question with no witness within
 the bounded search below is not asked.
 
-The search is exhaustive over the question's candidate answers alone; jointly it tries at most
-``MAX_PARTNERS`` partners (the open inputs whose analysis reaches the most rules in common with
-it), at most ``MAX_PARTNER_VALUES`` answers each, and at most ``MAX_JOINT_EVALUATIONS``
-evaluations per question. Evaluations use the compiled backend (the same advice as the Rete path,
-docs/architecture.md) and are remembered for one step, so a situation tried for one question is
-not evaluated again for another.
+The search is exhaustive over the question's candidate answers alone. Jointly it answers the
+question's *partners* (the open inputs whose analysis reaches the most rules in common with it):
+first ``MAX_SINGLE_PARTNERS`` of them one at a time (``MAX_PARTNER_VALUES`` answers each), then
+up to ``MAX_PARTNERS`` at once (``MAX_COMPLETIONS`` such completions, none started after
+``MAX_JOINT_EVALUATIONS`` evaluations), trying ``MAX_JOINT_VALUES`` of the question's own
+answers each time; a witness found with a completion keeps only the partners' answers it needs.
+Evaluations use the compiled backend (the same advice as the Rete path, docs/architecture.md)
+and are remembered for one step, so a situation tried for one question is not evaluated again
+for another.
 """
 
 from __future__ import annotations
