@@ -214,7 +214,15 @@ def _open_questions(
         )
         found.append(_Open(rank, key, paths[key], spec, effects, tuple(telling_order(values))))
     found.sort(key=lambda item: item.rank)
-    search = Search(ruleset, situation, decision, book.top, locale, today)
+    search = Search(
+        situation,
+        decision,
+        book.top,
+        lambda doc, path, value: apply_answer(doc, path, value, today=today),
+        lambda doc: evaluate(
+            ruleset, doc, locale=locale, today=today, validated=True, backend="compiled"
+        ),
+    )
     asked: list[Question] = []
     done: set[str] = set()
     # First what matters alone, then what matters only together with another open answer; the

@@ -22,18 +22,15 @@ for another.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.api import evaluate
 from engine.core.errors import SituationError, UsageError
 from engine.core.values import UNKNOWN
 from engine.decision import Decision
 from engine.interview.possible import thaw
-from engine.run.ruleset import RuleSet
 
 #: the answers a question is tried with first, before every question's answers are all tried
 QUICK_VALUES = 6
@@ -116,18 +113,18 @@ class Search:
 
     def __init__(
         self,
-        ruleset: RuleSet,
         situation: Mapping[str, Any],
         decision: Decision,
         top: int,
-        locale: str,
-        today: dt.date | None,
+        answer: Callable[[Mapping[str, Any], str, Any], Mapping[str, Any]],
+        run: Callable[[Mapping[str, Any]], Decision],
     ) -> None:
-        self.ruleset = ruleset
+        """``answer`` adds one answer to a situation (``session.apply_answer``: SituationError or
+        UsageError when refused); ``run`` evaluates a checked one (the compiled backend)."""
         self.situation = situation
         self.top = top
-        self.locale = locale
-        self.today = today
+        self.answer = answer
+        self.run = run
         self.evaluations = 0  #: evaluations run (a measure of the step's cost)
         self._outcomes: dict[Answers, Settled | None] = {(): settled(decision, top)}
 
@@ -135,26 +132,16 @@ class Search:
         """The settled advice with ``answers`` added; None when the schema refuses them."""
         if answers in self._outcomes:
             return self._outcomes[answers]
-        from engine.interview.session import apply_answer  # the session module imports this one
-
         found: Settled | None
         try:
             doc: Mapping[str, Any] = self.situation
             for path, value in answers:
-                doc = apply_answer(doc, path, thaw(value), today=self.today)
+                doc = self.answer(doc, path, thaw(value))
         except (SituationError, UsageError):
             found = None
         else:
             self.evaluations += 1
-            decision = evaluate(
-                self.ruleset,
-                doc,
-                locale=self.locale,
-                today=self.today,
-                validated=True,
-                backend="compiled",
-            )
-            found = settled(decision, self.top)
+            found = settled(self.run(doc), self.top)
         self._outcomes[answers] = found
         return found
 
