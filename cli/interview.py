@@ -87,11 +87,11 @@ def _ask_all(session: Interview, words: dict[str, str]) -> bool:
     from engine import SituationError, UsageError, parse_answer
 
     while True:
-        questions = session.questions()
-        if not questions:
+        step = session.next_step()  # one question; how many are left is the analysis's bound
+        if not step.questions:
             return True
-        question = questions[0]
-        _show(question, words, len(session.history), len(questions))
+        question = step.questions[0]
+        _show(question, words, len(session.history), step.remaining_at_most)
         while True:
             line = _read_line(words["prompt"])
             if line is None:

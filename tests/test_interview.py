@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,8 @@ from engine import (
 from engine.audit.testing import load_cases, test_files
 from engine.core.values import UNKNOWN
 from engine.interview import (
+    Replay,
+    Witness,
     check_book,
     fields_read_for,
     forget,
@@ -77,6 +81,7 @@ def _scenario_situations() -> list[tuple[str, dict[str, Any]]]:
 
 
 SCENARIOS = _scenario_situations()
+SCENARIO_BY_NAME = dict(SCENARIOS)
 
 
 # --- the library ------------------------------------------------------------------------------
@@ -106,7 +111,18 @@ def test_first_question_is_the_sensitive_distress_gate(ruleset: Any) -> None:
         {"value": True, "label": "有过这样的感觉或念头"},
         {"value": False, "label": "没有"},
     ]
-    assert data["why"] == {"actions": ["crisis_support", "seek_free_advice"], "plan": []}
+    assert data["why"] == {
+        "actions": ["crisis_support", "seek_free_advice"],
+        "plan": [],
+        # found with the engine itself: "yes" instead of "don't know" puts the crisis card in
+        # the top three, which pushes the credit-report check out
+        "witness": {
+            "answers": [None, True],
+            "given": [],
+            "actions": ["credit_report_check", "crisis_support"],
+            "plan": [],
+        },
+    }
 
 
 def test_safety_gates_come_before_the_loans_and_money(ruleset: Any) -> None:
@@ -292,8 +308,14 @@ def test_questions_yaml_is_not_read_as_a_rule_file(ruleset: Any) -> None:
 # --- the scenarios: same advice, fewer questions, only questions that matter -------------------
 
 
+@functools.cache
+def _replayed(name: str) -> Replay:
+    """Each scenario's interview, replayed once for the tests that read it."""
+    return replay(load_rules(), SCENARIO_BY_NAME[name])
+
+
 def _replay_checks(ruleset: Any, name: str, situation: dict[str, Any]) -> int:
-    run = replay(ruleset, situation)
+    run = _replayed(name)
     locale = situation.get("locale", "zh-CN")
     full = evaluate(ruleset, situation)
     interviewed = evaluate_partial(ruleset, run.situation, locale=locale)
@@ -307,6 +329,109 @@ def _replay_checks(ruleset: Any, name: str, situation: dict[str, Any]) -> int:
 @pytest.mark.parametrize("name,situation", SCENARIOS, ids=[n for n, _ in SCENARIOS])
 def test_every_scenario_reaches_the_same_advice(ruleset: Any, name: str, situation: Any) -> None:
     _replay_checks(ruleset, name, situation)
+
+
+def _changes(before: Any, after: Any) -> tuple[list[str], list[str]]:
+    """The actions whose place in the top differs and the plan parts that differ (the test's
+    own reading of two settled results, to compare with what a witness claims)."""
+    actions: list[str] = []
+    for one, other in ((before[0], after[0]), (after[0], before[0])):
+        for place, entry in enumerate(one):
+            if (place >= len(other) or other[place] != entry) and entry[0] not in actions:
+                actions.append(entry[0])
+    parts = [n for n in ("budget", "allocated") if before[1].get(n) != after[1].get(n)]
+    loans = [{x["loan_id"]: x for x in plan["loans"]} for plan in (before[1], after[1])]
+    for loan_id in [*loans[0], *[k for k in loans[1] if k not in loans[0]]]:
+        if loans[0].get(loan_id) != loans[1].get(loan_id):
+            parts.append(loan_id)
+    return actions, parts
+
+
+def _witness_holds(
+    ruleset: Any,
+    situation: dict[str, Any],
+    declined: list[str],
+    asked: str,
+    witness: Witness,
+    locale: str,
+) -> bool:
+    """Whether ``witness`` shows, with the Rete engine, that the answer to ``asked`` changes the
+    top or the plan in ``situation`` (as it stood when asked): the question and the partners it
+    answers were open, and the two answers give different advice, changing what it says."""
+    given = [path for path, _ in witness.given]
+    if any(value_at(situation, p) is not UNKNOWN or p in declined for p in [asked, *given]):
+        return False
+    if asked in given or len(set(given)) != len(given) or witness.answers[0] == witness.answers[1]:
+        return False
+    base = situation
+    for path, value in witness.given:
+        base = apply_answer(base, path, thaw(value))
+    settled = []
+    for answer in witness.answers:
+        where = base if answer is None else apply_answer(base, asked, thaw(answer))
+        decision = evaluate_partial(ruleset, where, locale=locale)
+        settled.append((_top(ruleset, decision), decision.to_advice()["plan"]))
+    if settled[0] == settled[1]:
+        return False
+    actions, plan = _changes(settled[0], settled[1])
+    return (sorted(actions), sorted(plan)) == (sorted(witness.actions), sorted(witness.plan))
+
+
+def _steps(
+    ruleset: Any, known: dict[str, Any], run: Replay
+) -> Iterator[tuple[dict[str, Any], list[str], str, Witness]]:
+    """Each asked question of a replay with the situation and the declined paths as they stood
+    when it was asked."""
+    locale = str(known.get("locale", "zh-CN"))
+    start = {k: known[k] for k in ("as_of", "locale") if k in known}
+    session = Interview(ruleset, start, locale=locale)
+    for asked, witness in zip(run.asked, run.witnesses, strict=True):
+        yield session.situation, list(session.declined), asked, witness
+        if asked == "loans":
+            session.answer(
+                "loans", [{"id": x["id"], "product": x["product"]} for x in known["loans"]]
+            )
+        elif value_at(known, asked) is UNKNOWN:
+            session.skip(asked)
+        else:
+            session.answer(asked, value_at(known, asked))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,situation", SCENARIOS, ids=[n for n, _ in SCENARIOS])
+def test_every_question_asked_has_a_witness_the_engine_confirms(
+    ruleset: Any, name: str, situation: Any
+) -> None:
+    """Every question every scenario's interview asks carries a witness - two answers to it,
+    maybe with answers to other questions still open then - that the Rete engine confirms
+    changes the top three or the plan in the situation as it stood when it was asked."""
+    run = _replayed(name)
+    locale = str(situation.get("locale", "zh-CN"))
+    assert len(run.witnesses) == len(run.asked), name
+    wrong = [
+        asked
+        for where, declined, asked, witness in _steps(ruleset, situation, run)
+        if not _witness_holds(ruleset, where, declined, asked, witness, locale)
+    ]
+    assert wrong == [], name
+
+
+def test_a_witness_that_changes_nothing_is_refused(ruleset: Any) -> None:
+    """The check above fails for a question asked without a true witness: the same claim for a
+    question that cannot change the advice any more (the court papers of a loan whose top and
+    plan a crisis has settled), for a declined partner and for a claim of the wrong change."""
+    where = {"as_of": "2026-11-28", "borrower": {"distress": True}}
+    true = Witness((None, True), (), ("credit_report_check", "crisis_support"), ())
+    fake = Witness((None, False), (), ("crisis_support",), ())
+    empty = {"as_of": "2026-11-28"}
+    assert _witness_holds(ruleset, empty, [], "borrower.distress", true, "zh-CN")
+    assert not _witness_holds(ruleset, empty, [], "borrower.distress", fake, "zh-CN")
+    assert not _witness_holds(ruleset, where, [], "borrower.distress", true, "zh-CN")
+    assert not _witness_holds(
+        ruleset, empty, ["borrower.distress"], "borrower.distress", true, "zh-CN"
+    )
+    wrong_claim = Witness((None, True), (), ("crisis_support",), ())
+    assert not _witness_holds(ruleset, empty, [], "borrower.distress", wrong_claim, "zh-CN")
 
 
 @pytest.mark.parametrize("path", EXAMPLES[:2], ids=[p.name for p in EXAMPLES[:2]])

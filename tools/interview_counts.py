@@ -4,6 +4,8 @@ For every situation of the pack's scenarios (rules/jiebei/tests/*.test.yaml and 
 the interview is replayed from an empty start, answering from the situation's own values
 (``engine.interview.replay``), and compared with a form asking every field the pack reads for
 that situation (each situation field, each loan field once per loan, the loans themselves).
+It also counts the asked questions by their witness: the answer alone changes the advice, or
+only together with answers to other questions still open then (docs/interview.md).
 
     .venv/bin/python tools/interview_counts.py          # summary
     .venv/bin/python tools/interview_counts.py -v       # one line per situation
@@ -42,8 +44,11 @@ def main() -> None:
     asked: list[int] = []
     read: list[int] = []
     ratios: list[float] = []
+    alone = jointly = 0
     for name, situation in situations():
         run = replay(ruleset, situation)
+        alone += sum(w.alone for w in run.witnesses)
+        jointly += sum(not w.alone for w in run.witnesses)
         fields = fields_read_for(ruleset, situation)
         asked.append(len(run.asked))
         read.append(fields)
@@ -55,6 +60,7 @@ def main() -> None:
     print(
         f"fields the pack reads for the situation: median {statistics.median(read)}, max {max(read)}"
     )
+    print(f"witnesses of the questions asked: {alone} alone, {jointly} with other open answers")
     print(
         f"asked / fields read for the situation: median {statistics.median(ratios):.0%},"
         f" max {max(ratios):.0%}"

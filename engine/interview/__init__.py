@@ -2,9 +2,9 @@
 
 ``next_questions`` evaluates a partial situation and lists the unknown inputs whose answers could
 still change the top of the advice or the plan, computed from the rules' own three-valued
-evaluation (``relevance``), worded from the pack's ``questions.yaml`` (``book``). ``apply_answer``
-and ``Interview`` take answers and "don't know"; ``evaluate_partial`` gives the advice at any
-point.
+evaluation (``relevance``) and confirmed with the engine (``witness``), worded from the pack's
+``questions.yaml`` (``book``). ``apply_answer`` and ``Interview`` take answers and "don't know";
+``evaluate_partial`` gives the advice at any point.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from engine.interview.book import QuestionBook, check_book, fields_read, load_bo
 from engine.interview.session import (
     Interview,
     Question,
+    Replay,
+    Step,
     apply_answer,
     check_partial,
     evaluate_partial,
@@ -24,11 +26,15 @@ from engine.interview.session import (
     replay,
     value_at,
 )
+from engine.interview.witness import Witness
 
 __all__ = [
     "Interview",
     "Question",
     "QuestionBook",
+    "Replay",
+    "Step",
+    "Witness",
     "apply_answer",
     "check_book",
     "check_partial",

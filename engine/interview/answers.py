@@ -5,9 +5,10 @@ carry ``¥``, ``元``, thousands separators or, for a percentage, ``%``. What ca
 answer type is passed through as typed, so the situation schema refuses it with its own message
 (``expected a number ≥ 0, got "abc"``) when ``apply_answer`` checks it.
 
->>> from engine.interview.session import Question
+>>> from engine.interview.session import Question, Witness
+>>> why = Witness((None, 0), (), (), ("budget",))
 >>> q = Question("plans.can_pay_now", "plans.can_pay_now", None, "", "", "money", (), False,
-...              "money", (), (), 0)
+...              "money", (), (), 0, why)
 >>> parse_answer(q, "¥1,200"), parse_answer(q, "abc")
 (1200, 'abc')
 """

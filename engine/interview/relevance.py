@@ -59,6 +59,9 @@ class Effects:
     #: whether its answer alone could change them, every other open answer staying unknown;
     #: else it matters only together with answers still open
     alone: bool = True
+    #: the bindings (positions in the analysis) reading what it could change: an open input
+    #: whose reach meets this one's is a partner worth trying when it matters only jointly
+    reach: frozenset[int] = frozenset()
 
     def __bool__(self) -> bool:
         return bool(self.actions or self.plan)
@@ -279,7 +282,7 @@ class Relevance:
                 actions.discard(action)
         alone = bool(alone_for & actions) or any(k in self.plan_keys for k in changed_now)
         ordered = tuple(sorted(actions, key=lambda a: (-self.bound.get(a, 0), a)))
-        return Effects(ordered, plan, alone)
+        return Effects(ordered, plan, alone, frozenset(seen))
 
     def _same_for_every_answer(self, key: Key, positions: list[int], changed: set[Key]) -> bool:
         """Whether the bindings of one action at ``positions`` (those reading what ``key``
@@ -308,7 +311,7 @@ class Relevance:
             return False
         read = self.values.get
         found: set[_Contribution] = set()
-        for answer in _telling_order(answers):
+        for answer in telling_order(answers):
             local: dict[Key, Values] = {key: frozenset({answer})}
             firing: list[_Binding] = []
             for position, _, truths, _ in self._derive(
@@ -377,7 +380,7 @@ def _contribution(firing: list[_Binding]) -> _Contribution:
     )
 
 
-def _telling_order(answers: frozenset[Hashable]) -> list[Hashable]:
+def telling_order(answers: frozenset[Hashable]) -> list[Hashable]:
     """The answers in an order that shows a difference early: "don't know" first, then from
     both ends of the sorted answers inwards."""
     known = sorted((a for a in answers if a is not UNKNOWN), key=lambda a: (type(a).__name__, a))

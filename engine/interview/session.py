@@ -7,9 +7,12 @@ empty or left out until the borrower has named them. Until then the advice is ev
 loans (what does not depend on a loan: a crisis, a scam); a saved situation always has one.
 
 :func:`next_questions` evaluates the partial situation, asks ``engine.interview.relevance``
-which unknown inputs could still change the top of the advice or the plan, and orders them: the
-question groups of the pack's ``questions.yaml`` first (safety gates, then the loans, …), then
-impact. A field path the borrower declined ("don't know") is never asked again.
+which unknown inputs could still change the top of the advice or the plan, confirms each with a
+witness found with the engine itself (``engine.interview.witness``: two answers that give
+different advice; a candidate without one is not asked), and orders them: those whose answer
+alone changes the advice before those that change it only together with other open answers;
+within each, the question groups of the pack's ``questions.yaml`` (safety gates, then the
+loans, …), then impact. A field path the borrower declined ("don't know") is never asked again.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +30,10 @@ from engine.core.facts import input_facts
 from engine.core.safetext import one_line
 from engine.core.values import UNKNOWN
 from engine.decision import Decision
-from engine.interview.book import LOANS, QuestionSpec, load_book
-from engine.interview.relevance import Effects, Relevance, unknown_inputs
+from engine.interview.book import LOANS, QuestionBook, QuestionSpec, load_book
+from engine.interview.possible import Values
+from engine.interview.relevance import Effects, Relevance, telling_order, unknown_inputs
+from engine.interview.witness import QUICK_VALUES, Search, Witness
 from engine.load.situation import SCHEMA_VERSION, validate_situation
 from engine.run.memory import Key
 from engine.run.ruleset import RuleSet
@@ -57,6 +62,7 @@ class Question:
     actions: tuple[str, ...]  #: actions whose place in the top it could change
     plan: tuple[Key, ...]  #: plan facts (fact, loan id) it could change
     impact: int
+    witness: Witness  #: two answers that give different advice, found with the engine itself
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (docs/interview.md, "Question")."""
@@ -73,6 +79,7 @@ class Question:
             "why": {
                 "actions": list(self.actions),
                 "plan": [{"fact": f, "loan_id": lid} for f, lid in self.plan],
+                "witness": self.witness.as_dict(),
             },
             "impact": self.impact,
         }
@@ -125,9 +132,31 @@ def next_questions(
     declined: Iterable[str] = (),
     today: dt.date | None = None,
 ) -> list[Question]:
-    """The questions whose answers could still change the top of the advice or the plan, most
-    urgent first (at most ``limit``; all with ``limit=0``). Empty: the advice is settled."""
-    return _open_questions(ruleset, situation, locale, declined, today)[: limit or None]
+    """The questions whose answers can still change the top of the advice or the plan, most
+    urgent first (at most ``limit``; all with ``limit=0``), each with its witness. Empty: the
+    advice is settled."""
+    return _open_questions(ruleset, situation, locale, declined, today, limit).questions
+
+
+@dataclass(frozen=True)
+class Step:
+    """The next questions and how many at most are left: the open questions the analysis lets
+    through (a bound: each is asked only once a witness is found, and answers close others)."""
+
+    questions: list[Question]
+    remaining_at_most: int
+
+
+@dataclass(frozen=True)
+class _Open:
+    """An open question the analysis lets through, before its witness is searched."""
+
+    rank: tuple[int, int, int, int, int]  #: group, priority, impact, field order, loan order
+    key: Key
+    path: str
+    spec: QuestionSpec
+    effects: Effects
+    values: tuple[Hashable, ...]  #: the answers to try, "don't know" first
 
 
 def _open_questions(
@@ -136,64 +165,129 @@ def _open_questions(
     locale: str,
     declined: Iterable[str],
     today: dt.date | None,
-) -> list[Question]:
+    limit: int = 0,
+) -> Step:
+    """The questions with a witness, in the order they are asked (at most ``limit``; all with
+    0): those whose answer alone changes the advice, then those that change it only together
+    with another open answer; within each, by group, priority, impact, field and loan."""
     if locale not in ruleset.pack.locales:
         allowed = ", ".join(repr(name) for name in ruleset.pack.locales)
         raise UsageError(f"unknown locale {locale!r}: expected one of {allowed}")
     book = load_book(ruleset.pack)
     skipped = set(declined)
     decision = evaluate_partial(ruleset, situation, locale=locale, today=today)
-    found: list[tuple[tuple[int, int, int, int, int, int], Question]] = []
     order = {name: i for i, name in enumerate(input_facts())}
     loans = decision.memory.loans
+    found: list[_Open] = []
     if not loans and LOANS not in skipped:
         spec = book.questions[LOANS]
-        question = _question(spec, LOANS, None, locale, decision, Effects((), ()), 0)
-        found.append(((0, book.group_rank(spec.group), -spec.priority, 0, -1, -1), question))
+        kinds = tuple((c.value,) for c in spec.choices)
+        rank = (book.group_rank(spec.group), -spec.priority, 0, -1, -1)
+        found.append(_Open(rank, (LOANS, None), LOANS, spec, Effects((), ()), kinds))
     fields = [name for name in book.questions if name != LOANS]
     keys = unknown_inputs(decision, fields)
     paths = {
         key: path_of(key[0], loans.index(key[1]) if key[1] is not None else None) for key in keys
     }
+    open_keys = [k for k in keys if paths[k] not in skipped]
     relevance = Relevance(decision, book.top, [k for k in keys if paths[k] in skipped])
-    for key in keys:
+    reach: dict[Key, frozenset[int]] = {}
+    for key in open_keys:
         fact, loan = key
-        path = paths[key]
-        if path in skipped:
-            continue
         effects = relevance.effects(key)
+        reach[key] = effects.reach
         if not effects:
             continue
+        values = relevance.values.get(key)
+        if values is None:
+            continue  # answers that cannot be listed cannot be tried: no witness, not asked
         impact = sum(relevance.bound[a] for a in effects.actions) + book.plan_weight * len(
             effects.plan
         )
         spec = book.questions[fact]
-        question = _question(spec, path, loan, locale, decision, effects, impact)
         rank = (
-            0 if effects.alone else 1,
             book.group_rank(spec.group),
             -spec.priority,
             -impact,
             order[fact],
             loans.index(loan) if loan is not None else -1,
         )
-        found.append((rank, question))
-    found.sort(key=lambda item: item[0])
-    return [q for _, q in found]
+        found.append(_Open(rank, key, paths[key], spec, effects, tuple(telling_order(values))))
+    found.sort(key=lambda item: item.rank)
+    search = Search(
+        situation,
+        decision,
+        book.top,
+        lambda doc, path, value: apply_answer(doc, path, value, today=today),
+        lambda doc: evaluate(
+            ruleset, doc, locale=locale, today=today, validated=True, backend="compiled"
+        ),
+    )
+    asked: list[Question] = []
+    done: set[str] = set()
+    # First what matters alone, then what matters only together with another open answer; the
+    # analysis tells which can matter alone. Alone, each question is first tried with a few
+    # answers (from both ends of its candidates inwards), then with every candidate: most
+    # witnesses are found at once, and a question that needs many tries is not tried again
+    # and again, once per question ranked after it, at every step.
+    passes: list[tuple[str, int | None]] = [("alone", QUICK_VALUES), ("alone", None), ("joint", 0)]
+    for kind, first in passes:
+        for item in found:  # in rank order, so the first found are the first asked
+            if item.path in done or (kind == "alone" and not _alone(item)):
+                continue
+            if kind == "alone":
+                witness = search.alone(item.path, item.values, first)
+            else:
+                partners = _partners(item, open_keys, reach, paths, relevance.values)
+                witness = search.joint(item.path, item.values, partners)
+            if witness is None:
+                continue
+            done.add(item.path)
+            asked.append(_question(item, locale, decision, relevance.bound, book, witness))
+            if limit and len(asked) >= limit:
+                return Step(asked, len(found))
+    return Step(asked, len(found))
+
+
+def _alone(item: _Open) -> bool:
+    """Whether the analysis lets the question matter alone (the loans question always does)."""
+    return item.effects.alone or item.path == LOANS
+
+
+def _partners(
+    item: _Open,
+    open_keys: Sequence[Key],
+    reach: Mapping[Key, frozenset[int]],
+    paths: Mapping[Key, str],
+    values: Mapping[Key, Values],
+) -> list[tuple[str, tuple[Hashable, ...]]]:
+    """The open inputs worth answering together with ``item``: those whose answers reach rules
+    that its answer reaches too, the most rules in common first (then in the schema's order)."""
+    mine = item.effects.reach
+    shared = []
+    for index, key in enumerate(open_keys):
+        common = len(mine & reach.get(key, frozenset()))
+        answers = values.get(key)
+        if key != item.key and common and answers is not None:
+            shared.append((-common, index, paths[key], tuple(telling_order(answers))))
+    shared.sort(key=lambda x: (x[0], x[1]))
+    return [(path, answers) for _, _, path, answers in shared]
 
 
 def _question(
-    spec: QuestionSpec,
-    path: str,
-    loan: str | None,
+    item: _Open,
     locale: str,
     decision: Decision,
-    effects: Effects,
-    impact: int,
+    bound: Mapping[str, int],
+    book: QuestionBook,
+    witness: Witness,
 ) -> Question:
+    spec, effects = item.spec, item.effects
+    loan = item.key[1]
     name = loan_name(decision, loan, locale) if loan is not None else ""
+    impact = sum(bound[a] for a in effects.actions) + book.plan_weight * len(effects.plan)
     return Question(
-        path=path,
+        path=item.path,
         field=spec.field,
         loan_id=loan,
         text=spec.text[locale].replace("{loan}", name),
@@ -205,6 +299,7 @@ def _question(
         actions=effects.actions,
         plan=effects.plan,
         impact=impact,
+        witness=witness,
     )
 
 
@@ -379,6 +474,12 @@ class Interview:
             today=self.today,
         )
 
+    def next_step(self, limit: int = 1) -> Step:
+        """The next ``limit`` questions (0: all) and at most how many are left."""
+        return _open_questions(
+            self.ruleset, self.situation, self.locale, self.declined, self.today, limit
+        )
+
     def answer(self, path: str, value: Any) -> None:
         before = value_at(self.situation, path)
         self.situation = apply_answer(self.situation, path, value, today=self.today)
@@ -439,13 +540,13 @@ def interview_next(
     locale = body.get("locale", "zh-CN")
     if not isinstance(locale, str):
         raise UsageError("'locale' must be 'zh-CN' or 'en'")
-    questions = _open_questions(ruleset, situation, locale, declined, today)
+    step = _open_questions(ruleset, situation, locale, declined, today, limit)
     return {
-        "questions": [q.as_dict() for q in questions[: limit or None]],
-        "done": not questions,
+        "questions": [q.as_dict() for q in step.questions],
+        "done": not step.questions,
         "progress": {
             "answered": answered_count(ruleset, situation, declined),
-            "remaining_at_most": len(questions),
+            "remaining_at_most": step.remaining_at_most if step.questions else 0,
         },
     }
 
@@ -494,6 +595,8 @@ class Replay:
     asked: tuple[str, ...]
     situation: dict[str, Any]
     declined: tuple[str, ...]
+    #: each asked question's witness, in the order asked
+    witnesses: tuple[Witness, ...] = ()
 
 
 def replay(
@@ -511,12 +614,14 @@ def replay(
         ruleset, start, locale=locale or str(known.get("locale", "zh-CN")), today=today
     )
     asked: list[str] = []
+    witnesses: list[Witness] = []
     while True:
         questions = session.questions(limit=1)
         if not questions:
             break
         path = questions[0].path
         asked.append(path)
+        witnesses.append(questions[0].witness)
         if path == LOANS:
             loans = known.get("loans") or []
             session.answer(LOANS, [{"id": x["id"], "product": x["product"]} for x in loans])
@@ -526,7 +631,7 @@ def replay(
             session.skip(path)
         else:
             session.answer(path, value)
-    return Replay(tuple(asked), session.situation, tuple(session.declined))
+    return Replay(tuple(asked), session.situation, tuple(session.declined), tuple(witnesses))
 
 
 def fields_read_for(ruleset: RuleSet, situation: Mapping[str, Any]) -> int:
