@@ -385,10 +385,19 @@ def test_batch_input_may_be_a_pipe(runner: CliRunner, tmp_path: Path, advice_lin
 
 def _write_once_read(fifo: Path, data: bytes) -> None:
     """Write ``data`` into a named pipe only after this process has opened it for reading."""
-    while not any(os.path.realpath(f"/proc/self/fd/{fd}") == str(fifo) for fd in _fds()):
+    while not any(_opened(fd) == str(fifo) for fd in _fds()):
         time.sleep(0.01)
     time.sleep(0.2)  # the reader has had every chance to read (and, before the fix, see EOF)
     fifo.write_bytes(data)
+
+
+def _opened(fd: str) -> str | None:
+    """What descriptor ``fd`` of this process names, or None when it was closed since it was
+    listed (another thread closes files all the time: the listing is a snapshot)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
 
 
 def _fds() -> list[str]:
