@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import gc
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from engine.compile import packcache
 from engine.compile.compiler import CompileError, compile_pack
+from engine.core.collector import pause, paused, resume
 from engine.core.errors import RuleLoadError, UsageError
-from engine.decision import Decision, RunTrace, collector_paused
+from engine.decision import Decision, RunTrace
 from engine.load.checks import check_pack
 from engine.load.loader import collect_files, pack_digest, read_pack
 from engine.load.packs import default_pack_dir
@@ -65,8 +65,8 @@ def _collector_paused() -> contextlib.AbstractContextManager[None]:
     """Loading a pack makes hundreds of thousands of objects and frees almost none, so the cyclic
     garbage collector only scans them again and again (about 40% of a 10,000-rule load): it is
     paused for the load, as ``packcache`` pauses it to decode a cached pack, and for an
-    evaluation (``engine.decision.collector_paused``)."""
-    return collector_paused()
+    evaluation (``engine.core.collector``)."""
+    return paused()
 
 
 def evaluate(
@@ -92,15 +92,13 @@ def evaluate(
     ``BACKENDS``: the same decision either way; ``budget`` only bounds the Rete path (the
     compiled one runs each rule once per loan, level by level, so it cannot loop).
     """
-    # thousands of objects and no garbage cycles: the collector paused (``_collector_paused``,
-    # written out: the context manager's calls cost more than the pause at 20 rules)
-    collecting = gc.isenabled()
-    gc.disable()
+    # thousands of objects and no garbage cycles: the collector paused (``engine.core.collector``;
+    # pause/resume written out: the context manager's calls cost more than the pause at 20 rules)
+    pause()
     try:
         return _evaluate(ruleset, situation, today, locale, budget, validated, backend)
     finally:
-        if collecting:
-            gc.enable()
+        resume()
 
 
 def _evaluate(

@@ -6,13 +6,12 @@ Made by ``engine.evaluate`` (the façade re-exports the class); read by renderin
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gc
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
+from engine.core.collector import pause, resume
 from engine.core.errors import UsageError
 from engine.core.values import UNKNOWN
 from engine.load.situation import situation_digest
@@ -25,26 +24,6 @@ from engine.run.memory import Firing, Memory
 from engine.run.ruleset import RuleSet
 from engine.version import __version__
 from engine.whynot.nearmiss import near_misses as find_near_misses
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused for a burst of allocations that makes no garbage
-    cycles of its own (loading a pack, an evaluation, an advice document), then restored.
-
-    A collection in the middle of such a burst finds nothing to free but promotes what is being
-    built; enough promoted objects start a full collection, which walks every object of the
-    loaded packs (millions for 10,000 rules). Measured on the peer workload at 10,000 rules
-    (CPU, one process, paused and not in turn): ``evaluate + to_advice`` 14.9 → 7.1 ms per
-    situation (bench/RESULTS.md, section (k)). A collector the caller disabled stays disabled.
-    """
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
 
 
 class RunTrace(Sequence[dict[str, Any]]):
@@ -184,13 +163,11 @@ class Decision:
 
         ``near_misses`` adds the actions one condition short (``engine.whynot.near_misses``).
         """
-        collecting = gc.isenabled()  # paused as by collector_paused, without its two calls
-        gc.disable()
+        pause()  # many objects, no garbage cycles (``engine.core.collector``)
         try:
             return self._advice(top, trace, near_misses)
         finally:
-            if collecting:
-                gc.enable()
+            resume()
 
     def _advice(self, top: int | None, trace: bool, near_misses: bool) -> dict[str, Any]:
         recs = self.recommendations[:top] if top else self.recommendations

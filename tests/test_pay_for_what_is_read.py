@@ -480,3 +480,45 @@ def test_the_advice_of_a_one_loan_situation_reads_its_facts_one_by_one(
         advice = decision.to_advice()
         assert advice["recommendations"] and advice["recommendations"][0]["reasons"], path.name
         assert whole == [], path.name
+
+
+def test_overlapping_pauses_on_two_threads_keep_the_collector_off_until_the_last_ends() -> None:
+    """The web service evaluates on several threads: an evaluation ending on one thread must not
+    turn the collector back on while another is still building (each call used to restore what
+    it alone had seen), and the last pause to end restores what the first one found."""
+    import gc
+    import threading
+
+    from engine.core import collector
+
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def first() -> None:
+        with collector.paused():
+            first_in.set()
+            second_in.wait(10)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(10)
+        with collector.paused():
+            second_in.set()
+            first_out.wait(10)
+            seen.append(gc.isenabled())  # the first pause has ended; this one has not
+
+    assert gc.isenabled()
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert seen == [False]
+    assert gc.isenabled()  # restored by the last pause to end
+    gc.disable()
+    try:
+        with collector.paused(), collector.paused():
+            pass
+        assert not gc.isenabled()  # a collector the caller disabled stays disabled
+    finally:
+        gc.enable()

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import gc
 import keyword
 import re
 from collections import Counter
@@ -40,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TypeGuard
 
 from engine.compile.compiler import CompiledPack, Test
+from engine.core import collector
 from engine.core.encoding import INT64_MIN
 from engine.core.errors import EvaluationError
 from engine.core.values import UNKNOWN
@@ -1251,13 +1251,11 @@ def _build(
     """Lower with ``make`` and return the module's function ``name`` (``compile()`` of an
     ``ast`` tree; the module only defines functions, and runs with empty ``__builtins__``)."""
     lowerer = _Lowerer(compiled, {n: p.value for n, p in compiled.pack.parameters.items()})
-    collecting = gc.isenabled()
-    gc.disable()  # a large pack makes ~60 tree nodes per rule, none cyclic: the collector would
-    try:  # walk the whole heap again and again for nothing (most of the time, measured)
+    collector.pause()  # a large pack makes ~60 tree nodes per rule, none cyclic: the collector
+    try:  # would walk the whole heap again and again for nothing (most of the time, measured)
         code = compile(make(lowerer), filename, "exec")
     finally:
-        if collecting:
-            gc.enable()
+        collector.resume()
     namespace = lowerer.namespace
     namespace["__builtins__"] = {}
     exec(code, namespace)  # no text was ever parsed
