@@ -250,7 +250,7 @@ def test_a_valid_situation_is_checked_and_copied_in_one_pass(
     builtin: RuleSet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the structural walk, the schema check and the copy were three passes over the situation
-    walks = count_calls(monkeypatch, situation_module, "_plain_copy")
+    walks = count_calls(monkeypatch, situation_module, "_plain_items")
     copies = count_calls(monkeypatch, situation_module, "_copied")
     for example in sorted(EXAMPLES.glob("*.json")):
         situation = load(example)

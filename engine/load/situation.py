@@ -29,7 +29,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
@@ -249,66 +249,34 @@ def _check_tree(doc: object, source: str) -> None:
 def _plain(value: object, depth: int) -> bool:
     """Whether the walk of :func:`_check_tree` would find nothing in ``value``, decided without
     building a path. False is "not sure": the walk then finds the problem and says where."""
-    return _plain_list([value], depth - 1) is not None
+    return _plain_items((value,), depth - 1)
 
 
-def _plain_copy(obj: dict[str, Any], depth: int) -> dict[str, Any] | None:
-    """A copy of the JSON object ``obj`` (at ``depth``) when :func:`_plain` holds for it, else
-    None ("not sure"). One walk both checks a valid situation and copies it (:func:`normalise`'s
-    copy); only the exact JSON types pass (a ``dict`` subclass, such as the object of a
-    duplicate key, is "not sure")."""
+def _plain_items(items: Iterable[Any], depth: int) -> bool:
+    """:func:`_plain` for every item of a container at ``depth``: only the exact JSON types
+    pass (a ``dict`` subclass, such as the object of a duplicate key, is "not sure")."""
     if depth > MAX_DEPTH:
-        return None
-    out: dict[str, Any] = {}
-    for key, item in obj.items():
-        if type(key) is not str or not (key.isprintable() or _plain_text(key)):
-            return None
-        kind = type(item)
-        if kind is str:
-            if not (item.isprintable() or _plain_text(item)):
-                return None
-        elif kind is dict:
-            item = _plain_copy(item, depth + 1)
-            if item is None:
-                return None
-        elif kind is list:
-            item = _plain_list(item, depth + 1)
-            if item is None:
-                return None
-        elif kind is float:
-            if not math.isfinite(item):
-                return None
-        elif not (kind is int or kind is bool or item is None):
-            return None
-        out[key] = item
-    return out
-
-
-def _plain_list(items: list[Any], depth: int) -> list[Any] | None:
-    """:func:`_plain_copy` for an array."""
-    if depth > MAX_DEPTH:
-        return None
-    out = []
+        return False
     for item in items:
         kind = type(item)
         if kind is str:
             if not (item.isprintable() or _plain_text(item)):
-                return None
+                return False
         elif kind is dict:
-            item = _plain_copy(item, depth + 1)
-            if item is None:
-                return None
+            for key in item:
+                if type(key) is not str or not (key.isprintable() or _plain_text(key)):
+                    return False
+            if not _plain_items(item.values(), depth + 1):
+                return False
         elif kind is list:
-            item = _plain_list(item, depth + 1)
-            if item is None:
-                return None
+            if not _plain_items(item, depth + 1):
+                return False
         elif kind is float:
             if not math.isfinite(item):
-                return None
+                return False
         elif not (kind is int or kind is bool or item is None):
-            return None
-        out.append(item)
-    return out
+            return False
+    return True
 
 
 def _plain_text(text: str) -> bool:
